@@ -1,0 +1,1 @@
+//! The l7mp proxy: listeners, clusters, sessions and routing for one static config file.
