@@ -1,0 +1,281 @@
+//! YAML (and JSON, its subset) parsed into `serde_json::Value` documents that remember where every
+//! node came from.
+//!
+//! Diagnostics must point at the file, line and column of the offending node. serde alone loses
+//! that, so each document keeps a map from JSON pointer to source location; any later error that
+//! knows its pointer (a serde path, a JSON Schema instance path, a dangling reference) can be
+//! turned back into a location. The same loader serves the proxy and the compiler.
+
+use std::collections::HashMap;
+
+use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
+use serde_json::{Map, Number, Value};
+
+/// A position in a source file, as people count: 1-based line and column, plus the byte offset
+/// that caret renderers need.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Location {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+    /// Byte offset of the node's first character.
+    pub offset: usize,
+    /// Length of the node's text in bytes (0 when unknown), for underlining it.
+    pub len: usize,
+}
+
+/// One YAML document as a JSON value plus the location of each of its nodes.
+#[derive(Clone, Debug)]
+pub struct Document {
+    /// The document's content.
+    pub value: Value,
+    /// Where the document starts (its first node).
+    pub start: Location,
+    locations: HashMap<String, Location>,
+}
+
+impl Document {
+    /// The location of the node at `pointer` (RFC 6901, as built by [`child_pointer`]), or of its
+    /// nearest ancestor that exists: an error about a missing field points at the object that
+    /// lacks it.
+    pub fn locate(&self, pointer: &str) -> Location {
+        let mut p = pointer;
+        loop {
+            if let Some(loc) = self.locations.get(p) {
+                return *loc;
+            }
+            match p.rfind('/') {
+                Some(i) => p = &p[..i],
+                None => return self.start,
+            }
+        }
+    }
+}
+
+/// Why a YAML text could not be read at all.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct YamlError {
+    /// What the parser found wrong.
+    pub message: String,
+    /// Where.
+    pub location: Location,
+}
+
+/// Appends one reference token to a JSON pointer, escaping `~` and `/` as RFC 6901 requires.
+pub fn child_pointer(parent: &str, token: &str) -> String {
+    let mut out = String::with_capacity(parent.len() + token.len() + 1);
+    out.push_str(parent);
+    out.push('/');
+    for c in token.chars() {
+        match c {
+            '~' => out.push_str("~0"),
+            '/' => out.push_str("~1"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Parses every document of a YAML stream. Aliases are expanded by the parser; their nodes are
+/// located at the alias.
+pub fn parse_documents(text: &str) -> Result<Vec<Document>, YamlError> {
+    let offsets = CharOffsets::new(text);
+    let docs = MarkedYaml::load_from_str(text).map_err(|e| YamlError {
+        message: e.info().to_string(),
+        location: offsets.location(e.marker().index(), e.marker().line(), e.marker().col(), 0),
+    })?;
+    docs.iter()
+        .map(|doc| {
+            let mut locations = HashMap::new();
+            let value = convert(doc, String::new(), &offsets, &mut locations)?;
+            let start = locations.get("").copied().unwrap_or_default();
+            Ok(Document {
+                value,
+                start,
+                locations,
+            })
+        })
+        .collect()
+}
+
+fn convert(
+    node: &MarkedYaml<'_>,
+    pointer: String,
+    offsets: &CharOffsets<'_>,
+    locations: &mut HashMap<String, Location>,
+) -> Result<Value, YamlError> {
+    let span = node.span;
+    let location = offsets.location(
+        span.start.index(),
+        span.start.line(),
+        span.start.col(),
+        span.end.index().saturating_sub(span.start.index()),
+    );
+    let value = match &node.data {
+        YamlData::Value(scalar) => scalar_to_json(scalar),
+        YamlData::Representation(text, _, _) => Value::String(text.to_string()),
+        YamlData::Sequence(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                out.push(convert(
+                    item,
+                    child_pointer(&pointer, &i.to_string()),
+                    offsets,
+                    locations,
+                )?);
+            }
+            Value::Array(out)
+        }
+        YamlData::Mapping(map) => {
+            let mut out = Map::with_capacity(map.len());
+            for (k, v) in map {
+                let key = mapping_key(k, offsets)?;
+                let child = convert(v, child_pointer(&pointer, &key), offsets, locations)?;
+                out.insert(key, child);
+            }
+            Value::Object(out)
+        }
+        YamlData::Tagged(_, inner) => return convert(inner, pointer, offsets, locations),
+        YamlData::Alias(_) => return Err(unsupported("this alias names no anchor", location)),
+        YamlData::BadValue => {
+            return Err(unsupported("this value does not parse as its tag says", location));
+        }
+    };
+    locations.insert(pointer, location);
+    Ok(value)
+}
+
+fn mapping_key(key: &MarkedYaml<'_>, offsets: &CharOffsets<'_>) -> Result<String, YamlError> {
+    match &key.data {
+        YamlData::Value(Scalar::String(s)) => Ok(s.to_string()),
+        YamlData::Value(Scalar::Null) => Ok("null".into()),
+        YamlData::Value(s) => match scalar_to_json(s) {
+            Value::String(s) => Ok(s),
+            other => Ok(other.to_string()),
+        },
+        YamlData::Representation(text, _, _) => Ok(text.to_string()),
+        _ => {
+            let s = key.span.start;
+            Err(unsupported(
+                "a mapping key must be a plain value, not a list or a map",
+                offsets.location(s.index(), s.line(), s.col(), 0),
+            ))
+        }
+    }
+}
+
+fn scalar_to_json(scalar: &Scalar<'_>) -> Value {
+    match scalar {
+        Scalar::Null => Value::Null,
+        Scalar::Boolean(b) => Value::Bool(*b),
+        Scalar::Integer(i) => Value::Number((*i).into()),
+        Scalar::FloatingPoint(f) => Number::from_f64(f.into_inner())
+            .map(Value::Number)
+            .unwrap_or_else(|| Value::String(f.into_inner().to_string())),
+        Scalar::String(s) => Value::String(s.to_string()),
+    }
+}
+
+fn unsupported(message: &str, location: Location) -> YamlError {
+    YamlError {
+        message: message.to_string(),
+        location,
+    }
+}
+
+/// Converts saphyr's character indexes into byte offsets (they differ once the text has
+/// non-ASCII characters).
+struct CharOffsets<'a> {
+    text: &'a str,
+    ascii: bool,
+}
+
+impl<'a> CharOffsets<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            ascii: text.is_ascii(),
+        }
+    }
+
+    fn byte_offset(&self, char_index: usize) -> usize {
+        if self.ascii {
+            return char_index.min(self.text.len());
+        }
+        self.text
+            .char_indices()
+            .nth(char_index)
+            .map_or(self.text.len(), |(b, _)| b)
+    }
+
+    fn location(&self, char_index: usize, line: usize, col: usize, char_len: usize) -> Location {
+        let offset = self.byte_offset(char_index);
+        let end = self.byte_offset(char_index + char_len);
+        Location {
+            line: line.max(1),
+            column: col + 1,
+            offset,
+            len: end.saturating_sub(offset),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_and_locations_of_nested_nodes() {
+        let text = "a:\n  b: [1, two]\n  c: {d: true}\n";
+        let docs = parse_documents(text).unwrap();
+        assert_eq!(docs.len(), 1);
+        let doc = &docs[0];
+        assert_eq!(doc.value["a"]["b"][1], "two");
+        assert_eq!(doc.value["a"]["c"]["d"], true);
+        let loc = doc.locate("/a/b/1");
+        assert_eq!((loc.line, loc.column), (2, 10));
+        assert_eq!(&text[loc.offset..loc.offset + loc.len], "two");
+        // A missing child falls back to its parent.
+        assert_eq!(doc.locate("/a/c/missing"), doc.locate("/a/c"));
+    }
+
+    #[test]
+    fn multi_document_streams_and_json() {
+        let docs = parse_documents("x: 1\n---\ny: 2\n").unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1].locate("/y").line, 3);
+        let json = parse_documents(r#"{"k": [1.5, null, "v"]}"#).unwrap();
+        assert_eq!(json[0].value["k"][0], 1.5);
+        assert!(json[0].value["k"][1].is_null());
+    }
+
+    #[test]
+    fn byte_offsets_survive_non_ascii_text() {
+        let text = "név: árvíztűrő\nport: 70000\n";
+        let doc = &parse_documents(text).unwrap()[0];
+        let loc = doc.locate("/port");
+        assert_eq!(&text[loc.offset..loc.offset + loc.len], "70000");
+    }
+
+    #[test]
+    fn keys_with_slashes_are_escaped() {
+        let doc = &parse_documents("\"a/b\": {\"~x\": 1}\n").unwrap()[0];
+        assert_eq!(doc.locate("/a~1b/~0x").line, 1);
+        assert_eq!(child_pointer("", "a/b~"), "/a~1b~0");
+    }
+
+    #[test]
+    fn malformed_yaml_reports_its_position() {
+        let err = parse_documents("a: [1, 2\nb: c\n").unwrap_err();
+        assert!(err.location.line >= 1);
+        assert!(!err.message.is_empty());
+    }
+
+    #[test]
+    fn aliases_are_expanded() {
+        let doc = &parse_documents("a: &x {p: 1}\nb: *x\n").unwrap()[0];
+        assert_eq!(doc.value["b"]["p"], 1);
+    }
+}
