@@ -3,3 +3,4 @@
 //! One definition of the format means the compiler can never emit a file the proxy rejects.
 
 pub mod pointer;
+pub mod predicate;
