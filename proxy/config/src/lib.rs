@@ -4,3 +4,4 @@
 
 pub mod yaml;
 pub mod pointer;
+pub mod predicate;
