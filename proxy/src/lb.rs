@@ -16,39 +16,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
-/// How a cluster spreads sessions over its endpoints.
-///
-/// The set mirrors the original proxy's policies (with `HashRing` kept as an alias so existing configs
-/// still load) plus round robin, which the original lacked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Policy {
-    /// Always the first usable endpoint in configuration order: a primary/backup arrangement where later
-    /// endpoints only take over for retries. The original's default, hence ours.
-    #[default]
-    Trivial,
-    /// Weighted rendezvous (highest random weight) hashing of a session key: sessions with the same key
-    /// stick to the same endpoint, and a change to the endpoint set only moves the keys it has to.
-    ConsistentHash,
-    /// Rotate through the endpoints, one per pick, to even out load when there is no key worth sticking
-    /// to. Positive weights are treated alike; use [`Policy::ConsistentHash`] for proportional shares.
-    RoundRobin,
-}
-
-impl Policy {
-    /// Parse the policy name used in configuration. Returns `None` for unknown names so the config layer
-    /// can report them with context instead of silently falling back to a default.
-    ///
-    /// Accepts `Trivial`, `ConsistentHash`, `HashRing` (the original's name for consistent hashing) and
-    /// `RoundRobin`; names are case-sensitive, as in the original.
-    pub fn parse(name: &str) -> Option<Policy> {
-        match name {
-            "Trivial" => Some(Policy::Trivial),
-            "ConsistentHash" | "HashRing" => Some(Policy::ConsistentHash),
-            "RoundRobin" => Some(Policy::RoundRobin),
-            _ => None,
-        }
-    }
-}
+/// How a cluster spreads sessions over its endpoints: the config model's policy, so that the
+/// compiler, the validator and the balancer agree on the names.
+pub use l7mp_config::config::LbPolicy as Policy;
 
 /// One endpoint as the balancer sees it: its identity and its share of the load.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -207,20 +177,6 @@ mod tests {
         (0..keys)
             .map(|k| eps[lb.pick(Some(&key(k)), &[]).unwrap()].id.clone())
             .collect()
-    }
-
-    #[test]
-    fn parse_accepts_known_names_and_alias() {
-        assert_eq!(Policy::parse("Trivial"), Some(Policy::Trivial));
-        assert_eq!(
-            Policy::parse("ConsistentHash"),
-            Some(Policy::ConsistentHash)
-        );
-        assert_eq!(Policy::parse("HashRing"), Some(Policy::ConsistentHash));
-        assert_eq!(Policy::parse("RoundRobin"), Some(Policy::RoundRobin));
-        assert_eq!(Policy::parse("roundrobin"), None);
-        assert_eq!(Policy::parse(""), None);
-        assert_eq!(Policy::default(), Policy::Trivial);
     }
 
     #[test]

@@ -1,0 +1,141 @@
+//! Problems found in a config file, each naming the file, the line, the object and the field, and
+//! saying what to do about it.
+
+use std::fmt;
+
+use crate::yaml::Location;
+
+/// Whether a problem stops the file from being used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// The file is rejected.
+    Error,
+    /// The file is used, but probably does not do what its author meant.
+    Warning,
+}
+
+/// One problem in one file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// The file, as the user named it.
+    pub file: String,
+    /// Where in the file.
+    pub location: Location,
+    /// The object concerned, such as `listener "udp-in"`; empty for the file as a whole.
+    pub object: String,
+    /// JSON pointer of the field concerned, such as `/listeners/0/spec/port`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    /// True for errors, which reject the file.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(
+            f,
+            "{}:{}:{}: {level}: ",
+            self.file, self.location.line, self.location.column
+        )?;
+        if !self.object.is_empty() {
+            write!(f, "{}: ", self.object)?;
+        }
+        if !self.field.is_empty() {
+            write!(f, "field `{}`: ", self.field)?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Renders a list of diagnostics one after another, for logs and `--validate`.
+pub struct Report<'a>(pub &'a [Diagnostic]);
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in self.0 {
+            writeln!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Returns the candidate closest to `name` by edit distance, when it is close enough to be a
+/// likely typo; used for "did you mean" hints.
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).max(2);
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closest_finds_typos_only() {
+        let names = ["udp-cluster", "websocket-cluster", "echo"];
+        assert_eq!(closest("udp-clustr", names), Some("udp-cluster"));
+        assert_eq!(closest("ecoh", names), Some("echo"));
+        assert_eq!(closest("something-else", names), None);
+    }
+
+    #[test]
+    fn display_names_file_line_object_field_and_hint() {
+        let d = Diagnostic {
+            severity: Severity::Error,
+            file: "l7mp.yaml".into(),
+            location: Location {
+                line: 4,
+                column: 7,
+                offset: 0,
+                len: 0,
+            },
+            object: "listener \"udp\"".into(),
+            field: "/listeners/0/spec/port".into(),
+            message: "port 0 is not allowed".into(),
+            hint: Some("pick a port between 1 and 65535".into()),
+        };
+        assert_eq!(
+            d.to_string(),
+            "l7mp.yaml:4:7: error: listener \"udp\": field `/listeners/0/spec/port`: \
+             port 0 is not allowed\n  hint: pick a port between 1 and 65535"
+        );
+    }
+}

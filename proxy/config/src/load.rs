@@ -1,0 +1,169 @@
+//! Reading a config file: bytes → YAML → [`ConfigFile`] → [`Config`]. The proxy's startup, its
+//! reload path and `l7mp --validate` all call [`load_str`], so they can never disagree.
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::model::ConfigFile;
+use crate::resolve::resolve;
+use crate::yaml::{Document, Location, child_pointer, parse_documents};
+
+/// A config that passed validation.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// The config to run.
+    pub config: Config,
+    /// Problems that do not stop the file from being used.
+    pub warnings: Vec<Diagnostic>,
+    /// SHA-256 of the file's bytes, hex: identifies the config in logs, metrics and status.
+    pub sha256: String,
+}
+
+/// Reads and validates a config file. The file name in diagnostics is `path` as given.
+pub fn load_file(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| {
+        vec![file_error(
+            &name,
+            format!("cannot read the file: {e}"),
+            "check the path and that the file is readable",
+        )]
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        vec![file_error(
+            &name,
+            format!(
+                "the file is not UTF-8 text (bad byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+            "save the config as UTF-8 YAML or JSON",
+        )]
+    })?;
+    load_str(&name, &text)
+}
+
+/// Validates config text that came from `file`.
+pub fn load_str(file: &str, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
+    let sha256 = sha256_hex(text.as_bytes());
+    let mut docs = parse_documents(text).map_err(|e| {
+        vec![Diagnostic {
+            location: e.location,
+            ..file_error(
+                file,
+                format!("invalid YAML: {}", e.message),
+                "fix the YAML syntax",
+            )
+        }]
+    })?;
+    if docs.len() != 1 {
+        let message = if docs.is_empty() {
+            "the file has no content".to_string()
+        } else {
+            format!("the file holds {} YAML documents", docs.len())
+        };
+        return Err(vec![file_error(
+            file,
+            message,
+            "a proxy config is exactly one YAML document",
+        )]);
+    }
+    let doc = docs.remove(0);
+    let raw = parse_model(file, &doc)?;
+    let (config, diagnostics) = resolve(file, &doc, &raw);
+    match config {
+        Some(config) => Ok(Loaded {
+            config,
+            warnings: diagnostics,
+            sha256,
+        }),
+        None => Err(diagnostics),
+    }
+}
+
+/// Hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn parse_model(file: &str, doc: &Document) -> Result<ConfigFile, Vec<Diagnostic>> {
+    if !doc.value.is_object() {
+        return Err(vec![file_error(
+            file,
+            "the config is not a mapping".into(),
+            "start the file with keys such as `listeners:` and `clusters:`",
+        )]);
+    }
+    ConfigFile::deserialize_with_path(&doc.value).map_err(|(pointer, message)| {
+        let object = object_at(doc, &pointer);
+        vec![Diagnostic {
+            severity: Severity::Error,
+            file: file.to_string(),
+            location: doc.locate(&pointer),
+            object,
+            field: pointer,
+            message,
+            hint: Some("see schemas/l7mp-config.schema.json for the format".into()),
+        }]
+    })
+}
+
+impl ConfigFile {
+    /// Deserializes, returning the JSON pointer of the failing field with the message.
+    fn deserialize_with_path(value: &serde_json::Value) -> Result<ConfigFile, (String, String)> {
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let mut pointer = String::new();
+            for segment in e.path().iter() {
+                match segment {
+                    serde_path_to_error::Segment::Seq { index } => {
+                        pointer = child_pointer(&pointer, &index.to_string());
+                    }
+                    serde_path_to_error::Segment::Map { key } => {
+                        pointer = child_pointer(&pointer, key);
+                    }
+                    serde_path_to_error::Segment::Enum { .. }
+                    | serde_path_to_error::Segment::Unknown => {}
+                }
+            }
+            (pointer, e.into_inner().to_string())
+        })
+    }
+}
+
+/// Names the top-level object that contains `pointer`, such as `listener "udp-in"`.
+fn object_at(doc: &Document, pointer: &str) -> String {
+    let mut parts = pointer.split('/').skip(1);
+    let (Some(section), Some(index)) = (parts.next(), parts.next()) else {
+        return String::new();
+    };
+    let kind = section.strip_suffix('s').unwrap_or(section);
+    let name = doc
+        .value
+        .pointer(&format!("/{section}/{index}/name"))
+        .and_then(|v| v.as_str());
+    match name {
+        Some(n) => format!("{kind} \"{n}\""),
+        None => format!("{kind} #{index}"),
+    }
+}
+
+fn file_error(file: &str, message: String, hint: &str) -> Diagnostic {
+    Diagnostic {
+        severity: Severity::Error,
+        file: file.to_string(),
+        location: Location {
+            line: 1,
+            column: 1,
+            ..Location::default()
+        },
+        object: String::new(),
+        field: String::new(),
+        message,
+        hint: Some(hint.to_string()),
+    }
+}

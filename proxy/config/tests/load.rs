@@ -1,0 +1,266 @@
+//! Loading whole config files: the original's format with named and inline objects, and every
+//! kind of mistake a person makes in one, each reported with its line, object and field.
+
+use l7mp_config::config::{LbPolicy, RuleTarget};
+use l7mp_config::model::{ClusterSpec, RetryOn};
+use l7mp_config::{Diagnostic, Severity, load_str};
+
+fn errors(text: &str) -> Vec<Diagnostic> {
+    match load_str("test.yaml", text) {
+        Ok(_) => panic!("the config should have been rejected"),
+        Err(d) => d,
+    }
+}
+
+fn one_error(text: &str) -> Diagnostic {
+    let d = errors(text);
+    assert_eq!(d.len(), 1, "expected exactly one diagnostic, got: {d:#?}");
+    d.into_iter().next().unwrap()
+}
+
+const SEED_CHAIN: &str = r#"
+admin:
+  log_level: info
+listeners:
+  - name: gateway
+    spec: {protocol: UDP, port: 9001}
+    rules:
+      - action:
+          route:
+            destination: worker
+            ingress:
+              - transcoder
+            retry: {retry_on: always, num_retries: 3, timeout: 500}
+clusters:
+  - name: transcoder
+    spec: {protocol: WebSocket, port: 8888}
+    loadbalancer: {policy: ConsistentHash}
+    endpoints:
+      - spec: {address: 10.0.0.1}
+      - spec: {address: 10.0.0.2}
+        weight: 2
+  - name: worker
+    spec: {protocol: UDP, port: 9999}
+    loadbalancer: {policy: HashRing, key: /IP/src_addr}
+    endpoints:
+      - name: w1
+        spec: {address: worker.default.svc.cluster.local}
+"#;
+
+#[test]
+fn inline_objects_get_names_derived_from_their_parents() {
+    let loaded = load_str("seed.yaml", SEED_CHAIN).unwrap();
+    let c = &loaded.config;
+    assert_eq!(c.listeners[0].rulelist, "gateway-rules");
+    assert_eq!(c.rulelists["gateway-rules"], vec!["gateway-rules-rule-0"]);
+    let rule = &c.rules["gateway-rules-rule-0"];
+    assert_eq!(
+        rule.target,
+        RuleTarget::Route("gateway-rules-rule-0-route".into())
+    );
+    let route = &c.routes["gateway-rules-rule-0-route"];
+    assert_eq!(route.destination, "worker");
+    assert_eq!(route.ingress, vec!["transcoder"]);
+    assert_eq!(route.retry.retry_on, RetryOn::Always);
+    assert_eq!(route.retry.num_retries, 3);
+    assert_eq!(route.retry.timeout.as_millis(), 500);
+    let ws = &c.clusters["transcoder"];
+    assert_eq!(ws.policy, LbPolicy::ConsistentHash);
+    assert_eq!(ws.endpoints[1].weight, 2);
+    assert_eq!(ws.endpoints[0].name, "transcoder-endpoint-0");
+    assert_eq!(
+        c.clusters["worker"].key.as_ref().unwrap().as_str(),
+        "/IP/src_addr"
+    );
+    assert_eq!(c.log_level.as_deref(), Some("info"));
+    assert_eq!(loaded.sha256.len(), 64);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+#[test]
+fn named_objects_and_apply_resolve() {
+    let text = r#"
+listeners:
+  - name: l
+    spec: {protocol: TCP, port: 7000}
+    rules: main
+rulelists:
+  - name: main
+    rules: [to-sub]
+  - name: sub
+    rules:
+      - match: {op: starts, path: /IP/src_addr, value: "127."}
+        action: {route: r, rewrite: [{path: /labels/who, value: local}]}
+rules:
+  - name: to-sub
+    action: {apply: sub}
+routes:
+  - name: r
+    cluster: {spec: {protocol: Echo}}
+    egress: [{spec: {protocol: Logger, log_prefix: out}}]
+"#;
+    let c = load_str("t.yaml", text).unwrap().config;
+    assert_eq!(c.rules["to-sub"].target, RuleTarget::Apply("sub".into()));
+    assert_eq!(c.routes["r"].destination, "r-destination");
+    assert_eq!(c.routes["r"].egress, vec!["r-egress-0"]);
+    assert!(matches!(
+        c.clusters["r-egress-0"].spec,
+        ClusterSpec::Logger { .. }
+    ));
+    let rule = &c.rules["sub-rule-0"];
+    assert!(rule.matcher.is_some());
+    assert_eq!(rule.rewrite[0].0.as_str(), "/labels/who");
+    // The default retry policy of the original.
+    assert_eq!(c.routes["r"].retry.retry_on, RetryOn::Never);
+    assert_eq!(c.routes["r"].retry.num_retries, 1);
+}
+
+#[test]
+fn unknown_field_names_the_line_and_field() {
+    let d = one_error(
+        "listeners:\n  - name: l\n    spec: {protocol: TCP, port: 7000}\n    rulez: []\n",
+    );
+    assert_eq!(d.location.line, 4, "{d}");
+    assert!(d.message.contains("rulez"), "{d}");
+    assert_eq!(d.object, "listener \"l\"");
+}
+
+#[test]
+fn out_of_range_port_is_rejected() {
+    let d = one_error("clusters:\n  - name: c\n    spec: {protocol: UDP, port: 70000}\n");
+    assert!(d.message.contains("70000"), "{d}");
+    assert_eq!(d.location.line, 3, "{d}");
+}
+
+#[test]
+fn unknown_protocol_lists_the_known_ones() {
+    let d = one_error("clusters:\n  - name: c\n    spec: {protocol: SCTP, port: 1}\n");
+    assert!(
+        d.message.contains("SCTP") && d.message.contains("UDP"),
+        "{d}"
+    );
+}
+
+#[test]
+fn dangling_reference_suggests_the_closest_name() {
+    let d = one_error(
+        r#"
+listeners:
+  - name: l
+    spec: {protocol: UDP, port: 9001}
+    rules: [{action: {route: {destination: udp-clustr}}}]
+clusters:
+  - name: udp-cluster
+    spec: {protocol: UDP, port: 9999}
+    endpoints: [{spec: {address: 127.0.0.1}}]
+"#,
+    );
+    assert!(d.message.contains("no cluster named \"udp-clustr\""), "{d}");
+    assert_eq!(d.hint.as_deref(), Some("did you mean \"udp-cluster\"?"));
+    assert_eq!(d.location.line, 5);
+    assert_eq!(d.field, "/listeners/0/rules/0/action/route/destination");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let d = errors(
+        r#"
+listeners:
+  - name: a
+    spec: {protocol: UDP, port: 0}
+    rules: missing
+  - name: a
+    spec: {protocol: TCP, port: 80, address: not-an-ip}
+    rules: missing
+"#,
+    );
+    let text: Vec<String> = d.iter().map(ToString::to_string).collect();
+    assert!(text.iter().any(|t| t.contains("port 0")), "{text:#?}");
+    assert!(
+        text.iter().any(|t| t.contains("defined twice")),
+        "{text:#?}"
+    );
+    assert!(
+        text.iter().any(|t| t.contains("no rulelist named")),
+        "{text:#?}"
+    );
+}
+
+#[test]
+fn two_listeners_on_one_port_clash_but_udp_and_tcp_do_not() {
+    let base = |second: &str| {
+        format!(
+            "listeners:\n  - name: a\n    spec: {{protocol: UDP, port: 9000}}\n    rules: r\n  \
+             - name: b\n    spec: {second}\n    rules: r\nrulelists: [{{name: r, rules: []}}]\n"
+        )
+    };
+    assert!(load_str("t", &base("{protocol: TCP, port: 9000}")).is_ok());
+    let d = one_error(&base("{protocol: UDP, port: 9000}"));
+    assert!(d.message.contains("already uses"), "{d}");
+}
+
+#[test]
+fn apply_cycles_are_errors() {
+    let d = one_error(
+        r#"
+listeners: [{name: l, spec: {protocol: TCP, port: 1000}, rules: a}]
+rulelists:
+  - {name: a, rules: [{action: {apply: b}}]}
+  - {name: b, rules: [{action: {apply: a}}]}
+"#,
+    );
+    assert!(d.message.contains("a -> b -> a"), "{d}");
+}
+
+#[test]
+fn datagrams_into_a_byte_stream_warn() {
+    let loaded = load_str(
+        "t",
+        r#"
+listeners:
+  - name: gw
+    spec: {protocol: UDP, port: 9001}
+    rules: [{action: {route: {destination: uds}}}]
+clusters:
+  - name: uds
+    spec: {protocol: UnixDomainSocket}
+    endpoints: [{spec: {address: /tmp/x.sock}}]
+"#,
+    )
+    .unwrap();
+    assert_eq!(loaded.warnings.len(), 1);
+    let w = &loaded.warnings[0];
+    assert_eq!(w.severity, Severity::Warning);
+    assert!(w.message.contains("hop \"uds\""), "{w}");
+}
+
+#[test]
+fn singleton_mode_needs_a_peer() {
+    let d = one_error(
+        "listeners: [{name: l, spec: {protocol: UDP, port: 5, options: {mode: singleton}}, \
+         rules: [{action: {route: {destination: {spec: {protocol: Echo}}}}}]}]\n",
+    );
+    assert!(d.message.contains("singleton"), "{d}");
+}
+
+#[test]
+fn whole_file_problems() {
+    assert!(one_error("").message.contains("no content"));
+    assert!(
+        one_error("a: 1\n---\nb: 2\n")
+            .message
+            .contains("2 YAML documents")
+    );
+    assert!(one_error("[1, 2]\n").message.contains("not a mapping"));
+    let d = one_error("listeners: [\n");
+    assert!(d.message.starts_with("invalid YAML"), "{d}");
+}
+
+#[test]
+fn action_needs_exactly_one_target() {
+    let d = errors(
+        "rules:\n  - name: a\n    action: {}\n  - name: b\n    action: {route: r, apply: l}\n",
+    );
+    assert!(d.iter().any(|d| d.message.contains("neither")));
+    assert!(d.iter().any(|d| d.message.contains("both")));
+}
