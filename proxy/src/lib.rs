@@ -1,3 +1,29 @@
 //! The l7mp proxy: listeners, clusters, sessions and routing for one static config file.
+//!
+//! Layout: [`listener`] accepts sessions (one file per protocol), [`routing`] picks a route for
+//! each with the config's rules, [`cluster`] connects the route's hops (one file per protocol,
+//! plus in-proxy transforms), [`session`] moves messages around the resulting ring of
+//! [`stage`]s, [`lb`] chooses endpoints, [`stats`] counts, and [`proxy`] starts and stops the
+//! whole. The config format itself lives in the `l7mp-config` crate, shared with the compiler.
 
+pub mod cluster;
 pub mod lb;
+pub mod listener;
+pub mod proxy;
+pub mod routing;
+pub mod session;
+pub mod stage;
+pub mod stats;
+
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// WebSocket settings for both listeners and clusters: small buffers, since a proxy holds many
+/// idle connections, and a message cap at the UDP datagram size the rest of the proxy uses.
+pub fn websocket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_write_buffer_size(256 * 1024)
+        .max_message_size(Some(stage::MAX_DATAGRAM))
+        .max_frame_size(Some(stage::MAX_DATAGRAM))
+}

@@ -1,1 +1,128 @@
-fn main() {}
+//! `l7mp`: serves one config file. Exit codes: 0 after a clean stop, 1 when the config cannot
+//! be started (a port in use), 2 for an invalid config or command line.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use l7mp::proxy::{Options, Proxy};
+use l7mp_config::diagnostic::Report;
+use l7mp_config::load_file;
+use tracing_subscriber::EnvFilter;
+
+/// The l7mp multiprotocol proxy.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// Config file to serve (the l7mp static config format, YAML or JSON).
+    #[arg(
+        short = 'c',
+        long,
+        conflicts_with = "validate",
+        required_unless_present = "validate"
+    )]
+    config: Option<PathBuf>,
+    /// Check a config file, print its diagnostics and exit: 0 when valid, 2 when not.
+    #[arg(long, value_name = "FILE")]
+    validate: Option<PathBuf>,
+    /// Bind listeners that name no address here instead of the wildcard address.
+    #[arg(long, value_name = "IP")]
+    bind_address: Option<IpAddr>,
+    /// Log level (error, warn, info, debug, trace) or a tracing filter; default: the file's
+    /// `admin.log_level`, else info.
+    #[arg(short = 'l', long, env = "L7MP_LOG")]
+    log_level: Option<String>,
+    /// Log line format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(path) = &cli.validate {
+        return validate(path);
+    }
+    let Some(path) = cli.config.clone() else {
+        return ExitCode::from(2);
+    };
+    let loaded = match load_file(&path) {
+        Ok(l) => l,
+        Err(diagnostics) => {
+            eprint!("{}", Report(&diagnostics));
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&cli, loaded.config.log_level.as_deref());
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    tracing::info!(file = %path.display(), sha256 = %loaded.sha256, "config loaded");
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let options = Options {
+        bind_address: cli.bind_address,
+    };
+    runtime.block_on(async {
+        let proxy = match Proxy::start(loaded.config, &options).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!("{e}");
+                return ExitCode::from(1);
+            }
+        };
+        wait_for_signal().await;
+        tracing::info!("stopping");
+        proxy.stop().await;
+        ExitCode::SUCCESS
+    })
+}
+
+fn validate(path: &Path) -> ExitCode {
+    match load_file(path) {
+        Ok(loaded) => {
+            eprint!("{}", Report(&loaded.warnings));
+            println!("{}: valid (sha256 {})", path.display(), loaded.sha256);
+            ExitCode::SUCCESS
+        }
+        Err(diagnostics) => {
+            eprint!("{}", Report(&diagnostics));
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(cli: &Cli, file_level: Option<&str>) {
+    let level = cli.log_level.as_deref().or(file_level).unwrap_or("info");
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

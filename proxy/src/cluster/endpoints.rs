@@ -1,0 +1,126 @@
+//! A cluster's current endpoints, resolved to socket addresses or paths, with the balancer built
+//! for exactly that set. DNS names stand for every address they resolve to and are re-resolved
+//! periodically, so endpoints follow pods without a config change.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use l7mp_config::config::ClusterConfig;
+use l7mp_config::model::ClusterSpec;
+
+use crate::lb::{Balancer, EndpointWeight};
+
+/// Where one endpoint is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Address {
+    /// An IP address and port.
+    Inet(SocketAddr),
+    /// A Unix socket path.
+    Unix(PathBuf),
+}
+
+/// One connectable endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// For logs and status: the configured endpoint name, plus the address for DNS names.
+    pub label: String,
+    /// The address as configured (a DNS name stays a name), for WebSocket `Host` headers.
+    pub host: String,
+    /// Where to connect.
+    pub address: Address,
+}
+
+/// The endpoints of a cluster at one moment, with their balancer.
+pub struct EndpointSet {
+    /// Indexed as the balancer's picks are.
+    pub targets: Vec<Target>,
+    /// Built for `targets`.
+    pub balancer: Balancer,
+}
+
+impl EndpointSet {
+    /// Builds the set for `targets` under the cluster's policy.
+    pub fn new(config: &ClusterConfig, targets: Vec<Target>, weights: &[u32]) -> Self {
+        let ids: Vec<EndpointWeight> = targets
+            .iter()
+            .zip(weights)
+            .map(|(t, w)| EndpointWeight {
+                id: match &t.address {
+                    Address::Inet(a) => a.to_string(),
+                    Address::Unix(p) => p.display().to_string(),
+                },
+                weight: *w,
+            })
+            .collect();
+        Self {
+            balancer: Balancer::new(config.policy, &ids),
+            targets,
+        }
+    }
+}
+
+/// The port remote endpoints of `spec` listen on (`None` for Unix sockets and local clusters).
+pub fn cluster_port(spec: &ClusterSpec) -> Option<u16> {
+    match spec {
+        ClusterSpec::Udp { port, .. }
+        | ClusterSpec::Tcp { port, .. }
+        | ClusterSpec::WebSocket { port, .. } => Some(*port),
+        _ => None,
+    }
+}
+
+/// True when some endpoint is a DNS name that needs (re-)resolving.
+pub fn has_names(config: &ClusterConfig) -> bool {
+    cluster_port(&config.spec).is_some()
+        && config
+            .endpoints
+            .iter()
+            .any(|e| e.address.parse::<IpAddr>().is_err())
+}
+
+/// Resolves every endpoint of `config`. A name that does not resolve contributes no endpoint
+/// (and is logged); the rest still work.
+pub async fn resolve(config: &ClusterConfig) -> EndpointSet {
+    let mut targets = Vec::new();
+    let mut weights = Vec::new();
+    for e in &config.endpoints {
+        let Some(port) = cluster_port(&config.spec) else {
+            targets.push(Target {
+                label: e.name.clone(),
+                host: e.address.clone(),
+                address: Address::Unix(PathBuf::from(&e.address)),
+            });
+            weights.push(e.weight);
+            continue;
+        };
+        if let Ok(ip) = e.address.parse::<IpAddr>() {
+            targets.push(Target {
+                label: e.name.clone(),
+                host: e.address.clone(),
+                address: Address::Inet(SocketAddr::new(ip, port)),
+            });
+            weights.push(e.weight);
+            continue;
+        }
+        match tokio::net::lookup_host((e.address.as_str(), port)).await {
+            Ok(addrs) => {
+                let mut addrs: Vec<SocketAddr> = addrs.collect();
+                addrs.sort();
+                addrs.dedup();
+                for a in addrs {
+                    targets.push(Target {
+                        label: format!("{}/{}", e.name, a.ip()),
+                        host: e.address.clone(),
+                        address: Address::Inet(a),
+                    });
+                    weights.push(e.weight);
+                }
+            }
+            Err(err) => tracing::warn!(
+                cluster = %config.name, endpoint = %e.address, error = %err,
+                "endpoint name does not resolve"
+            ),
+        }
+    }
+    EndpointSet::new(config, targets, &weights)
+}

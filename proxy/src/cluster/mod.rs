@@ -1,0 +1,202 @@
+//! Clusters: where a session's hops connect. A remote cluster picks an endpoint with its load
+//! balancer and opens a connection of its protocol (one file per protocol); an in-proxy cluster
+//! ([`local`]) builds a transform stage.
+//!
+//! A [`Cluster`] is shared by every session routed through it. Its endpoint set can be swapped
+//! while sessions run (DNS refresh now, config reload later): a session keeps the connection it
+//! has, and only new connects see the new set.
+
+pub mod endpoints;
+pub mod local;
+mod tcp;
+mod udp;
+mod unix;
+mod websocket;
+
+use std::io;
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use l7mp_config::config::ClusterConfig;
+use l7mp_config::model::{ClusterSpec, UnixMode};
+use serde_json::Value;
+
+use crate::stage::{Local, Stage};
+use crate::stats::ClusterStats;
+use endpoints::{Address, EndpointSet, Target};
+use local::Transform;
+
+/// How often endpoints given as DNS names are resolved again.
+pub const RESOLVE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// A running cluster.
+pub struct Cluster {
+    /// As configured.
+    pub config: ClusterConfig,
+    /// Counters exported per cluster.
+    pub stats: ClusterStats,
+    endpoints: RwLock<Arc<EndpointSet>>,
+    transform: Option<Transform>,
+}
+
+/// A stage opened for a session, and which endpoint it reached.
+pub struct Connected {
+    /// The new stage.
+    pub stage: Stage,
+    /// Endpoint label, for logs and status.
+    pub endpoint: String,
+    /// The endpoint's index in the set it was picked from, to skip it on a retry.
+    pub index: usize,
+}
+
+/// Why a connect attempt failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// Nothing to connect to.
+    #[error("cluster \"{0}\" has no endpoints")]
+    NoEndpoints(String),
+    /// The endpoint refused or the connection failed.
+    #[error("endpoint {endpoint}: {source}")]
+    Io {
+        /// Which endpoint.
+        endpoint: String,
+        /// What happened.
+        source: io::Error,
+    },
+    /// The endpoint did not answer in time.
+    #[error("endpoint {0}: connect timed out")]
+    Timeout(String),
+}
+
+impl Cluster {
+    /// Starts a cluster: resolves its endpoints once and, when some are DNS names, keeps
+    /// resolving them in the background for as long as the cluster lives.
+    pub async fn start(config: ClusterConfig) -> io::Result<Arc<Cluster>> {
+        let transform = Transform::for_spec(&config.spec)?;
+        let set = endpoints::resolve(&config).await;
+        let refresh = endpoints::has_names(&config);
+        let cluster = Arc::new(Cluster {
+            config,
+            stats: ClusterStats::default(),
+            endpoints: RwLock::new(Arc::new(set)),
+            transform,
+        });
+        if refresh {
+            tokio::spawn(refresh_endpoints(Arc::downgrade(&cluster)));
+        }
+        Ok(cluster)
+    }
+
+    /// The current endpoint set.
+    pub fn endpoints(&self) -> Arc<EndpointSet> {
+        match self.endpoints.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn set_endpoints(&self, set: EndpointSet) {
+        let mut guard = match self.endpoints.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *guard = Arc::new(set);
+    }
+
+    /// Opens one stage for a session whose metadata is `metadata`, avoiding the endpoints in
+    /// `failed` (indexes into the current set) when another exists; a failed endpoint is added.
+    pub async fn connect(
+        &self,
+        metadata: &Value,
+        timeout: Duration,
+        failed: &mut Vec<usize>,
+    ) -> Result<Connected, ConnectError> {
+        if let Some(t) = &self.transform {
+            return Ok(Connected {
+                stage: Stage::Local(Local::new(t.clone())),
+                endpoint: "local".into(),
+                index: 0,
+            });
+        }
+        let set = self.endpoints();
+        let key = self.balancing_key(metadata);
+        let Some(index) = set.balancer.pick(key.as_deref(), failed) else {
+            return Err(ConnectError::NoEndpoints(self.config.name.clone()));
+        };
+        let target = &set.targets[index];
+        let result = tokio::time::timeout(timeout, self.open(target)).await;
+        let error = match result {
+            Ok(Ok(stage)) => {
+                self.stats.connects.inc();
+                return Ok(Connected {
+                    stage,
+                    endpoint: target.label.clone(),
+                    index,
+                });
+            }
+            Ok(Err(source)) => ConnectError::Io {
+                endpoint: target.label.clone(),
+                source,
+            },
+            Err(_) => ConnectError::Timeout(target.label.clone()),
+        };
+        self.stats.connect_failures.inc();
+        failed.push(index);
+        Err(error)
+    }
+
+    /// The bytes `ConsistentHash` hashes: the metadata value at the cluster's key, strings as
+    /// their text and anything else as JSON. `None` (random choice) when unset or missing.
+    fn balancing_key(&self, metadata: &Value) -> Option<Vec<u8>> {
+        let value = self.config.key.as_ref()?.get(metadata)?;
+        Some(match value {
+            Value::String(s) => s.as_bytes().to_vec(),
+            other => other.to_string().into_bytes(),
+        })
+    }
+
+    async fn open(&self, target: &Target) -> io::Result<Stage> {
+        match (&self.config.spec, &target.address) {
+            (ClusterSpec::Udp { bind, .. }, Address::Inet(a)) => {
+                udp::connect(*a, bind.as_ref()).map(Stage::Udp)
+            }
+            (ClusterSpec::Tcp { bind, .. }, Address::Inet(a)) => {
+                tcp::connect(*a, bind.as_ref()).await.map(Stage::Tcp)
+            }
+            (ClusterSpec::WebSocket { path, bind, .. }, Address::Inet(a)) => {
+                let stream = tcp::connect(*a, bind.as_ref()).await?;
+                websocket::handshake(stream, &target.host, a.port(), path.as_deref())
+                    .await
+                    .map(|ws| Stage::WebSocket(Box::new(ws)))
+            }
+            (ClusterSpec::UnixDomainSocket { mode, .. }, Address::Unix(path)) => {
+                match mode.unwrap_or_default() {
+                    UnixMode::Stream => unix::connect_stream(path).await.map(Stage::Unix),
+                    UnixMode::Seqpacket => {
+                        unix::connect_seqpacket(path).await.map(Stage::Seqpacket)
+                    }
+                }
+            }
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "endpoint address does not suit the cluster protocol",
+            )),
+        }
+    }
+}
+
+async fn refresh_endpoints(cluster: Weak<Cluster>) {
+    loop {
+        tokio::time::sleep(RESOLVE_INTERVAL).await;
+        let Some(c) = cluster.upgrade() else { return };
+        let set = endpoints::resolve(&c.config).await;
+        if set.targets != c.endpoints().targets {
+            tracing::info!(
+                cluster = %c.config.name,
+                endpoints = ?set.targets.iter().map(|t| &t.label).collect::<Vec<_>>(),
+                "endpoints changed"
+            );
+            c.set_endpoints(set);
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Listeners: bound sockets that turn what arrives into sessions, one file per protocol.
+//!
+//! Every listener is bound before any is served, so a port that is taken fails the start (or,
+//! later, a reload) before anything changes. Each session gets the listener's current routing,
+//! a slot under the listener's session limit, and the listener's stop signal.
+
+mod tcp;
+mod udp;
+mod unix;
+mod websocket;
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use l7mp_config::config::ListenerConfig;
+use l7mp_config::model::{ListenerSpec, UdpMode, UnixMode};
+use serde_json::Value;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::routing::RoutingHandle;
+use crate::session;
+use crate::stage::Stage;
+use crate::stats::ListenerStats;
+
+/// What a listener's sessions share.
+pub struct ListenerCtx {
+    /// As configured.
+    pub config: ListenerConfig,
+    /// Counters.
+    pub stats: ListenerStats,
+    /// The routing in force.
+    pub routing: Arc<RoutingHandle>,
+    /// Stops the listener and ends its sessions.
+    pub cancel: CancellationToken,
+    slots: Arc<Semaphore>,
+}
+
+impl ListenerCtx {
+    /// A context for `config` under `routing`.
+    pub fn new(config: ListenerConfig, routing: Arc<RoutingHandle>) -> Arc<Self> {
+        let slots = Arc::new(Semaphore::new(config.max_sessions as usize));
+        Arc::new(Self {
+            config,
+            stats: ListenerStats::default(),
+            routing,
+            cancel: CancellationToken::new(),
+            slots,
+        })
+    }
+
+    /// A slot for one more session, or `None` (counted as refused) at the limit.
+    pub fn admit(&self) -> Option<OwnedSemaphorePermit> {
+        let permit = self.slots.clone().try_acquire_owned().ok();
+        if permit.is_none() {
+            self.stats.sessions_refused.inc();
+            tracing::debug!(listener = %self.config.name, "session limit reached, refused");
+        }
+        permit
+    }
+
+    /// Runs a session on its own task; `on_end` runs when it is over.
+    pub fn spawn_session(
+        self: &Arc<Self>,
+        permit: OwnedSemaphorePermit,
+        source: Stage,
+        metadata: Value,
+        name: String,
+        on_end: impl FnOnce() + Send + 'static,
+    ) {
+        let ctx = self.clone();
+        ctx.stats.sessions_total.inc();
+        ctx.stats.sessions_active.inc();
+        tokio::spawn(async move {
+            session::run(&ctx, source, metadata, &name).await;
+            ctx.stats.sessions_active.dec();
+            drop(permit);
+            on_end();
+        });
+    }
+}
+
+/// A bound listener socket, ready to serve.
+pub enum Bound {
+    /// UDP, one session per peer.
+    UdpServer(udp::Server),
+    /// UDP, one session with a fixed peer.
+    UdpSingleton(udp::Singleton),
+    /// TCP.
+    Tcp(tokio::net::TcpListener),
+    /// WebSocket over TCP.
+    WebSocket(tokio::net::TcpListener),
+    /// Unix stream socket.
+    Unix(unix::StreamListener),
+    /// Unix seqpacket socket.
+    Seqpacket(unix::SeqpacketListener),
+}
+
+/// Binds the socket of `config`. `default_ip` replaces the wildcard address for listeners that
+/// name no address of their own (`--bind-address`).
+pub fn bind(config: &ListenerConfig, default_ip: Option<IpAddr>) -> io::Result<Bound> {
+    let ip = |address: &Option<String>| -> io::Result<IpAddr> {
+        match address {
+            Some(a) => a
+                .parse()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e)),
+            None => Ok(default_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))),
+        }
+    };
+    let bound = match &config.spec {
+        ListenerSpec::Udp {
+            port,
+            address,
+            connect,
+            options,
+        } => {
+            let local = SocketAddr::new(ip(address)?, *port);
+            let connect = connect.clone().unwrap_or_default();
+            let both = connect.address.is_some() && connect.port.is_some();
+            match options.as_ref().and_then(|o| o.mode) {
+                Some(UdpMode::Singleton) => {
+                    Bound::UdpSingleton(udp::Singleton::bind(local, &connect)?)
+                }
+                None if both => Bound::UdpSingleton(udp::Singleton::bind(local, &connect)?),
+                _ => Bound::UdpServer(udp::Server::bind(local, &connect)?),
+            }
+        }
+        ListenerSpec::Tcp { port, address } => {
+            Bound::Tcp(tcp::bind(SocketAddr::new(ip(address)?, *port))?)
+        }
+        ListenerSpec::WebSocket { port, address, .. } => {
+            Bound::WebSocket(tcp::bind(SocketAddr::new(ip(address)?, *port))?)
+        }
+        ListenerSpec::UnixDomainSocket { filename, mode } => match mode.unwrap_or_default() {
+            UnixMode::Stream => Bound::Unix(unix::StreamListener::bind(filename)?),
+            UnixMode::Seqpacket => Bound::Seqpacket(unix::SeqpacketListener::bind(filename)?),
+        },
+    };
+    Ok(bound)
+}
+
+impl Bound {
+    /// Serves sessions until `ctx.cancel` fires.
+    pub async fn serve(self, ctx: Arc<ListenerCtx>) {
+        match self {
+            Bound::UdpServer(s) => s.serve(ctx).await,
+            Bound::UdpSingleton(s) => s.serve(ctx).await,
+            Bound::Tcp(l) => tcp::serve(l, ctx).await,
+            Bound::WebSocket(l) => websocket::serve(l, ctx).await,
+            Bound::Unix(l) => l.serve(ctx).await,
+            Bound::Seqpacket(l) => l.serve(ctx).await,
+        }
+    }
+}
+
+/// Session metadata for an IP peer: `/IP/src_addr`, `/IP/dst_addr` and the transport's ports
+/// under `/<transport>/src_port` and `/dst_port`. IPv4-mapped IPv6 addresses are shown as IPv4.
+pub fn ip_metadata(transport: &str, peer: SocketAddr, local: SocketAddr) -> Value {
+    let plain = |ip: IpAddr| ip.to_canonical().to_string();
+    serde_json::json!({
+        "IP": {"src_addr": plain(peer.ip()), "dst_addr": plain(local.ip())},
+        transport: {"src_port": peer.port(), "dst_port": local.port()},
+    })
+}
+
+/// Keeps an accept loop alive through transient errors (out of file descriptors, a connection
+/// reset before accept) without spinning.
+pub async fn accept_backoff(listener: &str, error: &io::Error) {
+    tracing::warn!(listener, error = %error, "accept failed");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+}

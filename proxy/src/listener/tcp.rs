@@ -1,0 +1,52 @@
+//! TCP listeners: one session per connection, a byte stream. Also binds the TCP socket under
+//! WebSocket listeners.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::TcpListener;
+
+use super::{ListenerCtx, accept_backoff, ip_metadata};
+use crate::stage::Stage;
+
+/// Binds a listening TCP socket (SO_REUSEADDR, so a restart does not wait out TIME_WAIT).
+pub fn bind(local: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(
+        Domain::for_address(local),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&local.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// Accepts connections until the listener stops.
+pub async fn serve(listener: TcpListener, ctx: Arc<ListenerCtx>) {
+    let mut id = 0u64;
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    accept_backoff(&ctx.config.name, &e).await;
+                    continue;
+                }
+            },
+            () = ctx.cancel.cancelled() => return,
+        };
+        let Some(permit) = ctx.admit() else { continue };
+        let Ok(local) = stream.local_addr() else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let name = format!("TCP:{peer}-{local}-{id}");
+        id += 1;
+        let metadata = ip_metadata("TCP", peer, local);
+        ctx.spawn_session(permit, Stage::Tcp(stream), metadata, name, || {});
+    }
+}

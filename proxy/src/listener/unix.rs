@@ -1,0 +1,125 @@
+//! Unix domain socket listeners, as a byte stream (SOCK_STREAM, like the original) or keeping
+//! message boundaries (SOCK_SEQPACKET). A stale socket file left by an earlier run is removed
+//! at start (anything else at that path is an error, never deleted), and the file is removed
+//! when the listener goes away.
+
+use std::io;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::json;
+use tokio::net::UnixListener;
+use tokio_seqpacket::UnixSeqpacketListener;
+
+use super::{ListenerCtx, accept_backoff};
+use crate::stage::Stage;
+
+/// Removes the socket file when dropped.
+struct SocketFile(PathBuf);
+
+impl SocketFile {
+    /// Clears a stale socket at `path` so it can be bound again.
+    fn claim(path: &str) -> io::Result<Self> {
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path)?,
+            Ok(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{path} exists and is not a socket; refusing to remove it"),
+                ));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        Ok(Self(PathBuf::from(path)))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn metadata(path: &Path) -> serde_json::Value {
+    json!({"UNIX": {"filename": path.display().to_string()}})
+}
+
+/// A bound byte-stream Unix listener.
+pub struct StreamListener {
+    listener: UnixListener,
+    file: SocketFile,
+}
+
+impl StreamListener {
+    /// Binds `path`.
+    pub fn bind(path: &str) -> io::Result<Self> {
+        let file = SocketFile::claim(path)?;
+        let listener = UnixListener::bind(file.path())?;
+        Ok(Self { listener, file })
+    }
+
+    /// Accepts connections until the listener stops.
+    pub async fn serve(self, ctx: Arc<ListenerCtx>) {
+        let mut id = 0u64;
+        loop {
+            let stream = tokio::select! {
+                r = self.listener.accept() => match r {
+                    Ok((s, _)) => s,
+                    Err(e) => {
+                        accept_backoff(&ctx.config.name, &e).await;
+                        continue;
+                    }
+                },
+                () = ctx.cancel.cancelled() => return,
+            };
+            let Some(permit) = ctx.admit() else { continue };
+            let name = format!("UNIX:{}-{id}", ctx.config.name);
+            id += 1;
+            let md = metadata(self.file.path());
+            ctx.spawn_session(permit, Stage::Unix(stream), md, name, || {});
+        }
+    }
+}
+
+/// A bound message-preserving Unix listener.
+pub struct SeqpacketListener {
+    listener: UnixSeqpacketListener,
+    file: SocketFile,
+}
+
+impl SeqpacketListener {
+    /// Binds `path`.
+    pub fn bind(path: &str) -> io::Result<Self> {
+        let file = SocketFile::claim(path)?;
+        let listener = UnixSeqpacketListener::bind(file.path())?;
+        Ok(Self { listener, file })
+    }
+
+    /// Accepts connections until the listener stops.
+    pub async fn serve(mut self, ctx: Arc<ListenerCtx>) {
+        let mut id = 0u64;
+        loop {
+            let socket = tokio::select! {
+                r = self.listener.accept() => match r {
+                    Ok(s) => s,
+                    Err(e) => {
+                        accept_backoff(&ctx.config.name, &e).await;
+                        continue;
+                    }
+                },
+                () = ctx.cancel.cancelled() => return,
+            };
+            let Some(permit) = ctx.admit() else { continue };
+            let name = format!("UNIX:{}-{id}", ctx.config.name);
+            id += 1;
+            let md = metadata(self.file.path());
+            ctx.spawn_session(permit, Stage::Seqpacket(socket), md, name, || {});
+        }
+    }
+}

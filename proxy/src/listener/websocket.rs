@@ -1,0 +1,116 @@
+//! WebSocket listeners: one session per connection, each message one datagram. The upgrade
+//! request becomes `/HTTP/...` metadata (method, path, query, lower-cased headers) that rules
+//! can match. A connection that does not complete the handshake in time, or is not an upgrade
+//! at all, is counted as a session error and closed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use l7mp_config::model::ListenerSpec;
+use serde_json::{Map, Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::accept_hdr_async_with_config;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::StatusCode;
+
+use super::{ListenerCtx, accept_backoff, ip_metadata};
+use crate::stage::Stage;
+use crate::websocket_config;
+
+/// Time a client has to finish the upgrade.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts connections until the listener stops; handshakes run on their own tasks.
+pub async fn serve(listener: TcpListener, ctx: Arc<ListenerCtx>) {
+    let mut id = 0u64;
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    accept_backoff(&ctx.config.name, &e).await;
+                    continue;
+                }
+            },
+            () = ctx.cancel.cancelled() => return,
+        };
+        let name = format!("WS:{peer}-{id}");
+        id += 1;
+        tokio::spawn(upgrade(stream, ctx.clone(), name));
+    }
+}
+
+async fn upgrade(stream: TcpStream, ctx: Arc<ListenerCtx>, name: String) {
+    let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
+        return;
+    };
+    let _ = stream.set_nodelay(true);
+    let wanted_path = match &ctx.config.spec {
+        ListenerSpec::WebSocket { path, .. } => path.clone(),
+        _ => None,
+    };
+    let mut http = None;
+    // The signature is tungstenite's handshake callback; the error is its HTTP response.
+    #[allow(clippy::result_large_err)]
+    let callback = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+        if wanted_path
+            .as_deref()
+            .is_some_and(|p| p != req.uri().path())
+        {
+            let mut refusal = ErrorResponse::new(Some("no WebSocket service at this path".into()));
+            *refusal.status_mut() = StatusCode::NOT_FOUND;
+            return Err(refusal);
+        }
+        http = Some(request_metadata(req));
+        Ok(resp)
+    };
+    let handshake = accept_hdr_async_with_config(stream, callback, Some(websocket_config()));
+    let ws = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(e)) => {
+            ctx.stats.session_errors.inc();
+            tracing::info!(session = %name, listener = %ctx.config.name, "WebSocket handshake failed: {e}");
+            return;
+        }
+        Err(_) => {
+            ctx.stats.session_errors.inc();
+            tracing::info!(session = %name, listener = %ctx.config.name, "WebSocket handshake timed out");
+            return;
+        }
+    };
+    let Some(permit) = ctx.admit() else { return };
+    let mut metadata = ip_metadata("TCP", peer, local);
+    if let (Value::Object(m), Some(h)) = (&mut metadata, http) {
+        m.insert("HTTP".into(), h);
+    }
+    ctx.spawn_session(
+        permit,
+        Stage::WebSocket(Box::new(ws)),
+        metadata,
+        name,
+        || {},
+    );
+}
+
+/// `/HTTP` metadata of an upgrade request.
+fn request_metadata(req: &Request) -> Value {
+    let headers: Map<String, Value> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+            (k.as_str().to_ascii_lowercase(), Value::String(value))
+        })
+        .collect();
+    let uri = req.uri();
+    json!({
+        "version": format!("{:?}", req.version()).trim_start_matches("HTTP/").to_string(),
+        "method": req.method().as_str(),
+        "url": {
+            "href": uri.to_string(),
+            "path": uri.path(),
+            "query": uri.query().unwrap_or(""),
+        },
+        "headers": headers,
+    })
+}

@@ -1,0 +1,112 @@
+//! The routing state sessions consult when they start: rules, routes and running clusters.
+//! Routing is decided once per session, never per message; a session keeps the route it got.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::{Arc, RwLock};
+
+use l7mp_config::Config;
+use l7mp_config::config::{RouteConfig, RuleTarget};
+use serde_json::Value;
+
+use crate::cluster::Cluster;
+
+/// Depth limit for `apply` chains; the config loader already rejects cycles, so this only
+/// guards against a bug turning into a hang.
+const MAX_APPLY_DEPTH: usize = 32;
+
+/// Rules, routes and clusters of one config.
+pub struct Routing {
+    config: Config,
+    clusters: BTreeMap<String, Arc<Cluster>>,
+}
+
+/// Why a session got no route.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RouteError {
+    /// No rule of the listener's rule list matched.
+    #[error("no rule in rulelist \"{0}\" matches the session")]
+    NoMatch(String),
+    /// The config names an object that is not there (prevented by validation).
+    #[error("{0} is not defined")]
+    Missing(String),
+}
+
+impl Routing {
+    /// Starts every cluster of `config`.
+    pub async fn build(config: Config) -> io::Result<Routing> {
+        let mut clusters = BTreeMap::new();
+        for (name, c) in &config.clusters {
+            let cluster = Cluster::start(c.clone())
+                .await
+                .map_err(|e| io::Error::new(e.kind(), format!("cluster \"{name}\": {e}")))?;
+            clusters.insert(name.clone(), cluster);
+        }
+        Ok(Routing { config, clusters })
+    }
+
+    /// The running cluster called `name`.
+    pub fn cluster(&self, name: &str) -> Option<&Arc<Cluster>> {
+        self.clusters.get(name)
+    }
+
+    /// Evaluates `rulelist` against `metadata`: the first matching rule wins, its rewrites
+    /// edit the metadata, and its route is returned (an `apply` continues in the named list
+    /// after the applying rule's rewrites; its result is final).
+    pub fn select(&self, rulelist: &str, metadata: &mut Value) -> Result<&RouteConfig, RouteError> {
+        let mut list = rulelist;
+        for _ in 0..MAX_APPLY_DEPTH {
+            let rules = self
+                .config
+                .rulelists
+                .get(list)
+                .ok_or_else(|| RouteError::Missing(format!("rulelist \"{list}\"")))?;
+            let rule = rules
+                .iter()
+                .filter_map(|name| self.config.rules.get(name))
+                .find(|r| {
+                    r.matcher
+                        .as_ref()
+                        .is_none_or(|m| m.predicate.matches(metadata))
+                })
+                .ok_or_else(|| RouteError::NoMatch(list.to_string()))?;
+            for (path, value) in &rule.rewrite {
+                if let Err(e) = path.set(metadata, value.clone()) {
+                    tracing::warn!(rule = %rule.name, error = %e, "rewrite skipped");
+                }
+            }
+            match &rule.target {
+                RuleTarget::Route(route) => {
+                    return self
+                        .config
+                        .routes
+                        .get(route)
+                        .ok_or_else(|| RouteError::Missing(format!("route \"{route}\"")));
+                }
+                RuleTarget::Apply(next) => list = next,
+            }
+        }
+        Err(RouteError::Missing(format!(
+            "an end to the apply chain from \"{rulelist}\""
+        )))
+    }
+}
+
+/// The routing in force, shared by every listener; a reload stores a new one, and sessions
+/// that already started keep the snapshot they took.
+pub struct RoutingHandle(RwLock<Arc<Routing>>);
+
+impl RoutingHandle {
+    /// Wraps the first routing.
+    pub fn new(routing: Routing) -> Self {
+        Self(RwLock::new(Arc::new(routing)))
+    }
+
+    /// The routing in force now.
+    pub fn load(&self) -> Arc<Routing> {
+        match self.0.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}

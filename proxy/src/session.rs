@@ -1,0 +1,291 @@
+//! A session: the source stage a listener accepted plus one stage per hop of its route, wired
+//! as a ring. Whatever stage `i` produces goes to stage `i + 1`, and the last stage feeds the
+//! source, which gives the original's wiring: source → ingress hops → destination → egress
+//! hops → source. A remote hop's replies therefore go on to the next hop, and an in-proxy
+//! transform as the destination turns messages around.
+//!
+//! One task drives the whole ring: it waits on every stage at once, forwards each message as it
+//! comes, and ends the session when a stage closes (after passing the half-close on where the
+//! protocol can carry it), when a hop fails and retries are exhausted, after the idle timeout,
+//! or when the listener goes away. Dropping the session releases every socket it held.
+
+use std::future::poll_fn;
+use std::io;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::future::join_all;
+use l7mp_config::config::RetryPolicy;
+use l7mp_config::model::RetryOn;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::cluster::{Cluster, ConnectError, Connected};
+use crate::listener::ListenerCtx;
+use crate::stage::{Recv, Stage};
+use crate::stats::Traffic;
+
+/// How a session ended.
+#[derive(Debug)]
+enum End {
+    /// Every stage finished sending.
+    Done,
+    /// Stage `0` (the source) or a hop closed and the close could not be passed on.
+    Closed(usize),
+    /// No traffic for the idle timeout.
+    Idle,
+    /// The listener was stopped.
+    Stopped,
+    /// A stage failed and could not be reconnected.
+    Failed(usize, io::Error),
+}
+
+/// Routes and runs one session to its end.
+pub async fn run(ctx: &ListenerCtx, source: Stage, mut metadata: Value, name: &str) {
+    let routing = ctx.routing.load();
+    let route = match routing.select(&ctx.config.rulelist, &mut metadata) {
+        Ok(r) => r.clone(),
+        Err(e) => {
+            ctx.stats.sessions_refused.inc();
+            tracing::info!(session = name, listener = %ctx.config.name, "refused: {e}");
+            return;
+        }
+    };
+    let names = route
+        .ingress
+        .iter()
+        .chain(std::iter::once(&route.destination))
+        .chain(&route.egress);
+    let Some(clusters) = names
+        .map(|n| routing.cluster(n).cloned())
+        .collect::<Option<Vec<Arc<Cluster>>>>()
+    else {
+        ctx.stats.session_errors.inc();
+        tracing::error!(session = name, route = %route.name, "route names a missing cluster");
+        return;
+    };
+    let attempts = match route.retry.retry_on {
+        RetryOn::ConnectFailure | RetryOn::Always => 1 + route.retry.num_retries,
+        RetryOn::Never | RetryOn::Disconnect => 1,
+    };
+    let connects = clusters
+        .iter()
+        .map(|c| connect_hop(c, &metadata, route.retry, attempts, Vec::new()));
+    let results = join_all(connects).await;
+    let mut hops = Vec::with_capacity(clusters.len());
+    let mut stages = Vec::with_capacity(clusters.len() + 1);
+    stages.push(source);
+    for (cluster, result) in clusters.into_iter().zip(results) {
+        match result {
+            Ok((c, failed)) => {
+                tracing::debug!(session = name, cluster = %cluster.config.name, endpoint = %c.endpoint, "connected");
+                stages.push(c.stage);
+                hops.push(Hop {
+                    cluster,
+                    index: c.index,
+                    failed,
+                });
+            }
+            Err(e) => {
+                ctx.stats.session_errors.inc();
+                tracing::warn!(session = name, cluster = %cluster.config.name, "connect failed: {e}");
+                return;
+            }
+        }
+    }
+    let mut ring = Ring {
+        open: vec![true; stages.len()],
+        stages,
+        hops,
+        next_poll: 0,
+        retry: route.retry,
+        metadata,
+    };
+    let end = ring.pump(ctx).await;
+    match &end {
+        End::Failed(stage, e) => {
+            ctx.stats.session_errors.inc();
+            tracing::warn!(session = name, stage, "session failed: {e}");
+        }
+        End::Closed(stage) => tracing::debug!(session = name, stage, "session closed"),
+        End::Done | End::Idle | End::Stopped => {
+            tracing::debug!(session = name, "session ended: {end:?}");
+        }
+    }
+    ring.close().await;
+}
+
+/// One connected hop and what is needed to reconnect it.
+struct Hop {
+    cluster: Arc<Cluster>,
+    /// Endpoint index of the current connection.
+    index: usize,
+    /// Endpoints that already failed for this hop.
+    failed: Vec<usize>,
+}
+
+/// The session's stages and their state.
+struct Ring {
+    stages: Vec<Stage>,
+    /// `hops[k]` is `stages[k + 1]`.
+    hops: Vec<Hop>,
+    /// Whether each stage may still produce messages.
+    open: Vec<bool>,
+    /// Where the next poll starts, so a busy stage cannot starve the others.
+    next_poll: usize,
+    retry: RetryPolicy,
+    metadata: Value,
+}
+
+impl Ring {
+    async fn pump(&mut self, ctx: &ListenerCtx) -> End {
+        let idle = ctx.config.idle_timeout;
+        let mut last_activity = Instant::now();
+        let timer = tokio::time::sleep(idle.unwrap_or_default());
+        tokio::pin!(timer);
+        loop {
+            let (i, event) = tokio::select! {
+                event = poll_fn(|cx| self.poll_any(cx)) => event,
+                () = &mut timer, if idle.is_some() => {
+                    let deadline = last_activity + idle.unwrap_or_default();
+                    if Instant::now() >= deadline {
+                        return End::Idle;
+                    }
+                    timer.as_mut().reset(deadline);
+                    continue;
+                }
+                () = ctx.cancel.cancelled() => return End::Stopped,
+            };
+            let outcome = match event {
+                Recv::Data(data) => {
+                    last_activity = Instant::now();
+                    self.forward(ctx, i, data).await
+                }
+                Recv::Closed => self.on_closed(i).await,
+                Recv::Failed(e) => self.on_failed(i, e).await,
+            };
+            if let Some(end) = outcome {
+                return end;
+            }
+        }
+    }
+
+    /// Waits for the next message from any open stage.
+    fn poll_any(&mut self, cx: &mut Context<'_>) -> Poll<(usize, Recv)> {
+        let n = self.stages.len();
+        if !self.open.iter().any(|o| *o) {
+            return Poll::Ready((0, Recv::Closed));
+        }
+        for k in 0..n {
+            let i = (self.next_poll + k) % n;
+            if !self.open[i] {
+                continue;
+            }
+            if let Poll::Ready(event) = self.stages[i].poll_recv(cx) {
+                self.next_poll = (i + 1) % n;
+                return Poll::Ready((i, event));
+            }
+        }
+        Poll::Pending
+    }
+
+    fn traffic<'a>(&'a self, ctx: &'a ListenerCtx, stage: usize) -> &'a Traffic {
+        match stage {
+            0 => &ctx.stats.traffic,
+            k => &self.hops[k - 1].cluster.stats.traffic,
+        }
+    }
+
+    async fn forward(&mut self, ctx: &ListenerCtx, from: usize, data: Bytes) -> Option<End> {
+        self.traffic(ctx, from).received(data.len());
+        let to = (from + 1) % self.stages.len();
+        let len = data.len();
+        match self.stages[to].send(data).await {
+            Ok(()) => {
+                self.traffic(ctx, to).sent(len);
+                None
+            }
+            Err(e) => self.on_failed(to, e).await,
+        }
+    }
+
+    async fn on_closed(&mut self, stage: usize) -> Option<End> {
+        if stage > 0 && self.retries_disconnects() && !self.stages[stage].is_local() {
+            let e = io::Error::new(io::ErrorKind::ConnectionAborted, "peer closed");
+            return self.on_failed(stage, e).await;
+        }
+        if !self.open.iter().any(|o| *o) {
+            return Some(End::Done);
+        }
+        self.open[stage] = false;
+        let next = (stage + 1) % self.stages.len();
+        if !self.stages[next].finish().await {
+            return Some(End::Closed(stage));
+        }
+        (!self.open.iter().any(|o| *o)).then_some(End::Done)
+    }
+
+    /// A stage failed: reconnect it if the route retries disconnects, else end the session.
+    async fn on_failed(&mut self, stage: usize, error: io::Error) -> Option<End> {
+        if stage == 0 || !self.retries_disconnects() || self.stages[stage].is_local() {
+            return Some(End::Failed(stage, error));
+        }
+        let hop = &mut self.hops[stage - 1];
+        let mut failed = std::mem::take(&mut hop.failed);
+        failed.push(hop.index);
+        let attempts = self.retry.num_retries.max(1);
+        match connect_hop(&hop.cluster, &self.metadata, self.retry, attempts, failed).await {
+            Ok((c, failed)) => {
+                tracing::debug!(cluster = %hop.cluster.config.name, endpoint = %c.endpoint, "reconnected after: {error}");
+                hop.index = c.index;
+                hop.failed = failed;
+                self.stages[stage] = c.stage;
+                self.open[stage] = true;
+                None
+            }
+            Err(e) => Some(End::Failed(
+                stage,
+                io::Error::other(format!("{error}; reconnect: {e}")),
+            )),
+        }
+    }
+
+    fn retries_disconnects(&self) -> bool {
+        matches!(self.retry.retry_on, RetryOn::Disconnect | RetryOn::Always)
+    }
+
+    /// Says goodbye where the protocol has a way to; everything is released on drop.
+    async fn close(&mut self) {
+        let closing = join_all(self.stages.iter_mut().map(Stage::close));
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(200), closing).await;
+    }
+}
+
+/// Connects one hop, trying up to `attempts` times; each attempt asks the load balancer again
+/// and skips endpoints that already failed while another exists. Returns the failures seen, so
+/// that a later reconnect keeps avoiding them.
+async fn connect_hop(
+    cluster: &Cluster,
+    metadata: &Value,
+    retry: RetryPolicy,
+    attempts: u32,
+    mut failed: Vec<usize>,
+) -> Result<(Connected, Vec<usize>), ConnectError> {
+    let mut attempt = 0;
+    loop {
+        match cluster.connect(metadata, retry.timeout, &mut failed).await {
+            Ok(c) => return Ok((c, failed)),
+            Err(e) if attempt + 1 >= attempts => return Err(e),
+            Err(e) => {
+                tracing::debug!(cluster = %cluster.config.name, attempt, "connect failed, retrying: {e}");
+                attempt += 1;
+                // Every endpoint failed once already: give them a moment before the next round.
+                if failed.len() >= cluster.endpoints().targets.len() {
+                    tokio::time::sleep(retry.timeout.min(std::time::Duration::from_millis(100)))
+                        .await;
+                }
+            }
+        }
+    }
+}

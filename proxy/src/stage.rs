@@ -1,0 +1,243 @@
+//! A stage is one connection of a session: the source the listener accepted, or one hop of the
+//! route (a remote connection or an in-proxy transform). Every stage moves messages: datagram
+//! protocols keep their boundaries, byte streams deliver whatever chunk the kernel returns.
+//!
+//! Receiving is poll-based so that one session task can wait on all of its stages at once
+//! without a task or a buffer per stage: reads go through a per-thread scratch buffer and only
+//! the bytes actually received are copied out. That keeps an idle session down to its sockets
+//! and a few hundred bytes.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use futures_util::{SinkExt, Stream};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpStream, UdpSocket, UnixStream};
+use tokio::sync::mpsc;
+use tokio_seqpacket::UnixSeqpacket;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::cluster::local::Transform;
+
+/// Largest datagram we can receive (the UDP maximum), also the stream read size.
+pub const MAX_DATAGRAM: usize = 65_536;
+
+thread_local! {
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; MAX_DATAGRAM].into_boxed_slice());
+}
+
+/// What a stage produced.
+#[derive(Debug)]
+pub enum Recv {
+    /// A message (a datagram, a WebSocket message or a stream chunk).
+    Data(Bytes),
+    /// The peer finished sending (stream EOF, WebSocket close).
+    Closed,
+    /// The connection failed.
+    Failed(io::Error),
+}
+
+/// One connection of a session.
+pub enum Stage {
+    /// A connected UDP socket (a cluster hop or a singleton listener's socket).
+    Udp(UdpSocket),
+    /// The per-peer socket of a UDP server-mode listener.
+    UdpPeer(UdpPeer),
+    /// A TCP connection.
+    Tcp(TcpStream),
+    /// A Unix stream connection.
+    Unix(UnixStream),
+    /// A Unix seqpacket connection.
+    Seqpacket(UnixSeqpacket),
+    /// A WebSocket connection, server or client side.
+    WebSocket(Box<WebSocketStream<TcpStream>>),
+    /// An in-proxy transform (Echo, Discard, Logger).
+    Local(Local),
+}
+
+/// A UDP server-mode session's source: a socket connected to the peer and bound to the
+/// listener's address, plus the datagrams that reached the listener's own socket before the
+/// kernel started steering the peer's traffic to the connected one.
+pub struct UdpPeer {
+    /// Connected to `peer`.
+    pub socket: UdpSocket,
+    /// The remote address and port.
+    pub peer: SocketAddr,
+    /// Early datagrams handed over by the listener.
+    pub early: mpsc::Receiver<Bytes>,
+    /// Datagrams from other peers that the kernel queued on this socket before it was
+    /// connected; they go back to the listener to find (or open) their own session.
+    pub strays: mpsc::Sender<(Bytes, SocketAddr)>,
+}
+
+/// An in-proxy transform stage: what is written comes back out (after the transform).
+pub struct Local {
+    transform: Transform,
+    queue: VecDeque<Bytes>,
+    finished: bool,
+}
+
+impl Local {
+    /// A stage running `transform`.
+    pub fn new(transform: Transform) -> Self {
+        Self {
+            transform,
+            queue: VecDeque::new(),
+            finished: false,
+        }
+    }
+}
+
+impl Stage {
+    /// Polls for the next message. Never call again after `Closed` or `Failed`.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Recv> {
+        match self {
+            Stage::Udp(s) => poll_datagram(|buf| s.poll_recv(cx, buf)),
+            Stage::UdpPeer(p) => p.poll_recv(cx),
+            Stage::Tcp(s) => poll_stream(Pin::new(s), cx),
+            Stage::Unix(s) => poll_stream(Pin::new(s), cx),
+            Stage::Seqpacket(s) => poll_seqpacket(s, cx),
+            Stage::WebSocket(ws) => poll_websocket(ws, cx),
+            Stage::Local(l) => match l.queue.pop_front() {
+                Some(b) => Poll::Ready(Recv::Data(b)),
+                None if l.finished => Poll::Ready(Recv::Closed),
+                None => Poll::Pending,
+            },
+        }
+    }
+
+    /// Sends one message.
+    pub async fn send(&mut self, data: Bytes) -> io::Result<()> {
+        match self {
+            Stage::Udp(s) => s.send(&data).await.map(drop),
+            Stage::UdpPeer(p) => p.socket.send(&data).await.map(drop),
+            Stage::Tcp(s) => s.write_all(&data).await,
+            Stage::Unix(s) => s.write_all(&data).await,
+            Stage::Seqpacket(s) => s.send(&data).await.map(drop),
+            Stage::WebSocket(ws) => ws
+                .send(Message::Binary(data))
+                .await
+                .map_err(io::Error::other),
+            Stage::Local(l) => {
+                if let Some(out) = l.transform.apply(data) {
+                    l.queue.push_back(out);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Tells the stage that nothing more will be sent. Returns false when the protocol cannot
+    /// carry a half-close (datagrams), in which case the session should end.
+    pub async fn finish(&mut self) -> bool {
+        match self {
+            Stage::Tcp(s) => s.shutdown().await.is_ok(),
+            Stage::Unix(s) => s.shutdown().await.is_ok(),
+            Stage::Local(l) => {
+                l.finished = true;
+                true
+            }
+            Stage::Udp(_) | Stage::UdpPeer(_) | Stage::Seqpacket(_) | Stage::WebSocket(_) => false,
+        }
+    }
+
+    /// Closes the stage politely where the protocol has a way to (a WebSocket close frame).
+    pub async fn close(&mut self) {
+        if let Stage::WebSocket(ws) = self {
+            let _ = SinkExt::close(ws.as_mut()).await;
+        }
+    }
+
+    /// True for in-proxy transforms, which cannot fail or be reconnected.
+    pub fn is_local(&self) -> bool {
+        matches!(self, Stage::Local(_))
+    }
+}
+
+impl UdpPeer {
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Recv> {
+        if let Poll::Ready(Some(b)) = self.early.poll_recv(cx) {
+            return Poll::Ready(Recv::Data(b));
+        }
+        loop {
+            let (data, from) = match ready!(poll_datagram_from(&self.socket, cx)) {
+                Ok(x) => x,
+                Err(e) => return Poll::Ready(Recv::Failed(e)),
+            };
+            if from == self.peer {
+                return Poll::Ready(Recv::Data(data));
+            }
+            // Queued before connect(); a full channel drops it as the network could have.
+            let _ = self.strays.try_send((data, from));
+        }
+    }
+}
+
+fn with_scratch<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
+    SCRATCH.with_borrow_mut(|buf| f(buf))
+}
+
+fn poll_datagram(recv: impl FnOnce(&mut ReadBuf<'_>) -> Poll<io::Result<()>>) -> Poll<Recv> {
+    with_scratch(|buf| {
+        let mut rb = ReadBuf::new(buf);
+        match ready!(recv(&mut rb)) {
+            Ok(()) => Poll::Ready(Recv::Data(Bytes::copy_from_slice(rb.filled()))),
+            Err(e) => Poll::Ready(Recv::Failed(e)),
+        }
+    })
+}
+
+fn poll_datagram_from(
+    socket: &UdpSocket,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<(Bytes, SocketAddr)>> {
+    with_scratch(|buf| {
+        let mut rb = ReadBuf::new(buf);
+        let from = ready!(socket.poll_recv_from(cx, &mut rb))?;
+        Poll::Ready(Ok((Bytes::copy_from_slice(rb.filled()), from)))
+    })
+}
+
+fn poll_stream<S: AsyncRead>(stream: Pin<&mut S>, cx: &mut Context<'_>) -> Poll<Recv> {
+    with_scratch(|buf| {
+        let mut rb = ReadBuf::new(buf);
+        match ready!(stream.poll_read(cx, &mut rb)) {
+            Ok(()) if rb.filled().is_empty() => Poll::Ready(Recv::Closed),
+            Ok(()) => Poll::Ready(Recv::Data(Bytes::copy_from_slice(rb.filled()))),
+            Err(e) => Poll::Ready(Recv::Failed(e)),
+        }
+    })
+}
+
+fn poll_seqpacket(socket: &UnixSeqpacket, cx: &mut Context<'_>) -> Poll<Recv> {
+    with_scratch(|buf| match ready!(socket.poll_recv(cx, buf)) {
+        Ok(info) if info.bytes_read() == 0 => Poll::Ready(Recv::Closed),
+        Ok(info) => Poll::Ready(Recv::Data(Bytes::copy_from_slice(
+            &buf[..info.bytes_read()],
+        ))),
+        Err(e) => Poll::Ready(Recv::Failed(e)),
+    })
+}
+
+fn poll_websocket(ws: &mut WebSocketStream<TcpStream>, cx: &mut Context<'_>) -> Poll<Recv> {
+    loop {
+        let message = match ready!(Pin::new(&mut *ws).poll_next(cx)) {
+            None => return Poll::Ready(Recv::Closed),
+            Some(Err(e)) => return Poll::Ready(Recv::Failed(io::Error::other(e))),
+            Some(Ok(m)) => m,
+        };
+        match message {
+            Message::Binary(b) => return Poll::Ready(Recv::Data(b)),
+            Message::Text(t) => return Poll::Ready(Recv::Data(t.into())),
+            Message::Close(_) => return Poll::Ready(Recv::Closed),
+            // Pings are answered by the library; pongs and raw frames carry no payload for us.
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+        }
+    }
+}
