@@ -566,6 +566,7 @@ fn start_l7mp(dir: &Path, echo: SocketAddr, bin: &Path) -> Result<Target, String
         "listeners:\n\
          \x20 - name: bench-udp\n\
          \x20   spec: {{protocol: UDP, port: {port}}}\n\
+         \x20   options: {{max_sessions: 100000}}\n\
          \x20   rules:\n\
          \x20     - action:\n\
          \x20         route:\n\

@@ -7,6 +7,7 @@
 //! whole. The config format itself lives in the `l7mp-config` crate, shared with the compiler.
 
 pub mod cluster;
+pub mod inbox;
 pub mod lb;
 pub mod listener;
 pub mod proxy;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use l7mp::proxy::{Options, Proxy};
+use l7mp::proxy::{Options, Proxy, Workers};
 use l7mp_config::diagnostic::Report;
 use l7mp_config::load_file;
 use tracing_subscriber::EnvFilter;
@@ -33,6 +33,9 @@ struct Cli {
     /// `admin.log_level`, else info.
     #[arg(short = 'l', long, env = "L7MP_LOG")]
     log_level: Option<String>,
+    /// Worker threads sessions run on (default: one per CPU).
+    #[arg(long)]
+    workers: Option<usize>,
     /// Log line format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -64,7 +67,21 @@ fn main() -> ExitCode {
         tracing::warn!("{w}");
     }
     tracing::info!(file = %path.display(), sha256 = %loaded.sha256, "config loaded");
-    let runtime = match tokio::runtime::Runtime::new() {
+    raise_open_file_limit();
+    let count = cli.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let workers = match Workers::start(count) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!("cannot start {count} workers: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    let runtime = match runtime {
         Ok(r) => r,
         Err(e) => {
             tracing::error!("cannot start the runtime: {e}");
@@ -74,8 +91,8 @@ fn main() -> ExitCode {
     let options = Options {
         bind_address: cli.bind_address,
     };
-    runtime.block_on(async {
-        let proxy = match Proxy::start(loaded.config, &options).await {
+    let code = runtime.block_on(async {
+        let proxy = match Proxy::start(loaded.config, &options, &workers).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!("{e}");
@@ -86,7 +103,9 @@ fn main() -> ExitCode {
         tracing::info!("stopping");
         proxy.stop().await;
         ExitCode::SUCCESS
-    })
+    });
+    workers.stop();
+    code
 }
 
 fn validate(path: &Path) -> ExitCode {
@@ -124,5 +143,20 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+/// Every UDP session holds two sockets, so the default limit of 1024 open files would cap a
+/// proxy at a few hundred sessions. Raise the limit as far as allowed: both limits when running
+/// privileged, else the soft limit up to the hard one.
+fn raise_open_file_limit() {
+    const WANTED: u64 = 1 << 20;
+    let raised = rlimit::Resource::NOFILE
+        .set(WANTED, WANTED)
+        .map(|()| WANTED)
+        .or_else(|_| rlimit::increase_nofile_limit(WANTED));
+    match raised {
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(e) => tracing::warn!("cannot raise the open file limit: {e}"),
     }
 }

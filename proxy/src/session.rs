@@ -42,14 +42,36 @@ enum End {
 }
 
 /// Routes and runs one session to its end.
-pub async fn run(ctx: &ListenerCtx, source: Stage, mut metadata: Value, name: &str) {
+pub async fn run(ctx: &ListenerCtx, source: Stage, metadata: Value, name: &str) {
+    // Setup and teardown are boxed so that the (large) connect and close futures do not
+    // inflate every idle session's task for its whole life.
+    let Some(mut ring) = Box::pin(setup(ctx, source, metadata, name)).await else {
+        return;
+    };
+    let end = ring.pump(ctx).await;
+    match &end {
+        End::Failed(stage, e) => {
+            ctx.stats.session_errors.inc();
+            tracing::warn!(session = name, stage, "session failed: {e}");
+        }
+        End::Closed(stage) => tracing::debug!(session = name, stage, "session closed"),
+        End::Done | End::Idle | End::Stopped => {
+            tracing::debug!(session = name, "session ended: {end:?}");
+        }
+    }
+    Box::pin(ring.close()).await;
+}
+
+/// Picks the session's route and connects every hop; `None` when the session cannot start
+/// (refused or a hop failed), which is counted and logged here.
+async fn setup(ctx: &ListenerCtx, source: Stage, mut metadata: Value, name: &str) -> Option<Ring> {
     let routing = ctx.routing.load();
     let route = match routing.select(&ctx.config.rulelist, &mut metadata) {
         Ok(r) => r.clone(),
         Err(e) => {
             ctx.stats.sessions_refused.inc();
             tracing::info!(session = name, listener = %ctx.config.name, "refused: {e}");
-            return;
+            return None;
         }
     };
     let names = route
@@ -63,7 +85,7 @@ pub async fn run(ctx: &ListenerCtx, source: Stage, mut metadata: Value, name: &s
     else {
         ctx.stats.session_errors.inc();
         tracing::error!(session = name, route = %route.name, "route names a missing cluster");
-        return;
+        return None;
     };
     let attempts = match route.retry.retry_on {
         RetryOn::ConnectFailure | RetryOn::Always => 1 + route.retry.num_retries,
@@ -90,30 +112,25 @@ pub async fn run(ctx: &ListenerCtx, source: Stage, mut metadata: Value, name: &s
             Err(e) => {
                 ctx.stats.session_errors.inc();
                 tracing::warn!(session = name, cluster = %cluster.config.name, "connect failed: {e}");
-                return;
+                return None;
             }
         }
     }
-    let mut ring = Ring {
+    let retries_disconnects = matches!(route.retry.retry_on, RetryOn::Disconnect | RetryOn::Always);
+    Some(Ring {
         open: vec![true; stages.len()],
         stages,
         hops,
         next_poll: 0,
         retry: route.retry,
-        metadata,
-    };
-    let end = ring.pump(ctx).await;
-    match &end {
-        End::Failed(stage, e) => {
-            ctx.stats.session_errors.inc();
-            tracing::warn!(session = name, stage, "session failed: {e}");
-        }
-        End::Closed(stage) => tracing::debug!(session = name, stage, "session closed"),
-        End::Done | End::Idle | End::Stopped => {
-            tracing::debug!(session = name, "session ended: {end:?}");
-        }
-    }
-    ring.close().await;
+        // Only a reconnect needs the metadata again (for its balancing key); most sessions
+        // can give its memory back now.
+        metadata: if retries_disconnects {
+            metadata
+        } else {
+            Value::Null
+        },
+    })
 }
 
 /// One connected hop and what is needed to reconnect it.
@@ -143,9 +160,13 @@ impl Ring {
         let idle = ctx.config.idle_timeout;
         let mut last_activity = Instant::now();
         let timer = tokio::time::sleep(idle.unwrap_or_default());
-        tokio::pin!(timer);
+        // Made once: a fresh `cancelled()` per message would re-register with the token.
+        let stopped = ctx.cancel.cancelled();
+        tokio::pin!(timer, stopped);
         loop {
             let (i, event) = tokio::select! {
+                // Traffic first; the timer and the stop signal are rare.
+                biased;
                 event = poll_fn(|cx| self.poll_any(cx)) => event,
                 () = &mut timer, if idle.is_some() => {
                     let deadline = last_activity + idle.unwrap_or_default();
@@ -155,7 +176,7 @@ impl Ring {
                     timer.as_mut().reset(deadline);
                     continue;
                 }
-                () = ctx.cancel.cancelled() => return End::Stopped,
+                () = &mut stopped => return End::Stopped,
             };
             let outcome = match event {
                 Recv::Data(data) => {
@@ -235,7 +256,8 @@ impl Ring {
         let mut failed = std::mem::take(&mut hop.failed);
         failed.push(hop.index);
         let attempts = self.retry.num_retries.max(1);
-        match connect_hop(&hop.cluster, &self.metadata, self.retry, attempts, failed).await {
+        let reconnect = connect_hop(&hop.cluster, &self.metadata, self.retry, attempts, failed);
+        match Box::pin(reconnect).await {
             Ok((c, failed)) => {
                 tracing::debug!(cluster = %hop.cluster.config.name, endpoint = %c.endpoint, "reconnected after: {error}");
                 hop.index = c.index;

@@ -12,18 +12,19 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, Stream};
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpStream, UdpSocket, UnixStream};
-use tokio::sync::mpsc;
 use tokio_seqpacket::UnixSeqpacket;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::cluster::local::Transform;
+use crate::inbox;
 
 /// Largest datagram we can receive (the UDP maximum), also the stream read size.
 pub const MAX_DATAGRAM: usize = 65_536;
@@ -45,8 +46,10 @@ pub enum Recv {
 
 /// One connection of a session.
 pub enum Stage {
-    /// A connected UDP socket (a cluster hop or a singleton listener's socket).
+    /// A connected UDP socket of a cluster hop.
     Udp(UdpSocket),
+    /// A singleton UDP listener's connected socket, which outlives each of its sessions.
+    UdpConnected(Arc<UdpSocket>),
     /// The per-peer socket of a UDP server-mode listener.
     UdpPeer(UdpPeer),
     /// A TCP connection.
@@ -61,19 +64,17 @@ pub enum Stage {
     Local(Local),
 }
 
-/// A UDP server-mode session's source: a socket connected to the peer and bound to the
-/// listener's address, plus the datagrams that reached the listener's own socket before the
-/// kernel started steering the peer's traffic to the connected one.
+/// A UDP server-mode session's source. The listener's socket is shared by all of its sessions:
+/// the listener demultiplexes what arrives by peer address and hands each session its
+/// datagrams; replies go out through the same socket, so they leave from the listener's
+/// address and port, and a session costs no socket of its own on this side.
 pub struct UdpPeer {
-    /// Connected to `peer`.
-    pub socket: UdpSocket,
+    /// The listener's socket.
+    pub socket: Arc<UdpSocket>,
     /// The remote address and port.
     pub peer: SocketAddr,
-    /// Early datagrams handed over by the listener.
-    pub early: mpsc::Receiver<Bytes>,
-    /// Datagrams from other peers that the kernel queued on this socket before it was
-    /// connected; they go back to the listener to find (or open) their own session.
-    pub strays: mpsc::Sender<(Bytes, SocketAddr)>,
+    /// Datagrams from `peer`, handed over by the listener.
+    pub inbound: inbox::Receiver,
 }
 
 /// An in-proxy transform stage: what is written comes back out (after the transform).
@@ -99,7 +100,11 @@ impl Stage {
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Recv> {
         match self {
             Stage::Udp(s) => poll_datagram(|buf| s.poll_recv(cx, buf)),
-            Stage::UdpPeer(p) => p.poll_recv(cx),
+            Stage::UdpConnected(s) => poll_datagram(|buf| s.poll_recv(cx, buf)),
+            Stage::UdpPeer(p) => match ready!(p.inbound.poll_recv(cx)) {
+                Some(b) => Poll::Ready(Recv::Data(b)),
+                None => Poll::Ready(Recv::Closed),
+            },
             Stage::Tcp(s) => poll_stream(Pin::new(s), cx),
             Stage::Unix(s) => poll_stream(Pin::new(s), cx),
             Stage::Seqpacket(s) => poll_seqpacket(s, cx),
@@ -116,7 +121,8 @@ impl Stage {
     pub async fn send(&mut self, data: Bytes) -> io::Result<()> {
         match self {
             Stage::Udp(s) => s.send(&data).await.map(drop),
-            Stage::UdpPeer(p) => p.socket.send(&data).await.map(drop),
+            Stage::UdpConnected(s) => s.send(&data).await.map(drop),
+            Stage::UdpPeer(p) => p.socket.send_to(&data, p.peer).await.map(drop),
             Stage::Tcp(s) => s.write_all(&data).await,
             Stage::Unix(s) => s.write_all(&data).await,
             Stage::Seqpacket(s) => s.send(&data).await.map(drop),
@@ -143,7 +149,11 @@ impl Stage {
                 l.finished = true;
                 true
             }
-            Stage::Udp(_) | Stage::UdpPeer(_) | Stage::Seqpacket(_) | Stage::WebSocket(_) => false,
+            Stage::Udp(_)
+            | Stage::UdpConnected(_)
+            | Stage::UdpPeer(_)
+            | Stage::Seqpacket(_)
+            | Stage::WebSocket(_) => false,
         }
     }
 
@@ -160,25 +170,6 @@ impl Stage {
     }
 }
 
-impl UdpPeer {
-    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Recv> {
-        if let Poll::Ready(Some(b)) = self.early.poll_recv(cx) {
-            return Poll::Ready(Recv::Data(b));
-        }
-        loop {
-            let (data, from) = match ready!(poll_datagram_from(&self.socket, cx)) {
-                Ok(x) => x,
-                Err(e) => return Poll::Ready(Recv::Failed(e)),
-            };
-            if from == self.peer {
-                return Poll::Ready(Recv::Data(data));
-            }
-            // Queued before connect(); a full channel drops it as the network could have.
-            let _ = self.strays.try_send((data, from));
-        }
-    }
-}
-
 fn with_scratch<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
     SCRATCH.with_borrow_mut(|buf| f(buf))
 }
@@ -190,17 +181,6 @@ fn poll_datagram(recv: impl FnOnce(&mut ReadBuf<'_>) -> Poll<io::Result<()>>) ->
             Ok(()) => Poll::Ready(Recv::Data(Bytes::copy_from_slice(rb.filled()))),
             Err(e) => Poll::Ready(Recv::Failed(e)),
         }
-    })
-}
-
-fn poll_datagram_from(
-    socket: &UdpSocket,
-    cx: &mut Context<'_>,
-) -> Poll<io::Result<(Bytes, SocketAddr)>> {
-    with_scratch(|buf| {
-        let mut rb = ReadBuf::new(buf);
-        let from = ready!(socket.poll_recv_from(cx, &mut rb))?;
-        Poll::Ready(Ok((Bytes::copy_from_slice(rb.filled()), from)))
     })
 }
 

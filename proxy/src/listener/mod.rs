@@ -81,25 +81,33 @@ impl ListenerCtx {
     }
 }
 
-/// A bound listener socket, ready to serve.
+/// A bound listener socket, ready to serve on one worker. Sockets are bound as plain OS
+/// sockets and registered with the async runtime only by `serve`, on the worker that drives
+/// them.
 pub enum Bound {
     /// UDP, one session per peer.
     UdpServer(udp::Server),
     /// UDP, one session with a fixed peer.
     UdpSingleton(udp::Singleton),
     /// TCP.
-    Tcp(tokio::net::TcpListener),
+    Tcp(std::net::TcpListener),
     /// WebSocket over TCP.
-    WebSocket(tokio::net::TcpListener),
+    WebSocket(std::net::TcpListener),
     /// Unix stream socket.
     Unix(unix::StreamListener),
     /// Unix seqpacket socket.
     Seqpacket(unix::SeqpacketListener),
 }
 
-/// Binds the socket of `config`. `default_ip` replaces the wildcard address for listeners that
-/// name no address of their own (`--bind-address`).
-pub fn bind(config: &ListenerConfig, default_ip: Option<IpAddr>) -> io::Result<Bound> {
+/// Binds the sockets of `config`: one per worker for UDP server mode, TCP and WebSocket (the
+/// kernel spreads peers over them with SO_REUSEPORT, and always sends one UDP peer to the same
+/// socket), a single one otherwise. `default_ip` replaces the wildcard address for listeners
+/// that name no address of their own (`--bind-address`).
+pub fn bind(
+    config: &ListenerConfig,
+    default_ip: Option<IpAddr>,
+    workers: usize,
+) -> io::Result<Vec<Bound>> {
     let ip = |address: &Option<String>| -> io::Result<IpAddr> {
         match address {
             Some(a) => a
@@ -108,7 +116,9 @@ pub fn bind(config: &ListenerConfig, default_ip: Option<IpAddr>) -> io::Result<B
             None => Ok(default_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))),
         }
     };
-    let bound = match &config.spec {
+    let per_worker =
+        |make: &dyn Fn() -> io::Result<Bound>| (0..workers.max(1)).map(|_| make()).collect();
+    match &config.spec {
         ListenerSpec::Udp {
             port,
             address,
@@ -119,37 +129,45 @@ pub fn bind(config: &ListenerConfig, default_ip: Option<IpAddr>) -> io::Result<B
             let connect = connect.clone().unwrap_or_default();
             let both = connect.address.is_some() && connect.port.is_some();
             match options.as_ref().and_then(|o| o.mode) {
-                Some(UdpMode::Singleton) => {
-                    Bound::UdpSingleton(udp::Singleton::bind(local, &connect)?)
-                }
-                None if both => Bound::UdpSingleton(udp::Singleton::bind(local, &connect)?),
-                _ => Bound::UdpServer(udp::Server::bind(local, &connect)?),
+                Some(UdpMode::Singleton) => Ok(vec![Bound::UdpSingleton(udp::Singleton::bind(
+                    local, &connect,
+                )?)]),
+                None if both => Ok(vec![Bound::UdpSingleton(udp::Singleton::bind(
+                    local, &connect,
+                )?)]),
+                _ => per_worker(&|| Ok(Bound::UdpServer(udp::Server::bind(local, &connect)?))),
             }
         }
         ListenerSpec::Tcp { port, address } => {
-            Bound::Tcp(tcp::bind(SocketAddr::new(ip(address)?, *port))?)
+            let local = SocketAddr::new(ip(address)?, *port);
+            per_worker(&|| Ok(Bound::Tcp(tcp::bind(local)?)))
         }
         ListenerSpec::WebSocket { port, address, .. } => {
-            Bound::WebSocket(tcp::bind(SocketAddr::new(ip(address)?, *port))?)
+            let local = SocketAddr::new(ip(address)?, *port);
+            per_worker(&|| Ok(Bound::WebSocket(tcp::bind(local)?)))
         }
-        ListenerSpec::UnixDomainSocket { filename, mode } => match mode.unwrap_or_default() {
-            UnixMode::Stream => Bound::Unix(unix::StreamListener::bind(filename)?),
-            UnixMode::Seqpacket => Bound::Seqpacket(unix::SeqpacketListener::bind(filename)?),
-        },
-    };
-    Ok(bound)
+        ListenerSpec::UnixDomainSocket { filename, mode } => {
+            Ok(vec![match mode.unwrap_or_default() {
+                UnixMode::Stream => Bound::Unix(unix::StreamListener::bind(filename)?),
+                UnixMode::Seqpacket => Bound::Seqpacket(unix::SeqpacketListener::bind(filename)?),
+            }])
+        }
+    }
 }
 
 impl Bound {
-    /// Serves sessions until `ctx.cancel` fires.
+    /// Serves sessions on the current worker until `ctx.cancel` fires.
     pub async fn serve(self, ctx: Arc<ListenerCtx>) {
-        match self {
-            Bound::UdpServer(s) => s.serve(ctx).await,
-            Bound::UdpSingleton(s) => s.serve(ctx).await,
-            Bound::Tcp(l) => tcp::serve(l, ctx).await,
-            Bound::WebSocket(l) => websocket::serve(l, ctx).await,
-            Bound::Unix(l) => l.serve(ctx).await,
-            Bound::Seqpacket(l) => l.serve(ctx).await,
+        let result = match self {
+            Bound::UdpServer(s) => s.serve(ctx.clone()).await,
+            Bound::UdpSingleton(s) => s.serve(ctx.clone()).await,
+            Bound::Tcp(l) => tcp::serve(l, ctx.clone()).await,
+            Bound::WebSocket(l) => websocket::serve(l, ctx.clone()).await,
+            Bound::Unix(l) => l.serve(ctx.clone()).await,
+            Bound::Seqpacket(l) => l.serve(ctx.clone()).await,
+        };
+        if let Err(e) = result {
+            tracing::error!(listener = %ctx.config.name, error = %e, "listener stopped");
         }
     }
 }

@@ -11,22 +11,25 @@ use tokio::net::TcpListener;
 use super::{ListenerCtx, accept_backoff, ip_metadata};
 use crate::stage::Stage;
 
-/// Binds a listening TCP socket (SO_REUSEADDR, so a restart does not wait out TIME_WAIT).
-pub fn bind(local: SocketAddr) -> io::Result<TcpListener> {
+/// Binds a listening TCP socket: SO_REUSEADDR so a restart does not wait out TIME_WAIT, and
+/// SO_REUSEPORT so each worker can have its own.
+pub fn bind(local: SocketAddr) -> io::Result<std::net::TcpListener> {
     let socket = Socket::new(
         Domain::for_address(local),
         Type::STREAM,
         Some(Protocol::TCP),
     )?;
     socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
     socket.set_nonblocking(true)?;
     socket.bind(&local.into())?;
     socket.listen(1024)?;
-    TcpListener::from_std(socket.into())
+    Ok(socket.into())
 }
 
 /// Accepts connections until the listener stops.
-pub async fn serve(listener: TcpListener, ctx: Arc<ListenerCtx>) {
+pub async fn serve(listener: std::net::TcpListener, ctx: Arc<ListenerCtx>) -> io::Result<()> {
+    let listener = TcpListener::from_std(listener)?;
     let mut id = 0u64;
     loop {
         let (stream, peer) = tokio::select! {
@@ -37,7 +40,7 @@ pub async fn serve(listener: TcpListener, ctx: Arc<ListenerCtx>) {
                     continue;
                 }
             },
-            () = ctx.cancel.cancelled() => return,
+            () = ctx.cancel.cancelled() => return Ok(()),
         };
         let Some(permit) = ctx.admit() else { continue };
         let Ok(local) = stream.local_addr() else {

@@ -1,16 +1,16 @@
 //! UDP listeners.
 //!
-//! Server mode: the first datagram from an unknown peer opens a session with its own socket,
-//! bound to the listener's address and port and connected to the peer, so the kernel steers
-//! that peer's later datagrams straight to the session and replies leave from the listener's
-//! address and port. Datagrams that still reach the listener's socket (sent before the new
-//! socket was connected) are handed to the session through a small channel, and anything the
-//! kernel queued on the new socket for other peers in that instant comes back to the listener.
+//! Server mode: the listener's socket is shared by its sessions. The first datagram from an
+//! unknown peer opens a session; later ones are handed to it by peer address; replies go out
+//! through the same socket, so they leave from the listener's address and port. Each worker
+//! has its own socket in a SO_REUSEPORT group, and the kernel always delivers one peer's
+//! datagrams to the same one, so a peer's session lives on one worker.
 //!
 //! Singleton mode: one socket connected to a fixed peer and one session on it, opened at start
 //! and opened again after it ends once the peer sends more.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -22,17 +22,12 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use super::{ListenerCtx, ip_metadata};
+use crate::inbox::{self, Offer, inbox};
 use crate::stage::{MAX_DATAGRAM, Stage, UdpPeer};
 
-/// Datagrams buffered for a session that has not started reading yet.
-const EARLY_QUEUE: usize = 64;
-
-/// A bound server-mode UDP listener.
-pub struct Server {
-    socket: UdpSocket,
-    local: SocketAddr,
-    filter: Filter,
-}
+/// Datagrams buffered per session while it is busy; beyond that they are dropped, as a
+/// congested network would.
+const INBOUND_QUEUE: usize = 64;
 
 /// Which peers a listener accepts (`connect.address` / `connect.port`).
 #[derive(Clone, Debug, Default)]
@@ -61,157 +56,107 @@ impl Filter {
     }
 }
 
-/// A UDP socket on `local` that other sockets of this listener may share (SO_REUSEADDR).
-fn shared_socket(local: SocketAddr) -> io::Result<Socket> {
+/// A UDP socket on `local` that the listener's other sockets may share.
+fn bind_shared(local: SocketAddr) -> io::Result<std::net::UdpSocket> {
     let socket = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
     socket.set_nonblocking(true)?;
     socket.bind(&local.into())?;
-    Ok(socket)
+    Ok(socket.into())
 }
 
-fn connected_socket(local: SocketAddr, peer: SocketAddr) -> io::Result<UdpSocket> {
-    let socket = shared_socket(local)?;
-    socket.connect(&peer.into())?;
-    UdpSocket::from_std(socket.into())
+/// A bound server-mode UDP listener socket.
+pub struct Server {
+    socket: std::net::UdpSocket,
+    filter: Filter,
 }
 
 /// A session's entry in the listener's peer table.
-struct Entry {
+struct Peer {
     id: u64,
-    early: mpsc::Sender<Bytes>,
+    inbound: inbox::Sender,
 }
 
 impl Server {
     /// Binds `local`, accepting peers that pass `connect`.
     pub fn bind(local: SocketAddr, connect: &PeerFilter) -> io::Result<Self> {
-        let socket = UdpSocket::from_std(shared_socket(local)?.into())?;
-        let local = socket.local_addr()?;
         Ok(Self {
-            socket,
-            local,
+            socket: bind_shared(local)?,
             filter: Filter::new(connect)?,
         })
     }
 
     /// Demultiplexes datagrams into sessions until the listener stops.
-    pub async fn serve(self, ctx: Arc<ListenerCtx>) {
-        let (strays_tx, mut strays) = mpsc::channel::<(Bytes, SocketAddr)>(EARLY_QUEUE);
+    pub async fn serve(self, ctx: Arc<ListenerCtx>) -> io::Result<()> {
+        let socket = Arc::new(UdpSocket::from_std(self.socket)?);
+        let local = socket.local_addr()?;
         let (ended_tx, mut ended) = mpsc::unbounded_channel::<(SocketAddr, u64)>();
-        let mut peers: HashMap<SocketAddr, Entry> = HashMap::new();
+        let mut peers: HashMap<SocketAddr, Peer> = HashMap::new();
         let mut next_id = 0u64;
         let mut buf = vec![0u8; MAX_DATAGRAM];
         loop {
             let (data, peer) = tokio::select! {
-                r = self.socket.recv_from(&mut buf) => match r {
+                r = socket.recv_from(&mut buf) => match r {
                     Ok((n, peer)) => (Bytes::copy_from_slice(&buf[..n]), peer),
-                    // ICMP errors for earlier sends show up here; they concern no session.
+                    // An ICMP error for an earlier reply; it concerns no session.
                     Err(e) => {
                         tracing::debug!(listener = %ctx.config.name, error = %e, "receive error");
                         continue;
                     }
                 },
-                Some(stray) = strays.recv() => stray,
                 Some((peer, id)) = ended.recv() => {
-                    if peers.get(&peer).is_some_and(|e| e.id == id) {
+                    if peers.get(&peer).is_some_and(|p| p.id == id) {
                         peers.remove(&peer);
                     }
                     continue;
                 }
-                () = ctx.cancel.cancelled() => return,
+                () = ctx.cancel.cancelled() => return Ok(()),
             };
-            if let Some(entry) = peers.get(&peer) {
-                match entry.early.try_send(data) {
-                    Err(mpsc::error::TrySendError::Closed(d)) => {
-                        // The session ended and its notice is still on the way: start anew.
-                        peers.remove(&peer);
-                        self.open(
-                            &ctx,
-                            &mut peers,
-                            &mut next_id,
-                            peer,
-                            d,
-                            &strays_tx,
-                            &ended_tx,
-                        );
+            let data = match peers.entry(peer) {
+                Entry::Occupied(e) => match e.get().inbound.offer(data) {
+                    Offer::Queued | Offer::Dropped => continue,
+                    // The session ended and its notice is still on the way: start anew.
+                    Offer::Gone(d) => {
+                        e.remove();
+                        d
                     }
-                    // A full queue drops the datagram, as a congested network would.
-                    Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {}
-                }
+                },
+                Entry::Vacant(_) => data,
+            };
+            if !self.filter.admits(peer) {
+                tracing::debug!(listener = %ctx.config.name, %peer, "peer filtered out");
                 continue;
             }
-            self.open(
-                &ctx,
-                &mut peers,
-                &mut next_id,
+            let Some(permit) = ctx.admit() else { continue };
+            let (tx, rx) = inbox(INBOUND_QUEUE);
+            tx.offer(data);
+            let id = next_id;
+            next_id += 1;
+            peers.insert(peer, Peer { id, inbound: tx });
+            let source = Stage::UdpPeer(UdpPeer {
+                socket: socket.clone(),
                 peer,
-                data,
-                &strays_tx,
-                &ended_tx,
-            );
+                inbound: rx,
+            });
+            let name = format!("UDP:{peer}-{local}-{id}");
+            let ended = ended_tx.clone();
+            let metadata = ip_metadata("UDP", peer, local);
+            ctx.spawn_session(permit, source, metadata, name, move || {
+                let _ = ended.send((peer, id));
+            });
         }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn open(
-        &self,
-        ctx: &Arc<ListenerCtx>,
-        peers: &mut HashMap<SocketAddr, Entry>,
-        next_id: &mut u64,
-        peer: SocketAddr,
-        first: Bytes,
-        strays: &mpsc::Sender<(Bytes, SocketAddr)>,
-        ended: &mpsc::UnboundedSender<(SocketAddr, u64)>,
-    ) {
-        if !self.filter.admits(peer) {
-            tracing::debug!(listener = %ctx.config.name, %peer, "peer filtered out");
-            return;
-        }
-        let Some(permit) = ctx.admit() else { return };
-        let socket = match connected_socket(self.local, peer) {
-            Ok(s) => s,
-            Err(e) => {
-                ctx.stats.session_errors.inc();
-                tracing::warn!(listener = %ctx.config.name, %peer, error = %e, "cannot open session socket");
-                return;
-            }
-        };
-        let (early_tx, early_rx) = mpsc::channel(EARLY_QUEUE);
-        // The queue is new and empty: the first datagram always fits.
-        let _ = early_tx.try_send(first);
-        let id = *next_id;
-        *next_id += 1;
-        peers.insert(
-            peer,
-            Entry {
-                id,
-                early: early_tx,
-            },
-        );
-        let source = Stage::UdpPeer(UdpPeer {
-            socket,
-            peer,
-            early: early_rx,
-            strays: strays.clone(),
-        });
-        let name = format!("UDP:{peer}-{}-{id}", self.local);
-        let ended = ended.clone();
-        let metadata = ip_metadata("UDP", peer, self.local);
-        ctx.spawn_session(permit, source, metadata, name, move || {
-            let _ = ended.send((peer, id));
-        });
     }
 }
 
 /// A bound singleton-mode UDP listener.
 pub struct Singleton {
-    local: SocketAddr,
+    socket: std::net::UdpSocket,
     peer: SocketAddr,
 }
 
 impl Singleton {
-    /// Checks that `local` can be bound and remembers the peer; the socket itself is opened
-    /// per session.
+    /// Binds `local` and connects it to the `connect` peer.
     pub fn bind(local: SocketAddr, connect: &PeerFilter) -> io::Result<Self> {
         let (Some(address), Some(port)) = (connect.address.as_deref(), connect.port) else {
             return Err(io::Error::new(
@@ -223,42 +168,37 @@ impl Singleton {
             .parse()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let peer = SocketAddr::new(ip, port);
-        let probe = connected_socket(local, peer)?;
-        let local = probe.local_addr()?;
-        Ok(Self { local, peer })
+        let socket = bind_shared(local)?;
+        socket.connect(peer)?;
+        Ok(Self { socket, peer })
     }
 
     /// Runs one session at a time with the peer until the listener stops.
-    pub async fn serve(self, ctx: Arc<ListenerCtx>) {
-        let mut first = true;
+    pub async fn serve(self, ctx: Arc<ListenerCtx>) -> io::Result<()> {
+        let socket = Arc::new(UdpSocket::from_std(self.socket)?);
+        let local = socket.local_addr()?;
         let mut id = 0u64;
-        while !ctx.cancel.is_cancelled() {
-            let socket = match connected_socket(self.local, self.peer) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(listener = %ctx.config.name, error = %e, "cannot open socket");
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            if !first {
+        loop {
+            if id > 0 {
                 tokio::select! {
-                    r = socket.readable() => if r.is_err() { continue },
-                    () = ctx.cancel.cancelled() => return,
+                    r = socket.readable() => r?,
+                    () = ctx.cancel.cancelled() => return Ok(()),
                 }
             }
-            first = false;
-            let Some(permit) = ctx.admit() else { return };
+            let Some(permit) = ctx.admit() else {
+                return Ok(());
+            };
             let (done_tx, done) = tokio::sync::oneshot::channel();
-            let name = format!("UDP:{}-{}-{id}", self.peer, self.local);
+            let name = format!("UDP:{}-{local}-{id}", self.peer);
             id += 1;
-            let metadata = ip_metadata("UDP", self.peer, self.local);
-            ctx.spawn_session(permit, Stage::Udp(socket), metadata, name, move || {
+            let metadata = ip_metadata("UDP", self.peer, local);
+            let source = Stage::UdpConnected(socket.clone());
+            ctx.spawn_session(permit, source, metadata, name, move || {
                 let _ = done_tx.send(());
             });
             tokio::select! {
                 _ = done => {}
-                () = ctx.cancel.cancelled() => return,
+                () = ctx.cancel.cancelled() => return Ok(()),
             }
         }
     }

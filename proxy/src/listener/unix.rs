@@ -4,11 +4,13 @@
 //! when the listener goes away.
 
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::json;
+use socket2::{Domain, SockAddr, Socket, Type};
 use tokio::net::UnixListener;
 use tokio_seqpacket::UnixSeqpacketListener;
 
@@ -52,7 +54,7 @@ fn metadata(path: &Path) -> serde_json::Value {
 
 /// A bound byte-stream Unix listener.
 pub struct StreamListener {
-    listener: UnixListener,
+    listener: std::os::unix::net::UnixListener,
     file: SocketFile,
 }
 
@@ -60,23 +62,25 @@ impl StreamListener {
     /// Binds `path`.
     pub fn bind(path: &str) -> io::Result<Self> {
         let file = SocketFile::claim(path)?;
-        let listener = UnixListener::bind(file.path())?;
+        let listener = std::os::unix::net::UnixListener::bind(file.path())?;
+        listener.set_nonblocking(true)?;
         Ok(Self { listener, file })
     }
 
     /// Accepts connections until the listener stops.
-    pub async fn serve(self, ctx: Arc<ListenerCtx>) {
+    pub async fn serve(self, ctx: Arc<ListenerCtx>) -> io::Result<()> {
+        let listener = UnixListener::from_std(self.listener)?;
         let mut id = 0u64;
         loop {
             let stream = tokio::select! {
-                r = self.listener.accept() => match r {
+                r = listener.accept() => match r {
                     Ok((s, _)) => s,
                     Err(e) => {
                         accept_backoff(&ctx.config.name, &e).await;
                         continue;
                     }
                 },
-                () = ctx.cancel.cancelled() => return,
+                () = ctx.cancel.cancelled() => return Ok(()),
             };
             let Some(permit) = ctx.admit() else { continue };
             let name = format!("UNIX:{}-{id}", ctx.config.name);
@@ -89,7 +93,7 @@ impl StreamListener {
 
 /// A bound message-preserving Unix listener.
 pub struct SeqpacketListener {
-    listener: UnixSeqpacketListener,
+    socket: Socket,
     file: SocketFile,
 }
 
@@ -97,23 +101,27 @@ impl SeqpacketListener {
     /// Binds `path`.
     pub fn bind(path: &str) -> io::Result<Self> {
         let file = SocketFile::claim(path)?;
-        let listener = UnixSeqpacketListener::bind(file.path())?;
-        Ok(Self { listener, file })
+        let socket = Socket::new(Domain::UNIX, Type::SEQPACKET, None)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&SockAddr::unix(file.path())?)?;
+        socket.listen(1024)?;
+        Ok(Self { socket, file })
     }
 
     /// Accepts connections until the listener stops.
-    pub async fn serve(mut self, ctx: Arc<ListenerCtx>) {
+    pub async fn serve(self, ctx: Arc<ListenerCtx>) -> io::Result<()> {
+        let mut listener = UnixSeqpacketListener::try_from(OwnedFd::from(self.socket))?;
         let mut id = 0u64;
         loop {
             let socket = tokio::select! {
-                r = self.listener.accept() => match r {
+                r = listener.accept() => match r {
                     Ok(s) => s,
                     Err(e) => {
                         accept_backoff(&ctx.config.name, &e).await;
                         continue;
                     }
                 },
-                () = ctx.cancel.cancelled() => return,
+                () = ctx.cancel.cancelled() => return Ok(()),
             };
             let Some(permit) = ctx.admit() else { continue };
             let name = format!("UNIX:{}-{id}", ctx.config.name);

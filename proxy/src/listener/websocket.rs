@@ -3,6 +3,7 @@
 //! can match. A connection that does not complete the handshake in time, or is not an upgrade
 //! at all, is counted as a session error and closed.
 
+use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +22,8 @@ use crate::websocket_config;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Accepts connections until the listener stops; handshakes run on their own tasks.
-pub async fn serve(listener: TcpListener, ctx: Arc<ListenerCtx>) {
+pub async fn serve(listener: std::net::TcpListener, ctx: Arc<ListenerCtx>) -> io::Result<()> {
+    let listener = TcpListener::from_std(listener)?;
     let mut id = 0u64;
     loop {
         let (stream, peer) = tokio::select! {
@@ -32,7 +34,7 @@ pub async fn serve(listener: TcpListener, ctx: Arc<ListenerCtx>) {
                     continue;
                 }
             },
-            () = ctx.cancel.cancelled() => return,
+            () = ctx.cancel.cancelled() => return Ok(()),
         };
         let name = format!("WS:{peer}-{id}");
         id += 1;

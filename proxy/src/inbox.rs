@@ -1,0 +1,166 @@
+//! A small single-producer queue from a UDP listener to one of its sessions.
+//!
+//! A server-mode UDP listener hands each session the datagrams of its peer. A general-purpose
+//! channel preallocates a block of slots per channel, which at ten thousand mostly idle sessions
+//! is most of a session's memory; this queue allocates only while datagrams are waiting.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::task::AtomicWaker;
+
+struct Shared {
+    queue: Mutex<VecDeque<Bytes>>,
+    waker: AtomicWaker,
+    /// Set when either side is dropped.
+    closed: AtomicBool,
+}
+
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, VecDeque<Bytes>> {
+        match self.queue.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+/// The listener's end.
+pub struct Sender {
+    shared: Arc<Shared>,
+    capacity: usize,
+}
+
+/// The session's end.
+pub struct Receiver {
+    shared: Arc<Shared>,
+}
+
+/// What happened to a datagram offered to a session.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Offer {
+    /// Queued for the session.
+    Queued,
+    /// The session is busy and its queue full: dropped, as a congested network would.
+    Dropped,
+    /// The session is gone; the datagram is handed back to start a new one.
+    Gone(Bytes),
+}
+
+/// A queue holding at most `capacity` waiting datagrams.
+pub fn inbox(capacity: usize) -> (Sender, Receiver) {
+    let shared = Arc::new(Shared {
+        queue: Mutex::new(VecDeque::new()),
+        waker: AtomicWaker::new(),
+        closed: AtomicBool::new(false),
+    });
+    (
+        Sender {
+            shared: shared.clone(),
+            capacity,
+        },
+        Receiver { shared },
+    )
+}
+
+impl Sender {
+    /// Offers one datagram to the session.
+    pub fn offer(&self, data: Bytes) -> Offer {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Offer::Gone(data);
+        }
+        {
+            let mut queue = self.shared.queue();
+            if queue.len() >= self.capacity {
+                return Offer::Dropped;
+            }
+            queue.push_back(data);
+        }
+        self.shared.waker.wake();
+        Offer::Queued
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.waker.wake();
+    }
+}
+
+impl Receiver {
+    /// The next datagram; `None` once the listener is gone and the queue is empty.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        if let Some(b) = self.take() {
+            return Poll::Ready(Some(b));
+        }
+        self.shared.waker.register(cx.waker());
+        // Checked again after registering, so a datagram offered in between is not missed.
+        if let Some(b) = self.take() {
+            return Poll::Ready(Some(b));
+        }
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    }
+
+    fn take(&self) -> Option<Bytes> {
+        let mut queue = self.shared.queue();
+        let b = queue.pop_front();
+        if queue.is_empty() && queue.capacity() > 4 {
+            // A burst grew the queue; give the memory back while the session idles.
+            queue.shrink_to(0);
+        }
+        b
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::poll_fn;
+
+    #[tokio::test]
+    async fn delivers_in_order_and_drops_beyond_capacity() {
+        let (tx, mut rx) = inbox(2);
+        assert_eq!(tx.offer(Bytes::from_static(b"a")), Offer::Queued);
+        assert_eq!(tx.offer(Bytes::from_static(b"b")), Offer::Queued);
+        assert_eq!(tx.offer(Bytes::from_static(b"c")), Offer::Dropped);
+        assert_eq!(poll_fn(|cx| rx.poll_recv(cx)).await.unwrap(), "a");
+        assert_eq!(poll_fn(|cx| rx.poll_recv(cx)).await.unwrap(), "b");
+    }
+
+    #[tokio::test]
+    async fn wakes_a_waiting_receiver() {
+        let (tx, mut rx) = inbox(4);
+        let waiter = tokio::spawn(async move { poll_fn(|cx| rx.poll_recv(cx)).await });
+        tokio::task::yield_now().await;
+        assert_eq!(tx.offer(Bytes::from_static(b"x")), Offer::Queued);
+        assert_eq!(waiter.await.unwrap().unwrap(), "x");
+    }
+
+    #[tokio::test]
+    async fn each_side_sees_the_other_go() {
+        let (tx, rx) = inbox(4);
+        drop(rx);
+        assert_eq!(
+            tx.offer(Bytes::from_static(b"x")),
+            Offer::Gone(Bytes::from_static(b"x"))
+        );
+        let (tx, mut rx) = inbox(4);
+        tx.offer(Bytes::from_static(b"last"));
+        drop(tx);
+        assert_eq!(poll_fn(|cx| rx.poll_recv(cx)).await.unwrap(), "last");
+        assert_eq!(poll_fn(|cx| rx.poll_recv(cx)).await, None);
+    }
+}
