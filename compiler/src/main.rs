@@ -1,1 +1,3 @@
-fn main(){}
+fn main() {
+    print!("{}", l7mpc::crd::crds_yaml());
+}

@@ -140,7 +140,10 @@ fn convert(
         YamlData::Tagged(_, inner) => return convert(inner, pointer, offsets, locations),
         YamlData::Alias(_) => return Err(unsupported("this alias names no anchor", location)),
         YamlData::BadValue => {
-            return Err(unsupported("this value does not parse as its tag says", location));
+            return Err(unsupported(
+                "this value does not parse as its tag says",
+                location,
+            ));
         }
     };
     locations.insert(pointer, location);
