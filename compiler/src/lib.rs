@@ -2,5 +2,8 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod check;
 pub mod crd;
 pub mod diagnostics;
+pub mod load;
+pub mod schema;

@@ -107,3 +107,29 @@ fn free_form_object(_: &mut SchemaGenerator) -> Schema {
 fn any_value(_: &mut SchemaGenerator) -> Schema {
     json_schema!({"x-kubernetes-preserve-unknown-fields": true})
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crds_are_self_contained() {
+        // Kubernetes rejects `$ref` in a CRD schema, so every type must inline.
+        assert!(!crds_yaml().contains("$ref"));
+    }
+
+    #[test]
+    fn checked_in_crds_are_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas/crds.yaml");
+        let expected = crds_yaml();
+        if std::env::var_os("L7MPC_ACCEPT").is_some() {
+            std::fs::write(path, &expected).unwrap();
+        }
+        let actual = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            actual == expected,
+            "schemas/crds.yaml is stale: regenerate it with \
+             `cargo run -p l7mpc -- crds > schemas/crds.yaml` (or `L7MPC_ACCEPT=1 cargo test -p l7mpc`)"
+        );
+    }
+}

@@ -143,14 +143,37 @@ pub struct ListenerSpec {
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub json_socket: Option<Box<JsonSocketListener>>,
+    pub json_socket: Option<JsonSocketListener>,
 }
 
 /// A JSONSocket listener: the header exchange runs over `transport`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 pub struct JsonSocketListener {
     /// The listener protocol carrying JSONSocket.
-    pub transport: ListenerSpec,
+    pub transport: ListenerTransport,
+}
+
+/// The protocols a JSONSocket listener can run over. A separate type because a CRD schema
+/// cannot be recursive.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[schemars(extend("minProperties" = 1, "maxProperties" = 1))]
+pub struct ListenerTransport {
+    /// WebSocket server.
+    #[serde(rename = "WebSocket", default, skip_serializing_if = "Option::is_none")]
+    pub websocket: Option<HttpListener>,
+    /// UDP socket.
+    #[serde(rename = "UDP", default, skip_serializing_if = "Option::is_none")]
+    pub udp: Option<UdpListener>,
+    /// TCP server.
+    #[serde(rename = "TCP", default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<PortOnly>,
+    /// Unix domain socket server.
+    #[serde(
+        rename = "UnixDomainSocket",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub unix: Option<SocketFile>,
 }
 
 /// A cluster's protocol and its settings: exactly one key.
@@ -179,7 +202,7 @@ pub struct ClusterSpec {
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub json_socket: Option<Box<JsonSocketCluster>>,
+    pub json_socket: Option<JsonSocketCluster>,
     /// The proxy's standard input and output (debugging).
     #[serde(rename = "Stdio", default, skip_serializing_if = "Option::is_none")]
     pub stdio: Option<NoSettings>,
@@ -210,7 +233,30 @@ pub struct ClusterSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 pub struct JsonSocketCluster {
     /// The cluster protocol carrying JSONSocket.
-    pub transport: ClusterSpec,
+    pub transport: ClusterTransport,
+}
+
+/// The protocols a JSONSocket cluster can run over. A separate type because a CRD schema
+/// cannot be recursive.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[schemars(extend("minProperties" = 1, "maxProperties" = 1))]
+pub struct ClusterTransport {
+    /// WebSocket client.
+    #[serde(rename = "WebSocket", default, skip_serializing_if = "Option::is_none")]
+    pub websocket: Option<PortOnly>,
+    /// UDP socket.
+    #[serde(rename = "UDP", default, skip_serializing_if = "Option::is_none")]
+    pub udp: Option<IpCluster>,
+    /// TCP client.
+    #[serde(rename = "TCP", default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<IpCluster>,
+    /// Unix domain socket client.
+    #[serde(
+        rename = "UnixDomainSocket",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub unix: Option<UdsCluster>,
 }
 
 /// Settings of the Logger cluster.

@@ -117,10 +117,13 @@ impl miette::Diagnostic for Report<'_> {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        self.source.as_ref()?;
+        let text = self.source.as_ref()?.inner();
         let loc = self.diag.location;
         let label = (!self.diag.field.is_empty()).then(|| self.diag.field.clone());
-        let span = LabeledSpan::new(label, loc.offset, loc.len.max(1));
+        // Underline only the node's first line: a caret under a whole block says less.
+        let rest = text.get(loc.offset..).unwrap_or_default();
+        let len = loc.len.min(rest.find('\n').unwrap_or(rest.len()));
+        let span = LabeledSpan::new(label, loc.offset, len.max(1));
         Some(Box::new(std::iter::once(span)))
     }
 }
