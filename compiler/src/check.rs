@@ -2,6 +2,7 @@
 
 use crate::diagnostics::{Diagnostic, Diagnostics, Severity};
 use crate::load::{self, SourceFile};
+use crate::resolve;
 use crate::schema::Validators;
 
 /// Settings of a check run.
@@ -45,6 +46,7 @@ pub fn check(files: &[SourceFile], options: &Options) -> Outcome {
     for object in &inputs.objects {
         validators.validate(object, &mut diags);
     }
+    resolve::resolve(&inputs.objects, &mut diags);
     Outcome {
         diagnostics: diags.into_sorted(),
         skipped: inputs.skipped,

@@ -6,4 +6,5 @@ pub mod check;
 pub mod crd;
 pub mod diagnostics;
 pub mod load;
+pub mod resolve;
 pub mod schema;
