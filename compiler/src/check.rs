@@ -2,8 +2,8 @@
 
 use crate::diagnostics::{Diagnostic, Diagnostics, Severity};
 use crate::load::{self, SourceFile};
-use crate::resolve;
 use crate::schema::Validators;
+use crate::{resolve, select};
 
 /// Settings of a check run.
 #[derive(Clone, Debug)]
@@ -47,6 +47,7 @@ pub fn check(files: &[SourceFile], options: &Options) -> Outcome {
         validators.validate(object, &mut diags);
     }
     resolve::resolve(&inputs.objects, &mut diags);
+    select::select(&inputs.objects, &mut diags);
     Outcome {
         diagnostics: diags.into_sorted(),
         skipped: inputs.skipped,

@@ -8,3 +8,4 @@ pub mod diagnostics;
 pub mod load;
 pub mod resolve;
 pub mod schema;
+pub mod select;

@@ -131,12 +131,14 @@ impl Kind {
         matches!(self, Kind::VirtualService | Kind::Target | Kind::Rule)
     }
 
-    /// Whether objects of this kind carry a pod template or are pods.
-    pub fn is_workload(self) -> bool {
-        matches!(
-            self,
-            Kind::Deployment | Kind::DaemonSet | Kind::StatefulSet | Kind::Pod
-        )
+    /// Where objects of this kind keep their pod (template): `/spec/template` for workload
+    /// controllers, the object itself for a Pod, None for kinds without pods.
+    pub fn pod_pointer(self) -> Option<&'static str> {
+        match self {
+            Kind::Deployment | Kind::DaemonSet | Kind::StatefulSet => Some("/spec/template"),
+            Kind::Pod => Some(""),
+            _ => None,
+        }
     }
 }
 
@@ -184,6 +186,17 @@ impl Object {
         }
     }
 
+    /// Every member of `spec` (at any depth) whose key is one of `names`, as
+    /// `(pointer, key, value)`. Does not look inside the matches themselves, nor inside JSON
+    /// predicates (`match`) and rewrite values (`value`), which hold user data.
+    pub fn spec_fields(&self, names: &[&str]) -> Vec<(String, String, &Value)> {
+        let mut found = Vec::new();
+        if let Some(spec) = self.value().get("spec") {
+            collect_fields(spec, "/spec", names, &mut found);
+        }
+        found
+    }
+
     /// A diagnostic about the key (not the value) of the member at `pointer`.
     pub fn key_diag(&self, code: Code, pointer: &str, message: impl Into<String>) -> Diagnostic {
         let mut diag = self.diag(code, pointer, message);
@@ -203,6 +216,31 @@ impl Object {
     /// A diagnostic about the field at `pointer` of this object.
     pub fn diag(&self, code: Code, pointer: &str, message: impl Into<String>) -> Diagnostic {
         Diagnostic::new(code, &self.file, self.locate(pointer), message).at(self.id(), pointer)
+    }
+}
+
+fn collect_fields<'v>(
+    value: &'v Value,
+    pointer: &str,
+    names: &[&str],
+    found: &mut Vec<(String, String, &'v Value)>,
+) {
+    let children: Vec<(String, &Value)> = match value {
+        Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), v)).collect(),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i.to_string(), v))
+            .collect(),
+        _ => return,
+    };
+    for (key, child) in children {
+        let child_pointer = l7mp_config::yaml::child_pointer(pointer, &key);
+        if names.contains(&key.as_str()) {
+            found.push((child_pointer, key, child));
+        } else if !matches!(key.as_str(), "match" | "value") {
+            collect_fields(child, &child_pointer, names, found);
+        }
     }
 }
 

@@ -24,9 +24,6 @@ const FIELDS: [(&str, Kind); 6] = [
     ("routeRef", Kind::Rule),
 ];
 
-/// Subtrees that hold user data, not references, even where their keys look like fields.
-const OPAQUE: [&str; 3] = ["match", "value", "selector"];
-
 /// A resolved reference: object `from` names object `to` at `pointer`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resolution {
@@ -86,10 +83,15 @@ fn index<'a>(objects: &'a [Object], diags: &mut Diagnostics) -> Index<'a> {
 
 /// `(pointer, reference text, kind it must name)` for every reference in the object.
 fn references(object: &Object) -> Vec<(String, String, Kind)> {
-    let mut found = Vec::new();
-    if let Some(spec) = object.value().get("spec") {
-        walk(spec, "/spec".into(), &mut found);
-    }
+    let names = FIELDS.map(|(name, _)| name);
+    let mut found: Vec<(String, String, Kind)> = object
+        .spec_fields(&names)
+        .into_iter()
+        .filter_map(|(pointer, key, value)| {
+            let kind = FIELDS.iter().find(|(name, _)| *name == key)?.1;
+            Some((pointer, value.as_str()?.to_string(), kind))
+        })
+        .collect();
     if object.kind == Kind::Rule
         && let Some(list) = object
             .value()
@@ -103,29 +105,6 @@ fn references(object: &Object) -> Vec<(String, String, Kind)> {
         ));
     }
     found
-}
-
-fn walk(value: &Value, pointer: String, found: &mut Vec<(String, String, Kind)>) {
-    let children: Vec<(String, &Value)> = match value {
-        Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), v)).collect(),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (i.to_string(), v))
-            .collect(),
-        _ => return,
-    };
-    for (key, child) in children {
-        let child_pointer = l7mp_config::yaml::child_pointer(&pointer, &key);
-        let field = FIELDS.iter().find(|(name, _)| *name == key);
-        match (field, child) {
-            (Some((_, kind)), Value::String(text)) => {
-                found.push((child_pointer, text.clone(), *kind))
-            }
-            _ if OPAQUE.contains(&key.as_str()) => {}
-            _ => walk(child, child_pointer, found),
-        }
-    }
 }
 
 type Failure = (Code, String, Option<String>);
