@@ -3,7 +3,7 @@
 use crate::diagnostics::{Diagnostic, Diagnostics, Severity};
 use crate::load::{self, SourceFile};
 use crate::schema::Validators;
-use crate::{resolve, select};
+use crate::{resolve, select, workload};
 
 /// Settings of a check run.
 #[derive(Clone, Debug)]
@@ -47,7 +47,8 @@ pub fn check(files: &[SourceFile], options: &Options) -> Outcome {
         validators.validate(object, &mut diags);
     }
     resolve::resolve(&inputs.objects, &mut diags);
-    select::select(&inputs.objects, &mut diags);
+    let placements = select::select(&inputs.objects, &mut diags);
+    workload::inspect(&inputs.objects, &placements, &mut diags);
     Outcome {
         diagnostics: diags.into_sorted(),
         skipped: inputs.skipped,

@@ -9,3 +9,4 @@ pub mod load;
 pub mod resolve;
 pub mod schema;
 pub mod select;
+pub mod workload;
