@@ -173,9 +173,12 @@ impl Object {
     /// while [`Object::locate`] gives the value.
     pub fn locate_key(&self, pointer: &str) -> Location {
         let value = self.locate(pointer);
-        let Some((_, token)) = pointer.rsplit_once('/') else {
+        let Some((parent, token)) = pointer.rsplit_once('/') else {
             return value;
         };
+        if !self.value().pointer(parent).is_some_and(Value::is_object) {
+            return value; // a list item has no key
+        }
         // Only `:`, blanks and comments separate a key from its value, so the key is the last
         // occurrence of its text before the value.
         let key = token.replace("~1", "/").replace("~0", "~");

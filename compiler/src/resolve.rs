@@ -67,11 +67,8 @@ fn index<'a>(objects: &'a [Object], diags: &mut Diagnostics) -> Index<'a> {
             let first: &Object = &objects[first];
             let loc = first.locate("/metadata/name");
             let message = format!(
-                "duplicate {}: also defined at {}:{}:{}",
-                object.id(),
-                first.file,
-                loc.line,
-                loc.column
+                "defined twice: also at {}:{}:{}",
+                first.file, loc.line, loc.column
             );
             diags.push(object.diag(Code::DuplicateObject, "/metadata/name", message));
         } else {

@@ -74,7 +74,7 @@ fn duplicates_name_both_places() {
     assert_eq!(diags.len(), 1);
     assert_eq!(diags[0].code, Code::DuplicateObject);
     assert!(
-        diags[0].message.contains("also defined at t.yaml:3:"),
+        diags[0].message.contains("also at t.yaml:3:"),
         "{}",
         diags[0].message
     );

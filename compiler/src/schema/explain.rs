@@ -20,6 +20,8 @@ pub(super) fn diagnostics(
     let rule = schema.pointer(parent).unwrap_or(&Value::Null);
     let found = object.value().pointer(at).unwrap_or(&Value::Null);
     let diag = |code, message: String| object.diag(code, at, message);
+    // Errors about an object as a whole read best under the key that introduces it.
+    let whole = |code, message: String| object.key_diag(code, at, message);
     match error.kind() {
         K::AdditionalProperties { unexpected } => unexpected
             .iter()
@@ -61,7 +63,7 @@ pub(super) fn diagnostics(
         K::MinProperties { .. } | K::MaxProperties { .. } if is_protocol_map(rule) => {
             let count = found.as_object().map_or(0, |m| m.len());
             vec![
-                diag(
+                whole(
                     Code::ProtocolCount,
                     format!("names {count} protocols; exactly one is required"),
                 )
@@ -69,14 +71,14 @@ pub(super) fn diagnostics(
             ]
         }
         K::Enum { options } => vec![invalid_enum(diag, found, options)],
-        K::OneOfNotValid { .. } | K::AnyOf { .. } => vec![diag(
+        K::OneOfNotValid { .. } | K::AnyOf { .. } => vec![whole(
             Code::InvalidCombination,
             format!(
                 "needs one of {}",
                 alternatives(rule, error.kind().keyword()).join(" or ")
             ),
         )],
-        K::OneOfMultipleValid { .. } | K::Not { .. } => vec![diag(
+        K::OneOfMultipleValid { .. } | K::Not { .. } => vec![whole(
             Code::InvalidCombination,
             format!(
                 "{} exclude each other",
