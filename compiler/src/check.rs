@@ -2,8 +2,7 @@
 
 use crate::diagnostics::{Diagnostic, Diagnostics, Severity};
 use crate::load::{self, SourceFile};
-use crate::schema::Validators;
-use crate::{resolve, select, workload};
+use crate::{resolve, schema, select, workload};
 
 /// Settings of a check run.
 #[derive(Clone, Debug)]
@@ -42,9 +41,8 @@ impl Outcome {
 pub fn check(files: &[SourceFile], options: &Options) -> Outcome {
     let mut diags = Diagnostics::default();
     let inputs = load::parse(files, &options.namespace, &mut diags);
-    let validators = Validators::new();
     for object in &inputs.objects {
-        validators.validate(object, &mut diags);
+        schema::validate(object, &mut diags);
     }
     resolve::resolve(&inputs.objects, &mut diags);
     let placements = select::select(&inputs.objects, &mut diags);
@@ -52,5 +50,52 @@ pub fn check(files: &[SourceFile], options: &Options) -> Outcome {
     Outcome {
         diagnostics: diags.into_sorted(),
         skipped: inputs.skipped,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seed() -> Vec<SourceFile> {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/golden/seed-task1/input"
+        );
+        let paths = [std::path::PathBuf::from(dir)];
+        load::read_sources(&paths).expect("the seed case is readable")
+    }
+
+    #[test]
+    fn the_seed_is_clean() {
+        let outcome = check(&seed(), &Options::default());
+        assert!(outcome.diagnostics.is_empty(), "{:?}", outcome.diagnostics);
+        assert!(!outcome.failed(true));
+    }
+
+    /// Nothing panics on broken input: every prefix of every seed file, and every file with
+    /// one line's indentation removed, still gives diagnostics, not a crash.
+    #[test]
+    fn mangled_input_never_panics() {
+        let files = seed();
+        for (i, file) in files.iter().enumerate() {
+            let mangle = |text: String| {
+                let mut files = files.clone();
+                files[i].text = text;
+                check(&files, &Options::default())
+            };
+            let cuts = (0..file.text.len())
+                .step_by(5)
+                .filter(|&n| file.text.is_char_boundary(n));
+            for cut in cuts {
+                mangle(file.text[..cut].to_string());
+            }
+            let lines: Vec<&str> = file.text.lines().collect();
+            for n in 0..lines.len() {
+                let mut changed = lines.clone();
+                changed[n] = changed[n].trim_start();
+                mangle(changed.join("\n"));
+            }
+        }
     }
 }

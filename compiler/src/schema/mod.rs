@@ -7,6 +7,8 @@
 
 mod explain;
 
+use std::sync::LazyLock;
+
 use jsonschema::Validator;
 use serde_json::{Value, json};
 
@@ -14,47 +16,32 @@ use crate::crd;
 use crate::diagnostics::Diagnostics;
 use crate::load::{Kind, Object};
 
-/// The compiled validators of the three CRDs, built once per run.
-pub struct Validators {
-    by_kind: Vec<(Kind, Value, Validator)>,
-}
+/// The compiled validators of the three CRDs with their schemas (for "did you mean" lookups),
+/// built once per process: compiling takes far longer than validating.
+static VALIDATORS: LazyLock<Vec<(Kind, Value, Validator)>> = LazyLock::new(|| {
+    let kinds = [Kind::VirtualService, Kind::Target, Kind::Rule];
+    kinds
+        .into_iter()
+        .zip(crd::definitions())
+        .map(|(kind, definition)| {
+            let schema = strict_schema(&definition);
+            // Only a bug in the CRD types could make this fail, and the unit tests would show it.
+            let validator = jsonschema::validator_for(&schema)
+                .expect("the generated CRD schemas are valid JSON Schema");
+            (kind, schema, validator)
+        })
+        .collect()
+});
 
-impl Validators {
-    /// Compiles the schemas of the generated CRDs.
-    ///
-    /// # Panics
-    /// Only if the generated CRDs hold an invalid JSON Schema, a bug a unit test catches.
-    pub fn new() -> Self {
-        let kinds = [Kind::VirtualService, Kind::Target, Kind::Rule];
-        let by_kind = kinds
-            .into_iter()
-            .zip(crd::definitions())
-            .map(|(kind, definition)| {
-                let schema = strict_schema(&definition);
-                let validator = jsonschema::validator_for(&schema)
-                    .expect("the generated CRD schemas are valid JSON Schema");
-                (kind, schema, validator)
-            })
-            .collect();
-        Self { by_kind }
-    }
-
-    /// Validates an `l7mp.io` object, pushing a diagnostic per violation; other kinds pass.
-    pub fn validate(&self, object: &Object, diags: &mut Diagnostics) {
-        let Some((_, schema, validator)) = self.by_kind.iter().find(|v| v.0 == object.kind) else {
-            return;
-        };
-        for error in validator.iter_errors(object.value()) {
-            for diag in explain::diagnostics(object, schema, &error) {
-                diags.push(diag);
-            }
+/// Validates an `l7mp.io` object, pushing a diagnostic per violation; other kinds pass.
+pub fn validate(object: &Object, diags: &mut Diagnostics) {
+    let Some((_, schema, validator)) = VALIDATORS.iter().find(|v| v.0 == object.kind) else {
+        return;
+    };
+    for error in validator.iter_errors(object.value()) {
+        for diag in explain::diagnostics(object, schema, &error) {
+            diags.push(diag);
         }
-    }
-}
-
-impl Default for Validators {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

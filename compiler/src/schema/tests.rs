@@ -9,9 +9,8 @@ fn check(text: &str) -> Vec<Diagnostic> {
     }];
     let mut diags = Diagnostics::default();
     let inputs = parse(&files, "default", &mut diags);
-    let validators = Validators::new();
     for object in &inputs.objects {
-        validators.validate(object, &mut diags);
+        validate(object, &mut diags);
     }
     diags.into_sorted()
 }
