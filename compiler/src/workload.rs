@@ -6,9 +6,10 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::core::v1::{ConfigMapVolumeSource, Container, PodSpec, VolumeMount};
 use serde_json::Value;
 
-use crate::diagnostics::{Code, Diagnostics};
+use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::load::Object;
 use crate::select::Placement;
 
@@ -42,215 +43,194 @@ pub fn inspect(
             placed_by.entry(workload).or_insert(placement.object);
         }
     }
-    placed_by
-        .into_iter()
-        .filter_map(|(workload, by)| {
-            let pod = Pod::new(&objects[workload], workload)?;
-            pod.proxy_mount(&objects[by], diags)
-        })
-        .collect()
+    let mut mounts = Vec::new();
+    for (workload, by) in placed_by {
+        let Some(pod) = Pod::new(&objects[workload]) else {
+            continue; // not a pod spec Kubernetes would accept; the API server reports that
+        };
+        match pod.proxy_mount(workload, &objects[by], diags) {
+            Ok(mount) => mounts.push(mount),
+            Err(diag) => diags.push(diag),
+        }
+    }
+    mounts
 }
 
-/// A workload's pod (template) and where it sits in the object.
+/// A workload's pod (template): its spec, annotations, and where it sits in the object.
 struct Pod<'o> {
     object: &'o Object,
-    index: usize,
     base: &'static str,
-    value: &'o Value,
+    spec: PodSpec,
+    annotation: Option<&'o str>,
 }
 
 impl<'o> Pod<'o> {
-    fn new(object: &'o Object, index: usize) -> Option<Self> {
+    fn new(object: &'o Object) -> Option<Self> {
         let base = object.kind.pod_pointer()?;
-        let value = object.value().pointer(base)?;
+        let pod = object.value().pointer(base)?;
+        let spec = serde_json::from_value(pod.get("spec")?.clone()).ok()?;
+        let annotation = pod
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(PROXY_CONTAINER_ANNOTATION))
+            .and_then(Value::as_str);
         Some(Self {
             object,
-            index,
             base,
-            value,
+            spec,
+            annotation,
         })
     }
 
-    fn list(&self, pointer: &str) -> &'o [Value] {
-        self.value
-            .pointer(pointer)
-            .and_then(Value::as_array)
-            .map_or(&[], Vec::as_slice)
-    }
-
-    fn proxy_mount(&self, placed_by: &Object, diags: &mut Diagnostics) -> Option<ProxyMount> {
-        let (i, container) = self.proxy_container(placed_by, diags)?;
+    fn proxy_mount(
+        &self,
+        workload: usize,
+        placed_by: &Object,
+        diags: &mut Diagnostics,
+    ) -> Result<ProxyMount, Diagnostic> {
+        let i = self.proxy_container(placed_by)?;
+        let container = &self.spec.containers[i];
         let at = format!("{}/spec/containers/{i}", self.base);
-        let name = container
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let Some(config_path) = config_path(&argv(container)) else {
-            let message = format!("proxy container `{name}` has no `--config` argument");
-            let hint = "run the proxy as `l7mp --config /etc/l7mp/config.yaml`";
-            diags.push(
-                self.object
-                    .diag(Code::NoConfigPath, &at, message)
-                    .hint(hint),
+        let config_path = config_path(&argv(container)).ok_or_else(|| {
+            let message = format!(
+                "proxy container `{}` has no `--config` argument",
+                container.name
             );
-            return None;
+            let hint = "run the proxy as `l7mp --config /etc/l7mp/config.yaml`";
+            self.object
+                .diag(Code::NoConfigPath, &at, message)
+                .hint(hint)
+        })?;
+        let (m, mount) = covering_mount(container, &config_path).ok_or_else(|| {
+            let message = format!("no volume is mounted over the config path {config_path}");
+            let hint = "mount a ConfigMap volume on the config file's directory";
+            self.object
+                .diag(Code::NoConfigMapVolume, &at, message)
+                .hint(hint)
+        })?;
+        let mount_at = format!("{at}/volumeMounts/{m}");
+        let source = self.config_map_volume(&mount.name).ok_or_else(|| {
+            let message = format!(
+                "volume `{}` mounted over {config_path} is not a ConfigMap volume",
+                mount.name
+            );
+            self.object
+                .diag(Code::NoConfigMapVolume, &mount_at, message)
+        })?;
+        let relative = match &mount.sub_path {
+            Some(sub) => {
+                diags.push(self.sub_path_warning(&mount_at, sub));
+                sub.clone()
+            }
+            None => relative_path(&mount.mount_path, &config_path),
         };
-        let (config_map, key) = self.config_map(&at, container, &config_path, diags)?;
-        Some(ProxyMount {
-            workload: self.index,
-            container: name.to_string(),
+        Ok(ProxyMount {
+            workload,
+            container: container.name.clone(),
             config_path,
-            config_map,
-            key,
+            config_map: source.name.clone(),
+            key: projected_key(source, &relative),
         })
     }
 
     /// The annotated container, else the one running `l7mp`, else the one whose image says l7mp.
-    fn proxy_container(
-        &self,
-        placed_by: &Object,
-        diags: &mut Diagnostics,
-    ) -> Option<(usize, &'o Value)> {
-        let containers = self.list("/spec/containers");
-        let named = |c: &Value, n: &str| c.get("name").and_then(Value::as_str) == Some(n);
-        let annotation = self
-            .value
-            .pointer("/metadata/annotations")
-            .and_then(|a| a.get(PROXY_CONTAINER_ANNOTATION))
-            .and_then(Value::as_str);
-        let found = match annotation {
-            Some(name) => containers.iter().position(|c| named(c, name)),
+    fn proxy_container(&self, placed_by: &Object) -> Result<usize, Diagnostic> {
+        let containers = &self.spec.containers;
+        let found = match self.annotation {
+            Some(name) => containers.iter().position(|c| c.name == name),
             None => containers
                 .iter()
-                .position(|c| argv(c).iter().any(|t| is_l7mp(t)))
+                .position(|c| argv(c).iter().any(|w| is_l7mp(w)))
                 .or_else(|| containers.iter().position(image_is_l7mp)),
         };
-        if let Some(i) = found {
-            return Some((i, &containers[i]));
-        }
-        diags.push(match annotation {
+        found.ok_or_else(|| match self.annotation {
             Some(name) => {
-                let at = format!("{}/metadata/annotations/l7mp.io~1proxy-container", self.base);
-                let message = format!("annotation {PROXY_CONTAINER_ANNOTATION} names no container `{name}`");
+                let at = format!(
+                    "{}/metadata/annotations/l7mp.io~1proxy-container",
+                    self.base
+                );
+                let message =
+                    format!("annotation {PROXY_CONTAINER_ANNOTATION} names no container `{name}`");
                 self.object.diag(Code::UnknownProxyContainer, &at, message)
             }
             None => {
-                let message = format!("selected by {} but has no l7mp proxy container", placed_by.id());
-                let hint = format!("add a container running `l7mp --config ...`, or name it with the annotation {PROXY_CONTAINER_ANNOTATION}");
-                self.object.diag(Code::NoProxyContainer, &format!("{}/spec/containers", self.base), message).hint(hint)
+                let at = format!("{}/spec/containers", self.base);
+                let message = format!(
+                    "selected by {} but has no l7mp proxy container",
+                    placed_by.id()
+                );
+                let hint = format!(
+                    "add a container running `l7mp --config ...`, or name it with the \
+                     annotation {PROXY_CONTAINER_ANNOTATION}"
+                );
+                self.object
+                    .diag(Code::NoProxyContainer, &at, message)
+                    .hint(hint)
             }
-        });
-        None
+        })
     }
 
-    /// The ConfigMap name and key behind `path`, from the container's mounts and the volumes.
-    fn config_map(
-        &self,
-        at: &str,
-        container: &Value,
-        path: &str,
-        diags: &mut Diagnostics,
-    ) -> Option<(String, String)> {
-        let mounts = container
-            .get("volumeMounts")
-            .and_then(Value::as_array)
-            .map_or(&[][..], Vec::as_slice);
-        let covering = |m: &&Value| {
-            let dir = m
-                .get("mountPath")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .trim_end_matches('/');
-            !dir.is_empty()
-                && (path == dir || path.strip_prefix(dir).is_some_and(|r| r.starts_with('/')))
-        };
-        let longest = |m: &&Value| {
-            m.get("mountPath")
-                .and_then(Value::as_str)
-                .map_or(0, str::len)
-        };
-        let Some((m, mount)) = mounts
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| covering(m))
-            .max_by_key(|(_, m)| longest(m))
-        else {
-            let message = format!("no volume is mounted over the config path {path}");
-            diags.push(
-                self.object
-                    .diag(Code::NoConfigMapVolume, at, message)
-                    .hint("mount a ConfigMap volume on the config file's directory"),
-            );
-            return None;
-        };
-        let mount_ptr = format!("{at}/volumeMounts/{m}");
-        let volume_name = mount
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let volume = self
-            .list("/spec/volumes")
-            .iter()
-            .find(|v| v.get("name").and_then(Value::as_str) == Some(volume_name));
-        let Some(config_map) = volume.and_then(|v| v.get("configMap")) else {
-            let message =
-                format!("volume `{volume_name}` mounted over {path} is not a ConfigMap volume");
-            diags.push(
-                self.object
-                    .diag(Code::NoConfigMapVolume, &mount_ptr, message),
-            );
-            return None;
-        };
-        let dir = mount
-            .get("mountPath")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .trim_end_matches('/');
-        let relative = match mount.get("subPath").and_then(Value::as_str) {
-            Some(sub) => {
-                let message = format!(
-                    "the config ConfigMap is mounted with subPath `{sub}`, so the proxy never sees updates"
-                );
-                let hint = "mount the ConfigMap on the config file's directory instead";
-                diags.push(
-                    self.object
-                        .diag(Code::SubPathMount, &format!("{mount_ptr}/subPath"), message)
-                        .hint(hint),
-                );
-                sub.to_string()
-            }
-            None => path[dir.len()..].trim_start_matches('/').to_string(),
-        };
-        let name = config_map
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        Some((name, projected_key(config_map, &relative)))
+    fn config_map_volume(&self, name: &str) -> Option<&ConfigMapVolumeSource> {
+        let volumes = self.spec.volumes.iter().flatten();
+        volumes
+            .into_iter()
+            .find(|v| v.name == name)?
+            .config_map
+            .as_ref()
+    }
+
+    fn sub_path_warning(&self, mount_at: &str, sub_path: &str) -> Diagnostic {
+        let message = format!(
+            "the config ConfigMap is mounted with subPath `{sub_path}`, so the proxy never sees \
+             updates"
+        );
+        let hint = "mount the ConfigMap on the config file's directory instead";
+        let at = format!("{mount_at}/subPath");
+        self.object
+            .diag(Code::SubPathMount, &at, message)
+            .hint(hint)
     }
 }
 
+/// The container's mount that holds `path`: the deepest whose mountPath is `path` or a parent
+/// directory of it.
+fn covering_mount<'c>(container: &'c Container, path: &str) -> Option<(usize, &'c VolumeMount)> {
+    let covers = |m: &VolumeMount| {
+        let dir = m.mount_path.trim_end_matches('/');
+        !dir.is_empty()
+            && (path == dir || path.strip_prefix(dir).is_some_and(|r| r.starts_with('/')))
+    };
+    let mounts = container.volume_mounts.iter().flatten().enumerate();
+    mounts
+        .filter(|(_, m)| covers(m))
+        .max_by_key(|(_, m)| m.mount_path.trim_end_matches('/').len())
+}
+
+/// `path` relative to the directory `mount_path` that holds it.
+fn relative_path(mount_path: &str, path: &str) -> String {
+    let dir = mount_path.trim_end_matches('/');
+    path.strip_prefix(dir)
+        .unwrap_or(path)
+        .trim_start_matches('/')
+        .to_string()
+}
+
 /// The ConfigMap key of the file at `relative` in the volume: renamed by `items` or the same.
-fn projected_key(config_map: &Value, relative: &str) -> String {
-    config_map
-        .get("items")
-        .and_then(Value::as_array)
+fn projected_key(source: &ConfigMapVolumeSource, relative: &str) -> String {
+    let items = source.items.iter().flatten();
+    items
         .into_iter()
-        .flatten()
-        .find(|item| item.get("path").and_then(Value::as_str) == Some(relative))
-        .and_then(|item| item.get("key").and_then(Value::as_str))
-        .unwrap_or(relative)
+        .find(|item| item.path == relative)
+        .map_or(relative, |item| item.key.as_str())
         .to_string()
 }
 
 /// The container's command and args as words (shell scripts in one argument are split too).
-fn argv(container: &Value) -> Vec<&str> {
-    ["command", "args"]
-        .iter()
-        .filter_map(|key| container.get(*key).and_then(Value::as_array))
-        .flatten()
-        .filter_map(Value::as_str)
-        .flat_map(str::split_whitespace)
+fn argv(container: &Container) -> Vec<&str> {
+    let command = container.command.iter().flatten();
+    let args = container.args.iter().flatten();
+    command
+        .chain(args)
+        .flat_map(|a| a.split_whitespace())
         .collect()
 }
 
@@ -258,10 +238,10 @@ fn is_l7mp(word: &str) -> bool {
     word.rsplit('/').next() == Some("l7mp")
 }
 
-fn image_is_l7mp(container: &Value) -> bool {
+fn image_is_l7mp(container: &Container) -> bool {
     container
-        .get("image")
-        .and_then(Value::as_str)
+        .image
+        .as_deref()
         .is_some_and(|i| i.contains("l7mp"))
 }
 

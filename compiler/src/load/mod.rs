@@ -7,10 +7,16 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use l7mp_config::yaml::{Document, Location, parse_documents};
+use l7mp_config::yaml::{Document, parse_documents};
 use serde_json::Value;
 
-use crate::diagnostics::{Code, Diagnostic, Diagnostics, ObjectId};
+use crate::diagnostics::{Code, Diagnostic, Diagnostics};
+
+mod kind;
+mod object;
+
+pub use kind::Kind;
+pub use object::Object;
 
 /// A file's name (as given on the command line) and text, kept for caret excerpts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,197 +72,6 @@ fn read_path(path: &Path, files: &mut Vec<SourceFile>) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The kinds of object the compiler reads; everything else is skipped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
-    /// `l7mp.io/v1` VirtualService: a listener.
-    VirtualService,
-    /// `l7mp.io/v1` Target: a cluster.
-    Target,
-    /// `l7mp.io/v1` Rule: a rule added to a rule list.
-    Rule,
-    /// `apps/v1` Deployment: a pod template.
-    Deployment,
-    /// `apps/v1` DaemonSet: a pod template.
-    DaemonSet,
-    /// `apps/v1` StatefulSet: a pod template.
-    StatefulSet,
-    /// `v1` Pod.
-    Pod,
-    /// `v1` Service, for `matchService` selectors.
-    Service,
-}
-
-impl Kind {
-    const TABLE: [(Kind, &'static str, &'static str, &'static str); 8] = [
-        (
-            Kind::VirtualService,
-            "l7mp.io/v1",
-            "VirtualService",
-            "virtualservices",
-        ),
-        (Kind::Target, "l7mp.io/v1", "Target", "targets"),
-        (Kind::Rule, "l7mp.io/v1", "Rule", "rules"),
-        (Kind::Deployment, "apps/v1", "Deployment", "deployments"),
-        (Kind::DaemonSet, "apps/v1", "DaemonSet", "daemonsets"),
-        (Kind::StatefulSet, "apps/v1", "StatefulSet", "statefulsets"),
-        (Kind::Pod, "v1", "Pod", "pods"),
-        (Kind::Service, "v1", "Service", "services"),
-    ];
-
-    fn from_type(api_version: &str, kind: &str) -> Option<Kind> {
-        Self::TABLE
-            .iter()
-            .find(|row| row.1 == api_version && row.2 == kind)
-            .map(|row| row.0)
-    }
-
-    /// The kind whose plural resource name (as in a self link) is `plural`.
-    pub fn from_plural(plural: &str) -> Option<Kind> {
-        Self::TABLE
-            .iter()
-            .find(|row| row.3 == plural)
-            .map(|row| row.0)
-    }
-
-    /// The kind's name, as in `kind:`.
-    pub fn name(self) -> &'static str {
-        Self::TABLE[self as usize].2
-    }
-
-    /// Whether the kind is one of the `l7mp.io/v1` resources.
-    pub fn is_l7mp(self) -> bool {
-        matches!(self, Kind::VirtualService | Kind::Target | Kind::Rule)
-    }
-
-    /// Where objects of this kind keep their pod (template): `/spec/template` for workload
-    /// controllers, the object itself for a Pod, None for kinds without pods.
-    pub fn pod_pointer(self) -> Option<&'static str> {
-        match self {
-            Kind::Deployment | Kind::DaemonSet | Kind::StatefulSet => Some("/spec/template"),
-            Kind::Pod => Some(""),
-            _ => None,
-        }
-    }
-}
-
-/// One Kubernetes object, a document or an item of a `v1 List`.
-#[derive(Clone, Debug)]
-pub struct Object {
-    /// Its kind.
-    pub kind: Kind,
-    /// Its namespace (the default when the manifest has none).
-    pub namespace: String,
-    /// Its name.
-    pub name: String,
-    /// The file it came from.
-    pub file: String,
-    text: Arc<str>,
-    doc: Arc<Document>,
-    root: String,
-}
-
-impl Object {
-    /// The object's content.
-    pub fn value(&self) -> &Value {
-        self.doc.value.pointer(&self.root).unwrap_or(&Value::Null)
-    }
-
-    /// Where the node at `pointer` (relative to the object) is in the file.
-    pub fn locate(&self, pointer: &str) -> Location {
-        self.doc.locate(&format!("{}{pointer}", self.root))
-    }
-
-    /// Where the key of the member at `pointer` is: an unknown field is best shown by its name,
-    /// while [`Object::locate`] gives the value.
-    pub fn locate_key(&self, pointer: &str) -> Location {
-        let value = self.locate(pointer);
-        let Some((parent, token)) = pointer.rsplit_once('/') else {
-            return value;
-        };
-        if !self.value().pointer(parent).is_some_and(Value::is_object) {
-            return value; // a list item has no key
-        }
-        // Only `:`, blanks and comments separate a key from its value, so the key is the last
-        // occurrence of its text before the value.
-        let key = token.replace("~1", "/").replace("~0", "~");
-        let before = self.text.get(..value.offset).unwrap_or_default();
-        match before.rfind(&key) {
-            Some(i) => location_at(&self.text, i, key.len()),
-            None => value,
-        }
-    }
-
-    /// Every member of `spec` (at any depth) whose key is one of `names`, as
-    /// `(pointer, key, value)`. Does not look inside the matches themselves, nor inside JSON
-    /// predicates (`match`) and rewrite values (`value`), which hold user data.
-    pub fn spec_fields(&self, names: &[&str]) -> Vec<(String, String, &Value)> {
-        let mut found = Vec::new();
-        if let Some(spec) = self.value().get("spec") {
-            collect_fields(spec, "/spec", names, &mut found);
-        }
-        found
-    }
-
-    /// A diagnostic about the key (not the value) of the member at `pointer`.
-    pub fn key_diag(&self, code: Code, pointer: &str, message: impl Into<String>) -> Diagnostic {
-        let mut diag = self.diag(code, pointer, message);
-        diag.location = self.locate_key(pointer);
-        diag
-    }
-
-    /// `Kind ns/name`, for messages.
-    pub fn id(&self) -> ObjectId {
-        ObjectId {
-            kind: self.kind.name().to_string(),
-            namespace: self.namespace.clone(),
-            name: self.name.clone(),
-        }
-    }
-
-    /// A diagnostic about the field at `pointer` of this object.
-    pub fn diag(&self, code: Code, pointer: &str, message: impl Into<String>) -> Diagnostic {
-        Diagnostic::new(code, &self.file, self.locate(pointer), message).at(self.id(), pointer)
-    }
-}
-
-fn collect_fields<'v>(
-    value: &'v Value,
-    pointer: &str,
-    names: &[&str],
-    found: &mut Vec<(String, String, &'v Value)>,
-) {
-    let children: Vec<(String, &Value)> = match value {
-        Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), v)).collect(),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (i.to_string(), v))
-            .collect(),
-        _ => return,
-    };
-    for (key, child) in children {
-        let child_pointer = l7mp_config::yaml::child_pointer(pointer, &key);
-        if names.contains(&key.as_str()) {
-            found.push((child_pointer, key, child));
-        } else if !matches!(key.as_str(), "match" | "value") {
-            collect_fields(child, &child_pointer, names, found);
-        }
-    }
-}
-
-/// The location of `len` bytes at byte `offset` of `text`.
-fn location_at(text: &str, offset: usize, len: usize) -> Location {
-    let before = text.get(..offset).unwrap_or_default();
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    Location {
-        line: before.matches('\n').count() + 1,
-        column: before[line_start..].chars().count() + 1,
-        offset,
-        len,
-    }
 }
 
 /// The loaded objects, in file order, plus what was skipped.
