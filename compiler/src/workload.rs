@@ -50,7 +50,7 @@ pub fn inspect(
         };
         match pod.proxy_mount(workload, &objects[by], diags) {
             Ok(mount) => mounts.push(mount),
-            Err(diag) => diags.push(diag),
+            Err(diag) => diags.push(*diag),
         }
     }
     mounts
@@ -86,7 +86,7 @@ impl<'o> Pod<'o> {
         workload: usize,
         placed_by: &Object,
         diags: &mut Diagnostics,
-    ) -> Result<ProxyMount, Diagnostic> {
+    ) -> Result<ProxyMount, Box<Diagnostic>> {
         let i = self.proxy_container(placed_by)?;
         let container = &self.spec.containers[i];
         let at = format!("{}/spec/containers/{i}", self.base);
@@ -133,7 +133,7 @@ impl<'o> Pod<'o> {
     }
 
     /// The annotated container, else the one running `l7mp`, else the one whose image says l7mp.
-    fn proxy_container(&self, placed_by: &Object) -> Result<usize, Diagnostic> {
+    fn proxy_container(&self, placed_by: &Object) -> Result<usize, Box<Diagnostic>> {
         let containers = &self.spec.containers;
         let found = match self.annotation {
             Some(name) => containers.iter().position(|c| c.name == name),
@@ -150,7 +150,7 @@ impl<'o> Pod<'o> {
                 );
                 let message =
                     format!("annotation {PROXY_CONTAINER_ANNOTATION} names no container `{name}`");
-                self.object.diag(Code::UnknownProxyContainer, &at, message)
+                Box::new(self.object.diag(Code::UnknownProxyContainer, &at, message))
             }
             None => {
                 let at = format!("{}/spec/containers", self.base);
@@ -162,9 +162,8 @@ impl<'o> Pod<'o> {
                     "add a container running `l7mp --config ...`, or name it with the \
                      annotation {PROXY_CONTAINER_ANNOTATION}"
                 );
-                self.object
-                    .diag(Code::NoProxyContainer, &at, message)
-                    .hint(hint)
+                let diag = self.object.diag(Code::NoProxyContainer, &at, message);
+                Box::new(diag.hint(hint))
             }
         })
     }
