@@ -129,7 +129,8 @@ mod tests {
         assert!(
             actual == expected,
             "schemas/crds.yaml is stale: regenerate it with \
-             `cargo run -p l7mpc -- crds > schemas/crds.yaml` (or `L7MPC_ACCEPT=1 cargo test -p l7mpc`)"
+             `cargo run -p l7mpc -- crds > schemas/crds.yaml` \
+             (or `L7MPC_ACCEPT=1 cargo test -p l7mpc`)"
         );
     }
 }

@@ -10,6 +10,7 @@ mod explain;
 use std::sync::LazyLock;
 
 use jsonschema::Validator;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use serde_json::{Value, json};
 
 use crate::crd;
@@ -45,11 +46,9 @@ pub fn validate(object: &Object, diags: &mut Diagnostics) {
     }
 }
 
-/// The CRD's openAPIV3Schema with unknown fields forbidden everywhere but in `metadata`, `status` and in
-/// objects explicitly left open (`x-kubernetes-preserve-unknown-fields`, maps).
-fn strict_schema(
-    definition: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
-) -> Value {
+/// The CRD's openAPIV3Schema with unknown fields forbidden everywhere but in `metadata`,
+/// `status` and objects explicitly left open (`x-kubernetes-preserve-unknown-fields`, maps).
+fn strict_schema(definition: &CustomResourceDefinition) -> Value {
     let schema = definition
         .spec
         .versions
