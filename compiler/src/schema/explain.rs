@@ -164,11 +164,14 @@ fn alternatives(rule: &Value, keyword: &str) -> Vec<String> {
     }
 }
 
+/// The expected type, leaving out the `null` that optional fields also accept: nobody means
+/// to write null there.
 fn expected_type(kind: &TypeKind) -> String {
     match kind {
         TypeKind::Single(t) => t.to_string(),
         TypeKind::Multiple(set) => set
             .iter()
+            .filter(|t| *t != JsonType::Null)
             .map(|t: JsonType| t.to_string())
             .collect::<Vec<_>>()
             .join(" or "),

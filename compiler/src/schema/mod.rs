@@ -68,6 +68,8 @@ fn strict_schema(definition: &CustomResourceDefinition) -> Value {
     schema
 }
 
+/// Rewrites an OpenAPI schema into the JSON Schema that Kubernetes effectively applies, but
+/// strict: closed objects reject unknown fields, and `nullable` fields accept null.
 fn close_objects(schema: &mut Value) {
     let Some(map) = schema.as_object_mut() else {
         return;
@@ -77,6 +79,11 @@ fn close_objects(schema: &mut Value) {
         || map.contains_key("x-kubernetes-preserve-unknown-fields");
     if is_object && !open {
         map.insert("additionalProperties".into(), Value::Bool(false));
+    }
+    if map.get("nullable") == Some(&Value::Bool(true))
+        && let Some(ty) = map.get("type").cloned()
+    {
+        map.insert("type".into(), json!([ty, "null"]));
     }
     for (key, child) in map.iter_mut() {
         match key.as_str() {

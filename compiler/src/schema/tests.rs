@@ -87,3 +87,11 @@ fn metadata_stays_open() {
     let text = "apiVersion: l7mp.io/v1\nkind: Target\nmetadata: {name: t, labels: {a: b}, uid: x}\nspec: {linkedVirtualService: v}\n";
     assert!(check(text).is_empty());
 }
+
+#[test]
+fn optional_fields_may_be_null_as_in_kubernetes() {
+    let diags = vsvc("    name: null\n    spec: {UDP: {port: 9001}}\n    rules: []\n");
+    assert!(diags.is_empty(), "{diags:?}");
+    let diags = vsvc("    name: 5\n    spec: {UDP: {port: 9001}}\n    rules: []\n");
+    assert_eq!(diags[0].message, "expected string, found integer");
+}
