@@ -38,22 +38,18 @@ pub fn select(objects: &[Object], diags: &mut Diagnostics) -> Vec<Placement> {
             let Ok(selector) = serde_json::from_value::<Selector>(value.clone()) else {
                 continue; // malformed: the schema stage has reported it
             };
-            let Some(service) = check_selector(objects, object, &pointer, &selector, diags) else {
+            let site = Site {
+                objects,
+                object,
+                pointer: &pointer,
+            };
+            let Some(workloads) = site.evaluate(&selector, &pods, diags) else {
                 continue;
             };
-            let chosen: Vec<usize> = pods
-                .iter()
-                .filter(|(_, pod)| matches(&selector, pod, service))
-                .map(|(i, _)| *i)
-                .collect();
-            if chosen.is_empty() {
-                let message = "selector matches no pod template and no pod";
-                diags.push(object.diag(Code::SelectorMatchesNothing, &pointer, message));
-            }
             if pointer == "/spec/selector" {
                 placements.push(Placement {
                     object: index,
-                    workloads: chosen,
+                    workloads,
                 });
             }
         }
@@ -71,43 +67,93 @@ fn as_pod(object: &Object) -> Option<Value> {
     Some(json!({"metadata": metadata, "spec": pod.get("spec").cloned().unwrap_or(Value::Null)}))
 }
 
-/// Reports malformed requirements and a missing `matchService` Service. Returns None when the
-/// selector cannot be evaluated, else the Service it names (if any).
-fn check_selector<'o>(
-    objects: &'o [Object],
-    object: &Object,
-    pointer: &str,
-    selector: &Selector,
-    diags: &mut Diagnostics,
-) -> Option<Option<ServiceSelector<'o>>> {
-    let labels = selector
-        .match_expressions
-        .iter()
-        .flatten()
-        .map(|e| (as_field(e.operator), &e.values));
-    let fields = selector
-        .match_fields
-        .iter()
-        .flatten()
-        .map(|f| (f.operator, &f.values));
-    let problems: Vec<(String, &str)> = labels
-        .enumerate()
-        .map(|(i, r)| (format!("{pointer}/matchExpressions/{i}"), r))
-        .chain(
-            fields
-                .enumerate()
-                .map(|(i, r)| (format!("{pointer}/matchFields/{i}"), r)),
-        )
-        .filter_map(|(at, (op, values))| Some((at, problem(op, values.as_deref())?)))
-        .collect();
-    for (at, message) in &problems {
-        diags.push(object.diag(Code::InvalidSelector, at, *message));
+/// Where a selector is: all objects (for Services), its object, and its pointer there.
+struct Site<'a> {
+    objects: &'a [Object],
+    object: &'a Object,
+    pointer: &'a str,
+}
+
+impl<'a> Site<'a> {
+    /// The pods (by object index) the selector picks, or None if it cannot be evaluated.
+    fn evaluate(
+        &self,
+        selector: &Selector,
+        pods: &[(usize, Value)],
+        diags: &mut Diagnostics,
+    ) -> Option<Vec<usize>> {
+        let well_formed = self.report_malformed(selector, diags);
+        let service = match &selector.match_service {
+            Some(name) => Some(self.find_service(name, diags)?),
+            None => None,
+        };
+        if !well_formed {
+            return None;
+        }
+        let chosen: Vec<usize> = pods
+            .iter()
+            .filter(|(_, pod)| matches(selector, pod, service))
+            .map(|(i, _)| *i)
+            .collect();
+        if chosen.is_empty() {
+            let message = "selector matches no pod template and no pod";
+            diags.push(
+                self.object
+                    .diag(Code::SelectorMatchesNothing, self.pointer, message),
+            );
+        }
+        Some(chosen)
     }
-    let service = match &selector.match_service {
-        Some(name) => Some(find_service(objects, object, pointer, name, diags)?),
-        None => None,
-    };
-    problems.is_empty().then_some(service)
+
+    /// Reports each requirement whose values do not fit its operator; true if there is none.
+    fn report_malformed(&self, selector: &Selector, diags: &mut Diagnostics) -> bool {
+        let expressions = selector.match_expressions.iter().flatten().enumerate();
+        let fields = selector.match_fields.iter().flatten().enumerate();
+        let requirements = expressions
+            .map(|(i, e)| ("matchExpressions", i, as_field(e.operator), &e.values))
+            .chain(fields.map(|(i, f)| ("matchFields", i, f.operator, &f.values)));
+        let mut well_formed = true;
+        for (list, i, op, values) in requirements {
+            if let Some(message) = problem(op, values.as_deref()) {
+                let at = format!("{}/{list}/{i}", self.pointer);
+                diags.push(self.object.diag(Code::InvalidSelector, &at, message));
+                well_formed = false;
+            }
+        }
+        well_formed
+    }
+
+    /// The Service a `matchService` names, in the selecting object's namespace.
+    fn find_service(&self, name: &str, diags: &mut Diagnostics) -> Option<ServiceSelector<'a>> {
+        let namespace = &self.object.namespace;
+        let services = || {
+            self.objects
+                .iter()
+                .filter(|o| o.kind == Kind::Service && &o.namespace == namespace)
+        };
+        if let Some(service) = services().find(|s| s.name == name) {
+            return Some(ServiceSelector {
+                namespace: &service.namespace,
+                labels: service
+                    .value()
+                    .pointer("/spec/selector")
+                    .and_then(Value::as_object),
+            });
+        }
+        let at = format!("{}/matchService", self.pointer);
+        let diag = self.object.diag(
+            Code::UnknownService,
+            &at,
+            format!("no Service {namespace}/{name}"),
+        );
+        diags.push(
+            match did_you_mean(name, services().map(|s| s.name.as_str())) {
+                Some(near) => diag.hint(format!("did you mean `{near}`?")),
+                None => diag.hint("add the Service's manifest to the input"),
+            },
+        );
+        None
+    }
 }
 
 fn as_field(op: LabelOperator) -> FieldOperator {
@@ -136,39 +182,6 @@ fn problem(op: FieldOperator, values: Option<&[String]>) -> Option<&'static str>
         }
         _ => None,
     }
-}
-
-fn find_service<'o>(
-    objects: &'o [Object],
-    object: &Object,
-    pointer: &str,
-    name: &str,
-    diags: &mut Diagnostics,
-) -> Option<ServiceSelector<'o>> {
-    let services = || {
-        objects
-            .iter()
-            .filter(|o| o.kind == Kind::Service && o.namespace == object.namespace)
-    };
-    if let Some(service) = services().find(|s| s.name == name) {
-        return Some(ServiceSelector {
-            namespace: &service.namespace,
-            labels: service
-                .value()
-                .pointer("/spec/selector")
-                .and_then(Value::as_object),
-        });
-    }
-    let at = format!("{pointer}/matchService");
-    let message = format!("no Service {}/{name}", object.namespace);
-    let diag = object.diag(Code::UnknownService, &at, message);
-    diags.push(
-        match did_you_mean(name, services().map(|s| s.name.as_str())) {
-            Some(near) => diag.hint(format!("did you mean `{near}`?")),
-            None => diag.hint("add the Service's manifest to the input"),
-        },
-    );
-    None
 }
 
 #[cfg(test)]
