@@ -1,8 +1,11 @@
 //! `l7mpc check`: every front-end stage over the input, all diagnostics in one sorted list.
 
 use crate::diagnostics::{Diagnostic, Diagnostics, Severity};
-use crate::load::{self, SourceFile};
-use crate::{resolve, schema, select, workload};
+use crate::load::{self, Inputs, SourceFile};
+use crate::resolve::{self, Resolution};
+use crate::schema;
+use crate::select::{self, Placement};
+use crate::workload::{self, ProxyMount};
 
 /// Settings of a check run.
 #[derive(Clone, Debug)]
@@ -19,13 +22,19 @@ impl Default for Options {
     }
 }
 
-/// What a check run found.
+/// What a check run found: the diagnostics, and each stage's result for the stages after it.
 #[derive(Debug)]
 pub struct Outcome {
     /// All diagnostics, sorted by file, line, column and code.
     pub diagnostics: Vec<Diagnostic>,
-    /// The documents of kinds the compiler does not read.
-    pub skipped: Vec<String>,
+    /// The loaded objects and the skipped documents.
+    pub inputs: Inputs,
+    /// The references that resolved.
+    pub resolutions: Vec<Resolution>,
+    /// The workloads each object is placed on.
+    pub placements: Vec<Placement>,
+    /// The proxy config mount of each placed workload.
+    pub mounts: Vec<ProxyMount>,
 }
 
 impl Outcome {
@@ -44,12 +53,15 @@ pub fn check(files: &[SourceFile], options: &Options) -> Outcome {
     for object in &inputs.objects {
         schema::validate(object, &mut diags);
     }
-    resolve::resolve(&inputs.objects, &mut diags);
+    let resolutions = resolve::resolve(&inputs.objects, &mut diags);
     let placements = select::select(&inputs.objects, &mut diags);
-    workload::inspect(&inputs.objects, &placements, &mut diags);
+    let mounts = workload::inspect(&inputs.objects, &placements, &mut diags);
     Outcome {
         diagnostics: diags.into_sorted(),
-        skipped: inputs.skipped,
+        inputs,
+        resolutions,
+        placements,
+        mounts,
     }
 }
 
@@ -67,10 +79,31 @@ mod tests {
     }
 
     #[test]
-    fn the_seed_is_clean() {
+    fn the_seed_is_clean_and_finds_both_proxies() {
         let outcome = check(&seed(), &Options::default());
         assert!(outcome.diagnostics.is_empty(), "{:?}", outcome.diagnostics);
         assert!(!outcome.failed(true));
+        let mounts: Vec<_> = outcome
+            .mounts
+            .iter()
+            .map(|m| {
+                let workload = &outcome.inputs.objects[m.workload].name;
+                (workload.as_str(), m.config_map.as_str(), m.key.as_str())
+            })
+            .collect();
+        assert_eq!(
+            mounts,
+            [
+                (
+                    "transcoder-deployment",
+                    "transcoder-sidecar-config",
+                    "config.yaml"
+                ),
+                ("l7mp-ingress", "l7mp-ingress-config", "config.yaml"),
+            ]
+        );
+        // The seed has three references: two destinationRefs and a clusterRef.
+        assert_eq!(outcome.resolutions.len(), 3);
     }
 
     /// Nothing panics on broken input: every prefix of every seed file, and every file with

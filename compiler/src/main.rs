@@ -72,7 +72,7 @@ fn run_check(args: &CheckArgs) -> ExitCode {
     };
     let outcome = check(&files, &options);
     if args.verbose {
-        for skipped in &outcome.skipped {
+        for skipped in &outcome.inputs.skipped {
             eprintln!("skipped {skipped}");
         }
     }
