@@ -18,74 +18,103 @@ pub(super) fn diagnostics(
     let keyword_path = error.schema_path().as_str();
     let parent = keyword_path.rsplit_once('/').map_or("", |(p, _)| p);
     let rule = schema.pointer(parent).unwrap_or(&Value::Null);
-    let found = object.value().pointer(at).unwrap_or(&Value::Null);
-    let diag = |code, message: String| object.diag(code, at, message);
-    // Errors about an object as a whole read best under the key that introduces it.
-    let whole = |code, message: String| object.key_diag(code, at, message);
-    match error.kind() {
-        K::AdditionalProperties { unexpected } => unexpected
+    if let K::AdditionalProperties { unexpected } = error.kind() {
+        return unexpected
             .iter()
             .map(|key| unknown_key(object, at, key, rule))
-            .collect(),
-        K::Type { kind } => vec![diag(
-            Code::WrongType,
-            format!(
+            .collect();
+    }
+    let found = object.value().pointer(at).unwrap_or(&Value::Null);
+    let e = explain(error, rule, found, at);
+    let diag = if e.whole {
+        object.key_diag(e.code, at, e.message)
+    } else {
+        object.diag(e.code, at, e.message)
+    };
+    vec![match e.hint {
+        Some(hint) => diag.hint(hint),
+        None => diag,
+    }]
+}
+
+/// What a schema error means for the user.
+struct Explanation {
+    code: Code,
+    message: String,
+    hint: Option<String>,
+    /// The error is about an object as a whole and reads best under the key that introduces
+    /// it, rather than under the object's (often multi-line) content.
+    whole: bool,
+}
+
+fn explain(error: &ValidationError<'_>, rule: &Value, found: &Value, at: &str) -> Explanation {
+    let value = |code, message| Explanation {
+        code,
+        message,
+        hint: None,
+        whole: false,
+    };
+    let whole = |code, message| Explanation {
+        whole: true,
+        ..value(code, message)
+    };
+    let port_hint = at
+        .ends_with("/port")
+        .then(|| "ports range from 1 to 65535".to_string());
+    let keyword = error.kind().keyword();
+    match error.kind() {
+        K::Type { kind } => {
+            let message = format!(
                 "expected {}, found {}",
                 expected_type(kind),
                 type_name(found)
-            ),
-        )],
-        K::Minimum { limit } | K::ExclusiveMinimum { limit } => {
-            vec![out_of_range(
-                diag(
-                    Code::OutOfRange,
-                    format!("{found} is below the minimum of {}", integral(limit)),
-                ),
-                at,
-            )]
+            );
+            value(Code::WrongType, message)
         }
-        K::Maximum { limit } | K::ExclusiveMaximum { limit } => {
-            vec![out_of_range(
-                diag(
-                    Code::OutOfRange,
-                    format!("{found} is above the maximum of {}", integral(limit)),
-                ),
-                at,
-            )]
-        }
+        K::Minimum { limit } | K::ExclusiveMinimum { limit } => Explanation {
+            hint: port_hint,
+            ..value(
+                Code::OutOfRange,
+                format!("{found} is below the minimum of {}", integral(limit)),
+            )
+        },
+        K::Maximum { limit } | K::ExclusiveMaximum { limit } => Explanation {
+            hint: port_hint,
+            ..value(
+                Code::OutOfRange,
+                format!("{found} is above the maximum of {}", integral(limit)),
+            )
+        },
         K::Required { property } => {
             let name = property.as_str().unwrap_or_default();
-            vec![diag(
+            whole(
                 Code::MissingField,
                 format!("missing required field `{name}`"),
-            )]
+            )
         }
         K::MinProperties { .. } | K::MaxProperties { .. } if is_protocol_map(rule) => {
             let count = found.as_object().map_or(0, |m| m.len());
-            vec![
-                whole(
+            Explanation {
+                hint: Some(format!("one of: {}", keys(rule).join(", "))),
+                ..whole(
                     Code::ProtocolCount,
                     format!("names {count} protocols; exactly one is required"),
                 )
-                .hint(format!("one of: {}", keys(rule).join(", "))),
-            ]
+            }
         }
-        K::Enum { options } => vec![invalid_enum(diag, found, options)],
-        K::OneOfNotValid { .. } | K::AnyOf { .. } => vec![whole(
-            Code::InvalidCombination,
-            format!(
-                "needs one of {}",
-                alternatives(rule, error.kind().keyword()).join(" or ")
-            ),
-        )],
-        K::OneOfMultipleValid { .. } | K::Not { .. } => vec![whole(
-            Code::InvalidCombination,
-            format!(
+        K::Enum { options } => invalid_enum(value, found, options),
+        K::OneOfNotValid { .. } | K::AnyOf { .. } => {
+            let message = format!("needs one of {}", alternatives(rule, keyword).join(" or "));
+            whole(Code::InvalidCombination, message)
+        }
+        K::OneOfMultipleValid { .. } | K::Not { .. } => {
+            let message = format!(
                 "{} exclude each other",
-                alternatives(rule, error.kind().keyword()).join(" and ")
-            ),
-        )],
-        _ => vec![diag(Code::InvalidValue, error.to_string())],
+                alternatives(rule, keyword).join(" and ")
+            );
+            whole(Code::InvalidCombination, message)
+        }
+        _ => value(Code::InvalidValue, error.to_string()),
     }
 }
 
@@ -105,32 +134,24 @@ fn unknown_key(object: &Object, at: &str, key: &str, rule: &Value) -> Diagnostic
     }
 }
 
-fn out_of_range(diag: Diagnostic, at: &str) -> Diagnostic {
-    if at.ends_with("/port") {
-        diag.hint("ports range from 1 to 65535")
-    } else {
-        diag
-    }
-}
-
 fn invalid_enum(
-    diag: impl Fn(Code, String) -> Diagnostic,
+    value: impl Fn(Code, String) -> Explanation,
     found: &Value,
     options: &Value,
-) -> Diagnostic {
+) -> Explanation {
     let allowed: Vec<&str> = options
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
         .collect();
-    let d = diag(
-        Code::InvalidValue,
-        format!("{found} is not one of {}", allowed.join(", ")),
-    );
-    match did_you_mean(found.as_str().unwrap_or_default(), allowed.iter().copied()) {
-        Some(near) => d.hint(format!("did you mean `{near}`?")),
-        None => d,
+    let near = did_you_mean(found.as_str().unwrap_or_default(), allowed.iter().copied());
+    Explanation {
+        hint: near.map(|near| format!("did you mean `{near}`?")),
+        ..value(
+            Code::InvalidValue,
+            format!("{found} is not one of {}", allowed.join(", ")),
+        )
     }
 }
 
