@@ -1,0 +1,114 @@
+//! The stable diagnostic codes. Codes are never renumbered or reused: CI configurations and
+//! people's memories refer to them. `compiler/CODES.md` lists them and a test keeps it in sync.
+
+use super::Severity;
+
+/// Declares [`Code`] from one table row per code, so the number, name, severity and description
+/// of a code sit on one line.
+macro_rules! codes {
+    ($($variant:ident = $number:literal, $severity:ident, $description:literal;)*) => {
+        /// A diagnostic's stable identity: `L7MPC` and four digits, the first two naming the stage.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code {
+            $(#[doc = $description] $variant,)*
+        }
+
+        impl Code {
+            /// Every code, in numeric order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            /// The code's number.
+            pub fn number(self) -> u16 {
+                match self { $(Code::$variant => $number,)* }
+            }
+
+            /// How serious a diagnostic with this code is.
+            pub fn severity(self) -> Severity {
+                match self { $(Code::$variant => Severity::$severity,)* }
+            }
+
+            /// One line saying what the code means.
+            pub fn description(self) -> &'static str {
+                match self { $(Code::$variant => $description,)* }
+            }
+        }
+    };
+}
+
+codes! {
+    YamlSyntax = 101, Error, "The file is not well-formed YAML.";
+    NotAnObject = 102, Error, "A document (or an item of a List) is not a mapping.";
+    MissingApiVersion = 103, Error, "A document has no string `apiVersion`.";
+    MissingKind = 104, Error, "A document has no string `kind`.";
+    MissingName = 105, Error, "A document has no string `metadata.name`.";
+    InvalidList = 106, Error, "A `v1 List` has no `items` list.";
+    UnknownField = 201, Error, "A field the resource's schema does not define (Kubernetes would silently drop it).";
+    WrongType = 202, Error, "A value has the wrong type.";
+    OutOfRange = 203, Error, "A number is outside its allowed range, such as a port above 65535.";
+    MissingField = 204, Error, "A required field is missing.";
+    UnknownProtocol = 205, Error, "A listener or cluster spec names a protocol that does not exist.";
+    ProtocolCount = 206, Error, "A listener or cluster spec must name exactly one protocol.";
+    InvalidValue = 207, Error, "A value is not one of the allowed values.";
+    InvalidCombination = 208, Error, "Fields that exclude each other are both set, or none of the alternatives is.";
+    UnresolvedReference = 301, Error, "A reference names no object of the kind it needs.";
+    WrongKindReference = 302, Error, "A reference names an object of the wrong kind.";
+    MalformedReference = 303, Error, "A reference is neither `NAME`, `NAMESPACE/NAME` nor `/apis/l7mp.io/v1/namespaces/NS/PLURAL/NAME`.";
+    DuplicateObject = 304, Error, "Two objects have the same kind, namespace and name.";
+    SelectorMatchesNothing = 401, Warning, "A selector matches no pod template and no pod.";
+    UnknownService = 402, Error, "A `matchService` selector names no Service.";
+    InvalidSelector = 403, Error, "A selector requirement is malformed (values missing, extra or not integers).";
+    NoProxyContainer = 501, Error, "A workload selected by an l7mp object has no proxy container.";
+    UnknownProxyContainer = 502, Error, "The `l7mp.io/proxy-container` annotation names no container.";
+    NoConfigPath = 503, Error, "The proxy container has no `--config`/`-c` argument.";
+    NoConfigMapVolume = 504, Error, "No ConfigMap volume is mounted over the proxy's config path.";
+    SubPathMount = 505, Warning, "The config ConfigMap is mounted with `subPath`, which never receives updates.";
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "L7MPC{:04}", self.number())
+    }
+}
+
+/// The Markdown table of all codes that `compiler/CODES.md` must contain.
+pub fn codes_markdown() -> String {
+    let mut out = String::from(
+        "# l7mpc diagnostic codes\n\n\
+         Generated from `compiler/src/diagnostics/codes.rs`; `cargo test -p l7mpc` checks it \
+         (`L7MPC_ACCEPT=1` rewrites it).\n\n\
+         | code | severity | meaning |\n|---|---|---|\n",
+    );
+    for code in Code::ALL {
+        out.push_str(&format!(
+            "| {code} | {} | {} |\n",
+            code.severity(),
+            code.description()
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_unique_and_sorted() {
+        let numbers: Vec<u16> = Code::ALL.iter().map(|c| c.number()).collect();
+        assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+    }
+
+    #[test]
+    fn codes_md_is_in_sync() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/CODES.md");
+        let expected = codes_markdown();
+        if std::env::var_os("L7MPC_ACCEPT").is_some() {
+            std::fs::write(path, &expected).unwrap();
+        }
+        let actual = std::fs::read_to_string(path).unwrap_or_default();
+        assert_eq!(
+            actual, expected,
+            "compiler/CODES.md is stale: run `L7MPC_ACCEPT=1 cargo test -p l7mpc`"
+        );
+    }
+}

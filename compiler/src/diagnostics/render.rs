@@ -1,0 +1,251 @@
+//! Rendering diagnostics for people (`human`), programs (`json`) and GitHub Actions (`github`).
+
+use std::fmt::{self, Write as _};
+
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode};
+use serde::Serialize;
+
+use super::{Diagnostic, Severity};
+
+/// Output formats of `l7mpc check`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A report per diagnostic with the offending YAML and a caret under it.
+    Human,
+    /// One JSON array of all diagnostics.
+    Json,
+    /// GitHub Actions workflow commands, which annotate the pull request.
+    Github,
+}
+
+/// Renders all diagnostics in one format. `source` returns a file's text for the caret
+/// excerpts; `color` enables ANSI colour in the human format.
+pub fn render<'s>(
+    diagnostics: &[Diagnostic],
+    source: impl Fn(&str) -> Option<&'s str>,
+    format: Format,
+    color: bool,
+) -> String {
+    match format {
+        Format::Human => human(diagnostics, source, color),
+        Format::Json => json(diagnostics),
+        Format::Github => diagnostics.iter().map(github).collect(),
+    }
+}
+
+fn human<'s>(
+    diagnostics: &[Diagnostic],
+    source: impl Fn(&str) -> Option<&'s str>,
+    color: bool,
+) -> String {
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .with_links(false);
+    let mut out = String::new();
+    for diag in diagnostics {
+        let report = Report {
+            diag,
+            source: source(&diag.file).map(|text| NamedSource::new(&diag.file, text.to_string())),
+        };
+        // Writing into a String cannot fail; a renderer error would only lose decoration.
+        let _ = handler.render_report(&mut out, &report);
+    }
+    if !diagnostics.is_empty() {
+        let _ = writeln!(out, "{}", summary(diagnostics));
+    }
+    out
+}
+
+/// "2 errors, 1 warning".
+fn summary(diagnostics: &[Diagnostic]) -> String {
+    let count = |s| diagnostics.iter().filter(|d| d.severity == s).count();
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    format!(
+        "l7mpc: {}, {}",
+        plural(count(Severity::Error), "error"),
+        plural(count(Severity::Warning), "warning")
+    )
+}
+
+/// A diagnostic with its file's text, in the shape miette renders.
+struct Report<'a> {
+    diag: &'a Diagnostic,
+    source: Option<NamedSource<String>>,
+}
+
+impl fmt::Debug for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.diag, f)
+    }
+}
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.diag.object {
+            Some(object) => write!(f, "{object}: {}", self.diag.message),
+            None => f.write_str(&self.diag.message),
+        }
+    }
+}
+
+impl std::error::Error for Report<'_> {}
+
+impl miette::Diagnostic for Report<'_> {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.diag.code))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.diag.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        let hint = self.diag.hint.as_ref()?;
+        Some(Box::new(hint))
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        self.source.as_ref().map(|s| s as &dyn SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let text = self.source.as_ref()?.inner();
+        let loc = self.diag.location;
+        let label = (!self.diag.field.is_empty()).then(|| self.diag.field.clone());
+        // Underline only the node's first line: a caret under a whole block says less.
+        let rest = text.get(loc.offset..).unwrap_or_default();
+        let len = loc.len.min(rest.find('\n').unwrap_or(rest.len()));
+        let span = LabeledSpan::new(label, loc.offset, len.max(1));
+        Some(Box::new(std::iter::once(span)))
+    }
+}
+
+/// The JSON shape of a diagnostic: flat, with the location spelled out.
+#[derive(Serialize)]
+struct JsonDiagnostic<'a> {
+    code: String,
+    severity: String,
+    file: &'a str,
+    line: usize,
+    column: usize,
+    object: Option<String>,
+    field: &'a str,
+    message: &'a str,
+    hint: Option<&'a str>,
+}
+
+fn json(diagnostics: &[Diagnostic]) -> String {
+    let items: Vec<JsonDiagnostic<'_>> = diagnostics
+        .iter()
+        .map(|d| JsonDiagnostic {
+            code: d.code.to_string(),
+            severity: d.severity.to_string(),
+            file: &d.file,
+            line: d.location.line,
+            column: d.location.column,
+            object: d.object.as_ref().map(ToString::to_string),
+            field: &d.field,
+            message: &d.message,
+            hint: d.hint.as_deref(),
+        })
+        .collect();
+    let mut out = serde_json::to_string_pretty(&items).unwrap_or_else(|_| "[]".into());
+    out.push('\n');
+    out
+}
+
+/// `::error file=F,line=L,col=C,title=CODE::message`, escaped as the workflow command syntax
+/// requires.
+fn github(d: &Diagnostic) -> String {
+    let mut message = match &d.object {
+        Some(object) => format!("{object}: {}", d.message),
+        None => d.message.clone(),
+    };
+    if let Some(hint) = &d.hint {
+        message.push_str(&format!("\nhint: {hint}"));
+    }
+    format!(
+        "::{} file={},line={},col={},title={}::{}\n",
+        d.severity,
+        escape(&d.file, true),
+        d.location.line,
+        d.location.column,
+        d.code,
+        escape(&message, false)
+    )
+}
+
+fn escape(text: &str, property: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '\r' => out.push_str("%0D"),
+            '\n' => out.push_str("%0A"),
+            ':' if property => out.push_str("%3A"),
+            ',' if property => out.push_str("%2C"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use l7mp_config::yaml::Location;
+
+    use super::*;
+    use crate::diagnostics::Code;
+
+    fn sample() -> Diagnostic {
+        let location = Location {
+            line: 2,
+            column: 9,
+            offset: 14,
+            len: 5,
+        };
+        Diagnostic::new(
+            Code::OutOfRange,
+            "a,b.yaml",
+            location,
+            "70000 > 65535\nport",
+        )
+        .hint("use a port from 1 to 65535")
+    }
+
+    #[test]
+    fn human_has_caret_code_and_hint() {
+        let text = "spec:\n  port: 70000\n";
+        let out = render(&[sample()], |_| Some(text), Format::Human, false);
+        assert!(out.contains("L7MPC0203"), "{out}");
+        assert!(out.contains("port: 70000"), "{out}");
+        assert!(out.contains("use a port"), "{out}");
+        assert!(out.ends_with("l7mpc: 1 error, 0 warnings\n"), "{out}");
+        assert!(!out.contains('\u{1b}'), "no colour: {out}");
+    }
+
+    #[test]
+    fn github_escapes() {
+        let out = render(&[sample()], |_| None, Format::Github, false);
+        assert_eq!(
+            out,
+            "::error file=a%2Cb.yaml,line=2,col=9,title=L7MPC0203::70000 > 65535%0Aport%0Ahint: use a port from 1 to 65535\n"
+        );
+    }
+
+    #[test]
+    fn json_is_one_array() {
+        let out = render(&[sample()], |_| None, Format::Json, false);
+        let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(value[0]["code"], "L7MPC0203");
+        assert_eq!(value[0]["line"], 2);
+    }
+}

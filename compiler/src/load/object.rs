@@ -1,0 +1,129 @@
+//! One loaded Kubernetes object: its identity, its content and where each of its nodes is.
+
+use std::sync::Arc;
+
+use l7mp_config::yaml::{Document, Location};
+use serde_json::Value;
+
+use super::Kind;
+use crate::diagnostics::{Code, Diagnostic, ObjectId};
+
+/// One Kubernetes object, a document or an item of a `v1 List`.
+#[derive(Clone, Debug)]
+pub struct Object {
+    /// Its kind.
+    pub kind: Kind,
+    /// Its namespace (the default when the manifest has none).
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// The file it came from.
+    pub file: String,
+    /// The file's text, to find keys in.
+    pub(super) text: Arc<str>,
+    /// The document the object is in.
+    pub(super) doc: Arc<Document>,
+    /// The object's JSON pointer within the document (`/items/N` in a List).
+    pub(super) root: String,
+}
+
+impl Object {
+    /// The object's content.
+    pub fn value(&self) -> &Value {
+        self.doc.value.pointer(&self.root).unwrap_or(&Value::Null)
+    }
+
+    /// Where the node at `pointer` (relative to the object) is in the file.
+    pub fn locate(&self, pointer: &str) -> Location {
+        self.doc.locate(&format!("{}{pointer}", self.root))
+    }
+
+    /// Where the key of the member at `pointer` is: an unknown field is best shown by its name,
+    /// while [`Object::locate`] gives the value.
+    pub fn locate_key(&self, pointer: &str) -> Location {
+        let value = self.locate(pointer);
+        let Some((parent, token)) = pointer.rsplit_once('/') else {
+            return value;
+        };
+        if !self.value().pointer(parent).is_some_and(Value::is_object) {
+            return value; // a list item has no key
+        }
+        // Only `:`, blanks and comments separate a key from its value, so the key is the last
+        // occurrence of its text before the value.
+        let key = token.replace("~1", "/").replace("~0", "~");
+        let before = self.text.get(..value.offset).unwrap_or_default();
+        match before.rfind(&key) {
+            Some(i) => location_at(&self.text, i, key.len()),
+            None => value,
+        }
+    }
+
+    /// Every member of `spec` (at any depth) whose key is one of `names`, as
+    /// `(pointer, key, value)`. Does not look inside the matches themselves, nor inside JSON
+    /// predicates (`match`) and rewrite values (`value`), which hold user data.
+    pub fn spec_fields(&self, names: &[&str]) -> Vec<(String, String, &Value)> {
+        let mut found = Vec::new();
+        if let Some(spec) = self.value().get("spec") {
+            collect_fields(spec, "/spec", names, &mut found);
+        }
+        found
+    }
+
+    /// A diagnostic about the key (not the value) of the member at `pointer`.
+    pub fn key_diag(&self, code: Code, pointer: &str, message: impl Into<String>) -> Diagnostic {
+        let mut diag = self.diag(code, pointer, message);
+        diag.location = self.locate_key(pointer);
+        diag
+    }
+
+    /// `Kind ns/name`, for messages.
+    pub fn id(&self) -> ObjectId {
+        ObjectId {
+            kind: self.kind.name().to_string(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+        }
+    }
+
+    /// A diagnostic about the field at `pointer` of this object.
+    pub fn diag(&self, code: Code, pointer: &str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(code, &self.file, self.locate(pointer), message).at(self.id(), pointer)
+    }
+}
+
+fn collect_fields<'v>(
+    value: &'v Value,
+    pointer: &str,
+    names: &[&str],
+    found: &mut Vec<(String, String, &'v Value)>,
+) {
+    let children: Vec<(String, &Value)> = match value {
+        Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), v)).collect(),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i.to_string(), v))
+            .collect(),
+        _ => return,
+    };
+    for (key, child) in children {
+        let child_pointer = l7mp_config::yaml::child_pointer(pointer, &key);
+        if names.contains(&key.as_str()) {
+            found.push((child_pointer, key, child));
+        } else if !matches!(key.as_str(), "match" | "value") {
+            collect_fields(child, &child_pointer, names, found);
+        }
+    }
+}
+
+/// The location of `len` bytes at byte `offset` of `text`.
+fn location_at(text: &str, offset: usize, len: usize) -> Location {
+    let before = text.get(..offset).unwrap_or_default();
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    Location {
+        line: before.matches('\n').count() + 1,
+        column: before[line_start..].chars().count() + 1,
+        offset,
+        len,
+    }
+}

@@ -1,0 +1,88 @@
+use super::*;
+
+fn load(text: &str) -> (Inputs, Vec<Diagnostic>) {
+    let files = [SourceFile {
+        name: "t.yaml".into(),
+        text: text.into(),
+    }];
+    let mut diags = Diagnostics::default();
+    let inputs = parse(&files, "default", &mut diags);
+    (inputs, diags.into_sorted())
+}
+
+fn codes(diags: &[Diagnostic]) -> Vec<Code> {
+    diags.iter().map(|d| d.code).collect()
+}
+
+#[test]
+fn routes_kinds_and_defaults_namespace() {
+    let (inputs, diags) = load(
+        "apiVersion: l7mp.io/v1\nkind: Target\nmetadata: {name: t}\n---\n\
+         apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: x}\n---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\n",
+    );
+    assert!(diags.is_empty(), "{diags:?}");
+    let got: Vec<_> = inputs
+        .objects
+        .iter()
+        .map(|o| (o.kind, o.namespace.as_str(), o.name.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [(Kind::Target, "default", "t"), (Kind::Deployment, "x", "d")]
+    );
+    assert_eq!(inputs.skipped, ["t.yaml: v1 ConfigMap c"]);
+}
+
+#[test]
+fn lists_are_expanded_with_locations() {
+    let (inputs, _) = load(
+        "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: p}\n",
+    );
+    let pod = &inputs.objects[0];
+    assert_eq!(pod.kind, Kind::Pod);
+    assert_eq!(pod.value()["kind"], "Pod");
+    assert_eq!(pod.locate("/kind").line, 5);
+}
+
+#[test]
+fn broken_documents_are_diagnostics() {
+    let (_, diags) = load("[1, 2\n");
+    assert_eq!(codes(&diags), [Code::YamlSyntax]);
+    let (_, diags) = load("- a\n---\nmetadata: {name: x}\n---\napiVersion: v1\nkind: Pod\n");
+    assert_eq!(
+        codes(&diags),
+        [
+            Code::NotAnObject,
+            Code::MissingApiVersion,
+            Code::MissingKind,
+            Code::MissingName
+        ]
+    );
+    let (_, diags) = load("apiVersion: v1\nkind: List\n");
+    assert_eq!(codes(&diags), [Code::InvalidList]);
+}
+
+#[test]
+fn kind_table_matches_discriminants() {
+    for row in Kind::TABLE {
+        assert_eq!(row.0.name(), row.2);
+        assert_eq!(Kind::from_plural(row.3), Some(row.0));
+    }
+}
+
+#[test]
+fn directories_are_read_recursively_and_sorted() {
+    let dir = std::env::temp_dir().join(format!("l7mpc-load-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("b.yaml"), "b: 1\n").unwrap();
+    std::fs::write(dir.join("sub/a.yml"), "a: 1\n").unwrap();
+    std::fs::write(dir.join("notes.txt"), "x").unwrap();
+    let files = read_sources(&[dir.clone(), dir.join("b.yaml")]).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let names: Vec<_> = files
+        .iter()
+        .map(|f| f.name.rsplit('/').next().unwrap())
+        .collect();
+    assert_eq!(names, ["b.yaml", "a.yml"]);
+}

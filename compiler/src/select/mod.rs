@@ -1,0 +1,188 @@
+//! Selection: which pod templates and pods each selector of an `l7mp.io` object picks.
+//!
+//! `spec.selector` places the object on workloads (their proxies get its listener, cluster or
+//! rule); selectors inside clusters pick endpoint pods. Both are evaluated against every pod
+//! template (Deployment, DaemonSet, StatefulSet) and Pod. As in the original operator, a
+//! selector spans all namespaces unless it has `matchNamespace`.
+
+mod eval;
+
+use serde_json::{Value, json};
+
+pub use eval::{ServiceSelector, matches};
+
+use crate::crd::{FieldOperator, LabelOperator, Selector};
+use crate::diagnostics::{Code, Diagnostics, did_you_mean};
+use crate::load::{Kind, Object};
+
+/// The workloads an object's `spec.selector` places it on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placement {
+    /// Index of the `l7mp.io` object.
+    pub object: usize,
+    /// Indexes of the selected workloads.
+    pub workloads: Vec<usize>,
+}
+
+/// Evaluates every selector; returns the placements and reports selectors that are malformed,
+/// name a missing Service, or match nothing.
+pub fn select(objects: &[Object], diags: &mut Diagnostics) -> Vec<Placement> {
+    let pods: Vec<(usize, Value)> = objects
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| Some((i, as_pod(o)?)))
+        .collect();
+    let mut placements = Vec::new();
+    for (index, object) in objects.iter().enumerate().filter(|(_, o)| o.kind.is_l7mp()) {
+        for (pointer, _, value) in object.spec_fields(&["selector"]) {
+            let Ok(selector) = serde_json::from_value::<Selector>(value.clone()) else {
+                continue; // malformed: the schema stage has reported it
+            };
+            let site = Site {
+                objects,
+                object,
+                pointer: &pointer,
+            };
+            let Some(workloads) = site.evaluate(&selector, &pods, diags) else {
+                continue;
+            };
+            if pointer == "/spec/selector" {
+                placements.push(Placement {
+                    object: index,
+                    workloads,
+                });
+            }
+        }
+    }
+    placements
+}
+
+/// A workload's pod template (or a Pod) as a pod, with its namespace filled in.
+fn as_pod(object: &Object) -> Option<Value> {
+    let pod = object.value().pointer(object.kind.pod_pointer()?)?;
+    let mut metadata = pod.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    if let Some(map) = metadata.as_object_mut() {
+        map.insert("namespace".into(), object.namespace.clone().into());
+    }
+    Some(json!({"metadata": metadata, "spec": pod.get("spec").cloned().unwrap_or(Value::Null)}))
+}
+
+/// Where a selector is: all objects (for Services), its object, and its pointer there.
+struct Site<'a> {
+    objects: &'a [Object],
+    object: &'a Object,
+    pointer: &'a str,
+}
+
+impl<'a> Site<'a> {
+    /// The pods (by object index) the selector picks, or None if it cannot be evaluated.
+    fn evaluate(
+        &self,
+        selector: &Selector,
+        pods: &[(usize, Value)],
+        diags: &mut Diagnostics,
+    ) -> Option<Vec<usize>> {
+        let well_formed = self.report_malformed(selector, diags);
+        let service = match &selector.match_service {
+            Some(name) => Some(self.find_service(name, diags)?),
+            None => None,
+        };
+        if !well_formed {
+            return None;
+        }
+        let chosen: Vec<usize> = pods
+            .iter()
+            .filter(|(_, pod)| matches(selector, pod, service))
+            .map(|(i, _)| *i)
+            .collect();
+        if chosen.is_empty() {
+            let message = "selector matches no pod template and no pod";
+            diags.push(
+                self.object
+                    .diag(Code::SelectorMatchesNothing, self.pointer, message),
+            );
+        }
+        Some(chosen)
+    }
+
+    /// Reports each requirement whose values do not fit its operator; true if there is none.
+    fn report_malformed(&self, selector: &Selector, diags: &mut Diagnostics) -> bool {
+        let expressions = selector.match_expressions.iter().flatten().enumerate();
+        let fields = selector.match_fields.iter().flatten().enumerate();
+        let requirements = expressions
+            .map(|(i, e)| ("matchExpressions", i, as_field(e.operator), &e.values))
+            .chain(fields.map(|(i, f)| ("matchFields", i, f.operator, &f.values)));
+        let mut well_formed = true;
+        for (list, i, op, values) in requirements {
+            if let Some(message) = problem(op, values.as_deref()) {
+                let at = format!("{}/{list}/{i}", self.pointer);
+                diags.push(self.object.diag(Code::InvalidSelector, &at, message));
+                well_formed = false;
+            }
+        }
+        well_formed
+    }
+
+    /// The Service a `matchService` names, in the selecting object's namespace.
+    fn find_service(&self, name: &str, diags: &mut Diagnostics) -> Option<ServiceSelector<'a>> {
+        let namespace = &self.object.namespace;
+        let services = || {
+            self.objects
+                .iter()
+                .filter(|o| o.kind == Kind::Service && &o.namespace == namespace)
+        };
+        if let Some(service) = services().find(|s| s.name == name) {
+            return Some(ServiceSelector {
+                namespace: &service.namespace,
+                labels: service
+                    .value()
+                    .pointer("/spec/selector")
+                    .and_then(Value::as_object),
+            });
+        }
+        let at = format!("{}/matchService", self.pointer);
+        let diag = self.object.diag(
+            Code::UnknownService,
+            &at,
+            format!("no Service {namespace}/{name}"),
+        );
+        diags.push(
+            match did_you_mean(name, services().map(|s| s.name.as_str())) {
+                Some(near) => diag.hint(format!("did you mean `{near}`?")),
+                None => diag.hint("add the Service's manifest to the input"),
+            },
+        );
+        None
+    }
+}
+
+fn as_field(op: LabelOperator) -> FieldOperator {
+    match op {
+        LabelOperator::In => FieldOperator::In,
+        LabelOperator::NotIn => FieldOperator::NotIn,
+        LabelOperator::Exists => FieldOperator::Exists,
+        LabelOperator::DoesNotExist => FieldOperator::DoesNotExist,
+    }
+}
+
+/// What is wrong with a requirement's values for its operator, as Kubernetes defines it.
+fn problem(op: FieldOperator, values: Option<&[String]>) -> Option<&'static str> {
+    let values = values.unwrap_or_default();
+    match op {
+        FieldOperator::In | FieldOperator::NotIn if values.is_empty() => {
+            Some("`In` and `NotIn` need at least one value")
+        }
+        FieldOperator::Exists | FieldOperator::DoesNotExist if !values.is_empty() => {
+            Some("`Exists` and `DoesNotExist` take no values")
+        }
+        FieldOperator::Gt | FieldOperator::Lt
+            if values.len() != 1 || values[0].trim().parse::<i64>().is_err() =>
+        {
+            Some("`Gt` and `Lt` take exactly one integer value")
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;
