@@ -82,6 +82,7 @@ pub struct Admin {
 /// A name, or the object itself written in place.
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 #[serde(untagged)]
+#[schemars(rename = "NameOr{T}")]
 pub enum Ref<T> {
     /// Refers to a top-level object of that name.
     Name(String),
@@ -465,4 +466,10 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for RefVisitor<T> {
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Ref<T>, A::Error> {
         T::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(Ref::Inline)
     }
+}
+
+/// The JSON Schema of the config file, generated from these types; checked in as
+/// `schemas/l7mp-config.schema.json` for editors and other tools.
+pub fn json_schema() -> Value {
+    serde_json::to_value(schemars::schema_for!(ConfigFile)).unwrap_or_default()
 }

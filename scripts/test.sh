@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine and passes the whole test suite: formatting, lints, every test.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+scripts/setup.sh
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace
