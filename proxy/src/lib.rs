@@ -11,6 +11,7 @@ pub mod inbox;
 pub mod lb;
 pub mod listener;
 pub mod proxy;
+pub mod reload;
 pub mod routing;
 pub mod session;
 pub mod stage;

@@ -1,12 +1,18 @@
-//! `l7mp`: serves one config file. Exit codes: 0 after a clean stop, 1 when the config cannot
-//! be started (a port in use), 2 for an invalid config or command line.
+//! `l7mp`: serves one config file and follows it as it changes. Exit codes: 0 after a clean
+//! stop, 1 when the config cannot be started (a port in use), 2 for an invalid config or
+//! command line.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
+use std::sync::Arc;
+use std::time::Duration;
+
 use l7mp::proxy::{Options, Proxy, Workers};
+use l7mp::reload::watch::WatchMode;
+use l7mp::reload::{ReloadOptions, ReloadStatus};
 use l7mp_config::diagnostic::Report;
 use l7mp_config::load_file;
 use tracing_subscriber::EnvFilter;
@@ -39,6 +45,27 @@ struct Cli {
     /// Log line format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// How config changes are noticed: inotify on the file's directory, or polling.
+    #[arg(long, value_enum, default_value_t = Watch::Inotify)]
+    watch: Watch,
+    /// Seconds between safety-net re-checks of the file (in poll mode: between polls).
+    #[arg(long, default_value_t = 30.0)]
+    recheck_interval: f64,
+    /// Milliseconds of quiet after a change event before the file is read.
+    #[arg(long, default_value_t = 100)]
+    debounce_ms: u64,
+    /// Seconds the sessions of a removed or re-bound listener get before they are closed.
+    #[arg(long, default_value_t = 30.0)]
+    drain_timeout: f64,
+    /// Start even if the file is missing or invalid, and wait (not ready) for a valid one.
+    #[arg(long)]
+    wait_for_config: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Watch {
+    Inotify,
+    Poll,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -55,18 +82,36 @@ fn main() -> ExitCode {
     let Some(path) = cli.config.clone() else {
         return ExitCode::from(2);
     };
-    let loaded = match load_file(&path) {
-        Ok(l) => l,
+    let initial = match load_file(&path) {
+        Ok(l) => Some(l),
+        Err(diagnostics) if cli.wait_for_config => {
+            eprint!("{}", Report(&diagnostics));
+            None
+        }
         Err(diagnostics) => {
             eprint!("{}", Report(&diagnostics));
             return ExitCode::from(2);
         }
     };
-    init_logging(&cli, loaded.config.log_level.as_deref());
-    for w in &loaded.warnings {
-        tracing::warn!("{w}");
-    }
-    tracing::info!(file = %path.display(), sha256 = %loaded.sha256, "config loaded");
+    init_logging(
+        &cli,
+        initial.as_ref().and_then(|l| l.config.log_level.as_deref()),
+    );
+    let status = Arc::new(ReloadStatus::default());
+    let config = match initial {
+        Some(loaded) => {
+            for w in &loaded.warnings {
+                tracing::warn!("{w}");
+            }
+            tracing::info!(file = %path.display(), sha256 = %loaded.sha256, "config loaded");
+            status.record_success(&loaded.sha256, Arc::new(loaded.text));
+            loaded.config
+        }
+        None => {
+            tracing::warn!(file = %path.display(), "no valid config yet; waiting for one");
+            l7mp_config::Config::default()
+        }
+    };
     raise_open_file_limit();
     let count = cli.workers.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
@@ -91,15 +136,25 @@ fn main() -> ExitCode {
     let options = Options {
         bind_address: cli.bind_address,
     };
+    let reload = ReloadOptions {
+        path: path.clone(),
+        mode: match cli.watch {
+            Watch::Inotify => WatchMode::Inotify,
+            Watch::Poll => WatchMode::Poll,
+        },
+        debounce: Duration::from_millis(cli.debounce_ms),
+        recheck: seconds(cli.recheck_interval),
+        drain: seconds(cli.drain_timeout),
+    };
     let code = runtime.block_on(async {
-        let proxy = match Proxy::start(loaded.config, &options, &workers).await {
+        let proxy = match Proxy::start(config, &options, &workers).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!("{e}");
                 return ExitCode::from(1);
             }
         };
-        wait_for_signal().await;
+        let proxy = l7mp::reload::run(proxy, reload, status, wait_for_signal()).await;
         tracing::info!("stopping");
         proxy.stop().await;
         ExitCode::SUCCESS
@@ -159,4 +214,12 @@ fn raise_open_file_limit() {
         Ok(limit) => tracing::debug!(limit, "open file limit"),
         Err(e) => tracing::warn!("cannot raise the open file limit: {e}"),
     }
+}
+
+/// A duration from a command-line number of seconds; nonsense (negative, NaN) becomes a
+/// short positive value rather than a panic.
+fn seconds(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s)
+        .unwrap_or(Duration::from_millis(10))
+        .max(Duration::from_millis(10))
 }

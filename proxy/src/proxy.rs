@@ -5,11 +5,15 @@
 //! per worker where the protocol allows (SO_REUSEPORT), so a session's socket events and its
 //! task stay on one thread and no wakeup crosses cores, as with nginx's worker processes.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use l7mp_config::Config;
+use l7mp_config::config::ListenerConfig;
+use l7mp_config::model::{ListenerSpec, UdpMode};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -89,9 +93,97 @@ impl Workers {
     }
 }
 
+/// What a reload changed, for its one-line log and for tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReloadSummary {
+    /// Listeners whose socket and sessions were kept (settings updated in place).
+    pub listeners_kept: usize,
+    /// New listeners.
+    pub listeners_added: usize,
+    /// Listeners no longer in the config, now draining.
+    pub listeners_removed: usize,
+    /// Listeners whose socket changed (protocol, address, port or path): a new socket, the old
+    /// one draining.
+    pub listeners_restarted: usize,
+    /// New clusters.
+    pub clusters_added: usize,
+    /// Clusters whose settings changed.
+    pub clusters_changed: usize,
+    /// Clusters no longer in the config.
+    pub clusters_removed: usize,
+    /// Sessions of removed and restarted listeners, left to drain.
+    pub sessions_draining: u64,
+}
+
+impl std::fmt::Display for ReloadSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "listeners: {} kept, {} added, {} removed, {} restarted; clusters: {} added, {} changed, \
+             {} removed; {} sessions draining",
+            self.listeners_kept,
+            self.listeners_added,
+            self.listeners_removed,
+            self.listeners_restarted,
+            self.clusters_added,
+            self.clusters_changed,
+            self.clusters_removed,
+            self.sessions_draining
+        )
+    }
+}
+
+/// A listener and the tasks serving its sockets.
+struct Running {
+    ctx: Arc<ListenerCtx>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
 /// A running proxy.
 pub struct Proxy {
-    listeners: Vec<(Arc<ListenerCtx>, Vec<JoinHandle<()>>)>,
+    routing: Arc<RoutingHandle>,
+    listeners: BTreeMap<String, Running>,
+    options: Options,
+    workers: Vec<Handle>,
+    view: Arc<View>,
+}
+
+/// A read-only window on a running proxy for status pages, metrics and tests, usable while
+/// the reload controller owns the [`Proxy`].
+pub struct View {
+    routing: Arc<RoutingHandle>,
+    listeners: RwLock<BTreeMap<String, Arc<ListenerCtx>>>,
+}
+
+impl View {
+    /// The listener called `name`, if it is in the config in force.
+    pub fn listener(&self, name: &str) -> Option<Arc<ListenerCtx>> {
+        self.listeners().get(name).cloned()
+    }
+
+    /// Every listener of the config in force, by name.
+    pub fn listeners(&self) -> BTreeMap<String, Arc<ListenerCtx>> {
+        match self.listeners.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The routing in force.
+    pub fn routing(&self) -> Arc<Routing> {
+        self.routing.load()
+    }
+
+    fn publish(&self, listeners: &BTreeMap<String, Running>) {
+        let map = listeners
+            .iter()
+            .map(|(k, r)| (k.clone(), r.ctx.clone()))
+            .collect();
+        match self.listeners.write() {
+            Ok(mut g) => *g = map,
+            Err(poisoned) => *poisoned.into_inner() = map,
+        }
+    }
 }
 
 impl Proxy {
@@ -101,53 +193,172 @@ impl Proxy {
         options: &Options,
         workers: &Workers,
     ) -> Result<Proxy, StartError> {
-        let listeners = config.listeners.clone();
-        let routing = Arc::new(RoutingHandle::new(
-            Routing::build(config).await.map_err(StartError::Cluster)?,
-        ));
-        let count = workers.handles.len();
-        let mut bound = Vec::with_capacity(listeners.len());
-        for l in listeners {
-            let sockets = listener::bind(&l, options.bind_address, count).map_err(|error| {
-                StartError::Bind {
+        let routing = Routing::build(Config::default(), None)
+            .await
+            .map_err(StartError::Cluster)?;
+        let routing = Arc::new(RoutingHandle::new(routing));
+        let mut proxy = Proxy {
+            view: Arc::new(View {
+                routing: routing.clone(),
+                listeners: RwLock::new(BTreeMap::new()),
+            }),
+            routing,
+            listeners: BTreeMap::new(),
+            options: options.clone(),
+            workers: workers.handles.clone(),
+        };
+        proxy.apply(config, Duration::ZERO).await?;
+        Ok(proxy)
+    }
+
+    /// Replaces the running config with `config`, touching only what changed: new objects are
+    /// built and every new socket bound before anything old stops, so a failure (a port in
+    /// use) leaves the running config exactly as it was. Listeners whose socket is unchanged
+    /// keep it and their sessions; removed or re-bound ones stop taking sessions at once and
+    /// their sessions get `drain` to finish before they are closed.
+    pub async fn apply(
+        &mut self,
+        config: Config,
+        drain: Duration,
+    ) -> Result<ReloadSummary, StartError> {
+        let old_routing = self.routing.load();
+        let routing = Routing::build(config.clone(), Some(&old_routing))
+            .await
+            .map_err(StartError::Cluster)?;
+        let mut summary = cluster_changes(old_routing.config(), &config);
+        let mut kept = Vec::new();
+        let mut bound = Vec::new();
+        for l in &config.listeners {
+            match self.listeners.get(&l.name) {
+                Some(r) if same_socket(&r.ctx.config(), l) => {
+                    kept.push(l.clone());
+                    continue;
+                }
+                Some(_) => summary.listeners_restarted += 1,
+                None => summary.listeners_added += 1,
+            }
+            let sockets = listener::bind(l, self.options.bind_address, self.workers.len())
+                .map_err(|error| StartError::Bind {
                     listener: l.name.clone(),
                     error,
-                }
-            })?;
-            bound.push((ListenerCtx::new(l, routing.clone()), sockets));
+                })?;
+            bound.push((l.clone(), sockets));
         }
-        let listeners = bound
-            .into_iter()
-            .map(|(ctx, sockets)| {
-                tracing::info!(listener = %ctx.config.name, spec = ?ctx.config.spec, "listening");
-                let tasks = sockets
-                    .into_iter()
-                    .zip(workers.handles.iter().cycle())
-                    .map(|(socket, worker)| worker.spawn(socket.serve(ctx.clone())))
-                    .collect();
-                (ctx, tasks)
-            })
+        // Nothing can fail from here on.
+        self.routing.store(routing);
+        summary.listeners_kept = kept.len();
+        for l in kept {
+            if let Some(r) = self.listeners.get(&l.name) {
+                r.ctx.update(l);
+            }
+        }
+        let wanted: BTreeSet<&str> = config.listeners.iter().map(|l| l.name.as_str()).collect();
+        let restarted: BTreeSet<&str> = bound.iter().map(|(l, _)| l.name.as_str()).collect();
+        let retire: Vec<String> = self
+            .listeners
+            .keys()
+            .filter(|n| !wanted.contains(n.as_str()) || restarted.contains(n.as_str()))
+            .cloned()
             .collect();
-        Ok(Proxy { listeners })
+        summary.listeners_removed = retire.len() - summary.listeners_restarted;
+        for name in retire {
+            if let Some(r) = self.listeners.remove(&name) {
+                summary.sessions_draining += r.ctx.stats.sessions_active.get();
+                tokio::spawn(retire_listener(r, drain));
+            }
+        }
+        for (l, sockets) in bound {
+            let running = self.serve(l, sockets);
+            self.listeners.insert(running.ctx.name.clone(), running);
+        }
+        self.view.publish(&self.listeners);
+        Ok(summary)
+    }
+
+    fn serve(&self, config: ListenerConfig, sockets: Vec<listener::Bound>) -> Running {
+        tracing::info!(listener = %config.name, spec = ?config.spec, "listening");
+        let ctx = ListenerCtx::new(config, self.routing.clone());
+        let tasks = sockets
+            .into_iter()
+            .zip(self.workers.iter().cycle())
+            .map(|(socket, worker)| worker.spawn(socket.serve(ctx.clone())))
+            .collect();
+        Running { ctx, tasks }
     }
 
     /// The running listener called `name`, for its counters.
     pub fn listener(&self, name: &str) -> Option<&Arc<ListenerCtx>> {
-        self.listeners
-            .iter()
-            .map(|(ctx, _)| ctx)
-            .find(|ctx| ctx.config.name == name)
+        self.listeners.get(name).map(|r| &r.ctx)
+    }
+
+    /// The proxy's read-only view.
+    pub fn view(&self) -> Arc<View> {
+        self.view.clone()
     }
 
     /// Stops every listener and ends every session.
     pub async fn stop(self) {
-        for (ctx, _) in &self.listeners {
-            ctx.cancel.cancel();
+        for r in self.listeners.into_values() {
+            retire_listener(r, Duration::ZERO).await;
         }
-        for (_, tasks) in self.listeners {
-            for task in tasks {
-                let _ = task.await;
-            }
+    }
+}
+
+/// Whether `new` can keep the socket that serves `old`: same protocol, mode and address.
+fn same_socket(old: &ListenerConfig, new: &ListenerConfig) -> bool {
+    let mode = |l: &ListenerConfig| match &l.spec {
+        ListenerSpec::Udp {
+            connect, options, ..
+        } => {
+            let connect = connect.clone().unwrap_or_default();
+            let singleton = match options.as_ref().and_then(|o| o.mode) {
+                Some(m) => m == UdpMode::Singleton,
+                None => connect.address.is_some() && connect.port.is_some(),
+            };
+            // A singleton's socket is connected to its peer.
+            singleton.then(|| format!("{:?}:{:?}", connect.address, connect.port))
         }
+        ListenerSpec::UnixDomainSocket { mode, .. } => {
+            Some(format!("{:?}", mode.unwrap_or_default()))
+        }
+        ListenerSpec::Tcp { .. } | ListenerSpec::WebSocket { .. } => None,
+    };
+    old.identity() == new.identity()
+        && std::mem::discriminant(&old.spec) == std::mem::discriminant(&new.spec)
+        && mode(old) == mode(new)
+}
+
+fn cluster_changes(old: &Config, new: &Config) -> ReloadSummary {
+    let mut s = ReloadSummary::default();
+    for (name, c) in &new.clusters {
+        match old.clusters.get(name) {
+            None => s.clusters_added += 1,
+            Some(o) if o != c => s.clusters_changed += 1,
+            Some(_) => {}
+        }
+    }
+    s.clusters_removed = old
+        .clusters
+        .keys()
+        .filter(|n| !new.clusters.contains_key(*n))
+        .count();
+    s
+}
+
+/// Stops a listener taking sessions, gives its sessions `drain` to end by themselves, then
+/// ends the rest and waits for its tasks.
+async fn retire_listener(r: Running, drain: Duration) {
+    r.ctx.accepting.cancel();
+    let deadline = tokio::time::Instant::now() + drain;
+    while r.ctx.stats.sessions_active.get() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left = r.ctx.stats.sessions_active.get();
+    if left > 0 {
+        tracing::info!(listener = %r.ctx.name, sessions = left, "closing sessions left after the drain");
+    }
+    r.ctx.cancel.cancel();
+    for t in r.tasks {
+        let _ = t.await;
     }
 }

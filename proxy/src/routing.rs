@@ -33,16 +33,30 @@ pub enum RouteError {
 }
 
 impl Routing {
-    /// Starts every cluster of `config`.
-    pub async fn build(config: Config) -> io::Result<Routing> {
+    /// Starts every cluster of `config`. Clusters that `previous` already runs with the same
+    /// settings are reused as they are (endpoints, DNS refresh and counters); changed ones start
+    /// anew but keep their counters. Sessions keep the connections they have either way.
+    pub async fn build(config: Config, previous: Option<&Routing>) -> io::Result<Routing> {
         let mut clusters = BTreeMap::new();
         for (name, c) in &config.clusters {
-            let cluster = Cluster::start(c.clone())
-                .await
-                .map_err(|e| io::Error::new(e.kind(), format!("cluster \"{name}\": {e}")))?;
+            let old = previous.and_then(|p| p.clusters.get(name));
+            let cluster = match old {
+                Some(old) if old.config == *c => old.clone(),
+                _ => {
+                    let stats = old.map(|o| o.stats.clone()).unwrap_or_default();
+                    Cluster::start(c.clone(), stats)
+                        .await
+                        .map_err(|e| io::Error::new(e.kind(), format!("cluster \"{name}\": {e}")))?
+                }
+            };
             clusters.insert(name.clone(), cluster);
         }
         Ok(Routing { config, clusters })
+    }
+
+    /// The config this routing was built from.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// The running cluster called `name`.
@@ -100,6 +114,14 @@ impl RoutingHandle {
     /// Wraps the first routing.
     pub fn new(routing: Routing) -> Self {
         Self(RwLock::new(Arc::new(routing)))
+    }
+
+    /// Puts `routing` in force for sessions that start from now on.
+    pub fn store(&self, routing: Routing) {
+        match self.0.write() {
+            Ok(mut g) => *g = Arc::new(routing),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(routing),
+        }
     }
 
     /// The routing in force now.

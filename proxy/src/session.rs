@@ -66,11 +66,11 @@ pub async fn run(ctx: &ListenerCtx, source: Stage, metadata: Value, name: &str) 
 /// (refused or a hop failed), which is counted and logged here.
 async fn setup(ctx: &ListenerCtx, source: Stage, mut metadata: Value, name: &str) -> Option<Ring> {
     let routing = ctx.routing.load();
-    let route = match routing.select(&ctx.config.rulelist, &mut metadata) {
+    let route = match routing.select(&ctx.config().rulelist, &mut metadata) {
         Ok(r) => r.clone(),
         Err(e) => {
             ctx.stats.sessions_refused.inc();
-            tracing::info!(session = name, listener = %ctx.config.name, "refused: {e}");
+            tracing::info!(session = name, listener = %ctx.name, "refused: {e}");
             return None;
         }
     };
@@ -157,7 +157,7 @@ struct Ring {
 
 impl Ring {
     async fn pump(&mut self, ctx: &ListenerCtx) -> End {
-        let idle = ctx.config.idle_timeout;
+        let idle = ctx.config().idle_timeout;
         let mut last_activity = Instant::now();
         let timer = tokio::time::sleep(idle.unwrap_or_default());
         // Made once: a fresh `cancelled()` per message would re-register with the token.

@@ -20,6 +20,8 @@ pub struct Loaded {
     pub warnings: Vec<Diagnostic>,
     /// SHA-256 of the file's bytes, hex: identifies the config in logs, metrics and status.
     pub sha256: String,
+    /// The file's text, for status pages that show the active config.
+    pub text: String,
 }
 
 /// Reads and validates a config file. The file name in diagnostics is `path` as given.
@@ -78,6 +80,7 @@ pub fn load_str(file: &str, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
             config,
             warnings: diagnostics,
             sha256,
+            text: text.to_string(),
         }),
         None => Err(diagnostics),
     }

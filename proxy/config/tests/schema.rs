@@ -6,7 +6,8 @@ use std::path::Path;
 #[test]
 fn checked_in_schema_matches_the_types() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/l7mp-config.schema.json");
-    let generated = serde_json::to_string_pretty(&l7mp_config::model::json_schema()).unwrap() + "\n";
+    let generated =
+        serde_json::to_string_pretty(&l7mp_config::model::json_schema()).unwrap() + "\n";
     if std::env::var_os("L7MP_ACCEPT").is_some() {
         std::fs::write(&path, &generated).unwrap();
     }
@@ -21,7 +22,13 @@ fn checked_in_schema_matches_the_types() {
 #[test]
 fn schema_describes_protocols_and_required_fields() {
     let schema = l7mp_config::model::json_schema().to_string();
-    for word in ["UnixDomainSocket", "WebSocket", "retry_on", "idle_timeout", "max_sessions"] {
+    for word in [
+        "UnixDomainSocket",
+        "WebSocket",
+        "retry_on",
+        "idle_timeout",
+        "max_sessions",
+    ] {
         assert!(schema.contains(word), "schema lacks {word}");
     }
 }

@@ -33,8 +33,8 @@ pub const RESOLVE_INTERVAL: Duration = Duration::from_secs(5);
 pub struct Cluster {
     /// As configured.
     pub config: ClusterConfig,
-    /// Counters exported per cluster.
-    pub stats: ClusterStats,
+    /// Counters exported per cluster; carried over when a reload changes the cluster.
+    pub stats: Arc<ClusterStats>,
     endpoints: RwLock<Arc<EndpointSet>>,
     transform: Option<Transform>,
 }
@@ -71,13 +71,16 @@ pub enum ConnectError {
 impl Cluster {
     /// Starts a cluster: resolves its endpoints once and, when some are DNS names, keeps
     /// resolving them in the background for as long as the cluster lives.
-    pub async fn start(config: ClusterConfig) -> io::Result<Arc<Cluster>> {
+    pub async fn start(
+        config: ClusterConfig,
+        stats: Arc<ClusterStats>,
+    ) -> io::Result<Arc<Cluster>> {
         let transform = Transform::for_spec(&config.spec)?;
         let set = endpoints::resolve(&config).await;
         let refresh = endpoints::has_names(&config);
         let cluster = Arc::new(Cluster {
             config,
-            stats: ClusterStats::default(),
+            stats,
             endpoints: RwLock::new(Arc::new(set)),
             transform,
         });

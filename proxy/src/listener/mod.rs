@@ -11,7 +11,8 @@ mod websocket;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, RwLock};
 
 use l7mp_config::config::ListenerConfig;
 use l7mp_config::model::{ListenerSpec, UdpMode, UnixMode};
@@ -26,28 +27,69 @@ use crate::stats::ListenerStats;
 
 /// What a listener's sessions share.
 pub struct ListenerCtx {
-    /// As configured.
-    pub config: ListenerConfig,
+    /// The listener's name (fixed: a renamed listener is a different listener).
+    pub name: String,
     /// Counters.
     pub stats: ListenerStats,
     /// The routing in force.
     pub routing: Arc<RoutingHandle>,
-    /// Stops the listener and ends its sessions.
+    /// Fires when the listener stops taking new sessions (it is being removed or restarted).
+    pub accepting: CancellationToken,
+    /// Fires when the listener's sessions must end.
     pub cancel: CancellationToken,
+    settings: RwLock<Arc<ListenerConfig>>,
     slots: Arc<Semaphore>,
+    max_sessions: AtomicU32,
 }
 
 impl ListenerCtx {
     /// A context for `config` under `routing`.
     pub fn new(config: ListenerConfig, routing: Arc<RoutingHandle>) -> Arc<Self> {
-        let slots = Arc::new(Semaphore::new(config.max_sessions as usize));
         Arc::new(Self {
-            config,
+            name: config.name.clone(),
             stats: ListenerStats::default(),
             routing,
+            accepting: CancellationToken::new(),
             cancel: CancellationToken::new(),
-            slots,
+            slots: Arc::new(Semaphore::new(config.max_sessions as usize)),
+            max_sessions: AtomicU32::new(config.max_sessions),
+            settings: RwLock::new(Arc::new(config)),
         })
+    }
+
+    /// The settings in force; a session takes them once, when it starts.
+    pub fn config(&self) -> Arc<ListenerConfig> {
+        match self.settings.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Changes the settings of a running listener (same socket): its rule list, timeouts and
+    /// session limit apply to sessions that start from now on.
+    pub fn update(&self, config: ListenerConfig) {
+        let new_max = config.max_sessions;
+        let old_max = self.max_sessions.swap(new_max, Ordering::Relaxed);
+        match self.settings.write() {
+            Ok(mut g) => *g = Arc::new(config),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(config),
+        }
+        if new_max > old_max {
+            self.slots.add_permits((new_max - old_max) as usize);
+        } else if new_max < old_max {
+            let excess = (old_max - new_max) as usize;
+            let forgotten = self.slots.forget_permits(excess);
+            if forgotten < excess {
+                // Sessions hold the rest; retire their slots as they end.
+                let slots = self.slots.clone();
+                let rest = u32::try_from(excess - forgotten).unwrap_or(u32::MAX);
+                tokio::spawn(async move {
+                    if let Ok(p) = slots.acquire_many_owned(rest).await {
+                        p.forget();
+                    }
+                });
+            }
+        }
     }
 
     /// A slot for one more session, or `None` (counted as refused) at the limit.
@@ -55,7 +97,7 @@ impl ListenerCtx {
         let permit = self.slots.clone().try_acquire_owned().ok();
         if permit.is_none() {
             self.stats.sessions_refused.inc();
-            tracing::debug!(listener = %self.config.name, "session limit reached, refused");
+            tracing::debug!(listener = %self.name, "session limit reached, refused");
         }
         permit
     }
@@ -135,7 +177,7 @@ pub fn bind(
                 None if both => Ok(vec![Bound::UdpSingleton(udp::Singleton::bind(
                     local, &connect,
                 )?)]),
-                _ => per_worker(&|| Ok(Bound::UdpServer(udp::Server::bind(local, &connect)?))),
+                _ => per_worker(&|| Ok(Bound::UdpServer(udp::Server::bind(local)?))),
             }
         }
         ListenerSpec::Tcp { port, address } => {
@@ -167,7 +209,7 @@ impl Bound {
             Bound::Seqpacket(l) => l.serve(ctx.clone()).await,
         };
         if let Err(e) = result {
-            tracing::error!(listener = %ctx.config.name, error = %e, "listener stopped");
+            tracing::error!(listener = %ctx.name, error = %e, "listener stopped");
         }
     }
 }

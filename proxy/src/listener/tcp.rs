@@ -36,11 +36,11 @@ pub async fn serve(listener: std::net::TcpListener, ctx: Arc<ListenerCtx>) -> io
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
-                    accept_backoff(&ctx.config.name, &e).await;
+                    accept_backoff(&ctx.name, &e).await;
                     continue;
                 }
             },
-            () = ctx.cancel.cancelled() => return Ok(()),
+            () = ctx.accepting.cancelled() => return Ok(()),
         };
         let Some(permit) = ctx.admit() else { continue };
         let Ok(local) = stream.local_addr() else {

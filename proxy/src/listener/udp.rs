@@ -16,7 +16,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use l7mp_config::model::PeerFilter;
+use l7mp_config::model::{ListenerSpec, PeerFilter};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -69,7 +69,6 @@ fn bind_shared(local: SocketAddr) -> io::Result<std::net::UdpSocket> {
 /// A bound server-mode UDP listener socket.
 pub struct Server {
     socket: std::net::UdpSocket,
-    filter: Filter,
 }
 
 /// A session's entry in the listener's peer table.
@@ -79,15 +78,16 @@ struct Peer {
 }
 
 impl Server {
-    /// Binds `local`, accepting peers that pass `connect`.
-    pub fn bind(local: SocketAddr, connect: &PeerFilter) -> io::Result<Self> {
+    /// Binds `local`.
+    pub fn bind(local: SocketAddr) -> io::Result<Self> {
         Ok(Self {
             socket: bind_shared(local)?,
-            filter: Filter::new(connect)?,
         })
     }
 
-    /// Demultiplexes datagrams into sessions until the listener stops.
+    /// Demultiplexes datagrams into sessions until the listener stops. Once it stops taking
+    /// new sessions it keeps serving the ones it has (it alone receives their datagrams) until
+    /// they end or are ended.
     pub async fn serve(self, ctx: Arc<ListenerCtx>) -> io::Result<()> {
         let socket = Arc::new(UdpSocket::from_std(self.socket)?);
         let local = socket.local_addr()?;
@@ -95,13 +95,17 @@ impl Server {
         let mut peers: HashMap<SocketAddr, Peer> = HashMap::new();
         let mut next_id = 0u64;
         let mut buf = vec![0u8; MAX_DATAGRAM];
+        let mut draining = false;
         loop {
+            if draining && peers.is_empty() {
+                return Ok(());
+            }
             let (data, peer) = tokio::select! {
                 r = socket.recv_from(&mut buf) => match r {
                     Ok((n, peer)) => (Bytes::copy_from_slice(&buf[..n]), peer),
                     // An ICMP error for an earlier reply; it concerns no session.
                     Err(e) => {
-                        tracing::debug!(listener = %ctx.config.name, error = %e, "receive error");
+                        tracing::debug!(listener = %ctx.name, error = %e, "receive error");
                         continue;
                     }
                 },
@@ -109,6 +113,10 @@ impl Server {
                     if peers.get(&peer).is_some_and(|p| p.id == id) {
                         peers.remove(&peer);
                     }
+                    continue;
+                }
+                () = ctx.accepting.cancelled(), if !draining => {
+                    draining = true;
                     continue;
                 }
                 () = ctx.cancel.cancelled() => return Ok(()),
@@ -124,8 +132,8 @@ impl Server {
                 },
                 Entry::Vacant(_) => data,
             };
-            if !self.filter.admits(peer) {
-                tracing::debug!(listener = %ctx.config.name, %peer, "peer filtered out");
+            if draining || !admits(&ctx, peer) {
+                tracing::debug!(listener = %ctx.name, %peer, draining, "datagram from a new peer dropped");
                 continue;
             }
             let Some(permit) = ctx.admit() else { continue };
@@ -145,6 +153,21 @@ impl Server {
             ctx.spawn_session(permit, source, metadata, name, move || {
                 let _ = ended.send((peer, id));
             });
+        }
+    }
+}
+
+/// Whether the listener's current `connect` filter lets `peer` open a session.
+fn admits(ctx: &ListenerCtx, peer: SocketAddr) -> bool {
+    let config = ctx.config();
+    let ListenerSpec::Udp { connect, .. } = &config.spec else {
+        return true;
+    };
+    match Filter::new(&connect.clone().unwrap_or_default()) {
+        Ok(f) => f.admits(peer),
+        Err(e) => {
+            tracing::warn!(listener = %ctx.name, error = %e, "bad connect filter");
+            false
         }
     }
 }
@@ -182,7 +205,7 @@ impl Singleton {
             if id > 0 {
                 tokio::select! {
                     r = socket.readable() => r?,
-                    () = ctx.cancel.cancelled() => return Ok(()),
+                    () = ctx.accepting.cancelled() => return Ok(()),
                 }
             }
             let Some(permit) = ctx.admit() else {

@@ -5,7 +5,7 @@
 
 use std::io;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,8 +17,12 @@ use tokio_seqpacket::UnixSeqpacketListener;
 use super::{ListenerCtx, accept_backoff};
 use crate::stage::Stage;
 
-/// Removes the socket file when dropped.
-struct SocketFile(PathBuf);
+/// Removes the socket file when dropped, unless another socket has taken the path since (a
+/// reload that re-binds the same path while the old listener drains).
+struct SocketFile {
+    path: PathBuf,
+    inode: Option<u64>,
+}
 
 impl SocketFile {
     /// Clears a stale socket at `path` so it can be bound again.
@@ -34,17 +38,29 @@ impl SocketFile {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        Ok(Self(PathBuf::from(path)))
+        Ok(Self {
+            path: PathBuf::from(path),
+            inode: None,
+        })
+    }
+
+    /// Remembers which file the bound socket created.
+    fn bound(mut self) -> Self {
+        self.inode = std::fs::symlink_metadata(&self.path).ok().map(|m| m.ino());
+        self
     }
 
     fn path(&self) -> &Path {
-        &self.0
+        &self.path
     }
 }
 
 impl Drop for SocketFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        let current = std::fs::symlink_metadata(&self.path).ok().map(|m| m.ino());
+        if current.is_some() && current == self.inode {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -64,7 +80,10 @@ impl StreamListener {
         let file = SocketFile::claim(path)?;
         let listener = std::os::unix::net::UnixListener::bind(file.path())?;
         listener.set_nonblocking(true)?;
-        Ok(Self { listener, file })
+        Ok(Self {
+            listener,
+            file: file.bound(),
+        })
     }
 
     /// Accepts connections until the listener stops.
@@ -76,14 +95,14 @@ impl StreamListener {
                 r = listener.accept() => match r {
                     Ok((s, _)) => s,
                     Err(e) => {
-                        accept_backoff(&ctx.config.name, &e).await;
+                        accept_backoff(&ctx.name, &e).await;
                         continue;
                     }
                 },
-                () = ctx.cancel.cancelled() => return Ok(()),
+                () = ctx.accepting.cancelled() => return Ok(()),
             };
             let Some(permit) = ctx.admit() else { continue };
-            let name = format!("UNIX:{}-{id}", ctx.config.name);
+            let name = format!("UNIX:{}-{id}", ctx.name);
             id += 1;
             let md = metadata(self.file.path());
             ctx.spawn_session(permit, Stage::Unix(stream), md, name, || {});
@@ -105,7 +124,10 @@ impl SeqpacketListener {
         socket.set_nonblocking(true)?;
         socket.bind(&SockAddr::unix(file.path())?)?;
         socket.listen(1024)?;
-        Ok(Self { socket, file })
+        Ok(Self {
+            socket,
+            file: file.bound(),
+        })
     }
 
     /// Accepts connections until the listener stops.
@@ -117,14 +139,14 @@ impl SeqpacketListener {
                 r = listener.accept() => match r {
                     Ok(s) => s,
                     Err(e) => {
-                        accept_backoff(&ctx.config.name, &e).await;
+                        accept_backoff(&ctx.name, &e).await;
                         continue;
                     }
                 },
-                () = ctx.cancel.cancelled() => return Ok(()),
+                () = ctx.accepting.cancelled() => return Ok(()),
             };
             let Some(permit) = ctx.admit() else { continue };
-            let name = format!("UNIX:{}-{id}", ctx.config.name);
+            let name = format!("UNIX:{}-{id}", ctx.name);
             id += 1;
             let md = metadata(self.file.path());
             ctx.spawn_session(permit, Stage::Seqpacket(socket), md, name, || {});

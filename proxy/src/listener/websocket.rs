@@ -30,11 +30,11 @@ pub async fn serve(listener: std::net::TcpListener, ctx: Arc<ListenerCtx>) -> io
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
-                    accept_backoff(&ctx.config.name, &e).await;
+                    accept_backoff(&ctx.name, &e).await;
                     continue;
                 }
             },
-            () = ctx.cancel.cancelled() => return Ok(()),
+            () = ctx.accepting.cancelled() => return Ok(()),
         };
         let name = format!("WS:{peer}-{id}");
         id += 1;
@@ -47,7 +47,7 @@ async fn upgrade(stream: TcpStream, ctx: Arc<ListenerCtx>, name: String) {
         return;
     };
     let _ = stream.set_nodelay(true);
-    let wanted_path = match &ctx.config.spec {
+    let wanted_path = match &ctx.config().spec {
         ListenerSpec::WebSocket { path, .. } => path.clone(),
         _ => None,
     };
@@ -71,12 +71,12 @@ async fn upgrade(stream: TcpStream, ctx: Arc<ListenerCtx>, name: String) {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
             ctx.stats.session_errors.inc();
-            tracing::info!(session = %name, listener = %ctx.config.name, "WebSocket handshake failed: {e}");
+            tracing::info!(session = %name, listener = %ctx.name, "WebSocket handshake failed: {e}");
             return;
         }
         Err(_) => {
             ctx.stats.session_errors.inc();
-            tracing::info!(session = %name, listener = %ctx.config.name, "WebSocket handshake timed out");
+            tracing::info!(session = %name, listener = %ctx.name, "WebSocket handshake timed out");
             return;
         }
     };

@@ -1,0 +1,166 @@
+//! Hot reload: the config file is the proxy's only input, so the proxy follows it by itself.
+//!
+//! One controller task owns the running [`Proxy`]. It wakes on directory events (debounced),
+//! on a periodic re-check, and on SIGHUP; reads the file through its path; does nothing when
+//! the content hash is unchanged; validates with the same code as `l7mp --validate` and
+//! `l7mpc`; and applies the new config with [`Proxy::apply`], which changes only what differs.
+//! A file that cannot be read or does not validate never replaces the running config: it is
+//! logged once, with its hash, and counted.
+
+pub mod status;
+pub mod watch;
+
+use std::future::Future;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use l7mp_config::diagnostic::Report;
+use l7mp_config::load::sha256_hex;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::proxy::Proxy;
+pub use status::ReloadStatus;
+use watch::{DirWatch, WatchMode};
+
+/// Files larger than this are rejected unread: a ConfigMap holds at most 1 MiB, so anything
+/// much bigger is a mistake, and parsing it would only cost memory.
+pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+
+/// How the controller watches and applies.
+#[derive(Clone, Debug)]
+pub struct ReloadOptions {
+    /// The config file, as given on the command line.
+    pub path: PathBuf,
+    /// inotify or polling.
+    pub mode: WatchMode,
+    /// Quiet time after the last event before the file is read (a ConfigMap swap makes
+    /// several events).
+    pub debounce: Duration,
+    /// Period of the safety-net re-check (in `poll` mode, the polling period).
+    pub recheck: Duration,
+    /// Time the sessions of a removed or re-bound listener get before they are closed.
+    pub drain: Duration,
+}
+
+/// Why the file was not applied.
+enum Rejection {
+    /// Empty: a writer has created but not yet filled it. Not an error.
+    Empty,
+    /// Unchanged content.
+    Unchanged,
+    /// Unreadable, invalid or unstartable; the message says why.
+    Bad(String),
+}
+
+/// Follows the config file until `shutdown` completes, then returns the proxy.
+pub async fn run(
+    mut proxy: Proxy,
+    options: ReloadOptions,
+    status: Arc<ReloadStatus>,
+    shutdown: impl Future<Output = ()>,
+) -> Proxy {
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let mut dir_watch =
+        (options.mode == WatchMode::Inotify).then(|| DirWatch::new(&options.path, events_tx));
+    let mut recheck = tokio::time::interval(options.recheck);
+    recheck.tick().await;
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let debounce = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(debounce, shutdown);
+    let mut pending = false;
+    let mut last_failure = String::new();
+    loop {
+        tokio::select! {
+            Some(()) = events.recv() => {
+                pending = true;
+                debounce.as_mut().reset(Instant::now() + options.debounce);
+                continue;
+            }
+            () = &mut debounce, if pending => pending = false,
+            _ = recheck.tick() => {
+                if let Some(w) = dir_watch.as_mut() {
+                    w.rearm();
+                }
+            }
+            Some(()) = recv_signal(&mut hangup) => tracing::info!("SIGHUP: re-reading the config"),
+            () = &mut shutdown => return proxy,
+        }
+        match check(&mut proxy, &options, &status).await {
+            Ok(()) => last_failure.clear(),
+            Err(Rejection::Empty | Rejection::Unchanged) => {}
+            Err(Rejection::Bad(why)) => {
+                if why != last_failure {
+                    tracing::error!("config not applied, the running config stays: {why}");
+                    status.record_failure(&why);
+                    last_failure = why;
+                }
+            }
+        }
+    }
+}
+
+async fn recv_signal(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match signal {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads the file and applies it if it is new and valid.
+async fn check(
+    proxy: &mut Proxy,
+    options: &ReloadOptions,
+    status: &ReloadStatus,
+) -> Result<(), Rejection> {
+    let name = options.path.display().to_string();
+    let text = read_config(&options.path)?;
+    let sha256 = sha256_hex(text.as_bytes());
+    if status.sha256() == sha256 {
+        return Err(Rejection::Unchanged);
+    }
+    let loaded = l7mp_config::load_str(&name, &text).map_err(|d| {
+        Rejection::Bad(format!(
+            "{name} (sha256 {sha256}) is invalid:\n{}",
+            Report(&d).to_string().trim_end()
+        ))
+    })?;
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    let summary = proxy
+        .apply(loaded.config, options.drain)
+        .await
+        .map_err(|e| Rejection::Bad(format!("{name} (sha256 {sha256}) cannot be applied: {e}")))?;
+    status.record_success(&sha256, Arc::new(text));
+    tracing::info!(sha256 = %sha256, generation = status.generation(), "config reloaded: {summary}");
+    Ok(())
+}
+
+/// Reads the config through its path (following the ConfigMap's symlinks), refusing what cannot
+/// be a config before reading it all.
+fn read_config(path: &std::path::Path) -> Result<String, Rejection> {
+    let unreadable =
+        |e: std::io::Error| Rejection::Bad(format!("cannot read {}: {e}", path.display()));
+    let meta = std::fs::metadata(path).map_err(unreadable)?;
+    if meta.is_dir() {
+        return Err(Rejection::Bad(format!("{} is a directory", path.display())));
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(Rejection::Bad(format!(
+            "{} is {} bytes, more than the {MAX_CONFIG_BYTES} a config may have",
+            path.display(),
+            meta.len()
+        )));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text))
+        .map_err(unreadable)?;
+    if text.trim().is_empty() {
+        return Err(Rejection::Empty);
+    }
+    Ok(text)
+}

@@ -1,0 +1,99 @@
+//! What the reload controller reports about itself, read by logs, metrics and the admin
+//! endpoint: which config is active, how many reloads succeeded or failed, and the last error.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::stats::Counter;
+
+/// Reload state shared between the controller and its readers.
+#[derive(Default)]
+pub struct ReloadStatus {
+    /// Incremented with every config applied (the first one is 1).
+    generation: AtomicU64,
+    /// Successful reloads (the first config counts).
+    pub reloads_ok: Counter,
+    /// Rejected or failed reloads.
+    pub reloads_failed: Counter,
+    /// Whether the latest attempt succeeded.
+    last_ok: AtomicBool,
+    /// When the latest attempt finished, in milliseconds since the Unix epoch.
+    last_attempt_ms: AtomicU64,
+    active: Mutex<Active>,
+}
+
+/// The config in force.
+#[derive(Default, Clone)]
+struct Active {
+    sha256: String,
+    text: Arc<String>,
+    last_error: Option<String>,
+}
+
+impl ReloadStatus {
+    fn active(&self) -> MutexGuard<'_, Active> {
+        match self.active.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    fn stamp(&self, ok: bool) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.last_attempt_ms.store(now, Ordering::Relaxed);
+        self.last_ok.store(ok, Ordering::Relaxed);
+    }
+
+    /// Records that the config with this hash and text is now in force.
+    pub fn record_success(&self, sha256: &str, text: Arc<String>) {
+        {
+            let mut a = self.active();
+            a.sha256 = sha256.to_string();
+            a.text = text;
+            a.last_error = None;
+        }
+        self.generation.fetch_add(1, Ordering::Relaxed);
+        self.reloads_ok.inc();
+        self.stamp(true);
+    }
+
+    /// Records a rejected or failed reload.
+    pub fn record_failure(&self, why: &str) {
+        self.active().last_error = Some(why.to_string());
+        self.reloads_failed.inc();
+        self.stamp(false);
+    }
+
+    /// Hash of the config in force ("" before the first).
+    pub fn sha256(&self) -> String {
+        self.active().sha256.clone()
+    }
+
+    /// Text of the config in force.
+    pub fn text(&self) -> Arc<String> {
+        self.active().text.clone()
+    }
+
+    /// Why the latest reload failed, if it did.
+    pub fn last_error(&self) -> Option<String> {
+        self.active().last_error.clone()
+    }
+
+    /// Number of configs applied so far; 0 means not ready.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+
+    /// Whether the latest attempt succeeded.
+    pub fn last_ok(&self) -> bool {
+        self.last_ok.load(Ordering::Relaxed)
+    }
+
+    /// When the latest attempt finished (ms since the Unix epoch; 0 = never).
+    pub fn last_attempt_ms(&self) -> u64 {
+        self.last_attempt_ms.load(Ordering::Relaxed)
+    }
+}
