@@ -9,10 +9,12 @@ mod udp;
 mod unix;
 mod websocket;
 
+use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
 
 use l7mp_config::config::ListenerConfig;
 use l7mp_config::model::{ListenerSpec, UdpMode, UnixMode};
@@ -224,9 +226,30 @@ pub fn ip_metadata(transport: &str, peer: SocketAddr, local: SocketAddr) -> Valu
     })
 }
 
-/// Keeps an accept loop alive through transient errors (out of file descriptors, a connection
-/// reset before accept) without spinning.
-pub async fn accept_backoff(listener: &str, error: &io::Error) {
-    tracing::warn!(listener, error = %error, "accept failed");
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+/// Runs an accept loop until the listener stops taking sessions: `poll_accept` yields the next
+/// connection and `start` turns it, with its sequence number, into a session. Transient accept
+/// errors (out of file descriptors, a connection reset before accept) are logged and retried
+/// after a pause instead of spinning.
+pub async fn accept_loop<C>(
+    ctx: &ListenerCtx,
+    mut poll_accept: impl FnMut(&mut Context<'_>) -> Poll<io::Result<C>>,
+    mut start: impl FnMut(C, u64),
+) -> io::Result<()> {
+    let mut id = 0u64;
+    loop {
+        let next = tokio::select! {
+            r = poll_fn(&mut poll_accept) => r,
+            () = ctx.accepting.cancelled() => return Ok(()),
+        };
+        match next {
+            Ok(conn) => {
+                start(conn, id);
+                id += 1;
+            }
+            Err(e) => {
+                tracing::warn!(listener = %ctx.name, error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
 
-use super::{ListenerCtx, accept_backoff, ip_metadata};
+use super::{ListenerCtx, accept_loop, ip_metadata};
 use crate::stage::Stage;
 
 /// Binds a listening TCP socket: SO_REUSEADDR so a restart does not wait out TIME_WAIT, and
@@ -30,26 +30,19 @@ pub fn bind(local: SocketAddr) -> io::Result<std::net::TcpListener> {
 /// Accepts connections until the listener stops.
 pub async fn serve(listener: std::net::TcpListener, ctx: Arc<ListenerCtx>) -> io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
-    let mut id = 0u64;
-    loop {
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    accept_backoff(&ctx.name, &e).await;
-                    continue;
-                }
-            },
-            () = ctx.accepting.cancelled() => return Ok(()),
-        };
-        let Some(permit) = ctx.admit() else { continue };
-        let Ok(local) = stream.local_addr() else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let name = format!("TCP:{peer}-{local}-{id}");
-        id += 1;
-        let metadata = ip_metadata("TCP", peer, local);
-        ctx.spawn_session(permit, Stage::Tcp(stream), metadata, name, || {});
-    }
+    accept_loop(
+        &ctx,
+        |cx| listener.poll_accept(cx),
+        |(stream, peer), id| {
+            let Some(permit) = ctx.admit() else { return };
+            let Ok(local) = stream.local_addr() else {
+                return;
+            };
+            let _ = stream.set_nodelay(true);
+            let name = format!("TCP:{peer}-{local}-{id}");
+            let metadata = ip_metadata("TCP", peer, local);
+            ctx.spawn_session(permit, Stage::Tcp(stream), metadata, name, || {});
+        },
+    )
+    .await
 }

@@ -8,13 +8,14 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::task::Context;
 
 use serde_json::json;
 use socket2::{Domain, SockAddr, Socket, Type};
 use tokio::net::UnixListener;
 use tokio_seqpacket::UnixSeqpacketListener;
 
-use super::{ListenerCtx, accept_backoff};
+use super::{ListenerCtx, accept_loop};
 use crate::stage::Stage;
 
 /// Removes the socket file when dropped, unless another socket has taken the path since (a
@@ -64,10 +65,6 @@ impl Drop for SocketFile {
     }
 }
 
-fn metadata(path: &Path) -> serde_json::Value {
-    json!({"UNIX": {"filename": path.display().to_string()}})
-}
-
 /// A bound byte-stream Unix listener.
 pub struct StreamListener {
     listener: std::os::unix::net::UnixListener,
@@ -89,24 +86,12 @@ impl StreamListener {
     /// Accepts connections until the listener stops.
     pub async fn serve(self, ctx: Arc<ListenerCtx>) -> io::Result<()> {
         let listener = UnixListener::from_std(self.listener)?;
-        let mut id = 0u64;
-        loop {
-            let stream = tokio::select! {
-                r = listener.accept() => match r {
-                    Ok((s, _)) => s,
-                    Err(e) => {
-                        accept_backoff(&ctx.name, &e).await;
-                        continue;
-                    }
-                },
-                () = ctx.accepting.cancelled() => return Ok(()),
-            };
-            let Some(permit) = ctx.admit() else { continue };
-            let name = format!("UNIX:{}-{id}", ctx.name);
-            id += 1;
-            let md = metadata(self.file.path());
-            ctx.spawn_session(permit, Stage::Unix(stream), md, name, || {});
-        }
+        let path = self.file.path();
+        let accept = |cx: &mut Context<'_>| listener.poll_accept(cx).map_ok(|(s, _)| s);
+        accept_loop(&ctx, accept, |stream, id| {
+            start(&ctx, path, Stage::Unix(stream), id);
+        })
+        .await
     }
 }
 
@@ -133,23 +118,22 @@ impl SeqpacketListener {
     /// Accepts connections until the listener stops.
     pub async fn serve(self, ctx: Arc<ListenerCtx>) -> io::Result<()> {
         let mut listener = UnixSeqpacketListener::try_from(OwnedFd::from(self.socket))?;
-        let mut id = 0u64;
-        loop {
-            let socket = tokio::select! {
-                r = listener.accept() => match r {
-                    Ok(s) => s,
-                    Err(e) => {
-                        accept_backoff(&ctx.name, &e).await;
-                        continue;
-                    }
-                },
-                () = ctx.accepting.cancelled() => return Ok(()),
-            };
-            let Some(permit) = ctx.admit() else { continue };
-            let name = format!("UNIX:{}-{id}", ctx.name);
-            id += 1;
-            let md = metadata(self.file.path());
-            ctx.spawn_session(permit, Stage::Seqpacket(socket), md, name, || {});
-        }
+        let path = self.file.path();
+        accept_loop(
+            &ctx,
+            |cx| listener.poll_accept(cx),
+            |socket, id| {
+                start(&ctx, path, Stage::Seqpacket(socket), id);
+            },
+        )
+        .await
     }
+}
+
+/// Starts a session for an accepted connection on the socket at `path`.
+fn start(ctx: &Arc<ListenerCtx>, path: &Path, source: Stage, id: u64) {
+    let Some(permit) = ctx.admit() else { return };
+    let name = format!("UNIX:{}-{id}", ctx.name);
+    let md = json!({"UNIX": {"filename": path.display().to_string()}});
+    ctx.spawn_session(permit, source, md, name, || {});
 }

@@ -14,7 +14,7 @@ use tokio_tungstenite::accept_hdr_async_with_config;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
 
-use super::{ListenerCtx, accept_backoff, ip_metadata};
+use super::{ListenerCtx, accept_loop, ip_metadata};
 use crate::stage::Stage;
 use crate::websocket_config;
 
@@ -24,22 +24,14 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Accepts connections until the listener stops; handshakes run on their own tasks.
 pub async fn serve(listener: std::net::TcpListener, ctx: Arc<ListenerCtx>) -> io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
-    let mut id = 0u64;
-    loop {
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    accept_backoff(&ctx.name, &e).await;
-                    continue;
-                }
-            },
-            () = ctx.accepting.cancelled() => return Ok(()),
-        };
-        let name = format!("WS:{peer}-{id}");
-        id += 1;
-        tokio::spawn(upgrade(stream, ctx.clone(), name));
-    }
+    accept_loop(
+        &ctx,
+        |cx| listener.poll_accept(cx),
+        |(stream, peer), id| {
+            tokio::spawn(upgrade(stream, ctx.clone(), format!("WS:{peer}-{id}")));
+        },
+    )
+    .await
 }
 
 async fn upgrade(stream: TcpStream, ctx: Arc<ListenerCtx>, name: String) {

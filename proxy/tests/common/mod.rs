@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use l7mp::proxy::{Options, Proxy, Workers};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket, UnixListener};
 use tokio_seqpacket::UnixSeqpacketListener;
 use tokio_tungstenite::tungstenite::Message;
@@ -83,19 +83,21 @@ pub async fn tcp_echo(prefix: &str) -> SocketAddr {
     let addr = listener.local_addr().expect("addr");
     let prefix = prefix.to_string();
     tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            let prefix = prefix.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 65_536];
-                while let Ok(n) = s.read(&mut buf).await {
-                    if n == 0 || s.write_all(&prefixed(&prefix, &buf[..n])).await.is_err() {
-                        break;
-                    }
-                }
-            });
+        while let Ok((s, _)) = listener.accept().await {
+            tokio::spawn(echo_stream(s, prefix.clone()));
         }
     });
     addr
+}
+
+/// Answers each chunk read from `stream` with `prefix` + the chunk until EOF.
+async fn echo_stream<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, prefix: String) {
+    let mut buf = vec![0u8; 65_536];
+    while let Ok(n) = stream.read(&mut buf).await {
+        if n == 0 || stream.write_all(&prefixed(&prefix, &buf[..n])).await.is_err() {
+            break;
+        }
+    }
 }
 
 /// A Unix stream server at `path` answering each chunk with `prefix` + the chunk.
@@ -103,16 +105,8 @@ pub fn unix_echo(path: &Path, prefix: &str) {
     let listener = UnixListener::bind(path).expect("bind unix");
     let prefix = prefix.to_string();
     tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            let prefix = prefix.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 65_536];
-                while let Ok(n) = s.read(&mut buf).await {
-                    if n == 0 || s.write_all(&prefixed(&prefix, &buf[..n])).await.is_err() {
-                        break;
-                    }
-                }
-            });
+        while let Ok((s, _)) = listener.accept().await {
+            tokio::spawn(echo_stream(s, prefix.clone()));
         }
     });
 }
