@@ -14,6 +14,7 @@ use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::Cluster;
 use crate::listener::{self, ListenerCtx};
 use crate::routing::{Routing, RoutingHandle};
 
@@ -92,6 +93,7 @@ impl Workers {
 /// A running proxy.
 pub struct Proxy {
     listeners: Vec<(Arc<ListenerCtx>, Vec<JoinHandle<()>>)>,
+    routing: Arc<RoutingHandle>,
 }
 
 impl Proxy {
@@ -128,7 +130,7 @@ impl Proxy {
                 (ctx, tasks)
             })
             .collect();
-        Ok(Proxy { listeners })
+        Ok(Proxy { listeners, routing })
     }
 
     /// The running listener called `name`, for its counters.
@@ -137,6 +139,11 @@ impl Proxy {
             .iter()
             .map(|(ctx, _)| ctx)
             .find(|ctx| ctx.config.name == name)
+    }
+
+    /// The running cluster called `name`, for its counters.
+    pub fn cluster(&self, name: &str) -> Option<Arc<Cluster>> {
+        self.routing.load().cluster(name).cloned()
     }
 
     /// Stops every listener and ends every session.
