@@ -1,0 +1,459 @@
+//! Rule evaluation and route retries over real loopback sockets: rules matching on the source
+//! address and port (first match wins, no match refuses), `apply` into named rule lists,
+//! rewrites that later stages depend on, connect-failure retries and disconnect reconnects.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use common::*;
+use serde_json::{Value, json};
+
+/// A cluster of `protocol` named `name` with one endpoint at 127.0.0.1:`port`.
+fn single(name: &str, protocol: &str, port: u16) -> Value {
+    json!({
+        "name": name,
+        "spec": {"protocol": protocol, "port": port},
+        "endpoints": [{"spec": {"address": "127.0.0.1"}}],
+    })
+}
+
+/// Three UDP echo clusters `a`, `b` and `c`, each answering with its own name.
+async fn udp_abc() -> Vec<Value> {
+    let mut clusters = Vec::new();
+    for name in ["a", "b", "c"] {
+        let echo = udp_echo(&format!("{name}: ")).await;
+        clusters.push(single(name, "UDP", echo.port()));
+    }
+    clusters
+}
+
+/// Three TCP echo clusters `a`, `b` and `c`, each answering with its own name.
+async fn tcp_abc() -> Vec<Value> {
+    let mut clusters = Vec::new();
+    for name in ["a", "b", "c"] {
+        let echo = tcp_echo(&format!("{name}: ")).await;
+        clusters.push(single(name, "TCP", echo.port()));
+    }
+    clusters
+}
+
+fn route_to(cluster: &str) -> Value {
+    json!({"route": {"destination": cluster}})
+}
+
+fn listener(protocol: &str, port: u16, rules: Value) -> Value {
+    json!({"name": "in", "spec": {"protocol": protocol, "port": port}, "rules": rules})
+}
+
+fn proxy_addr(port: u16) -> SocketAddr {
+    SocketAddr::from((loopback(1), port))
+}
+
+/// Which cluster answered a UDP session from `from`.
+async fn udp_answer_from(from: std::net::Ipv4Addr, port: u16) -> String {
+    let client = udp_client_from(from, proxy_addr(port)).await;
+    who(&udp_ask(&client, "hi").await).to_string()
+}
+
+#[tokio::test]
+async fn first_matching_rule_wins_on_source_address() {
+    let port = free_port();
+    let proxy = start_json(json!({
+        "listeners": [listener("UDP", port, json!([
+            {"match": {"op": "test", "path": "/IP/src_addr", "value": "127.0.0.2"}, "action": route_to("a")},
+            {"match": {"op": "starts", "path": "/IP/src_addr", "value": "127.0.0."}, "action": route_to("b")},
+            {"action": route_to("c")},
+        ]))],
+        "clusters": udp_abc().await,
+    }))
+    .await;
+    assert_eq!(udp_answer_from(loopback(2), port).await, "a");
+    assert_eq!(udp_answer_from(loopback(3), port).await, "b");
+    assert_eq!(udp_answer_from(loopback(1), port).await, "b");
+    assert_eq!(udp_answer_from(loopback(2), port).await, "a");
+    let stats = &proxy.listener("in").expect("listener").stats;
+    assert_eq!(stats.sessions_total.get(), 4);
+    assert_eq!(stats.sessions_refused.get(), 0);
+    assert_eq!(proxy.cluster("a").expect("a").stats.connects.get(), 2);
+    assert_eq!(proxy.cluster("b").expect("b").stats.connects.get(), 2);
+    assert_eq!(proxy.cluster("c").expect("c").stats.connects.get(), 0);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn udp_source_port_selects_the_rule() {
+    let port = free_port();
+    let special = free_port();
+    let proxy = start_json(json!({
+        "listeners": [listener("UDP", port, json!([
+            {"match": {"op": "test", "path": "/UDP/src_port", "value": special}, "action": route_to("a")},
+            {"action": route_to("b")},
+        ]))],
+        "clusters": udp_abc().await,
+    }))
+    .await;
+    let pinned = tokio::net::UdpSocket::bind((loopback(1), special))
+        .await
+        .expect("bind the special port");
+    pinned.connect(proxy_addr(port)).await.expect("connect");
+    assert_eq!(udp_ask(&pinned, "hi").await, "a: hi");
+    assert_eq!(udp_answer_from(loopback(1), port).await, "b");
+    assert_eq!(udp_answer_from(loopback(2), port).await, "b");
+    // The same source port from another address matches too: the rule looks at the port only.
+    let elsewhere = tokio::net::UdpSocket::bind((loopback(2), special))
+        .await
+        .expect("bind the special port on another address");
+    elsewhere.connect(proxy_addr(port)).await.expect("connect");
+    assert_eq!(udp_ask(&elsewhere, "hi").await, "a: hi");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn tcp_source_port_and_address_select_the_rule() {
+    let port = free_port();
+    let special = free_port();
+    let proxy = start_json(json!({
+        "listeners": [listener("TCP", port, json!([
+            {"match": {"op": "and", "apply": [
+                {"op": "test", "path": "/TCP/src_port", "value": special},
+                {"op": "test", "path": "/IP/src_addr", "value": "127.0.0.3"},
+            ]}, "action": route_to("a")},
+            {"match": {"op": "test", "path": "/TCP/src_port", "value": special}, "action": route_to("b")},
+            {"action": route_to("c")},
+        ]))],
+        "clusters": tcp_abc().await,
+    }))
+    .await;
+    let to = proxy_addr(port);
+    let mut both = tcp_client_from((loopback(3), special).into(), to).await;
+    assert_eq!(tcp_ask(&mut both, "a: ", "x").await, "a: x");
+    let mut port_only = tcp_client_from((loopback(2), special).into(), to).await;
+    assert_eq!(tcp_ask(&mut port_only, "b: ", "x").await, "b: x");
+    let mut neither = tcp_client_from((loopback(3), 0).into(), to).await;
+    assert_eq!(tcp_ask(&mut neither, "c: ", "x").await, "c: x");
+    let stats = &proxy.listener("in").expect("listener").stats;
+    assert_eq!(stats.sessions_total.get(), 3);
+    assert_eq!(stats.sessions_active.get(), 3);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn udp_session_matching_no_rule_is_refused() {
+    let port = free_port();
+    let proxy = start_json(json!({
+        "listeners": [listener("UDP", port, json!([
+            {"match": {"op": "test", "path": "/IP/src_addr", "value": "127.0.0.2"}, "action": route_to("a")},
+        ]))],
+        "clusters": udp_abc().await,
+    }))
+    .await;
+    let stats = &proxy.listener("in").expect("listener").stats;
+    let stranger = udp_client_from(loopback(3), proxy_addr(port)).await;
+    stranger.send(b"let me in").await.expect("send");
+    eventually("the refusal", || stats.sessions_refused.get() == 1).await;
+    // Every datagram from an unroutable peer is a new attempt, refused again.
+    stranger.send(b"please").await.expect("send");
+    eventually("the second refusal", || stats.sessions_refused.get() == 2).await;
+    eventually("no active session", || stats.sessions_active.get() == 0).await;
+    udp_assert_silent(&stranger);
+    assert_eq!(proxy.cluster("a").expect("a").stats.connects.get(), 0);
+    assert_eq!(stats.session_errors.get(), 0);
+    // A matching peer is still served.
+    assert_eq!(udp_answer_from(loopback(2), port).await, "a");
+    assert_eq!(stats.sessions_refused.get(), 2);
+    assert_eq!(stats.sessions_active.get(), 1);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn tcp_connection_matching_no_rule_is_closed_and_counted() {
+    let port = free_port();
+    let proxy = start_json(json!({
+        "listeners": [listener("TCP", port, json!([
+            {"match": {"op": "test", "path": "/IP/src_addr", "value": "127.0.0.2"}, "action": route_to("a")},
+        ]))],
+        "clusters": tcp_abc().await,
+    }))
+    .await;
+    let mut stranger = tcp_client_from((loopback(4), 0).into(), proxy_addr(port)).await;
+    tcp_expect_eof(&mut stranger).await;
+    let stats = &proxy.listener("in").expect("listener").stats;
+    assert_eq!(stats.sessions_refused.get(), 1);
+    eventually("no active session", || stats.sessions_active.get() == 0).await;
+    assert_eq!(proxy.cluster("a").expect("a").stats.connects.get(), 0);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn apply_continues_in_the_named_rule_list() {
+    let port = free_port();
+    let special = free_port();
+    let proxy = start_json(json!({
+        "listeners": [listener("UDP", port, json!([
+            {"match": {"op": "test", "path": "/IP/src_addr", "value": "127.0.0.2"}, "action": {"apply": "by-port"}},
+            {"action": route_to("b")},
+        ]))],
+        "rulelists": [{"name": "by-port", "rules": [
+            {"match": {"op": "test", "path": "/UDP/src_port", "value": special}, "action": route_to("a")},
+            {"action": route_to("c")},
+        ]}],
+        "clusters": udp_abc().await,
+    }))
+    .await;
+    let pinned = tokio::net::UdpSocket::bind((loopback(2), special))
+        .await
+        .expect("bind");
+    pinned.connect(proxy_addr(port)).await.expect("connect");
+    assert_eq!(who(&udp_ask(&pinned, "hi").await), "a");
+    assert_eq!(udp_answer_from(loopback(2), port).await, "c");
+    assert_eq!(udp_answer_from(loopback(3), port).await, "b");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn an_applied_list_that_does_not_match_refuses_the_session() {
+    let port = free_port();
+    let proxy = start_json(json!({
+        "listeners": [listener("UDP", port, json!([
+            {"match": {"op": "test", "path": "/IP/src_addr", "value": "127.0.0.2"}, "action": {"apply": "nothing"}},
+            {"action": route_to("b")},
+        ]))],
+        "rulelists": [{"name": "nothing", "rules": [
+            {"match": {"op": "test", "path": "/IP/src_addr", "value": "127.0.0.9"}, "action": route_to("a")},
+        ]}],
+        "clusters": udp_abc().await,
+    }))
+    .await;
+    let stats = &proxy.listener("in").expect("listener").stats;
+    let applied = udp_client_from(loopback(2), proxy_addr(port)).await;
+    applied.send(b"hi").await.expect("send");
+    // The applied list's result is final: the listener's catch-all rule is not tried.
+    eventually("the refusal", || stats.sessions_refused.get() == 1).await;
+    udp_assert_silent(&applied);
+    assert_eq!(udp_answer_from(loopback(3), port).await, "b");
+    assert_eq!(proxy.cluster("a").expect("a").stats.connects.get(), 0);
+    assert_eq!(proxy.cluster("b").expect("b").stats.connects.get(), 1);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_rewritten_label_routes_in_the_applied_list() {
+    let port = free_port();
+    let proxy = start_json(json!({
+        "listeners": [listener("UDP", port, json!([
+            {"match": {"op": "test", "path": "/IP/src_addr", "value": "127.0.0.2"},
+             "action": {"rewrite": [{"path": "/labels/tier", "value": "gold"}], "apply": "tiers"}},
+            {"action": {"rewrite": [{"path": "/labels/tier", "value": "silver"}], "apply": "tiers"}},
+        ]))],
+        "rulelists": [{"name": "tiers", "rules": [
+            {"match": {"op": "test", "path": "/labels/tier", "value": "gold"}, "action": route_to("a")},
+            {"match": {"op": "test", "path": "/labels/tier", "value": "silver"}, "action": route_to("b")},
+            {"action": route_to("c")},
+        ]}],
+        "clusters": udp_abc().await,
+    }))
+    .await;
+    assert_eq!(udp_answer_from(loopback(2), port).await, "a");
+    assert_eq!(udp_answer_from(loopback(3), port).await, "b");
+    assert_eq!(udp_answer_from(loopback(1), port).await, "b");
+    assert_eq!(proxy.cluster("c").expect("c").stats.connects.get(), 0);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_rewritten_label_is_the_consistent_hash_key() {
+    let ips = [loopback(1), loopback(2), loopback(3)];
+    let echo_port = shared_free_port(&ips);
+    let mut endpoints = Vec::new();
+    let mut weighted = Vec::new();
+    for (i, ip) in ips.iter().enumerate() {
+        let addr = udp_echo_on((*ip, echo_port).into(), &format!("e{i}: ")).await;
+        endpoints.push(json!({"name": format!("e{i}"), "spec": {"address": ip.to_string()}}));
+        weighted.push((addr, 1));
+    }
+    // Two label values that hash to different endpoints.
+    let gold = "k0".to_string();
+    let gold_at = consistent_hash_choice(&weighted, &gold);
+    let silver = (1..)
+        .map(|k| format!("k{k}"))
+        .find(|k| consistent_hash_choice(&weighted, k) != gold_at)
+        .expect("some key lands elsewhere");
+    let silver_at = consistent_hash_choice(&weighted, &silver);
+    let port = free_port();
+    let proxy = start_json(json!({
+        "listeners": [listener("UDP", port, json!([
+            {"match": {"op": "test", "path": "/IP/src_addr", "value": "127.0.0.2"},
+             "action": {"rewrite": [{"path": "/labels/x", "value": gold}], "route": {"destination": "hashed"}}},
+            {"action": {"rewrite": [{"path": "/labels/x", "value": silver}], "route": {"destination": "hashed"}}},
+        ]))],
+        "clusters": [{
+            "name": "hashed",
+            "spec": {"protocol": "UDP", "port": echo_port},
+            "endpoints": endpoints,
+            "loadbalancer": {"policy": "ConsistentHash", "key": "/labels/x"},
+        }],
+    }))
+    .await;
+    // Each session has its own source port; only the rewritten label decides the endpoint.
+    for _ in 0..10 {
+        assert_eq!(
+            udp_answer_from(loopback(2), port).await,
+            format!("e{gold_at}")
+        );
+    }
+    for n in [1, 3, 4, 5, 6] {
+        assert_eq!(
+            udp_answer_from(loopback(n), port).await,
+            format!("e{silver_at}")
+        );
+        assert_eq!(
+            udp_answer_from(loopback(n), port).await,
+            format!("e{silver_at}")
+        );
+    }
+    assert_eq!(
+        proxy
+            .cluster("hashed")
+            .expect("cluster")
+            .stats
+            .connects
+            .get(),
+        20
+    );
+    proxy.stop().await;
+}
+
+/// A TCP cluster over a refusing endpoint (127.0.0.2, nothing listens there) and a live echo
+/// (127.0.0.1) on the same port, in that order, under `policy` and `retry`.
+async fn dead_then_live(policy: &str, retry: Value) -> (Value, SocketAddr) {
+    let echo_port = shared_free_port(&[loopback(1), loopback(2)]);
+    let live = tcp_echo_on((loopback(1), echo_port).into(), "live: ").await;
+    let cluster = json!({
+        "name": "flaky",
+        "spec": {"protocol": "TCP", "port": echo_port},
+        "endpoints": [
+            {"name": "dead", "spec": {"address": "127.0.0.2"}},
+            {"name": "live", "spec": {"address": "127.0.0.1"}},
+        ],
+        "loadbalancer": {"policy": policy},
+    });
+    let port = free_port();
+    let config = json!({
+        "listeners": [listener("TCP", port, json!([
+            {"action": {"route": {"destination": "flaky", "retry": retry}}},
+        ]))],
+        "clusters": [cluster],
+    });
+    assert_ne!(live.port(), port);
+    (config, proxy_addr(port))
+}
+
+#[tokio::test]
+async fn connect_failures_are_retried_on_the_live_endpoint() {
+    let retry = json!({"retry_on": "connect-failure", "num_retries": 2, "timeout": 500});
+    let (config, to) = dead_then_live("Trivial", retry).await;
+    let proxy = start_json(config).await;
+    for i in 0..3 {
+        let mut client = tcp_client_from((loopback(1), 0).into(), to).await;
+        let message = format!("hello {i}");
+        assert_eq!(
+            tcp_ask(&mut client, "live: ", &message).await,
+            format!("live: {message}")
+        );
+    }
+    let stats = &proxy.listener("in").expect("listener").stats;
+    assert_eq!(stats.sessions_total.get(), 3);
+    assert_eq!(stats.session_errors.get(), 0);
+    let cluster = proxy.cluster("flaky").expect("cluster");
+    // Trivial tries the dead endpoint first every time, then the retry reaches the live one.
+    assert_eq!(cluster.stats.connect_failures.get(), 3);
+    assert_eq!(cluster.stats.connects.get(), 3);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn without_retries_a_refused_endpoint_fails_the_session() {
+    let (config, to) = dead_then_live("Trivial", json!({"retry_on": "never"})).await;
+    let proxy = start_json(config).await;
+    let mut client = tcp_client_from((loopback(1), 0).into(), to).await;
+    tcp_expect_eof(&mut client).await;
+    let stats = &proxy.listener("in").expect("listener").stats;
+    eventually("the failed session to end", || {
+        stats.sessions_active.get() == 0
+    })
+    .await;
+    assert_eq!(stats.sessions_total.get(), 1);
+    assert_eq!(stats.session_errors.get(), 1);
+    assert_eq!(stats.sessions_refused.get(), 0);
+    let cluster = proxy.cluster("flaky").expect("cluster");
+    assert_eq!(cluster.stats.connect_failures.get(), 1);
+    assert_eq!(cluster.stats.connects.get(), 0);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_disconnecting_destination_is_reconnected_and_traffic_continues() {
+    let ips = [loopback(1), loopback(2)];
+    let echo_port = shared_free_port(&ips);
+    // Both endpoints hang up after their first reply.
+    let (_, first) = tcp_echo_tracked((ips[0], echo_port).into(), "first: ", Some(1)).await;
+    let (_, second) = tcp_echo_tracked((ips[1], echo_port).into(), "second: ", Some(1)).await;
+    let port = free_port();
+    let proxy = start_json(json!({
+        "listeners": [listener("TCP", port, json!([{"action": {"route": {
+            "destination": "closing",
+            "retry": {"retry_on": "disconnect", "num_retries": 2, "timeout": 500},
+        }}}]))],
+        "clusters": [{
+            "name": "closing",
+            "spec": {"protocol": "TCP", "port": echo_port},
+            "endpoints": [
+                {"name": "first", "spec": {"address": "127.0.0.1"}},
+                {"name": "second", "spec": {"address": "127.0.0.2"}},
+            ],
+        }],
+    }))
+    .await;
+    let cluster = proxy.cluster("closing").expect("cluster");
+    let mut client = tcp_client_from((loopback(1), 0).into(), proxy_addr(port)).await;
+    assert_eq!(tcp_ask(&mut client, "first: ", "one").await, "first: one");
+    // The reconnect avoids the endpoint that just hung up...
+    eventually("the reconnect", || cluster.stats.connects.get() == 2).await;
+    assert_eq!(tcp_ask(&mut client, "second: ", "two").await, "second: two");
+    assert_eq!(second.accepted(), 1);
+    // ...and once every endpoint has hung up, starts over with the first.
+    eventually("the second reconnect", || cluster.stats.connects.get() == 3).await;
+    assert_eq!(
+        tcp_ask(&mut client, "first: ", "three").await,
+        "first: three"
+    );
+    assert_eq!(first.accepted(), 2);
+    let stats = &proxy.listener("in").expect("listener").stats;
+    assert_eq!(stats.sessions_total.get(), 1);
+    assert_eq!(stats.sessions_active.get(), 1);
+    assert_eq!(stats.session_errors.get(), 0);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn without_disconnect_retries_the_hang_up_reaches_the_client() {
+    let (echo, log) = tcp_echo_tracked((loopback(1), 0).into(), "once: ", Some(1)).await;
+    let port = free_port();
+    let proxy = start_json(json!({
+        "listeners": [listener("TCP", port, json!([{"action": {"route": {
+            "destination": "closing", "retry": {"retry_on": "connect-failure"},
+        }}}]))],
+        "clusters": [single("closing", "TCP", echo.port())],
+    }))
+    .await;
+    let mut client = tcp_client_from((loopback(1), 0).into(), proxy_addr(port)).await;
+    assert_eq!(tcp_ask(&mut client, "once: ", "one").await, "once: one");
+    tcp_expect_eof(&mut client).await;
+    drop(client);
+    let stats = &proxy.listener("in").expect("listener").stats;
+    eventually("the session to end", || stats.sessions_active.get() == 0).await;
+    assert_eq!(log.accepted(), 1);
+    assert_eq!(stats.session_errors.get(), 0);
+    proxy.stop().await;
+}
