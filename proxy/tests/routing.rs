@@ -457,3 +457,142 @@ async fn without_disconnect_retries_the_hang_up_reaches_the_client() {
     assert_eq!(stats.session_errors.get(), 0);
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn retries_give_up_when_every_endpoint_refuses() {
+    // Nothing listens on either address.
+    let dead_port = shared_free_port(&[loopback(1), loopback(2)]);
+    let port = free_port();
+    let proxy = start_json(json!({
+        "listeners": [listener("TCP", port, json!([{"action": {"route": {
+            "destination": "dead",
+            "retry": {"retry_on": "connect-failure", "num_retries": 2, "timeout": 500},
+        }}}]))],
+        "clusters": [{
+            "name": "dead",
+            "spec": {"protocol": "TCP", "port": dead_port},
+            "endpoints": [
+                {"spec": {"address": "127.0.0.1"}},
+                {"spec": {"address": "127.0.0.2"}},
+            ],
+            "loadbalancer": {"policy": "RoundRobin"},
+        }],
+    }))
+    .await;
+    let mut client = tcp_client_from((loopback(1), 0).into(), proxy_addr(port)).await;
+    tcp_expect_eof(&mut client).await;
+    let stats = &proxy.listener("in").expect("listener").stats;
+    assert_eq!(stats.session_errors.get(), 1);
+    let cluster = proxy.cluster("dead").expect("cluster");
+    // The first attempt and two retries.
+    assert_eq!(cluster.stats.connect_failures.get(), 3);
+    assert_eq!(cluster.stats.connects.get(), 0);
+    proxy.stop().await;
+}
+
+/// A UDP cluster over a refusing endpoint (127.0.0.2: ICMP port unreachable) and a live echo
+/// (127.0.0.1), in that order, under Trivial and `retry`.
+async fn udp_dead_then_live(retry: Value) -> (l7mp::proxy::Proxy, SocketAddr) {
+    let echo_port = shared_free_port(&[loopback(1), loopback(2)]);
+    udp_echo_on((loopback(1), echo_port).into(), "live: ").await;
+    let port = free_port();
+    let proxy = start_json(json!({
+        "listeners": [listener("UDP", port, json!([{"action": {"route": {
+            "destination": "flaky", "retry": retry,
+        }}}]))],
+        "clusters": [{
+            "name": "flaky",
+            "spec": {"protocol": "UDP", "port": echo_port},
+            "endpoints": [
+                {"name": "dead", "spec": {"address": "127.0.0.2"}},
+                {"name": "live", "spec": {"address": "127.0.0.1"}},
+            ],
+        }],
+    }))
+    .await;
+    (proxy, proxy_addr(port))
+}
+
+/// Sends a probe datagram every 20 ms until `check` holds, failing the test after [`WAIT`].
+/// A refusing UDP endpoint's ICMP error surfaces on the proxy's next send to it (tokio's
+/// `poll_recv` does not wake on socket errors), so a refusal needs traffic to be noticed.
+async fn probe_until(client: &tokio::net::UdpSocket, what: &str, check: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        client.send(b"probe").await.expect("send");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_refusing_udp_endpoint_fails_the_session_without_retries() {
+    let (proxy, to) = udp_dead_then_live(json!({"retry_on": "never"})).await;
+    let client = udp_client(to).await;
+    let stats = &proxy.listener("in").expect("listener").stats;
+    probe_until(&client, "the session to fail", || {
+        stats.session_errors.get() == 1
+    })
+    .await;
+    eventually("the session to end", || stats.sessions_active.get() == 0).await;
+    assert_eq!(stats.sessions_total.get(), 1);
+    udp_assert_silent(&client);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_refusing_udp_endpoint_is_replaced_with_disconnect_retries() {
+    let retry = json!({"retry_on": "always", "num_retries": 2, "timeout": 500});
+    let (proxy, to) = udp_dead_then_live(retry).await;
+    let cluster = proxy.cluster("flaky").expect("cluster");
+    let client = udp_client(to).await;
+    // Probes go to the dead endpoint and are lost until the refusal moves the hop.
+    probe_until(&client, "the reconnect", || {
+        cluster.stats.connects.get() == 2
+    })
+    .await;
+    client.send(b"now?").await.expect("send");
+    let mut reply = udp_recv(&client).await;
+    while reply == "live: probe" {
+        reply = udp_recv(&client).await;
+    }
+    assert_eq!(reply, "live: now?");
+    let stats = &proxy.listener("in").expect("listener").stats;
+    assert_eq!(stats.sessions_total.get(), 1);
+    assert_eq!(stats.session_errors.get(), 0);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_half_close_ends_the_session_despite_disconnect_retries() {
+    let (echo, log) = tcp_echo_tracked((loopback(1), 0).into(), "e: ", None).await;
+    let port = free_port();
+    let proxy = start_json(json!({
+        "listeners": [listener("TCP", port, json!([{"action": {"route": {
+            "destination": "out",
+            "retry": {"retry_on": "disconnect", "num_retries": 2, "timeout": 500},
+        }}}]))],
+        "clusters": [single("out", "TCP", echo.port())],
+    }))
+    .await;
+    let mut client = tcp_client_from((loopback(1), 0).into(), proxy_addr(port)).await;
+    assert_eq!(tcp_ask(&mut client, "e: ", "bye").await, "e: bye");
+    // The client is done sending; the upstream answers the half-close by closing, which is the
+    // end of the session, not a disconnect to repair.
+    tokio::io::AsyncWriteExt::shutdown(&mut client)
+        .await
+        .expect("shutdown");
+    tcp_expect_eof(&mut client).await;
+    let stats = &proxy.listener("in").expect("listener").stats;
+    eventually("the session to end", || stats.sessions_active.get() == 0).await;
+    assert_eq!(log.accepted(), 1);
+    assert_eq!(
+        proxy.cluster("out").expect("cluster").stats.connects.get(),
+        1
+    );
+    assert_eq!(stats.session_errors.get(), 0);
+    proxy.stop().await;
+}
