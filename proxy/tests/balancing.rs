@@ -303,3 +303,27 @@ async fn a_dns_name_endpoint_resolves_and_carries_traffic() {
     assert_eq!(cluster.stats.connects.get(), 1);
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn consistent_hash_on_a_numeric_key_hashes_its_json_text() {
+    let (echo_port, endpoints, addrs) = udp_endpoints(&[1, 1, 1]).await;
+    let (proxy, to) = udp_pool(
+        echo_port,
+        endpoints,
+        json!({"policy": "ConsistentHash", "key": "/UDP/src_port"}),
+    )
+    .await;
+    for _ in 0..3 {
+        let source = free_port();
+        let expected = format!("e{}", consistent_hash_choice(&addrs, &source.to_string()));
+        // The same source port from different addresses: the key is the port alone.
+        for n in [1, 2, 3] {
+            let client = tokio::net::UdpSocket::bind((loopback(n), source))
+                .await
+                .expect("bind");
+            client.connect(to).await.expect("connect");
+            assert_eq!(who(&udp_ask(&client, "hi").await), expected);
+        }
+    }
+    proxy.stop().await;
+}

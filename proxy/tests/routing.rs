@@ -596,3 +596,42 @@ async fn a_client_half_close_ends_the_session_despite_disconnect_retries() {
     assert_eq!(stats.session_errors.get(), 0);
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn a_failed_reconnect_fails_the_session() {
+    // An endpoint that serves one connection, answers once, hangs up and stops listening.
+    let server = tokio::net::TcpListener::bind((loopback(1), 0))
+        .await
+        .expect("bind");
+    let echo = server.local_addr().expect("addr");
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut s, _) = server.accept().await.expect("accept");
+        drop(server);
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).await.expect("read");
+        s.write_all(&[b"gone: ", &buf[..n]].concat())
+            .await
+            .expect("write");
+    });
+    let port = free_port();
+    let proxy = start_json(json!({
+        "listeners": [listener("TCP", port, json!([{"action": {"route": {
+            "destination": "out",
+            "retry": {"retry_on": "always", "num_retries": 2, "timeout": 500},
+        }}}]))],
+        "clusters": [single("out", "TCP", echo.port())],
+    }))
+    .await;
+    let mut client = tcp_client_from((loopback(1), 0).into(), proxy_addr(port)).await;
+    assert_eq!(tcp_ask(&mut client, "gone: ", "hi").await, "gone: hi");
+    tcp_expect_eof(&mut client).await;
+    let stats = &proxy.listener("in").expect("listener").stats;
+    eventually("the session to end", || stats.sessions_active.get() == 0).await;
+    assert_eq!(stats.session_errors.get(), 1);
+    let cluster = proxy.cluster("out").expect("cluster");
+    assert_eq!(cluster.stats.connects.get(), 1);
+    // The reconnect tried num_retries times.
+    assert_eq!(cluster.stats.connect_failures.get(), 2);
+    proxy.stop().await;
+}
