@@ -18,6 +18,7 @@ use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::Cluster;
 use crate::listener::{self, ListenerCtx};
 use crate::routing::{Routing, RoutingHandle};
 
@@ -294,6 +295,11 @@ impl Proxy {
     /// The proxy's read-only view.
     pub fn view(&self) -> Arc<View> {
         self.view.clone()
+    }
+
+    /// The running cluster called `name`, for its counters.
+    pub fn cluster(&self, name: &str) -> Option<Arc<Cluster>> {
+        self.routing.load().cluster(name).cloned()
     }
 
     /// Stops every listener and ends every session.

@@ -232,7 +232,12 @@ impl Ring {
     }
 
     async fn on_closed(&mut self, stage: usize) -> Option<End> {
-        if stage > 0 && self.retries_disconnects() && !self.stages[stage].is_local() {
+        // A hop whose input already finished closing is the orderly end, not a disconnect.
+        if stage > 0
+            && self.retries_disconnects()
+            && !self.stages[stage].is_local()
+            && self.open[stage - 1]
+        {
             let e = io::Error::new(io::ErrorKind::ConnectionAborted, "peer closed");
             return self.on_failed(stage, e).await;
         }

@@ -1,5 +1,7 @@
 //! UDP cluster connections: a socket per session, connected to the endpoint so that the kernel
-//! filters replies and reports ICMP errors (a refusing endpoint shows up as a failed receive).
+//! filters replies and reports ICMP errors. A refusing endpoint shows up as a failed *send* of
+//! the next datagram, not as a failed receive: tokio's `poll_recv` does not wake on a socket
+//! error, so the datagram that drew the refusal is lost and the next one notices it.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

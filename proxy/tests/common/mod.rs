@@ -94,7 +94,12 @@ pub async fn tcp_echo(prefix: &str) -> SocketAddr {
 async fn echo_stream<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, prefix: String) {
     let mut buf = vec![0u8; 65_536];
     while let Ok(n) = stream.read(&mut buf).await {
-        if n == 0 || stream.write_all(&prefixed(&prefix, &buf[..n])).await.is_err() {
+        if n == 0
+            || stream
+                .write_all(&prefixed(&prefix, &buf[..n]))
+                .await
+                .is_err()
+        {
             break;
         }
     }
@@ -207,4 +212,185 @@ pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// `127.0.0.<n>`: a distinct loopback address (all of 127/8 is local on Linux).
+pub fn loopback(n: u8) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 0, n)
+}
+
+/// A port that is free for both UDP and TCP on every address in `ips` right now, so that
+/// endpoints of one cluster (which share the cluster's port) can sit on different addresses.
+pub fn shared_free_port(ips: &[Ipv4Addr]) -> u16 {
+    'search: loop {
+        let port = free_port();
+        for ip in ips {
+            let free = std::net::UdpSocket::bind((*ip, port)).is_ok()
+                && std::net::TcpListener::bind((*ip, port)).is_ok();
+            if !free {
+                continue 'search;
+            }
+        }
+        return port;
+    }
+}
+
+/// A UDP server on `addr` that answers each datagram with `prefix` + the datagram.
+pub async fn udp_echo_on(addr: SocketAddr, prefix: &str) -> SocketAddr {
+    let socket = UdpSocket::bind(addr).await.expect("bind");
+    let addr = socket.local_addr().expect("addr");
+    let prefix = prefix.to_string();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65_536];
+        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+            let _ = socket.send_to(&prefixed(&prefix, &buf[..n]), from).await;
+        }
+    });
+    addr
+}
+
+/// What a [`tcp_echo_tracked`] server has seen.
+#[derive(Debug, Default)]
+pub struct TcpEchoLog {
+    /// Connections accepted.
+    pub accepted: std::sync::atomic::AtomicUsize,
+    /// Connections the peer closed (EOF or error seen).
+    pub closed: std::sync::atomic::AtomicUsize,
+}
+
+impl TcpEchoLog {
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Connections closed by their peer so far.
+    pub fn closed(&self) -> usize {
+        self.closed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A TCP server on `addr` answering each chunk with `prefix` + the chunk, that counts
+/// connections and EOFs; with `replies_per_connection`, it closes a connection after that many
+/// replies.
+pub async fn tcp_echo_tracked(
+    addr: SocketAddr,
+    prefix: &str,
+    replies_per_connection: Option<usize>,
+) -> (SocketAddr, std::sync::Arc<TcpEchoLog>) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let listener = TcpListener::bind(addr).await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let log = std::sync::Arc::new(TcpEchoLog::default());
+    let prefix = prefix.to_string();
+    let shared = log.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            shared.accepted.fetch_add(1, SeqCst);
+            let prefix = prefix.clone();
+            let log = shared.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65_536];
+                let mut replies = 0;
+                loop {
+                    if replies_per_connection.is_some_and(|limit| replies >= limit) {
+                        return; // Dropping the stream closes the connection.
+                    }
+                    match s.read(&mut buf).await {
+                        Ok(n) if n > 0 => {
+                            if s.write_all(&prefixed(&prefix, &buf[..n])).await.is_err() {
+                                break;
+                            }
+                            replies += 1;
+                        }
+                        _ => break,
+                    }
+                }
+                log.closed.fetch_add(1, SeqCst);
+            });
+        }
+    });
+    (addr, log)
+}
+
+/// A TCP server on `addr` answering each chunk with `prefix` + the chunk.
+pub async fn tcp_echo_on(addr: SocketAddr, prefix: &str) -> SocketAddr {
+    tcp_echo_tracked(addr, prefix, None).await.0
+}
+
+/// Starts a proxy for a config written as JSON (a subset of YAML) with [`start_proxy`].
+pub async fn start_json(config: serde_json::Value) -> Proxy {
+    start_proxy(&serde_json::to_string_pretty(&config).expect("serializable config")).await
+}
+
+/// The endpoint (index into `endpoints`: address and weight) that consistent hashing picks for
+/// `key`, worked out with the proxy's own balancer so that tests can assert exact placements.
+pub fn consistent_hash_choice(endpoints: &[(SocketAddr, u32)], key: &str) -> usize {
+    use l7mp::lb::{Balancer, EndpointWeight, Policy};
+    let set: Vec<EndpointWeight> = endpoints
+        .iter()
+        .map(|(a, w)| EndpointWeight {
+            id: a.to_string(),
+            weight: *w,
+        })
+        .collect();
+    Balancer::new(Policy::ConsistentHash, &set)
+        .pick(Some(key.as_bytes()), &[])
+        .expect("an endpoint")
+}
+
+/// A UDP socket on `from` (any port) connected to `to`.
+pub async fn udp_client_from(from: Ipv4Addr, to: SocketAddr) -> UdpSocket {
+    let socket = UdpSocket::bind((from, 0)).await.expect("bind");
+    socket.connect(to).await.expect("connect");
+    socket
+}
+
+/// Sends `message` and returns the reply as text.
+pub async fn udp_ask(socket: &UdpSocket, message: &str) -> String {
+    let reply = udp_roundtrip(socket, message.as_bytes()).await;
+    String::from_utf8(reply.to_vec()).expect("utf-8 reply")
+}
+
+/// A TCP connection from `from` (port 0: any) to `to`.
+pub async fn tcp_client_from(from: SocketAddr, to: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind(from).expect("bind");
+    tokio::time::timeout(WAIT, socket.connect(to))
+        .await
+        .expect("connect in time")
+        .expect("connect")
+}
+
+/// Writes `message` and reads the reply, which must be `prefix` + `message` (so its length is
+/// known); returns it as text.
+pub async fn tcp_ask(stream: &mut TcpStream, prefix: &str, message: &str) -> String {
+    stream.write_all(message.as_bytes()).await.expect("write");
+    let reply = tcp_read_exact(stream, prefix.len() + message.len()).await;
+    String::from_utf8(reply).expect("utf-8 reply")
+}
+
+/// Waits for the peer to close `stream` without sending anything more.
+pub async fn tcp_expect_eof(stream: &mut TcpStream) {
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(WAIT, stream.read(&mut buf))
+        .await
+        .expect("EOF in time")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "expected EOF, got {:?}", &buf[..n]);
+}
+
+/// Asserts that nothing is waiting on `socket` (after the caller made sure any reply would have
+/// arrived, e.g. by waiting for a counter).
+pub fn udp_assert_silent(socket: &UdpSocket) {
+    let mut buf = [0u8; 64];
+    match socket.try_recv(&mut buf) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("expected no datagram, got {other:?}"),
+    }
+}
+
+/// The name part of an echo reply: everything before the first `": "`.
+pub fn who(reply: &str) -> &str {
+    reply.split(": ").next().unwrap_or(reply)
 }
