@@ -26,8 +26,12 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::cluster::local::Transform;
 use crate::inbox;
 
-/// Largest datagram we can receive (the UDP maximum), also the stream read size.
+/// Largest datagram we can receive (the UDP maximum).
 pub const MAX_DATAGRAM: usize = 65_536;
+
+/// Largest chunk read from a byte stream: the most an IPv4 UDP datagram can carry, so that a
+/// chunk always fits into a datagram hop (a bigger one fails the send with EMSGSIZE).
+pub const MAX_STREAM_CHUNK: usize = 65_507;
 
 thread_local! {
     static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; MAX_DATAGRAM].into_boxed_slice());
@@ -186,7 +190,7 @@ fn poll_datagram(recv: impl FnOnce(&mut ReadBuf<'_>) -> Poll<io::Result<()>>) ->
 
 fn poll_stream<S: AsyncRead>(stream: Pin<&mut S>, cx: &mut Context<'_>) -> Poll<Recv> {
     with_scratch(|buf| {
-        let mut rb = ReadBuf::new(buf);
+        let mut rb = ReadBuf::new(&mut buf[..MAX_STREAM_CHUNK]);
         match ready!(stream.poll_read(cx, &mut rb)) {
             Ok(()) if rb.filled().is_empty() => Poll::Ready(Recv::Closed),
             Ok(()) => Poll::Ready(Recv::Data(Bytes::copy_from_slice(rb.filled()))),
