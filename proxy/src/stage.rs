@@ -17,7 +17,7 @@ use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, Stream};
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWriteExt, Interest, ReadBuf};
 use tokio::net::{TcpStream, UdpSocket, UnixStream};
 use tokio_seqpacket::UnixSeqpacket;
 use tokio_tungstenite::WebSocketStream;
@@ -51,7 +51,7 @@ pub enum Recv {
 /// One connection of a session.
 pub enum Stage {
     /// A connected UDP socket of a cluster hop.
-    Udp(UdpSocket),
+    Udp(UdpHop),
     /// A singleton UDP listener's connected socket, which outlives each of its sessions.
     UdpConnected(Arc<UdpSocket>),
     /// The per-peer socket of a UDP server-mode listener.
@@ -81,6 +81,38 @@ pub struct UdpPeer {
     pub inbound: inbox::Receiver,
 }
 
+/// A UDP cluster hop: a socket connected to the endpoint. The kernel reports an ICMP error
+/// (port unreachable) as a pending socket error, which tokio signals only to waiters for error
+/// readiness, never to readers; `error` is such a waiter, so that a refusing endpoint fails the
+/// session when the ICMP arrives rather than at the next send, or never.
+pub struct UdpHop {
+    socket: Arc<UdpSocket>,
+    error: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl UdpHop {
+    /// A hop on `socket`, which must be connected.
+    pub fn new(socket: UdpSocket) -> Self {
+        let socket = Arc::new(socket);
+        let watched = socket.clone();
+        let error = Box::pin(async move {
+            let _ = watched.ready(Interest::ERROR).await;
+        });
+        Self { socket, error }
+    }
+
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Recv> {
+        if let Poll::Ready(r) = poll_datagram(|buf| self.socket.poll_recv(cx, buf)) {
+            return Poll::Ready(r);
+        }
+        ready!(self.error.as_mut().poll(cx));
+        Poll::Ready(Recv::Failed(match self.socket.take_error() {
+            Ok(Some(e)) | Err(e) => e,
+            Ok(None) => io::Error::other("socket error"),
+        }))
+    }
+}
+
 /// An in-proxy transform stage: what is written comes back out (after the transform).
 pub struct Local {
     transform: Transform,
@@ -103,7 +135,7 @@ impl Stage {
     /// Polls for the next message. Never call again after `Closed` or `Failed`.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Recv> {
         match self {
-            Stage::Udp(s) => poll_datagram(|buf| s.poll_recv(cx, buf)),
+            Stage::Udp(h) => h.poll_recv(cx),
             Stage::UdpConnected(s) => poll_datagram(|buf| s.poll_recv(cx, buf)),
             Stage::UdpPeer(p) => match ready!(p.inbound.poll_recv(cx)) {
                 Some(b) => Poll::Ready(Recv::Data(b)),
@@ -124,7 +156,7 @@ impl Stage {
     /// Sends one message.
     pub async fn send(&mut self, data: Bytes) -> io::Result<()> {
         match self {
-            Stage::Udp(s) => s.send(&data).await.map(drop),
+            Stage::Udp(h) => h.socket.send(&data).await.map(drop),
             Stage::UdpConnected(s) => s.send(&data).await.map(drop),
             Stage::UdpPeer(p) => p.socket.send_to(&data, p.peer).await.map(drop),
             Stage::Tcp(s) => s.write_all(&data).await,
