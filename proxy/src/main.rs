@@ -147,6 +147,7 @@ fn main() -> ExitCode {
         drain: seconds(cli.drain_timeout),
     };
     let code = runtime.block_on(async {
+        let shutdown = stop_signals();
         let proxy = match Proxy::start(config, &options, &workers).await {
             Ok(p) => p,
             Err(e) => {
@@ -154,7 +155,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        let proxy = l7mp::reload::run(proxy, reload, status, wait_for_signal()).await;
+        let proxy = l7mp::reload::run(proxy, reload, status, shutdown).await;
         tracing::info!("stopping");
         proxy.stop().await;
         ExitCode::SUCCESS
@@ -189,20 +190,32 @@ fn init_logging(cli: &Cli, file_level: Option<&str>) {
     }
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+/// Registers the stop and reload signals at once (a signal that arrives before its handler
+/// exists would kill the process) and returns a future that completes on SIGINT or SIGTERM.
+fn stop_signals() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    let term = signal(SignalKind::terminate()).ok();
+    let int = signal(SignalKind::interrupt()).ok();
+    // Registered now so that an early SIGHUP is harmless; the reload controller listens to it.
+    let _ = signal(SignalKind::hangup());
+    async fn recv(s: Option<Signal>) {
+        match s {
+            Some(mut s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+    async move {
+        tokio::select! {
+            () = recv(term) => {}
+            () = recv(int) => {}
+        }
     }
 }
 
-/// Every UDP session holds two sockets, so the default limit of 1024 open files would cap a
-/// proxy at a few hundred sessions. Raise the limit as far as allowed: both limits when running
+/// Every session holds at least one socket per hop, so the default limit of 1024 open files
+/// would cap a proxy at a few hundred sessions. Raise the limit as far as allowed: both limits when running
 /// privileged, else the soft limit up to the hard one.
 fn raise_open_file_limit() {
     const WANTED: u64 = 1 << 20;

@@ -17,7 +17,7 @@ use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, Stream};
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWriteExt, Interest, ReadBuf};
 use tokio::net::{TcpStream, UdpSocket, UnixStream};
 use tokio_seqpacket::UnixSeqpacket;
 use tokio_tungstenite::WebSocketStream;
@@ -26,8 +26,12 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::cluster::local::Transform;
 use crate::inbox;
 
-/// Largest datagram we can receive (the UDP maximum), also the stream read size.
+/// Largest datagram we can receive (the UDP maximum).
 pub const MAX_DATAGRAM: usize = 65_536;
+
+/// Largest chunk read from a byte stream: the most an IPv4 UDP datagram can carry, so that a
+/// chunk always fits into a datagram hop (a bigger one fails the send with EMSGSIZE).
+pub const MAX_STREAM_CHUNK: usize = 65_507;
 
 thread_local! {
     static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; MAX_DATAGRAM].into_boxed_slice());
@@ -47,7 +51,7 @@ pub enum Recv {
 /// One connection of a session.
 pub enum Stage {
     /// A connected UDP socket of a cluster hop.
-    Udp(UdpSocket),
+    Udp(UdpHop),
     /// A singleton UDP listener's connected socket, which outlives each of its sessions.
     UdpConnected(Arc<UdpSocket>),
     /// The per-peer socket of a UDP server-mode listener.
@@ -77,6 +81,38 @@ pub struct UdpPeer {
     pub inbound: inbox::Receiver,
 }
 
+/// A UDP cluster hop: a socket connected to the endpoint. The kernel reports an ICMP error
+/// (port unreachable) as a pending socket error, which tokio signals only to waiters for error
+/// readiness, never to readers; `error` is such a waiter, so that a refusing endpoint fails the
+/// session when the ICMP arrives rather than at the next send, or never.
+pub struct UdpHop {
+    socket: Arc<UdpSocket>,
+    error: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl UdpHop {
+    /// A hop on `socket`, which must be connected.
+    pub fn new(socket: UdpSocket) -> Self {
+        let socket = Arc::new(socket);
+        let watched = socket.clone();
+        let error = Box::pin(async move {
+            let _ = watched.ready(Interest::ERROR).await;
+        });
+        Self { socket, error }
+    }
+
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Recv> {
+        if let Poll::Ready(r) = poll_datagram(|buf| self.socket.poll_recv(cx, buf)) {
+            return Poll::Ready(r);
+        }
+        ready!(self.error.as_mut().poll(cx));
+        Poll::Ready(Recv::Failed(match self.socket.take_error() {
+            Ok(Some(e)) | Err(e) => e,
+            Ok(None) => io::Error::other("socket error"),
+        }))
+    }
+}
+
 /// An in-proxy transform stage: what is written comes back out (after the transform).
 pub struct Local {
     transform: Transform,
@@ -99,7 +135,7 @@ impl Stage {
     /// Polls for the next message. Never call again after `Closed` or `Failed`.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Recv> {
         match self {
-            Stage::Udp(s) => poll_datagram(|buf| s.poll_recv(cx, buf)),
+            Stage::Udp(h) => h.poll_recv(cx),
             Stage::UdpConnected(s) => poll_datagram(|buf| s.poll_recv(cx, buf)),
             Stage::UdpPeer(p) => match ready!(p.inbound.poll_recv(cx)) {
                 Some(b) => Poll::Ready(Recv::Data(b)),
@@ -120,7 +156,7 @@ impl Stage {
     /// Sends one message.
     pub async fn send(&mut self, data: Bytes) -> io::Result<()> {
         match self {
-            Stage::Udp(s) => s.send(&data).await.map(drop),
+            Stage::Udp(h) => h.socket.send(&data).await.map(drop),
             Stage::UdpConnected(s) => s.send(&data).await.map(drop),
             Stage::UdpPeer(p) => p.socket.send_to(&data, p.peer).await.map(drop),
             Stage::Tcp(s) => s.write_all(&data).await,
@@ -186,7 +222,7 @@ fn poll_datagram(recv: impl FnOnce(&mut ReadBuf<'_>) -> Poll<io::Result<()>>) ->
 
 fn poll_stream<S: AsyncRead>(stream: Pin<&mut S>, cx: &mut Context<'_>) -> Poll<Recv> {
     with_scratch(|buf| {
-        let mut rb = ReadBuf::new(buf);
+        let mut rb = ReadBuf::new(&mut buf[..MAX_STREAM_CHUNK]);
         match ready!(stream.poll_read(cx, &mut rb)) {
             Ok(()) if rb.filled().is_empty() => Poll::Ready(Recv::Closed),
             Ok(()) => Poll::Ready(Recv::Data(Bytes::copy_from_slice(rb.filled()))),

@@ -21,7 +21,7 @@ use l7mp_config::config::ClusterConfig;
 use l7mp_config::model::{ClusterSpec, UnixMode};
 use serde_json::Value;
 
-use crate::stage::{Local, Stage};
+use crate::stage::{Local, Stage, UdpHop};
 use crate::stats::ClusterStats;
 use endpoints::{Address, EndpointSet, Target};
 use local::Transform;
@@ -161,7 +161,7 @@ impl Cluster {
     async fn open(&self, target: &Target) -> io::Result<Stage> {
         match (&self.config.spec, &target.address) {
             (ClusterSpec::Udp { bind, .. }, Address::Inet(a)) => {
-                udp::connect(*a, bind.as_ref()).map(Stage::Udp)
+                udp::connect(*a, bind.as_ref()).map(|s| Stage::Udp(UdpHop::new(s)))
             }
             (ClusterSpec::Tcp { bind, .. }, Address::Inet(a)) => {
                 tcp::connect(*a, bind.as_ref()).await.map(Stage::Tcp)

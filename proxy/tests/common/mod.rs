@@ -394,3 +394,67 @@ pub fn udp_assert_silent(socket: &UdpSocket) {
 pub fn who(reply: &str) -> &str {
     reply.split(": ").next().unwrap_or(reply)
 }
+
+/// A WebSocket client connected to `ws://<addr><path>`.
+pub async fn ws_client(
+    addr: SocketAddr,
+    path: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>> {
+    let url = format!("ws://{addr}{path}");
+    let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+        .await
+        .expect("handshake in time")
+        .expect("handshake");
+    ws
+}
+
+/// The next data message on a WebSocket, failing the test after [`WAIT`].
+pub async fn ws_recv<S>(ws: &mut S) -> Message
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let m = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("a message in time")
+            .expect("connection open")
+            .expect("a message");
+        if !matches!(m, Message::Ping(_) | Message::Pong(_)) {
+            return m;
+        }
+    }
+}
+
+/// The running cluster `cluster`, as seen by listener `listener`'s routing, for its counters.
+pub fn cluster(
+    proxy: &Proxy,
+    listener: &str,
+    cluster: &str,
+) -> std::sync::Arc<l7mp::cluster::Cluster> {
+    proxy
+        .listener(listener)
+        .expect("listener")
+        .routing
+        .load()
+        .cluster(cluster)
+        .expect("cluster")
+        .clone()
+}
+
+/// Asserts that nothing arrives on `socket` for `quiet`. Use only after an `eventually` has
+/// shown that the message in question went as far as it should.
+pub async fn assert_no_datagram(socket: &UdpSocket, quiet: Duration) {
+    let mut buf = vec![0u8; 65_536];
+    if let Ok(r) = tokio::time::timeout(quiet, socket.recv(&mut buf)).await {
+        panic!("expected silence, got {r:?}");
+    }
+}
+
+/// Reads a stream until the peer closes it (or resets it), failing the test after [`WAIT`].
+pub async fn read_to_close<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut out))
+        .await
+        .expect("the peer closes in time");
+    out
+}

@@ -1,0 +1,189 @@
+//! The `l7mp` binary as a process: `--validate` on valid and invalid files (exit codes and the
+//! diagnostic naming file, line, object and field), `--config` with an invalid file (exit 2
+//! before binding anything), with a port already in use (exit 1 naming the listener), and a
+//! valid config that serves and stops cleanly on SIGTERM.
+
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn l7mp() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_l7mp"))
+}
+
+/// Runs `cmd` to completion, killing it (and failing) after [`WAIT`].
+fn run(cmd: &mut Command) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove("L7MP_LOG")
+        .spawn()
+        .expect("spawn l7mp");
+    wait_output(child)
+}
+
+fn wait_output(mut child: Child) -> Output {
+    let deadline = Instant::now() + WAIT;
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("l7mp did not exit in time: {:?}", child.wait_with_output());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().expect("output")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, content).expect("write config");
+    path
+}
+
+fn udp_echo_config(port: u16, listener: &str) -> String {
+    format!(
+        "listeners:\n  - name: {listener}\n    spec: {{protocol: UDP, port: {port}, address: 127.0.0.1}}\n    \
+         rules:\n      - action: {{route: {{destination: echo}}}}\n\
+         clusters:\n  - name: echo\n    spec: {{protocol: Echo}}\n"
+    )
+}
+
+/// A config with a bad value on line 5, in listener "web".
+const INVALID: &str = "listeners:\n  - name: web\n    spec: {protocol: TCP, port: 8080}\n    \
+     options:\n      idle_timeout: soon\n    rules:\n      - action: {route: {destination: echo}}\n\
+     clusters:\n  - name: echo\n    spec: {protocol: Echo}\n";
+
+#[test]
+fn validate_accepts_a_valid_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(dir.path(), "good.yaml", &udp_echo_config(free_port(), "in"));
+    let out = run(l7mp().arg("--validate").arg(&file));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with(&format!("{}: valid (sha256 ", file.display())),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn validate_rejects_an_invalid_file_naming_file_line_object_and_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(dir.path(), "bad.yaml", INVALID);
+    let out = run(l7mp().arg("--validate").arg(&file));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = text(&out.stderr);
+    let first = stderr.lines().next().unwrap_or_default();
+    assert_eq!(
+        first,
+        format!(
+            "{}:5:21: error: listener \"web\": field `/listeners/0/options/idle_timeout`: \
+             invalid type: string \"soon\", expected u64",
+            file.display()
+        ),
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn validate_names_a_reference_to_a_missing_cluster() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config =
+        udp_echo_config(free_port(), "in").replace("destination: echo", "destination: nowhere");
+    let file = write(dir.path(), "dangling.yaml", &config);
+    let out = run(l7mp().arg("--validate").arg(&file));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = text(&out.stderr);
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(&format!("{}:5:39:", file.display())),
+        "{stderr}"
+    );
+    assert!(
+        first.contains(": error: route \"in-rules-rule-0-route\": field `/listeners/0/rules/0/action/route/destination`: there is no cluster named \"nowhere\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn config_with_an_invalid_file_exits_2_before_binding() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Hold the port: a proxy that bound before validating would fail with 1, not 2.
+    let held = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    let port = held.local_addr().expect("addr").port();
+    // A valid listener on `port`, and an error elsewhere in the file.
+    let config = udp_echo_config(port, "in").replace("destination: echo", "destination: nowhere");
+    let file = write(dir.path(), "bad.yaml", &config);
+    let out = run(l7mp().arg("--config").arg(&file).args(["--workers", "1"]));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("bad.yaml:"), "{stderr}");
+    assert!(stderr.contains("nowhere"), "{stderr}");
+    drop(held);
+    let out = run(l7mp().arg("--config").arg(&file).args(["--workers", "1"]));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).expect("the port stays free");
+}
+
+#[test]
+fn config_with_a_port_in_use_exits_1_naming_the_listener() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let held = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    let port = held.local_addr().expect("addr").port();
+    let config = format!(
+        "listeners:\n  - name: web\n    spec: {{protocol: TCP, port: {port}, address: 127.0.0.1}}\n    \
+         rules:\n      - action: {{route: {{destination: echo}}}}\n\
+         clusters:\n  - name: echo\n    spec: {{protocol: Echo}}\n"
+    );
+    let file = write(dir.path(), "busy.yaml", &config);
+    let out = run(l7mp().arg("--config").arg(&file).args(["--workers", "1"]));
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("listener \"web\": cannot bind"), "{stderr}");
+    assert!(stderr.contains("in use"), "{stderr}");
+}
+
+#[tokio::test]
+async fn config_serves_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let file = write(dir.path(), "good.yaml", &udp_echo_config(port, "in"));
+    let child = l7mp()
+        .arg("--config")
+        .arg(&file)
+        .args(["--workers", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove("L7MP_LOG")
+        .spawn()
+        .expect("spawn l7mp");
+    let client = udp_client(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await;
+    // The process binds soon after start; datagrams sent before then are lost, so resend.
+    let mut buf = [0u8; 64];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let n = loop {
+        client.send(b"up?").await.expect("send");
+        match tokio::time::timeout(Duration::from_millis(50), client.recv(&mut buf)).await {
+            Ok(Ok(n)) => break n,
+            _ if tokio::time::Instant::now() < deadline => continue,
+            other => panic!("no reply from the l7mp process: {other:?}"),
+        }
+    };
+    assert_eq!(&buf[..n], b"up?");
+    let pid = i32::try_from(child.id()).expect("pid");
+    // SAFETY: plain kill(2) on the child we spawned.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let out = tokio::task::spawn_blocking(move || wait_output(child))
+        .await
+        .expect("join");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
