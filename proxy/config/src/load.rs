@@ -103,6 +103,7 @@ fn parse_model(file: &str, doc: &Document) -> Result<ConfigFile, Vec<Diagnostic>
         )]);
     }
     ConfigFile::deserialize_with_path(&doc.value).map_err(|(pointer, message)| {
+        let pointer = refine_pointer(&doc.value, pointer, &message);
         let object = object_at(doc, &pointer);
         vec![Diagnostic {
             severity: Severity::Error,
@@ -135,6 +136,27 @@ impl ConfigFile {
             }
             (pointer, e.into_inner().to_string())
         })
+    }
+}
+
+/// serde reports errors inside a `protocol`-tagged spec at the spec itself; point at the field
+/// the message is about when exactly one field of that object fits it (an unknown key, or the
+/// value quoted in the message).
+fn refine_pointer(root: &serde_json::Value, pointer: String, message: &str) -> String {
+    let Some(serde_json::Value::Object(map)) = root.pointer(&pointer) else {
+        return pointer;
+    };
+    let quoted = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => format!("\"{s}\""),
+        other => format!("`{other}`"),
+    };
+    let mut fits = map.iter().filter(|(k, v)| {
+        message.contains(&format!("unknown field `{k}`"))
+            || (!v.is_object() && !v.is_array() && message.contains(&quoted(v)))
+    });
+    match (fits.next(), fits.next()) {
+        (Some((key, _)), None) => child_pointer(&pointer, key),
+        _ => pointer,
     }
 }
 

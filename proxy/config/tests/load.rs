@@ -130,6 +130,7 @@ fn out_of_range_port_is_rejected() {
     let d = one_error("clusters:\n  - name: c\n    spec: {protocol: UDP, port: 70000}\n");
     assert!(d.message.contains("70000"), "{d}");
     assert_eq!(d.location.line, 3, "{d}");
+    assert_eq!(d.field, "/clusters/0/spec/port", "{d}");
 }
 
 #[test]
@@ -263,4 +264,18 @@ fn action_needs_exactly_one_target() {
     );
     assert!(d.iter().any(|d| d.message.contains("neither")));
     assert!(d.iter().any(|d| d.message.contains("both")));
+}
+
+#[test]
+fn errors_inside_a_spec_point_at_the_field() {
+    let d = one_error(
+        "listeners:\n  - name: l\n    spec:\n      protocol: TCP\n      port: 80\n      prot: 1\n    rules: []\n",
+    );
+    assert_eq!(d.field, "/listeners/0/spec/prot", "{d}");
+    assert_eq!(d.location.line, 6, "{d}");
+    let d = one_error(
+        "listeners:\n  - name: l\n    spec:\n      protocol: TCP\n      port: eighty\n    rules: []\n",
+    );
+    assert_eq!(d.field, "/listeners/0/spec/port", "{d}");
+    assert_eq!(d.location.line, 5, "{d}");
 }
