@@ -94,7 +94,7 @@ fn require_root_and_tools(tools: &[&str]) -> Result<()> {
         Ok(())
     } else {
         Err(err!(
-            "missing programs: {} (apt-get install -y iproute2 dnsmasq)",
+            "missing programs: {} (apt-get install -y iproute2 dnsmasq-base)",
             missing.join(", ")
         ))
     }

@@ -117,7 +117,7 @@ pub fn start(dirs: &Dirs, listen: Ipv4Addr) -> Result<Proc> {
     crate::pod::detach(&mut cmd);
     let child = cmd
         .spawn()
-        .map_err(|e| err!("starting dnsmasq: {e} (install it: apt-get install -y dnsmasq)"))?;
+        .map_err(|e| err!("starting dnsmasq: {e} (install it: apt-get install -y dnsmasq-base)"))?;
     let proc = Proc::of(child.id() as i32);
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {

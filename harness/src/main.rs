@@ -125,6 +125,16 @@ impl UpArgs {
 }
 
 fn main() -> ExitCode {
+    // `ip` and `dnsmasq` live in sbin, which a non-login root shell may lack on its PATH.
+    let path = std::env::var("PATH").unwrap_or_default();
+    let mut dirs: Vec<&str> = path.split(':').filter(|d| !d.is_empty()).collect();
+    for d in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] {
+        if !dirs.contains(&d) {
+            dirs.push(d);
+        }
+    }
+    // SAFETY: no other thread exists yet.
+    unsafe { std::env::set_var("PATH", dirs.join(":")) };
     let cli = Cli::parse();
     let opts = Options {
         state_root: cli.state_dir,

@@ -64,9 +64,14 @@ pub fn host_addr(network: Ipv4Addr, prefix: u8, n: u32) -> Option<Ipv4Addr> {
     (n >= 1 && n < size - 1).then(|| Ipv4Addr::from(u32::from(network) + n))
 }
 
-/// Creates the bridge with `addr/prefix` and brings it up.
+/// Creates the bridge with `addr/prefix` and brings it up. Its MAC address is set explicitly:
+/// otherwise a bridge takes the lowest MAC of its ports, so a pod joining later could change it
+/// and every pod's ARP entry for the node IP would point nowhere for seconds.
 pub fn create_bridge(name: &str, addr: Ipv4Addr, prefix: u8) -> Result<()> {
     ip(&["link", "add", name, "type", "bridge"])?;
+    let h = fnv32a(name.as_bytes()).to_be_bytes();
+    let mac = format!("02:6c:{:02x}:{:02x}:{:02x}:{:02x}", h[0], h[1], h[2], h[3]);
+    ip(&["link", "set", "dev", name, "address", &mac])?;
     ip(&["addr", "add", &format!("{addr}/{prefix}"), "dev", name])?;
     ip(&["link", "set", name, "up"])
 }

@@ -1,6 +1,6 @@
 //! End-to-end tests of the harness: real namespaces, bridge, dnsmasq, socat and perl. They need
 //! root and `ip`, `dnsmasq`, `socat`, `perl`, `getent`, and fail at once with a clear message
-//! when something is missing (`apt-get install -y iproute2 dnsmasq socat perl`). Each test runs
+//! when something is missing (`apt-get install -y iproute2 dnsmasq-base socat perl`). Each test runs
 //! its own cluster (own state directory, bridge and subnet), so they run in parallel.
 
 use std::collections::BTreeSet;
@@ -22,14 +22,14 @@ fn preflight() {
         unsafe { libc::geteuid() } == 0,
         "these tests must run as root: they create network namespaces, a bridge and mounts"
     );
-    let path = std::env::var("PATH").unwrap_or_default();
+    let path = std::env::var("PATH").unwrap_or_default() + ":/usr/sbin:/sbin";
     let missing: Vec<&str> = ["ip", "dnsmasq", "socat", "perl", "getent", "sh"]
         .into_iter()
         .filter(|t| !path.split(':').any(|d| Path::new(d).join(t).is_file()))
         .collect();
     assert!(
         missing.is_empty(),
-        "missing programs {missing:?}: apt-get install -y iproute2 dnsmasq socat perl"
+        "missing programs {missing:?}: apt-get install -y iproute2 dnsmasq-base socat perl"
     );
 }
 
