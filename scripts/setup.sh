@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine: the programs the examples and tests
-# run (socat, perl) and a Rust toolchain check. Safe to run again.
+# run (socat, perl; ip and dnsmasq for the local cluster harness) and a Rust toolchain check.
+# dnsmasq comes from dnsmasq-base: the binary only, no system service. Safe to run again.
 set -euo pipefail
 need=()
-for cmd in socat perl; do
-  command -v "$cmd" >/dev/null 2>&1 || need+=("$cmd")
+for pair in socat:socat perl:perl ip:iproute2 dnsmasq:dnsmasq-base; do
+  cmd=${pair%%:*}
+  command -v "$cmd" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 \
+    || need+=("${pair#*:}")
 done
 if ((${#need[@]})); then
   echo "setup: installing ${need[*]}"

@@ -1,0 +1,169 @@
+//! Processes the harness started: identified by pid plus start time (so a reused pid is never
+//! signalled), stopped as whole process groups.
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// A process the harness started, as recorded in the state.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Proc {
+    /// Its pid, also its process group (every process is started with `setsid`).
+    pub pid: i32,
+    /// Its start time in clock ticks since boot (`/proc/PID/stat` field 22).
+    pub start: u64,
+}
+
+impl Proc {
+    /// Records a just-started process.
+    pub fn of(pid: i32) -> Proc {
+        Proc {
+            pid,
+            start: start_time(pid).unwrap_or(0),
+        }
+    }
+
+    /// Whether this very process is still running (not a zombie, not a reused pid).
+    pub fn alive(&self) -> bool {
+        match stat(self.pid) {
+            Some((state, start)) => state != 'Z' && state != 'X' && start == self.start,
+            None => false,
+        }
+    }
+}
+
+/// `(state, start time)` of a pid, from `/proc/PID/stat`.
+fn stat(pid: i32) -> Option<(char, u64)> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state); starttime is field 22.
+    let state = fields.first()?.chars().next()?;
+    let start = fields.get(19)?.parse().ok()?;
+    Some((state, start))
+}
+
+/// The start time of a pid, if it exists.
+pub fn start_time(pid: i32) -> Option<u64> {
+    stat(pid).map(|(_, s)| s)
+}
+
+/// Reaps any exited children of this process (the `run` mode's containers), without blocking.
+pub fn reap_children() {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid with WNOHANG on any child has no memory-safety preconditions.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid <= 0 {
+            break;
+        }
+    }
+}
+
+/// Stops the processes (and everything in their process groups): SIGTERM, then SIGKILL to what
+/// is left after `grace`. Returns once all are gone or after the SIGKILL round.
+pub fn stop_all(procs: &[Proc], grace: Duration) {
+    let live: Vec<&Proc> = procs.iter().filter(|p| p.alive()).collect();
+    for p in &live {
+        signal_group(p.pid, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline && live.iter().any(|p| p.alive() || group_exists(p.pid)) {
+        reap_children();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for p in &live {
+        if p.alive() || group_exists(p.pid) {
+            signal_group(p.pid, libc::SIGKILL);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline && live.iter().any(|p| p.alive()) {
+        reap_children();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    reap_children();
+}
+
+fn signal_group(pgid: i32, sig: i32) {
+    // SAFETY: kill has no memory-safety preconditions; a negative pid names a process group.
+    unsafe {
+        libc::kill(-pgid, sig);
+    }
+}
+
+fn group_exists(pgid: i32) -> bool {
+    // SAFETY: as above; signal 0 only checks for existence.
+    unsafe { libc::kill(-pgid, 0) == 0 }
+}
+
+/// Pids whose environment holds `marker` (`NAME=VALUE`, exact) or a value starting with it when
+/// it ends with `/`: finds every descendant of the containers, even ones that left their group.
+pub fn find_by_env(marker: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return out;
+    };
+    let me = std::process::id() as i32;
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(env) = fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        let hit = env.split(|b| *b == 0).any(|var| {
+            let var = String::from_utf8_lossy(var);
+            if marker.ends_with('/') {
+                var.starts_with(marker)
+            } else {
+                var == marker
+            }
+        });
+        if hit && stat(pid).is_some_and(|(s, _)| s != 'Z') {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Kills (SIGKILL) the given pids and waits briefly for them to go.
+pub fn kill_pids(pids: &[i32]) {
+    for &pid in pids {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline && pids.iter().any(|&p| stat(p).is_some_and(|(s, _)| s != 'Z'))
+    {
+        reap_children();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    reap_children();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_process_is_alive_and_a_wrong_start_time_is_not() {
+        let me = Proc::of(std::process::id() as i32);
+        assert!(me.alive());
+        let other = Proc {
+            pid: me.pid,
+            start: me.start + 1,
+        };
+        assert!(!other.alive());
+    }
+}
