@@ -147,13 +147,14 @@ fn loops(mesh: &Mesh, report: &mut dyn FnMut(&Origin, String, &str)) {
         if component.len() < 2 && !self_loop {
             continue;
         }
-        let cycle = cycle_through(mesh, start, &component);
-        let path: Vec<&str> = cycle.iter().map(|&n| graph[n].label.as_str()).collect();
-        let at = cycle
+        let mut cycle = cycle_through(mesh, start, &component);
+        // Start at a listener: that is where the looping traffic enters.
+        let first = cycle
             .iter()
-            .map(|&n| &graph[n])
-            .find(|n| n.kind == NodeKind::Listener)
-            .unwrap_or(&graph[start]);
+            .position(|&n| graph[n].kind == NodeKind::Listener);
+        cycle.rotate_left(first.unwrap_or(0));
+        let path: Vec<&str> = cycle.iter().map(|&n| graph[n].label.as_str()).collect();
+        let at = &graph[cycle[0]];
         let message = format!(
             "forwarding loop: {} -> back to the start",
             path.join(" -> ")
