@@ -49,15 +49,23 @@ impl Outcome {
 /// Runs load, schema validation, reference resolution, selection and workload inspection.
 pub fn check(files: &[SourceFile], options: &Options) -> Outcome {
     let mut diags = Diagnostics::default();
-    let inputs = load::parse(files, &options.namespace, &mut diags);
+    let mut outcome = front(files, options, &mut diags);
+    outcome.diagnostics = diags.into_sorted();
+    outcome
+}
+
+/// The front-half stages, pushing into `diags` (the outcome's own list stays empty), for
+/// [`crate::compile`] to go on from.
+pub fn front(files: &[SourceFile], options: &Options, diags: &mut Diagnostics) -> Outcome {
+    let inputs = load::parse(files, &options.namespace, diags);
     for object in &inputs.objects {
-        schema::validate(object, &mut diags);
+        schema::validate(object, diags);
     }
-    let resolutions = resolve::resolve(&inputs.objects, &mut diags);
-    let placements = select::select(&inputs.objects, &mut diags);
-    let mounts = workload::inspect(&inputs.objects, &placements, &mut diags);
+    let resolutions = resolve::resolve(&inputs.objects, diags);
+    let placements = select::select(&inputs.objects, diags);
+    let mounts = workload::inspect(&inputs.objects, &placements, diags);
     Outcome {
-        diagnostics: diags.into_sorted(),
+        diagnostics: Vec::new(),
         inputs,
         resolutions,
         placements,
@@ -79,7 +87,7 @@ mod tests {
     }
 
     #[test]
-    fn the_seed_is_clean_and_finds_both_proxies() {
+    fn the_seed_is_clean_and_finds_every_proxy() {
         let outcome = check(&seed(), &Options::default());
         assert!(outcome.diagnostics.is_empty(), "{:?}", outcome.diagnostics);
         assert!(!outcome.failed(true));
@@ -99,6 +107,7 @@ mod tests {
                     "transcoder-sidecar-config",
                     "config.yaml"
                 ),
+                ("worker-deployment", "worker-sidecar-config", "config.yaml"),
                 ("l7mp-ingress", "l7mp-ingress-config", "config.yaml"),
             ]
         );

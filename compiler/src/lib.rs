@@ -9,14 +9,26 @@
 //! 4. [`select`]: selectors → the workloads and pods they pick;
 //! 5. [`workload`]: the proxy container and config ConfigMap of each placed workload.
 //!
-//! [`check`] runs them all; the `l7mpc` binary is a thin command line over it.
+//! The back half builds the output:
+//!
+//! 6. [`lower`]: each proxy-running workload's config, with [`endpoints`] for selector endpoints;
+//! 7. [`graph`]: the mesh as a dataflow graph, and the checks that need all of it;
+//! 8. [`emit`]: ConfigMaps and headless Services, checked by the proxy's own validator.
+//!
+//! [`check`] runs the front half, [`compile`] everything; the `l7mpc` binary is a thin command
+//! line over them.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms, missing_docs)]
 
 pub mod check;
+pub mod compile;
 pub mod crd;
 pub mod diagnostics;
+pub mod emit;
+pub mod endpoints;
+pub mod graph;
 pub mod load;
+pub mod lower;
 pub mod resolve;
 pub mod schema;
 pub mod select;

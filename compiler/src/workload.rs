@@ -31,7 +31,9 @@ pub struct ProxyMount {
     pub key: String,
 }
 
-/// Finds the proxy mount of every placed workload, reporting the workloads where it fails.
+/// Finds the proxy mount of every placed workload, reporting the workloads where it fails, and
+/// of every unplaced workload that runs a proxy anyway: its pod needs a config file to start,
+/// even an empty one.
 pub fn inspect(
     objects: &[Object],
     placements: &[Placement],
@@ -44,11 +46,16 @@ pub fn inspect(
         }
     }
     let mut mounts = Vec::new();
-    for (workload, by) in placed_by {
-        let Some(pod) = Pod::new(&objects[workload]) else {
+    for (workload, object) in objects.iter().enumerate() {
+        let Some(pod) = Pod::new(object) else {
             continue; // not a pod spec Kubernetes would accept; the API server reports that
         };
-        match pod.proxy_mount(workload, &objects[by], diags) {
+        let by = match placed_by.get(&workload) {
+            Some(&by) => &objects[by],
+            None if pod.has_proxy() => object,
+            None => continue,
+        };
+        match pod.proxy_mount(workload, by, diags) {
             Ok(mount) => mounts.push(mount),
             Err(diag) => diags.push(*diag),
         }
@@ -79,6 +86,15 @@ impl<'o> Pod<'o> {
             spec,
             annotation,
         })
+    }
+
+    /// Whether the pod runs a proxy container (or names one by annotation).
+    fn has_proxy(&self) -> bool {
+        let containers = &self.spec.containers;
+        self.annotation.is_some()
+            || containers
+                .iter()
+                .any(|c| argv(c).iter().any(|w| is_l7mp(w)) || image_is_l7mp(c))
     }
 
     fn proxy_mount(

@@ -1,6 +1,9 @@
 //! Golden tests: each folder of `tests/golden/` holds `input/*.yaml` and `expected.txt`, the
-//! output of `l7mpc check --format human` without colour (`ok` for a clean run). The binary runs
-//! as users run it, from the case folder. `L7MPC_ACCEPT=1` rewrites the expected files.
+//! diagnostics of `l7mpc check --format human` without colour (`ok` for a clean run). A case
+//! with an `args` file runs that command line instead (`compile --pods pods.yaml`, `graph`),
+//! its diagnostics (stderr) in `expected.txt` and its output in `expected.yaml` (`compile`) or
+//! `expected.out`. The binary runs as users run it, from the case folder. `L7MPC_ACCEPT=1`
+//! rewrites the expected files.
 //! The other command-line behaviour (stdin, formats, exit codes, `crds`) is tested here too.
 
 use std::io::Write;
@@ -78,21 +81,41 @@ fn cases() -> Vec<PathBuf> {
     cases
 }
 
-/// Runs `l7mpc check` in `case` with `args` after `-f`; returns stdout (or `ok`) and the exit code.
-fn run(case: &Path, files: &[String]) -> (String, i32) {
+/// The command line of a case: its `args` file, or `check`.
+fn command(case: &Path) -> Vec<String> {
+    let args = std::fs::read_to_string(case.join("args")).unwrap_or_else(|_| "check".into());
+    args.split_whitespace().map(str::to_string).collect()
+}
+
+/// Runs the case's command with `files` after `-f`; returns the diagnostics (or `ok`), the
+/// output and the exit code.
+fn run(case: &Path, files: &[String]) -> (String, String, i32) {
+    let args = command(case);
     let output = Command::new(env!("CARGO_BIN_EXE_l7mpc"))
         .current_dir(case)
         .env("NO_COLOR", "1")
-        .args(["check", "--no-color", "-f"])
+        .args(&args)
+        .args(if args[0] == "check" {
+            &["--no-color"][..]
+        } else {
+            &[]
+        })
+        .arg("-f")
         .args(files)
         .output()
         .expect("l7mpc runs");
     let stdout = String::from_utf8(output.stdout).expect("UTF-8 output");
+    let stderr = String::from_utf8(output.stderr).expect("UTF-8 diagnostics");
     let code = output.status.code().unwrap_or(-1);
-    if stdout.is_empty() && code == 0 {
-        ("ok\n".into(), code)
+    let (diagnostics, out) = if args[0] == "check" {
+        (stdout, String::new())
     } else {
-        (stdout, code)
+        (stderr, stdout)
+    };
+    if diagnostics.is_empty() && code == 0 {
+        ("ok\n".into(), out, code)
+    } else {
+        (diagnostics, out, code)
     }
 }
 
@@ -107,16 +130,30 @@ fn reversed_inputs(case: &Path) -> Vec<String> {
     files
 }
 
+/// Compares `actual` with the expected file, rewriting it under `L7MPC_ACCEPT`.
+fn compare(path: &Path, actual: &str, name: &str, failures: &mut Vec<String>) {
+    if std::env::var_os("L7MPC_ACCEPT").is_some() {
+        std::fs::write(path, actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(path).unwrap_or_default();
+    if expected != actual {
+        failures.push(format!(
+            "--- {name}: expected {}\n{expected}--- actual\n{actual}",
+            path.display()
+        ));
+    }
+}
+
 #[test]
 fn golden_cases() {
-    let accept = std::env::var_os("L7MPC_ACCEPT").is_some();
     let mut failures = Vec::new();
     for case in cases() {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
-        let (actual, code) = run(&case, &["input".to_string()]);
-        let (reordered, _) = run(&case, &reversed_inputs(&case));
+        let (actual, out, code) = run(&case, &["input".to_string()]);
+        let reordered = run(&case, &reversed_inputs(&case));
         assert_eq!(
-            actual, reordered,
+            (&actual, &out),
+            (&reordered.0, &reordered.1),
             "{name}: output depends on argument order"
         );
         let failed = !actual.contains("l7mpc: 0 errors") && actual != "ok\n";
@@ -125,15 +162,15 @@ fn golden_cases() {
             i32::from(failed),
             "{name}: exit code {code} for\n{actual}"
         );
-        let expected_path = case.join("expected.txt");
-        if accept {
-            std::fs::write(&expected_path, &actual).unwrap();
-        }
-        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
-        if expected != actual {
-            failures.push(format!(
-                "--- {name}: expected\n{expected}--- actual\n{actual}"
-            ));
+        compare(&case.join("expected.txt"), &actual, &name, &mut failures);
+        let args = command(&case);
+        if args[0] != "check" {
+            let file = if args[0] == "compile" {
+                "expected.yaml"
+            } else {
+                "expected.out"
+            };
+            compare(&case.join(file), &out, &name, &mut failures);
         }
     }
     assert!(
@@ -141,4 +178,14 @@ fn golden_cases() {
         "{}\nrerun with L7MPC_ACCEPT=1 to accept",
         failures.join("\n")
     );
+}
+
+/// The seed split into other files, in another document order, compiles to the same bytes.
+#[test]
+fn shuffled_input_compiles_to_the_same_bytes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/golden");
+    let seed = run(&root.join("compile-seed-services"), &["input".to_string()]);
+    let shuffled = run(&root.join("compile-shuffled"), &["input".to_string()]);
+    assert!(!seed.1.is_empty());
+    assert!(seed.1 == shuffled.1, "shuffled input compiles differently");
 }

@@ -15,7 +15,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
 pub use cluster::{Cluster, Endpoint, EndpointSpec, LoadBalancer, LoadBalancerPolicy};
-pub use protocol::{ClusterSpec, ListenerSpec, Port};
+pub use protocol::{AddressPort, ClusterSpec, ListenerSpec, Port, UdpMode};
 pub use route::{Action, ClusterOrRef, Listener, MatchRule, Retry, RetryOn, Rewrite, Route};
 pub use selector::{FieldOperator, FieldRequirement, LabelOperator, LabelRequirement, Selector};
 

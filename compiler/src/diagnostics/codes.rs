@@ -42,6 +42,7 @@ codes! {
     MissingKind = 104, Error, "A document has no string `kind`.";
     MissingName = 105, Error, "A document has no string `metadata.name`.";
     InvalidList = 106, Error, "A `v1 List` has no `items` list.";
+    Yaml11Boolean = 107, Warning, "An unquoted `yes`, `no`, `on`, `off`, `y` or `n`: a string in YAML 1.2, a boolean to Kubernetes (YAML 1.1).";
     UnknownField = 201, Error, "A field the resource's schema does not define (Kubernetes would silently drop it).";
     WrongType = 202, Error, "A value has the wrong type.";
     OutOfRange = 203, Error, "A number is outside its allowed range, such as a port above 65535.";
@@ -62,6 +63,18 @@ codes! {
     NoConfigPath = 503, Error, "The proxy container has no `--config`/`-c` argument.";
     NoConfigMapVolume = 504, Error, "No ConfigMap volume is mounted over the proxy's config path.";
     SubPathMount = 505, Warning, "The config ConfigMap is mounted with `subPath`, which never receives updates.";
+    EndpointSelectorNotExpressible = 601, Error, "An endpoint selector cannot be written as a Service selector (only labels and single-value `In`).";
+    Unsupported = 602, Error, "The input uses a protocol or feature the proxy does not implement yet.";
+    InternalError = 603, Error, "The compiler produced a config the proxy rejects: a compiler bug.";
+    ConfigMapConflict = 604, Error, "Two workloads mount the same ConfigMap but need different configs.";
+    ConfigMapTooLarge = 605, Error, "A compiled ConfigMap exceeds Kubernetes' 1 MiB limit.";
+    PodWithoutIp = 606, Warning, "A pod of the `--pods` snapshot matches an endpoint selector but has no `status.podIP`.";
+    ForwardingLoop = 701, Error, "Traffic can return to a listener it came from: a forwarding loop.";
+    ListenerClash = 702, Error, "Two listeners on one workload use the same port and transport, or the same socket path.";
+    NoListenerAtEndpoint = 703, Error, "A cluster's endpoint runs a proxy with no listener and no containerPort of the cluster's protocol and port.";
+    UnusedTarget = 704, Warning, "A Target is used by no route.";
+    FramingLoss = 705, Warning, "A datagram stream crosses a byte-stream hop and loses its message boundaries.";
+    TrivialOverMany = 706, Warning, "`Trivial` load balancing over more than one pod sends every session to the first.";
 }
 
 impl std::fmt::Display for Code {

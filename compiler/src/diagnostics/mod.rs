@@ -114,6 +114,11 @@ impl Diagnostics {
         self.0.push(diagnostic);
     }
 
+    /// The diagnostics so far, in the order pushed.
+    pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter()
+    }
+
     /// All diagnostics in a deterministic order (file, line, column, code), without duplicates,
     /// so that the same input gives the same output bytes.
     pub fn into_sorted(mut self) -> Vec<Diagnostic> {

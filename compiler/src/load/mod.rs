@@ -14,6 +14,7 @@ use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 
 mod kind;
 mod object;
+mod yaml11;
 
 pub use kind::Kind;
 pub use object::Object;
@@ -91,6 +92,7 @@ pub fn parse(files: &[SourceFile], default_namespace: &str, diags: &mut Diagnost
             Ok(docs) => {
                 let text: Arc<str> = Arc::from(file.text.as_str());
                 for doc in docs {
+                    yaml11::check(&file.name, &file.text, &doc, diags);
                     let ctx = DocContext {
                         file: &file.name,
                         text: Arc::clone(&text),

@@ -57,8 +57,50 @@ pub fn select(objects: &[Object], diags: &mut Diagnostics) -> Vec<Placement> {
     placements
 }
 
-/// A workload's pod template (or a Pod) as a pod, with its namespace filled in.
-fn as_pod(object: &Object) -> Option<Value> {
+/// The pods among `candidates` (object index, pod as from [`as_pod`]) that `selector`, written in
+/// `owner`, picks. Problems with the selector were reported by [`select`]; here they just match
+/// nothing.
+pub fn pods_matching(
+    objects: &[Object],
+    owner: &Object,
+    selector: &Selector,
+    candidates: &[(usize, Value)],
+) -> Vec<usize> {
+    let service = match &selector.match_service {
+        Some(name) => match service_named(objects, &owner.namespace, name) {
+            Some(service) => Some(service),
+            None => return Vec::new(),
+        },
+        None => None,
+    };
+    candidates
+        .iter()
+        .filter(|(_, pod)| matches(selector, pod, service))
+        .map(|(i, _)| *i)
+        .collect()
+}
+
+/// The Service `namespace/name` among `objects`, as a selector.
+pub fn service_named<'a>(
+    objects: &'a [Object],
+    namespace: &str,
+    name: &str,
+) -> Option<ServiceSelector<'a>> {
+    let service = objects
+        .iter()
+        .find(|o| o.kind == Kind::Service && o.namespace == namespace && o.name == name)?;
+    Some(ServiceSelector {
+        namespace: &service.namespace,
+        labels: service
+            .value()
+            .pointer("/spec/selector")
+            .and_then(Value::as_object),
+    })
+}
+
+/// A workload's pod template (or a Pod) as a pod, with its namespace filled in: the form
+/// [`matches`] evaluates.
+pub fn as_pod(object: &Object) -> Option<Value> {
     let pod = object.value().pointer(object.kind.pod_pointer()?)?;
     let mut metadata = pod.get("metadata").cloned().unwrap_or_else(|| json!({}));
     if let Some(map) = metadata.as_object_mut() {
@@ -126,20 +168,14 @@ impl<'a> Site<'a> {
     /// The Service a `matchService` names, in the selecting object's namespace.
     fn find_service(&self, name: &str, diags: &mut Diagnostics) -> Option<ServiceSelector<'a>> {
         let namespace = &self.object.namespace;
+        if let Some(service) = service_named(self.objects, namespace, name) {
+            return Some(service);
+        }
         let services = || {
             self.objects
                 .iter()
                 .filter(|o| o.kind == Kind::Service && &o.namespace == namespace)
         };
-        if let Some(service) = services().find(|s| s.name == name) {
-            return Some(ServiceSelector {
-                namespace: &service.namespace,
-                labels: service
-                    .value()
-                    .pointer("/spec/selector")
-                    .and_then(Value::as_object),
-            });
-        }
         let at = format!("{}/matchService", self.pointer);
         let diag = self.object.diag(
             Code::UnknownService,

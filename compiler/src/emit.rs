@@ -1,0 +1,201 @@
+//! Emission: each workload's config as YAML text, checked by the proxy's own validator, wrapped
+//! in the ConfigMap its pod mounts; and the headless Services the endpoints name.
+//!
+//! Everything is sorted and nothing depends on time, so the same input always gives the same
+//! bytes: `kubectl apply` is then a no-op and the kubelet never rewrites a mounted file.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServicePort, ServiceSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use l7mp_config::load::{load_str, sha256_hex};
+
+use crate::diagnostics::{Code, Diagnostics};
+use crate::endpoints::ServicePlan;
+use crate::load::Object;
+use crate::lower::Lowered;
+
+/// The label on every emitted object.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "l7mpc");
+/// The ConfigMap annotation holding the SHA-256 of the config text.
+pub const SHA_ANNOTATION: &str = "l7mp.io/config-sha256";
+/// Kubernetes' limit on a ConfigMap's data.
+const CONFIG_MAP_LIMIT: usize = 1 << 20;
+
+/// One emitted YAML document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Emitted {
+    /// Its namespace.
+    pub namespace: String,
+    /// `ConfigMap`, `Service`, or the workload kind for a bare config.
+    pub kind: String,
+    /// Its name (for a bare config: the workload's).
+    pub name: String,
+    /// The YAML text, without a `---` line.
+    pub text: String,
+}
+
+/// The compiler's output: ConfigMaps, Services and the bare configs, each sorted.
+#[derive(Clone, Debug, Default)]
+pub struct Output {
+    /// One ConfigMap per distinct mounted ConfigMap, by namespace and name.
+    pub config_maps: Vec<Emitted>,
+    /// The headless Services, by namespace and name.
+    pub services: Vec<Emitted>,
+    /// The bare proxy configs, by namespace and workload name.
+    pub configs: Vec<Emitted>,
+}
+
+impl Output {
+    /// ConfigMaps then Services as one multi-document stream for `kubectl apply -f -`.
+    pub fn manifests(&self) -> String {
+        stream(self.config_maps.iter().chain(&self.services))
+    }
+
+    /// The bare configs as one multi-document stream.
+    pub fn bare_configs(&self) -> String {
+        stream(&self.configs)
+    }
+}
+
+fn stream<'a>(docs: impl IntoIterator<Item = &'a Emitted>) -> String {
+    docs.into_iter()
+        .map(|d| format!("---\n{}", d.text))
+        .collect()
+}
+
+/// Renders every plan; a config the proxy would reject is reported as a compiler bug.
+pub fn emit(objects: &[Object], lowered: &Lowered, diags: &mut Diagnostics) -> Output {
+    let mut output = Output::default();
+    let mut maps: BTreeMap<(String, String), BTreeMap<String, (String, usize)>> = BTreeMap::new();
+    for proxy in &lowered.proxies {
+        let workload = &objects[proxy.mount.workload];
+        let text = yaml(&proxy.config(objects));
+        let file = format!("{}/{}.yaml", workload.namespace, workload.name);
+        if let Err(problems) = load_str(&file, &text) {
+            let first = problems
+                .first()
+                .map_or(String::new(), |p| p.message.clone());
+            let message = format!("the compiled config is rejected by the proxy: {first}");
+            let hint = "this is an l7mpc bug: please report it with the input";
+            diags.push(
+                workload
+                    .diag(Code::InternalError, "/metadata/name", message)
+                    .hint(hint),
+            );
+            continue;
+        }
+        output.configs.push(Emitted {
+            namespace: workload.namespace.clone(),
+            kind: workload.kind.name().to_string(),
+            name: workload.name.clone(),
+            text: text.clone(),
+        });
+        let data = maps
+            .entry((workload.namespace.clone(), proxy.mount.config_map.clone()))
+            .or_default();
+        match data.get(&proxy.mount.key) {
+            Some((other, first)) if *other != text => {
+                let message = format!(
+                    "ConfigMap {} is also mounted by {} with a different config",
+                    proxy.mount.config_map,
+                    objects[*first].id()
+                );
+                let hint = "give each workload its own ConfigMap";
+                diags.push(
+                    workload
+                        .diag(Code::ConfigMapConflict, "/metadata/name", message)
+                        .hint(hint),
+                );
+            }
+            Some(_) => {}
+            None => {
+                data.insert(proxy.mount.key.clone(), (text, proxy.mount.workload));
+            }
+        }
+    }
+    for ((namespace, name), data) in maps {
+        let first = data.values().next().map_or(0, |(_, w)| *w);
+        let size: usize = data.iter().map(|(k, (t, _))| k.len() + t.len()).sum();
+        if size > CONFIG_MAP_LIMIT {
+            let message = format!("ConfigMap {name} would hold {size} bytes, over the 1 MiB limit");
+            diags.push(objects[first].diag(Code::ConfigMapTooLarge, "/metadata/name", message));
+        }
+        let data: BTreeMap<String, String> = data.into_iter().map(|(k, (t, _))| (k, t)).collect();
+        let text = config_map(&namespace, &name, data);
+        output.config_maps.push(Emitted {
+            namespace,
+            kind: "ConfigMap".into(),
+            name,
+            text,
+        });
+    }
+    output.services = lowered.services.iter().map(service).collect();
+    output
+        .services
+        .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    output
+        .configs
+        .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    output
+}
+
+/// YAML text of a value; serializing these plain data types cannot fail.
+fn yaml<T: serde::Serialize>(value: &T) -> String {
+    serde_saphyr::to_string(value).unwrap_or_default()
+}
+
+fn metadata(namespace: &str, name: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: Some(namespace.to_string()),
+        labels: Some(BTreeMap::from([(
+            MANAGED_BY.0.to_string(),
+            MANAGED_BY.1.to_string(),
+        )])),
+        ..ObjectMeta::default()
+    }
+}
+
+fn config_map(namespace: &str, name: &str, data: BTreeMap<String, String>) -> String {
+    let all: String = data.values().map(String::as_str).collect();
+    let mut meta = metadata(namespace, name);
+    meta.annotations = Some(BTreeMap::from([(
+        SHA_ANNOTATION.to_string(),
+        sha256_hex(all.as_bytes()),
+    )]));
+    yaml(&ConfigMap {
+        metadata: meta,
+        data: Some(data),
+        ..ConfigMap::default()
+    })
+}
+
+fn service(plan: &ServicePlan) -> Emitted {
+    let ports = plan
+        .ports
+        .iter()
+        .map(|(port, protocol)| ServicePort {
+            name: Some(format!("{}-{port}", protocol.to_ascii_lowercase())),
+            port: i32::from(*port),
+            protocol: Some((*protocol).to_string()),
+            ..ServicePort::default()
+        })
+        .collect();
+    let text = yaml(&Service {
+        metadata: metadata(&plan.namespace, &plan.name),
+        spec: Some(ServiceSpec {
+            cluster_ip: Some("None".into()),
+            selector: Some(plan.labels.clone()),
+            ports: Some(ports),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    });
+    Emitted {
+        namespace: plan.namespace.clone(),
+        kind: "Service".into(),
+        name: plan.name.clone(),
+        text,
+    }
+}

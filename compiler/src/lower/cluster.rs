@@ -1,0 +1,198 @@
+//! Clusters: a Target's cluster, an inline cluster of a route, or the cluster a
+//! `linkedVirtualService` makes of a listener, each as a proxy cluster with its endpoints.
+
+use l7mp_config::model;
+use serde_json::Value;
+
+use super::{ClusterPlan, EndpointPlan, Lowering, Origin, Refs, spec};
+use crate::crd::{self, Cluster, LoadBalancerPolicy};
+use crate::diagnostics::{Code, Diagnostics};
+use crate::endpoints::Site;
+use crate::load::{Kind, Object};
+
+impl Lowering<'_> {
+    /// The plan of Target `target`'s cluster, named `namespace/name`; None when it cannot be
+    /// lowered (the reason has been reported).
+    pub(super) fn target_cluster(
+        &mut self,
+        target: usize,
+        diags: &mut Diagnostics,
+    ) -> Option<ClusterPlan> {
+        let object = &self.objects[target];
+        let name = format!("{}/{}", object.namespace, object.name);
+        let value = object.value().pointer("/spec/cluster");
+        if let Some(cluster) = value.and_then(|v| serde_json::from_value::<Cluster>(v.clone()).ok())
+        {
+            return self.cluster(&name, Origin::new(target, "/spec/cluster"), &cluster, diags);
+        }
+        let vsvc = *self
+            .refs
+            .get(&(target, "/spec/linkedVirtualService".into()))?;
+        let listener = self.objects[vsvc].value().pointer("/spec/listener/spec")?;
+        let listener = serde_json::from_value::<crd::ListenerSpec>(listener.clone()).ok()?;
+        let Ok(listener) = spec::listener(&listener) else {
+            return None; // reported with the VirtualService
+        };
+        let site = linked_site(self.objects, target, vsvc)?;
+        let cluster_spec = spec::linked_cluster(&listener);
+        let set = self
+            .endpoints
+            .resolve(&site, spec::network_port(&cluster_spec), diags);
+        Some(ClusterPlan {
+            name: name.clone(),
+            origin: Origin::new(target, "/spec/linkedVirtualService"),
+            cluster: model::Cluster {
+                name: Some(name),
+                spec: cluster_spec,
+                endpoints: set.endpoints,
+                loadbalancer: None,
+                options: None,
+            },
+            endpoints: vec![EndpointPlan {
+                origin: Origin::new(target, "/spec/linkedVirtualService"),
+                workloads: set.workloads,
+                pods: set.pods,
+                path: None,
+            }],
+            policy: LoadBalancerPolicy::Trivial,
+        })
+    }
+
+    /// Lowers `cluster`, defined at `origin`, under `name`.
+    pub(super) fn cluster(
+        &mut self,
+        name: &str,
+        origin: Origin,
+        cluster: &Cluster,
+        diags: &mut Diagnostics,
+    ) -> Option<ClusterPlan> {
+        let object = &self.objects[origin.object];
+        let cluster_spec = match spec::cluster(&cluster.spec) {
+            Ok(s) => s,
+            Err(protocol) => {
+                let message = format!("the proxy does not implement {protocol} clusters yet");
+                let at = format!("{}/spec", origin.pointer);
+                diags.push(object.diag(Code::Unsupported, &at, message));
+                return None;
+            }
+        };
+        let port = spec::network_port(&cluster_spec);
+        let mut endpoints = Vec::new();
+        let mut plans = Vec::new();
+        for (i, e) in cluster.endpoints.iter().flatten().enumerate() {
+            let at = format!("{}/endpoints/{i}", origin.pointer);
+            if let Some(fixed) = &e.spec {
+                let address = fixed.address.clone().or_else(|| fixed.filename.clone());
+                let path = fixed.filename.clone();
+                endpoints.push(model::Endpoint {
+                    name: e.name.clone(),
+                    spec: model::EndpointSpec {
+                        address: address.unwrap_or_default(),
+                    },
+                    weight: fixed.weight,
+                });
+                let origin = Origin::new(origin.object, &at);
+                plans.push(EndpointPlan {
+                    origin,
+                    workloads: Vec::new(),
+                    pods: 1,
+                    path,
+                });
+            } else if let Some(selector) = &e.selector {
+                let site = Site {
+                    owner: origin.object,
+                    pointer: format!("{at}/selector"),
+                    holder: origin.object,
+                    at: format!("{at}/selector"),
+                    selector: selector.clone(),
+                };
+                let set = self.endpoints.resolve(&site, port, diags);
+                endpoints.extend(set.endpoints);
+                let origin = Origin::new(origin.object, &site.at);
+                plans.push(EndpointPlan {
+                    origin,
+                    workloads: set.workloads,
+                    pods: set.pods,
+                    path: None,
+                });
+            }
+        }
+        let loadbalancer = cluster.loadbalancer.as_ref().map(|lb| model::LoadBalancer {
+            policy: policy_name(lb.policy).to_string(),
+            key: lb.key.clone(),
+        });
+        Some(ClusterPlan {
+            name: name.to_string(),
+            origin,
+            cluster: model::Cluster {
+                name: Some(name.to_string()),
+                spec: cluster_spec,
+                endpoints,
+                loadbalancer,
+                options: cluster
+                    .options
+                    .clone()
+                    .filter(|o| !o.is_null() && o != &Value::Object(Default::default())),
+            },
+            endpoints: plans,
+            policy: cluster
+                .loadbalancer
+                .as_ref()
+                .map_or(LoadBalancerPolicy::Trivial, |lb| lb.policy),
+        })
+    }
+}
+
+/// The endpoint site of a `linkedVirtualService` Target: the VirtualService's selector.
+fn linked_site(objects: &[Object], target: usize, vsvc: usize) -> Option<Site> {
+    let selector = objects[vsvc].value().pointer("/spec/selector")?;
+    Some(Site {
+        owner: target,
+        pointer: "/spec/linkedVirtualService".into(),
+        holder: vsvc,
+        at: "/spec/selector".into(),
+        selector: serde_json::from_value(selector.clone()).ok()?,
+    })
+}
+
+/// Every endpoint selector of every Target and VirtualService, plus the VirtualService selector
+/// behind each `linkedVirtualService`, for [`crate::endpoints::Endpoints::new`].
+pub(super) fn sites(objects: &[Object], refs: &Refs) -> Vec<Site> {
+    let mut sites = Vec::new();
+    for (i, object) in objects.iter().enumerate() {
+        if !matches!(object.kind, Kind::Target | Kind::VirtualService) {
+            continue;
+        }
+        for (pointer, _, value) in object.spec_fields(&["endpoints"]) {
+            for (k, e) in value.as_array().into_iter().flatten().enumerate() {
+                let Some(selector) = e.get("selector") else {
+                    continue;
+                };
+                let Ok(selector) = serde_json::from_value(selector.clone()) else {
+                    continue;
+                };
+                let at = format!("{pointer}/{k}/selector");
+                sites.push(Site {
+                    owner: i,
+                    pointer: at.clone(),
+                    holder: i,
+                    at,
+                    selector,
+                });
+            }
+        }
+        if let Some(&vsvc) = refs.get(&(i, "/spec/linkedVirtualService".into())) {
+            sites.extend(linked_site(objects, i, vsvc));
+        }
+    }
+    sites
+}
+
+/// The proxy's name of a load balancing policy.
+fn policy_name(policy: LoadBalancerPolicy) -> &'static str {
+    match policy {
+        LoadBalancerPolicy::Trivial => "Trivial",
+        LoadBalancerPolicy::ConsistentHash => "ConsistentHash",
+        LoadBalancerPolicy::HashRing => "HashRing",
+    }
+}

@@ -1,0 +1,239 @@
+//! Lowering: the `l7mp.io` objects placed on each proxy-running workload, as that proxy's fully
+//! resolved config file.
+//!
+//! Listeners and clusters do not depend on the workload they land on, so each is lowered once
+//! (and reported about once) and then shared by every workload it is placed on. Names derive
+//! from namespaces, object names and positions, never from counters, so the output is stable.
+//! Each plan keeps where its parts came from, for the dataflow graph and its diagnostics.
+
+mod cluster;
+mod rules;
+mod spec;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use l7mp_config::model::{self, ConfigFile};
+
+pub use spec::network_port;
+
+use crate::crd::LoadBalancerPolicy;
+use crate::diagnostics::{Code, Diagnostics};
+use crate::endpoints::{Endpoints, ServicePlan};
+use crate::load::{Kind, Object};
+use crate::resolve::Resolution;
+use crate::select::Placement;
+use crate::workload::ProxyMount;
+
+/// Resolved references by referring object and pointer.
+type Refs = BTreeMap<(usize, String), usize>;
+
+/// Where in the input a compiled part came from: an object and a JSON pointer in it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Origin {
+    /// Object index.
+    pub object: usize,
+    /// Pointer within the object.
+    pub pointer: String,
+}
+
+impl Origin {
+    fn new(object: usize, pointer: &str) -> Self {
+        Self {
+            object,
+            pointer: pointer.to_string(),
+        }
+    }
+}
+
+/// One route hop: the cluster a rule's route sends through, and in which role.
+#[derive(Clone, Debug)]
+pub struct HopPlan {
+    /// `ingress 0`, `destination`, `egress 0`, ...
+    pub role: String,
+    /// The cluster's name.
+    pub cluster: String,
+    /// Where the hop is written.
+    pub origin: Origin,
+}
+
+/// A listener with the hops of its routes, each route's hops in traffic order.
+#[derive(Clone, Debug)]
+pub struct ListenerPlan {
+    /// The proxy listener.
+    pub listener: model::Listener,
+    /// The VirtualService's listener.
+    pub origin: Origin,
+    /// Per route: its hops (ingress, destination, egress).
+    pub routes: Vec<Vec<HopPlan>>,
+    /// The clusters the routes use.
+    pub clusters: BTreeSet<String>,
+}
+
+/// One endpoint entry of a cluster, with the workloads whose pods it reaches.
+#[derive(Clone, Debug)]
+pub struct EndpointPlan {
+    /// Where the endpoint is written.
+    pub origin: Origin,
+    /// The workloads whose pods it reaches (empty for fixed addresses).
+    pub workloads: Vec<usize>,
+    /// How many pods it stands for.
+    pub pods: usize,
+    /// The socket path of a fixed Unix socket endpoint.
+    pub path: Option<String>,
+}
+
+/// A cluster with the endpoints it reaches.
+#[derive(Clone, Debug)]
+pub struct ClusterPlan {
+    /// Its name.
+    pub name: String,
+    /// Where it is defined.
+    pub origin: Origin,
+    /// The proxy cluster.
+    pub cluster: model::Cluster,
+    /// Its endpoints.
+    pub endpoints: Vec<EndpointPlan>,
+    /// Its load balancing policy (default `Trivial`).
+    pub policy: LoadBalancerPolicy,
+}
+
+/// The config of one proxy-running workload.
+#[derive(Clone, Debug)]
+pub struct ProxyPlan {
+    /// The workload and where its proxy reads the config.
+    pub mount: ProxyMount,
+    /// Its listeners, by name.
+    pub listeners: Vec<ListenerPlan>,
+    /// Its clusters, by name.
+    pub clusters: Vec<ClusterPlan>,
+}
+
+impl ProxyPlan {
+    /// The proxy config file, listeners and clusters sorted by name.
+    pub fn config(&self, objects: &[Object]) -> ConfigFile {
+        let workload = &objects[self.mount.workload];
+        ConfigFile {
+            listeners: self.listeners.iter().map(|l| l.listener.clone()).collect(),
+            clusters: self.clusters.iter().map(|c| c.cluster.clone()).collect(),
+            generated: Some(model::Generated {
+                by: Some("l7mpc".into()),
+                workload: Some(format!(
+                    "{}/{}/{}",
+                    workload.namespace,
+                    workload.kind.name(),
+                    workload.name
+                )),
+            }),
+            ..ConfigFile::default()
+        }
+    }
+}
+
+/// Everything lowering produced.
+#[derive(Clone, Debug, Default)]
+pub struct Lowered {
+    /// One plan per proxy-running workload, in object order.
+    pub proxies: Vec<ProxyPlan>,
+    /// The headless Services the endpoints need.
+    pub services: Vec<ServicePlan>,
+}
+
+/// Lowering state: the inputs, the endpoint resolver and what has been lowered so far.
+struct Lowering<'a> {
+    objects: &'a [Object],
+    refs: Refs,
+    endpoints: Endpoints<'a>,
+    clusters: BTreeMap<String, Option<ClusterPlan>>,
+}
+
+/// Builds the config of every workload in `mounts`. `snapshot` holds the `--pods` objects.
+pub fn lower(
+    objects: &[Object],
+    resolutions: &[Resolution],
+    placements: &[Placement],
+    mounts: &[ProxyMount],
+    snapshot: Option<&[Object]>,
+    diags: &mut Diagnostics,
+) -> Lowered {
+    let refs: Refs = resolutions
+        .iter()
+        .map(|r| ((r.from, r.pointer.clone()), r.to))
+        .collect();
+    let sites = cluster::sites(objects, &refs);
+    let endpoints = Endpoints::new(objects, &sites, snapshot, diags);
+    let mut lowering = Lowering {
+        objects,
+        refs,
+        endpoints,
+        clusters: BTreeMap::new(),
+    };
+    let mut listeners = BTreeMap::new();
+    for placement in placements {
+        let object = &objects[placement.object];
+        match object.kind {
+            Kind::VirtualService => {
+                let plan = lowering.listener(placement.object, diags);
+                listeners.insert(placement.object, plan);
+            }
+            Kind::Target => {
+                lowering.add_target(placement.object, diags);
+            }
+            _ => {
+                let message = "Rule objects are not compiled yet; put the rule in the listener";
+                diags.push(object.diag(Code::Unsupported, "/spec", message));
+            }
+        }
+    }
+    let mut proxies = Vec::new();
+    for mount in mounts {
+        let placed = placements
+            .iter()
+            .filter(|p| p.workloads.contains(&mount.workload));
+        let mut names = BTreeSet::new();
+        let mut plans = Vec::new();
+        for p in placed {
+            match listeners.get(&p.object) {
+                Some(Some(plan)) => {
+                    names.extend(plan.clusters.iter().cloned());
+                    plans.push(plan.clone());
+                }
+                Some(None) => {}
+                None => {
+                    names.insert(lowering.target_name(p.object));
+                }
+            }
+        }
+        plans.sort_by(|a, b| a.listener.name.cmp(&b.listener.name));
+        let clusters = names
+            .iter()
+            .filter_map(|n| lowering.clusters.get(n).cloned().flatten())
+            .collect();
+        proxies.push(ProxyPlan {
+            mount: mount.clone(),
+            listeners: plans,
+            clusters,
+        });
+    }
+    Lowered {
+        proxies,
+        services: lowering.endpoints.services.into_values().collect(),
+    }
+}
+
+impl Lowering<'_> {
+    /// The cluster name of a Target.
+    fn target_name(&self, target: usize) -> String {
+        let object = &self.objects[target];
+        format!("{}/{}", object.namespace, object.name)
+    }
+
+    /// Lowers Target `target`'s cluster unless done already; returns its name.
+    fn add_target(&mut self, target: usize, diags: &mut Diagnostics) -> String {
+        let name = self.target_name(target);
+        if !self.clusters.contains_key(&name) {
+            let plan = self.target_cluster(target, diags);
+            self.clusters.insert(name.clone(), plan);
+        }
+        name
+    }
+}
