@@ -121,7 +121,14 @@ impl Cluster {
                 index: 0,
             });
         }
-        let set = self.endpoints();
+        let mut set = self.endpoints();
+        if set.targets.is_empty() && endpoints::has_names(&self.config) {
+            // Names that did not resolve before (pods not up yet) may resolve now: ask again
+            // instead of failing until the next periodic refresh.
+            let fresh = endpoints::resolve(&self.config).await;
+            self.set_endpoints(fresh);
+            set = self.endpoints();
+        }
         let key = self.balancing_key(metadata);
         let Some(index) = set.balancer.pick(key.as_deref(), failed) else {
             return Err(ConnectError::NoEndpoints(self.config.name.clone()));
