@@ -582,10 +582,12 @@ fn start_l7mp(dir: &Path, echo: SocketAddr, bin: &Path) -> Result<Target, String
     fs::write(&config_path, config)
         .map_err(|e| format!("cannot write {}: {e}", config_path.display()))?;
     let child = ChildGuard::spawn(
-        Command::new(bin)
-            .arg("--config")
-            .arg(&config_path)
-            .args(["--log-level", "warn"]),
+        Command::new(bin).arg("--config").arg(&config_path).args([
+            "--log-level",
+            "warn",
+            "--admin-address",
+            "none",
+        ]),
         dir.join("stderr.log"),
     )?;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));

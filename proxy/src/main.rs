@@ -2,7 +2,7 @@
 //! stop, 1 when the config cannot be started (a port in use), 2 for an invalid config or
 //! command line.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -10,11 +10,12 @@ use clap::{Parser, ValueEnum};
 use std::sync::Arc;
 use std::time::Duration;
 
+use l7mp::admin::Admin;
 use l7mp::proxy::{Options, Proxy, Workers};
 use l7mp::reload::watch::WatchMode;
 use l7mp::reload::{ReloadOptions, ReloadStatus};
 use l7mp_config::diagnostic::Report;
-use l7mp_config::load_file;
+use l7mp_config::{Config, load_file};
 use tracing_subscriber::EnvFilter;
 
 /// The l7mp multiprotocol proxy.
@@ -60,6 +61,23 @@ struct Cli {
     /// Start even if the file is missing or invalid, and wait (not ready) for a valid one.
     #[arg(long)]
     wait_for_config: bool,
+    /// Address of the read-only admin endpoint (health, readiness, metrics, status), or
+    /// `none` for no endpoint.
+    #[arg(long, value_name = "IP:PORT|none", default_value = "127.0.0.1:1234", value_parser = admin_address)]
+    admin_address: AdminAddress,
+}
+
+/// `--admin-address`: an address, or `none`.
+#[derive(Clone, Debug)]
+struct AdminAddress(Option<SocketAddr>);
+
+fn admin_address(s: &str) -> Result<AdminAddress, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(AdminAddress(None));
+    }
+    s.parse()
+        .map(|a| AdminAddress(Some(a)))
+        .map_err(|e| format!("{e} (expected IP:PORT or none)"))
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -98,20 +116,6 @@ fn main() -> ExitCode {
         initial.as_ref().and_then(|l| l.config.log_level.as_deref()),
     );
     let status = Arc::new(ReloadStatus::default());
-    let config = match initial {
-        Some(loaded) => {
-            for w in &loaded.warnings {
-                tracing::warn!("{w}");
-            }
-            tracing::info!(file = %path.display(), sha256 = %loaded.sha256, "config loaded");
-            status.record_success(&loaded.sha256, Arc::new(loaded.text));
-            loaded.config
-        }
-        None => {
-            tracing::warn!(file = %path.display(), "no valid config yet; waiting for one");
-            l7mp_config::Config::default()
-        }
-    };
     raise_open_file_limit();
     let count = cli.workers.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
@@ -148,16 +152,46 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(async {
         let shutdown = stop_signals();
-        let proxy = match Proxy::start(config, &options, &workers).await {
+        // An empty proxy first, so that the admin endpoint serves (not ready) before the
+        // first config is applied.
+        let mut proxy = match Proxy::start(Config::default(), &options, &workers).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!("{e}");
                 return ExitCode::from(1);
             }
         };
+        let admin_stop = tokio_util::sync::CancellationToken::new();
+        if let Some(address) = cli.admin_address.0 {
+            let listener = match tokio::net::TcpListener::bind(address).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!("admin endpoint: cannot bind {address}: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            tracing::info!(%address, "admin endpoint listening");
+            let admin = Admin::new(status.clone(), proxy.view());
+            tokio::spawn(admin.serve(listener, admin_stop.clone().cancelled_owned()));
+        }
+        match initial {
+            Some(loaded) => {
+                for w in &loaded.warnings {
+                    tracing::warn!("{w}");
+                }
+                if let Err(e) = proxy.apply(loaded.config, Duration::ZERO).await {
+                    tracing::error!("{e}");
+                    return ExitCode::from(1);
+                }
+                tracing::info!(file = %path.display(), sha256 = %loaded.sha256, "config applied");
+                status.record_success(&loaded.sha256, Arc::new(loaded.text));
+            }
+            None => tracing::warn!(file = %path.display(), "no valid config yet; waiting for one"),
+        }
         let proxy = l7mp::reload::run(proxy, reload, status, shutdown).await;
         tracing::info!("stopping");
         proxy.stop().await;
+        admin_stop.cancel();
         ExitCode::SUCCESS
     });
     workers.stop();

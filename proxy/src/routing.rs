@@ -64,6 +64,11 @@ impl Routing {
         self.clusters.get(name)
     }
 
+    /// Every running cluster, by name.
+    pub fn clusters(&self) -> impl Iterator<Item = (&str, &Arc<Cluster>)> {
+        self.clusters.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
     /// Evaluates `rulelist` against `metadata`: the first matching rule wins, its rewrites
     /// edit the metadata, and its route is returned (an `apply` continues in the named list
     /// after the applying rule's rewrites; its result is final).

@@ -23,6 +23,7 @@ use tokio::time::Instant;
 
 use crate::cluster::{Cluster, ConnectError, Connected};
 use crate::listener::ListenerCtx;
+use crate::listener::sessions::{HopInfo, SessionInfo};
 use crate::stage::{Recv, Stage};
 use crate::stats::Traffic;
 
@@ -42,10 +43,11 @@ enum End {
 }
 
 /// Routes and runs one session to its end.
-pub async fn run(ctx: &ListenerCtx, source: Stage, metadata: Value, name: &str) {
+pub async fn run(ctx: &ListenerCtx, source: Stage, metadata: Value, info: Arc<SessionInfo>) {
+    let name = info.name.as_str();
     // Setup and teardown are boxed so that the (large) connect and close futures do not
     // inflate every idle session's task for its whole life.
-    let Some(mut ring) = Box::pin(setup(ctx, source, metadata, name)).await else {
+    let Some(mut ring) = Box::pin(setup(ctx, source, metadata, &info)).await else {
         return;
     };
     let end = ring.pump(ctx).await;
@@ -64,7 +66,13 @@ pub async fn run(ctx: &ListenerCtx, source: Stage, metadata: Value, name: &str) 
 
 /// Picks the session's route and connects every hop; `None` when the session cannot start
 /// (refused or a hop failed), which is counted and logged here.
-async fn setup(ctx: &ListenerCtx, source: Stage, mut metadata: Value, name: &str) -> Option<Ring> {
+async fn setup(
+    ctx: &ListenerCtx,
+    source: Stage,
+    mut metadata: Value,
+    info: &Arc<SessionInfo>,
+) -> Option<Ring> {
+    let name = info.name.as_str();
     let routing = ctx.routing.load();
     let route = match routing.select(&ctx.config().rulelist, &mut metadata) {
         Ok(r) => r.clone(),
@@ -96,6 +104,7 @@ async fn setup(ctx: &ListenerCtx, source: Stage, mut metadata: Value, name: &str
         .map(|c| connect_hop(c, &metadata, route.retry, attempts, Vec::new()));
     let results = join_all(connects).await;
     let mut hops = Vec::with_capacity(clusters.len());
+    let mut shown = Vec::with_capacity(clusters.len());
     let mut stages = Vec::with_capacity(clusters.len() + 1);
     stages.push(source);
     for (cluster, result) in clusters.into_iter().zip(results) {
@@ -103,6 +112,10 @@ async fn setup(ctx: &ListenerCtx, source: Stage, mut metadata: Value, name: &str
             Ok((c, failed)) => {
                 tracing::debug!(session = name, cluster = %cluster.config.name, endpoint = %c.endpoint, "connected");
                 stages.push(c.stage);
+                shown.push(HopInfo {
+                    cluster: cluster.clone(),
+                    endpoint: c.endpoint.into_boxed_str(),
+                });
                 hops.push(Hop {
                     cluster,
                     index: c.index,
@@ -116,8 +129,10 @@ async fn setup(ctx: &ListenerCtx, source: Stage, mut metadata: Value, name: &str
             }
         }
     }
+    info.set_hops(shown);
     let retries_disconnects = matches!(route.retry.retry_on, RetryOn::Disconnect | RetryOn::Always);
     Some(Ring {
+        info: info.clone(),
         open: vec![true; stages.len()],
         stages,
         hops,
@@ -153,6 +168,8 @@ struct Ring {
     next_poll: usize,
     retry: RetryPolicy,
     metadata: Value,
+    /// What the admin endpoint shows of the session; a reconnect updates its endpoint.
+    info: Arc<SessionInfo>,
 }
 
 impl Ring {
@@ -265,6 +282,7 @@ impl Ring {
         match Box::pin(reconnect).await {
             Ok((c, failed)) => {
                 tracing::debug!(cluster = %hop.cluster.config.name, endpoint = %c.endpoint, "reconnected after: {error}");
+                self.info.set_endpoint(stage - 1, &c.endpoint);
                 hop.index = c.index;
                 hop.failed = failed;
                 self.stages[stage] = c.stage;

@@ -12,8 +12,12 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+/// The proxy binary, without its admin endpoint (tests run side by side and would all claim
+/// the default admin port).
 fn l7mp() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_l7mp"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_l7mp"));
+    cmd.args(["--admin-address", "none"]);
+    cmd
 }
 
 /// Runs `cmd` to completion, killing it (and failing) after [`WAIT`].

@@ -4,6 +4,7 @@
 //! later, a reload) before anything changes. Each session gets the listener's current routing,
 //! a slot under the listener's session limit, and the listener's stop signal.
 
+pub mod sessions;
 mod tcp;
 mod udp;
 mod unix;
@@ -26,6 +27,7 @@ use crate::routing::RoutingHandle;
 use crate::session;
 use crate::stage::Stage;
 use crate::stats::ListenerStats;
+use sessions::{SessionInfo, SessionRegistry};
 
 /// What a listener's sessions share.
 pub struct ListenerCtx {
@@ -33,6 +35,8 @@ pub struct ListenerCtx {
     pub name: String,
     /// Counters.
     pub stats: ListenerStats,
+    /// The sessions running now.
+    pub sessions: SessionRegistry,
     /// The routing in force.
     pub routing: Arc<RoutingHandle>,
     /// Fires when the listener stops taking new sessions (it is being removed or restarted).
@@ -50,6 +54,7 @@ impl ListenerCtx {
         Arc::new(Self {
             name: config.name.clone(),
             stats: ListenerStats::default(),
+            sessions: SessionRegistry::default(),
             routing,
             accepting: CancellationToken::new(),
             cancel: CancellationToken::new(),
@@ -113,15 +118,34 @@ impl ListenerCtx {
         name: String,
         on_end: impl FnOnce() + Send + 'static,
     ) {
-        let ctx = self.clone();
-        ctx.stats.sessions_total.inc();
-        ctx.stats.sessions_active.inc();
+        let info = Arc::new(SessionInfo::new(name));
+        let live = Live {
+            id: self.sessions.insert(info.clone()),
+            ctx: self.clone(),
+            _permit: permit,
+        };
+        self.stats.sessions_total.inc();
+        self.stats.sessions_active.inc();
         tokio::spawn(async move {
-            session::run(&ctx, source, metadata, &name).await;
-            ctx.stats.sessions_active.dec();
-            drop(permit);
+            session::run(&live.ctx, source, metadata, info).await;
+            drop(live);
             on_end();
         });
+    }
+}
+
+/// A running session's place in its listener: counted as active, listed in the registry and
+/// holding a slot under the session limit until dropped, however the session's task ends.
+struct Live {
+    ctx: Arc<ListenerCtx>,
+    id: u64,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.ctx.sessions.remove(self.id);
+        self.ctx.stats.sessions_active.dec();
     }
 }
 

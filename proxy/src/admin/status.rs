@@ -1,0 +1,45 @@
+//! `/config` and `/sessions`: JSON documents about the config in force and the sessions it
+//! runs, built from the reload status and the proxy's view at request time.
+
+use serde_json::{Value, json};
+
+use crate::proxy::View;
+use crate::reload::ReloadStatus;
+
+/// `{generation, sha256, last_error, config}`: the config in force (its file's text) and why the
+/// latest reload failed, if it did. `sha256` and `config` are null before the first config.
+pub fn config(status: &ReloadStatus) -> Value {
+    let serving = status.generation() > 0;
+    json!({
+        "generation": status.generation(),
+        "sha256": serving.then(|| status.sha256()),
+        "last_error": status.last_error(),
+        "config": serving.then(|| status.text().as_str().to_owned()),
+    })
+}
+
+/// Every running session, by listener and then start time: `{id, name, listener, started,
+/// stages: [{cluster, endpoint}]}`, `started` in milliseconds since the Unix epoch and
+/// `stages` empty while the session is still connecting its hops.
+pub fn sessions(view: &View) -> Value {
+    let mut out = Vec::new();
+    for (listener, ctx) in view.listeners() {
+        let mut live = ctx.sessions.snapshot();
+        live.sort_by_key(|(id, s)| (s.started_ms, *id));
+        for (id, s) in live {
+            let stages: Vec<Value> = s
+                .hops()
+                .into_iter()
+                .map(|(cluster, endpoint)| json!({"cluster": cluster, "endpoint": endpoint}))
+                .collect();
+            out.push(json!({
+                "id": id,
+                "name": s.name,
+                "listener": listener,
+                "started": s.started_ms,
+                "stages": stages,
+            }));
+        }
+    }
+    Value::Array(out)
+}
