@@ -1,0 +1,262 @@
+//! Test helpers shared by the harness's end-to-end tests: one cluster per test, torn down on
+//! drop even when the test fails, and commands run against it.
+
+#![allow(dead_code)] // Each test binary uses a different subset.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use l7mp_localcluster::pod::MARKER;
+use l7mp_localcluster::process::{Proc, find_by_env};
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_l7mp-localcluster");
+
+pub fn preflight() {
+    // SAFETY: geteuid has no preconditions.
+    assert!(
+        unsafe { libc::geteuid() } == 0,
+        "these tests must run as root: they create network namespaces, a bridge and mounts"
+    );
+    let path = std::env::var("PATH").unwrap_or_default() + ":/usr/sbin:/sbin";
+    let missing: Vec<&str> = ["ip", "dnsmasq", "socat", "perl", "getent", "sh"]
+        .into_iter()
+        .filter(|t| !path.split(':').any(|d| Path::new(d).join(t).is_file()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "missing programs {missing:?}: apt-get install -y iproute2 dnsmasq-base socat perl"
+    );
+}
+
+/// One test cluster; torn down on drop even when the test fails.
+pub struct Cluster {
+    /// The state directory (a temporary one per test).
+    pub state: tempfile::TempDir,
+    /// The cluster's name.
+    pub name: String,
+    /// Its bridge.
+    pub bridge: String,
+    /// Its pod subnet.
+    pub subnet: String,
+}
+
+impl Cluster {
+    pub fn new(name: &str, n: u8) -> Cluster {
+        preflight();
+        Cluster {
+            state: tempfile::Builder::new()
+                .prefix("l7mp-localcluster-test")
+                .tempdir_in("/run")
+                .or_else(|_| tempfile::tempdir())
+                .unwrap(),
+            name: name.to_string(),
+            bridge: format!("l7lct{n}"),
+            subnet: format!("10.244.{}.0/24", 200 + u32::from(n)),
+        }
+    }
+
+    pub fn node_ip(&self) -> String {
+        self.subnet.replace(".0/24", ".1")
+    }
+
+    pub fn dir(&self) -> PathBuf {
+        self.state.path().join(&self.name)
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--state-dir")
+            .arg(self.state.path())
+            .arg("--cluster")
+            .arg(&self.name);
+        c
+    }
+
+    pub fn up_args(&self, mode: &str, file: &Path) -> Command {
+        let mut c = self.cmd();
+        c.args([
+            mode,
+            "--bridge",
+            &self.bridge,
+            "--subnet",
+            &self.subnet,
+            "-f",
+        ])
+        .arg(file);
+        c
+    }
+
+    pub fn run(&self, mut c: Command) -> Output {
+        let out = c.output().unwrap();
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+        out
+    }
+
+    /// `up` with several manifest files or folders.
+    pub fn up_all(&self, files: &[&Path]) {
+        let mut c = self.up_args("up", files[0]);
+        for f in &files[1..] {
+            c.arg("-f").arg(f);
+        }
+        let out = self.run(c);
+        assert!(out.status.success(), "up failed");
+    }
+
+    /// `apply` of manifest files or folders to the running cluster.
+    pub fn apply(&self, files: &[&Path]) {
+        let mut c = self.cmd();
+        c.arg("apply");
+        for f in files {
+            c.arg("-f").arg(f);
+        }
+        let out = self.run(c);
+        assert!(out.status.success(), "apply failed");
+    }
+
+    pub fn up(&self, file: &Path) {
+        let out = self.run(self.up_args("up", file));
+        assert!(out.status.success(), "up failed");
+    }
+
+    pub fn exec(&self, pod: &str, container: Option<&str>, stdin: &str, argv: &[&str]) -> String {
+        let mut c = self.cmd();
+        c.args(["exec", pod]);
+        if let Some(name) = container {
+            c.args(["-c", name]);
+        }
+        c.arg("--").args(argv);
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "exec {argv:?} in {pod}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Sends one line over UDP from a pod and returns the reply.
+    pub fn udp(&self, from: &str, to: &str, line: &str) -> String {
+        self.exec(
+            from,
+            None,
+            &format!("{line}\n"),
+            &["socat", "-t", "2", "-", &format!("udp4:{to}")],
+        )
+    }
+
+    pub fn status(&self) -> Value {
+        let out = self.cmd().args(["status", "--json"]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn state(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(self.dir().join("state.json")).unwrap()).unwrap()
+    }
+
+    pub fn down(&self) {
+        let out = self.run({
+            let mut c = self.cmd();
+            c.arg("down");
+            c
+        });
+        assert!(out.status.success(), "down failed");
+    }
+
+    /// Everything a cluster created, as its state lists it: netns names, links, processes.
+    pub fn inventory(&self) -> (Vec<String>, Vec<String>, Vec<Proc>) {
+        let state = self.state();
+        let mut netns = Vec::new();
+        let mut links = Vec::new();
+        let mut procs = Vec::new();
+        for c in state["created"].as_array().unwrap() {
+            match c["kind"].as_str().unwrap() {
+                "netns" => netns.push(c["name"].as_str().unwrap().to_string()),
+                "link" | "bridge" => links.push(c["name"].as_str().unwrap().to_string()),
+                "process" => procs.push(Proc {
+                    pid: c["pid"].as_i64().unwrap() as i32,
+                    start: c["start"].as_u64().unwrap(),
+                }),
+                _ => {}
+            }
+        }
+        (netns, links, procs)
+    }
+
+    pub fn assert_clean(&self, inventory: &(Vec<String>, Vec<String>, Vec<Proc>)) {
+        let (netns, links, procs) = inventory;
+        for n in netns {
+            assert!(
+                !Path::new("/run/netns").join(n).exists(),
+                "netns {n} left behind"
+            );
+        }
+        let listed = String::from_utf8(
+            Command::new("ip")
+                .args(["netns", "list"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        assert!(
+            !listed.contains(&format!("l7lc-{}-", self.name)),
+            "netns left behind: {listed}"
+        );
+        for l in links {
+            assert!(
+                !Path::new("/sys/class/net").join(l).exists(),
+                "link {l} left behind"
+            );
+        }
+        assert!(!Path::new("/sys/class/net").join(&self.bridge).exists());
+        for p in procs {
+            assert!(!p.alive(), "process {} left behind", p.pid);
+        }
+        let marker = format!("{MARKER}={}/", self.dir().display());
+        assert_eq!(
+            find_by_env(&marker),
+            Vec::<i32>::new(),
+            "processes left behind"
+        );
+        assert!(!self.dir().exists(), "state directory left behind");
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("down").output();
+    }
+}
+
+pub fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+pub fn pods(status: &Value) -> Vec<Value> {
+    status["pods"].as_array().unwrap().clone()
+}
+
+pub fn pod_named<'a>(pods: &'a [Value], prefix: &str) -> Vec<&'a Value> {
+    pods.iter()
+        .filter(|p| p["name"].as_str().unwrap().starts_with(prefix))
+        .collect()
+}

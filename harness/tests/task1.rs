@@ -1,0 +1,337 @@
+//! The seed's task end to end, as a cluster would run it: `l7mpc compile` turns
+//! `examples/task1` into ConfigMaps and Services, the harness runs the workloads (our proxy as
+//! gateway and sidecars, the apps' socat + perl commands as written), and a client on the host
+//! sends the seed's messages to the node's UDP port 9001.
+//!
+//! The gateway runs in the host network namespace and owns host ports 9001, 9002 and 1234, so
+//! these scenarios take turns (one lock) instead of running side by side. They need root and
+//! the tools the harness needs, and the `l7mp` and `l7mpc` binaries built next to the harness
+//! (`cargo test --workspace` builds them).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+/// One scenario at a time: they all use the host's ports.
+static HOST_PORTS: Mutex<()> = Mutex::new(());
+
+const SEED_MESSAGES: [&str; 2] = ["This is a test!", "Hurray it's working!"];
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn example(part: &str) -> PathBuf {
+    repo().join("examples/task1").join(part)
+}
+
+fn test_data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/task1")
+        .join(name)
+}
+
+/// A binary built next to the harness.
+fn sibling_binary(name: &str) -> PathBuf {
+    let bin = Path::new(BIN).with_file_name(name);
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it first (`cargo build -p l7mp -p l7mpc`, or run the tests with \
+         `cargo test --workspace`)",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs `l7mpc compile -f ... -o DIR` (plus `--pods` when given) and returns DIR.
+fn compile(out: &Path, inputs: &[PathBuf], pods: Option<&Path>) -> PathBuf {
+    let _ = std::fs::remove_dir_all(out);
+    let mut cmd = Command::new(sibling_binary("l7mpc"));
+    cmd.arg("compile");
+    for i in inputs {
+        cmd.arg("-f").arg(i);
+    }
+    if let Some(p) = pods {
+        cmd.arg("--pods").arg(p);
+    }
+    cmd.arg("-o").arg(out);
+    let result = cmd.output().unwrap();
+    assert!(
+        result.status.success(),
+        "l7mpc compile failed: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    out.to_path_buf()
+}
+
+/// The seed's resources with `gateway` (a folder or file) for the gateway.
+fn seed_inputs(gateway: PathBuf, extra: &[PathBuf]) -> Vec<PathBuf> {
+    let mut v = vec![example("mesh"), gateway, example("workloads")];
+    v.extend_from_slice(extra);
+    v
+}
+
+/// A UDP client with its own source port, as one `socat - udp4:NODE:PORT` is.
+struct Client {
+    socket: UdpSocket,
+}
+
+impl Client {
+    fn new(node: &str, port: u16) -> Client {
+        let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
+        socket.connect((node, port)).unwrap();
+        Client { socket }
+    }
+
+    /// Sends `line` and collects what comes back within a short window (the reply may come in
+    /// more than one datagram). Empty when nothing came.
+    fn exchange(&self, line: &str) -> String {
+        self.socket.send(format!("{line}\n").as_bytes()).unwrap();
+        let mut reply = String::new();
+        let mut buf = [0u8; 2048];
+        self.socket
+            .set_read_timeout(Some(Duration::from_millis(1500)))
+            .unwrap();
+        while let Ok(n) = self.socket.recv(&mut buf) {
+            reply.push_str(&String::from_utf8_lossy(&buf[..n]));
+            self.socket
+                .set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+        }
+        reply
+    }
+
+    /// Like `exchange`, but retries until a reply comes: the first sessions can race the
+    /// pods starting and their DNS names appearing.
+    fn exchange_until_reply(&self, line: &str, deadline: Duration) -> String {
+        let end = Instant::now() + deadline;
+        loop {
+            let reply = self.exchange(line);
+            if !reply.is_empty() || Instant::now() > end {
+                return reply;
+            }
+        }
+    }
+}
+
+/// The worker and transcoder pod names in a reply, checking its exact shape:
+/// `Echo on <worker>: \nTranscoded on <transcoder>: <message>\n`.
+fn parse_reply(reply: &str, message: &str) -> (String, String) {
+    let rest = reply
+        .strip_prefix("Echo on ")
+        .unwrap_or_else(|| panic!("unexpected reply {reply:?}"));
+    let (worker, rest) = rest
+        .split_once(": \nTranscoded on ")
+        .unwrap_or_else(|| panic!("unexpected reply {reply:?}"));
+    let transcoder = rest
+        .strip_suffix(&format!(": {message}\n"))
+        .unwrap_or_else(|| panic!("unexpected reply {reply:?}"));
+    (worker.to_string(), transcoder.to_string())
+}
+
+fn pod_names(c: &Cluster, prefix: &str) -> BTreeSet<String> {
+    pods(&c.status())
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .filter(|n| n.starts_with(prefix))
+        .collect()
+}
+
+/// Which workers and transcoders answer `sessions` new client sessions.
+fn spread(node: &str, port: u16, sessions: usize) -> (BTreeSet<String>, BTreeSet<String>) {
+    let mut workers = BTreeSet::new();
+    let mut transcoders = BTreeSet::new();
+    for i in 0..sessions {
+        let message = format!("session {i}");
+        let reply = Client::new(node, port).exchange_until_reply(&message, Duration::from_secs(10));
+        let (w, t) = parse_reply(&reply, &message);
+        workers.insert(w);
+        transcoders.insert(t);
+    }
+    (workers, transcoders)
+}
+
+fn start(name: &str, n: u8, work: &Path, inputs: &[PathBuf]) -> Cluster {
+    let c = Cluster::new(name, n);
+    let out = compile(&work.join("compiled"), inputs, None);
+    c.up_all(&[&example("workloads"), &out]);
+    c
+}
+
+#[test]
+fn the_seed_exchange_load_balancing_and_reconfiguration() {
+    let _turn = HOST_PORTS.lock().unwrap_or_else(|p| p.into_inner());
+    let work = tempfile::tempdir().unwrap();
+    let c = start(
+        "task1",
+        20,
+        work.path(),
+        &seed_inputs(example("gateway"), &[]),
+    );
+    let node = c.node_ip();
+    let workers = pod_names(&c, "worker-deployment-");
+    let transcoders = pod_names(&c, "transcoder-deployment-");
+    assert_eq!((workers.len(), transcoders.len()), (2, 2));
+
+    // The seed's exchange, with real pod names.
+    for message in SEED_MESSAGES {
+        let reply = Client::new(&node, 9001).exchange_until_reply(message, Duration::from_secs(20));
+        let (w, t) = parse_reply(&reply, message);
+        assert!(workers.contains(&w), "{w} is not a worker pod: {workers:?}");
+        assert!(
+            transcoders.contains(&t),
+            "{t} is not a transcoder pod: {transcoders:?}"
+        );
+    }
+
+    // ConsistentHash without a key picks at random per session: over 40 sessions every pod
+    // answers.
+    let (seen_workers, seen_transcoders) = spread(&node, 9001, 40);
+    assert_eq!(seen_workers, workers);
+    assert_eq!(seen_transcoders, transcoders);
+
+    // Reconfiguration through the ConfigMaps, with the pods left running. A session opened
+    // before the change keeps working through it.
+    let before = Client::new(&node, 9001);
+    let first = parse_reply(
+        &before.exchange_until_reply("before", Duration::from_secs(10)),
+        "before",
+    );
+    let out = compile(
+        &work.path().join("second-gateway"),
+        &seed_inputs(example("gateway"), &[test_data("gateway-9002.yaml")]),
+        None,
+    );
+    c.apply(&[&out]);
+    let added = Client::new(&node, 9002).exchange_until_reply("added", Duration::from_secs(15));
+    parse_reply(&added, "added");
+    assert_eq!(parse_reply(&before.exchange("still"), "still"), first);
+
+    // Trivial instead of ConsistentHash for the transcoders: new sessions all reach one.
+    let trivial = compile(
+        &work.path().join("trivial-policy"),
+        &[
+            example("mesh/uds-cluster.yaml"),
+            example("mesh/transcoder-vsvc.yaml"),
+            example("mesh/udp-cluster.yaml"),
+            test_data("websocket-cluster-trivial.yaml"),
+            example("gateway"),
+            test_data("gateway-9002.yaml"),
+            example("workloads"),
+        ],
+        None,
+    );
+    c.apply(&[&trivial]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, seen) = spread(&node, 9001, 8);
+        if seen.len() == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Trivial never took effect: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(parse_reply(&before.exchange("after"), "after"), first);
+    c.down();
+}
+
+#[test]
+fn the_trivial_variant_uses_one_transcoder() {
+    let _turn = HOST_PORTS.lock().unwrap_or_else(|p| p.into_inner());
+    let work = tempfile::tempdir().unwrap();
+    let c = start(
+        "task1tr",
+        21,
+        work.path(),
+        &seed_inputs(example("trivial"), &[]),
+    );
+    let node = c.node_ip();
+    Client::new(&node, 9001).exchange_until_reply("warm-up", Duration::from_secs(20));
+    let (workers, transcoders) = spread(&node, 9001, 40);
+    assert_eq!(workers.len(), 2, "both workers answer: {workers:?}");
+    assert_eq!(
+        transcoders.len(),
+        1,
+        "one transcoder answers: {transcoders:?}"
+    );
+    c.down();
+}
+
+#[test]
+fn a_killed_transcoder_is_skipped_by_new_sessions() {
+    let _turn = HOST_PORTS.lock().unwrap_or_else(|p| p.into_inner());
+    let work = tempfile::tempdir().unwrap();
+    let inputs = seed_inputs(test_data("gateway-retry.yaml"), &[]);
+    let c = start("task1kill", 22, work.path(), &inputs);
+    let node = c.node_ip();
+    Client::new(&node, 9001).exchange_until_reply("warm-up", Duration::from_secs(20));
+    let transcoders = pod_names(&c, "transcoder-deployment-");
+    let victim = transcoders.iter().next().unwrap().clone();
+    let netns = pods(&c.status())
+        .iter()
+        .find(|p| p["name"] == victim.as_str())
+        .and_then(|p| p["netns"].as_str().map(str::to_string))
+        .expect("the pod's netns");
+    let pids = Command::new("ip")
+        .args(["netns", "pids", &netns])
+        .output()
+        .unwrap();
+    for pid in String::from_utf8_lossy(&pids.stdout).split_whitespace() {
+        let _ = Command::new("kill").args(["-9", pid]).status();
+    }
+    // Every new session is answered, and only by the survivor.
+    let (_, seen) = spread(&node, 9001, 20);
+    assert!(!seen.contains(&victim), "the killed pod answered: {seen:?}");
+    assert_eq!(seen.len(), 1);
+    c.down();
+}
+
+#[test]
+fn the_seed_runs_with_pod_ip_endpoints() {
+    let _turn = HOST_PORTS.lock().unwrap_or_else(|p| p.into_inner());
+    let work = tempfile::tempdir().unwrap();
+    let inputs = seed_inputs(example("gateway"), &[]);
+    let c = start("task1pods", 23, work.path(), &inputs);
+    // A `kubectl get pods -o yaml` snapshot of the running pods, then a recompile that writes
+    // their IPs instead of Service names, applied to the running pods.
+    let items: Vec<Value> = pods(&c.status())
+        .iter()
+        .map(|p| {
+            json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": p["name"], "namespace": p["namespace"], "labels": p["labels"]},
+                "status": {"podIP": p["ip"]},
+            })
+        })
+        .collect();
+    let snapshot = work.path().join("pods.yaml");
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
+    std::fs::write(&snapshot, serde_json::to_string_pretty(&list).unwrap()).unwrap();
+    let out = compile(&work.path().join("with-pods"), &inputs, Some(&snapshot));
+    let ingress = std::fs::read_to_string(out.join("default/configmap-l7mp-ingress-config.yaml"))
+        .expect("the gateway's ConfigMap");
+    assert!(
+        !ingress.contains("svc.cluster.local"),
+        "pod IPs, not names: {ingress}"
+    );
+    c.apply(&[&out]);
+    let node = c.node_ip();
+    for message in SEED_MESSAGES {
+        let reply = Client::new(&node, 9001).exchange_until_reply(message, Duration::from_secs(20));
+        parse_reply(&reply, message);
+    }
+    let (workers, transcoders) = spread(&node, 9001, 40);
+    assert_eq!((workers.len(), transcoders.len()), (2, 2));
+    c.down();
+}
