@@ -134,8 +134,8 @@ async fn check(
         .apply(loaded.config, options.drain)
         .await
         .map_err(|e| Rejection::Bad(format!("{name} (sha256 {sha256}) cannot be applied: {e}")))?;
-    status.record_success(&sha256, Arc::new(text));
-    tracing::info!(sha256 = %sha256, generation = status.generation(), "config reloaded: {summary}");
+    tracing::info!(sha256 = %sha256, generation = status.generation() + 1, "config reloaded: {summary}");
+    status.record_reload(&sha256, Arc::new(text), summary);
     Ok(())
 }
 
