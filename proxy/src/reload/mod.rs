@@ -65,8 +65,10 @@ pub async fn run(
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let mut dir_watch =
         (options.mode == WatchMode::Inotify).then(|| DirWatch::new(&options.path, events_tx));
+    // The first tick is immediate: once the watch is armed, the file is checked at once, so a
+    // change made between the initial load and the watch (while the proxy was starting) is not
+    // left for the next re-check.
     let mut recheck = tokio::time::interval(options.recheck);
-    recheck.tick().await;
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let debounce = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(debounce, shutdown);
