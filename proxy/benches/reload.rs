@@ -240,7 +240,7 @@ fn added_listener(settings: &Settings, dir: &Path, echo: SocketAddr) -> Result<L
     for i in 0..settings.swaps {
         let port = free_port()?;
         let renamed = volume.update(&config(Some((i, port))))?;
-        match probe(port, "A: ", false, renamed + RELOAD_DEADLINE)? {
+        match probe(port, "A: ", None, renamed + RELOAD_DEADLINE)? {
             Some(answered) => result.samples.push(answered - renamed),
             None => {
                 result.failed += 1;
@@ -278,6 +278,7 @@ fn changed_route(
         samples: Vec::new(),
         failed: 0,
     };
+    let mut used = Vec::new();
     for i in 0..settings.swaps {
         let (to, prefix) = if i.is_multiple_of(2) {
             ("b", "B: ")
@@ -285,7 +286,7 @@ fn changed_route(
             ("a", "A: ")
         };
         let renamed = volume.update(&config(to))?;
-        match probe(port, prefix, true, renamed + RELOAD_DEADLINE)? {
+        match probe(port, prefix, Some(&mut used), renamed + RELOAD_DEADLINE)? {
             Some(answered) => result.samples.push(answered - renamed),
             None => {
                 result.failed += 1;
@@ -302,10 +303,19 @@ fn changed_route(
 
 fn cold_start(settings: &Settings, dir: &Path, echo: SocketAddr) -> Result<Vec<Duration>, String> {
     fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    // Ports that are free: hold them all at once so that they differ, then let them go.
-    let held = (0..settings.listeners)
-        .map(|_| bind_local())
-        .collect::<Result<Vec<_>, _>>()?;
+    // Ports below the ephemeral range (where other programs' client sockets do not land) that
+    // are free now: hold them all at once so that they differ, then let them go.
+    let low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let held: Vec<UdpSocket> = (low.saturating_sub(12_000)..low)
+        .filter_map(|p| UdpSocket::bind((Ipv4Addr::LOCALHOST, p)).ok())
+        .take(settings.listeners)
+        .collect();
+    if held.len() < settings.listeners {
+        return Err(format!("only {} free ports below {low}", held.len()));
+    }
     let ports: Vec<u16> = held
         .iter()
         .map(|s| s.local_addr().map(|a| a.port()))
@@ -342,11 +352,12 @@ fn cold_start(settings: &Settings, dir: &Path, echo: SocketAddr) -> Result<Vec<D
 
 /// Probes `127.0.0.1:port` every [`PROBE_EVERY`] until an answer starts with `prefix`; returns
 /// when it arrived, or `None` at `deadline`. With `fresh`, every probe comes from a new socket
-/// (a new session).
+/// (a new session), and the used sockets are kept open in it: a port used again would meet the
+/// proxy's still-open session of an earlier probe, with the route of an earlier swap.
 fn probe(
     port: u16,
     prefix: &str,
-    fresh: bool,
+    mut fresh: Option<&mut Vec<UdpSocket>>,
     deadline: Instant,
 ) -> Result<Option<Instant>, String> {
     let to = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
@@ -359,8 +370,8 @@ fn probe(
     let mut buf = [0u8; 2048];
     while Instant::now() < deadline {
         let next = Instant::now() + PROBE_EVERY;
-        if fresh {
-            socket = connect()?;
+        if let Some(used) = fresh.as_deref_mut() {
+            used.push(std::mem::replace(&mut socket, connect()?));
         }
         let _ = socket.send(b"probe");
         // Read answers (to this probe or earlier ones) until the next probe is due.
@@ -668,7 +679,7 @@ impl Proxy {
 
     /// Waits for the first config to serve.
     fn wait_answering(&self, port: u16, prefix: &str) -> Result<(), String> {
-        match probe(port, prefix, false, Instant::now() + RELOAD_DEADLINE)? {
+        match probe(port, prefix, None, Instant::now() + RELOAD_DEADLINE)? {
             Some(_) => Ok(()),
             None => {
                 self.check_alive()?;
