@@ -65,8 +65,10 @@ pub async fn run(
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let mut dir_watch =
         (options.mode == WatchMode::Inotify).then(|| DirWatch::new(&options.path, events_tx));
+    // The first tick is immediate: once the watch is armed, the file is checked at once, so a
+    // change made between the initial load and the watch (while the proxy was starting) is not
+    // left for the next re-check.
     let mut recheck = tokio::time::interval(options.recheck);
-    recheck.tick().await;
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let debounce = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(debounce, shutdown);
@@ -134,8 +136,8 @@ async fn check(
         .apply(loaded.config, options.drain)
         .await
         .map_err(|e| Rejection::Bad(format!("{name} (sha256 {sha256}) cannot be applied: {e}")))?;
-    status.record_success(&sha256, Arc::new(text));
-    tracing::info!(sha256 = %sha256, generation = status.generation(), "config reloaded: {summary}");
+    tracing::info!(sha256 = %sha256, generation = status.generation() + 1, "config reloaded: {summary}");
+    status.record_reload(&sha256, Arc::new(text), summary);
     Ok(())
 }
 

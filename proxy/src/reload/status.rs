@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::proxy::ReloadSummary;
 use crate::stats::Counter;
 
 /// Reload state shared between the controller and its readers.
@@ -29,6 +30,7 @@ struct Active {
     sha256: String,
     text: Arc<String>,
     last_error: Option<String>,
+    summary: Option<ReloadSummary>,
 }
 
 impl ReloadStatus {
@@ -60,6 +62,13 @@ impl ReloadStatus {
         self.stamp(true);
     }
 
+    /// Records that a reload put the config with this hash and text in force, changing what
+    /// `summary` says.
+    pub fn record_reload(&self, sha256: &str, text: Arc<String>, summary: ReloadSummary) {
+        self.active().summary = Some(summary);
+        self.record_success(sha256, text);
+    }
+
     /// Records a rejected or failed reload.
     pub fn record_failure(&self, why: &str) {
         self.active().last_error = Some(why.to_string());
@@ -80,6 +89,11 @@ impl ReloadStatus {
     /// Why the latest reload failed, if it did.
     pub fn last_error(&self) -> Option<String> {
         self.active().last_error.clone()
+    }
+
+    /// What the latest successful reload changed (`None` before the first reload).
+    pub fn last_summary(&self) -> Option<ReloadSummary> {
+        self.active().summary.clone()
     }
 
     /// Number of configs applied so far; 0 means not ready.

@@ -10,7 +10,10 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use notify::event::ModifyKind;
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
@@ -30,6 +33,9 @@ pub struct DirWatch {
     watcher: Option<RecommendedWatcher>,
     /// Device and inode of the directory the watch is on.
     watched: Option<(u64, u64)>,
+    /// Set when the watched directory itself was deleted or moved away: the watch is dead even
+    /// if a new directory at the same path got the same inode number (ext4 reuses them).
+    lost: Arc<AtomicBool>,
 }
 
 impl DirWatch {
@@ -44,6 +50,7 @@ impl DirWatch {
             events,
             watcher: None,
             watched: None,
+            lost: Arc::new(AtomicBool::new(false)),
         };
         w.rearm();
         w
@@ -55,7 +62,11 @@ impl DirWatch {
         let current = std::fs::metadata(&self.dir)
             .ok()
             .map(|m| (m.dev(), m.ino()));
-        if current.is_some() && current == self.watched && self.watcher.is_some() {
+        if current.is_some()
+            && current == self.watched
+            && self.watcher.is_some()
+            && !self.lost.load(Ordering::Relaxed)
+        {
             return;
         }
         self.watcher = None;
@@ -64,9 +75,21 @@ impl DirWatch {
             return;
         };
         let events = self.events.clone();
+        let lost = Arc::new(AtomicBool::new(false));
+        self.lost = lost.clone();
+        let dir = self.dir.clone();
         let handler = move |res: notify::Result<notify::Event>| {
             let relevant = match res {
-                Ok(e) => !matches!(e.kind, EventKind::Access(_)),
+                Ok(e) => {
+                    if matches!(
+                        e.kind,
+                        EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
+                    ) && e.paths.contains(&dir)
+                    {
+                        lost.store(true, Ordering::Relaxed);
+                    }
+                    !matches!(e.kind, EventKind::Access(_))
+                }
                 // An error (such as a queue overflow) may hide a change.
                 Err(_) => true,
             };

@@ -2,8 +2,10 @@
 //! ConfigMap volume changes (or as a plain file is edited), applies only what changed, keeps the
 //! sessions the change does not touch, and never replaces a good config with a bad one.
 
+mod bad_inputs;
 #[path = "../common/mod.rs"]
 mod common;
+mod in_place;
 mod kubelet;
 
 use std::net::SocketAddr;
@@ -19,16 +21,47 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+/// SIGHUP reaches every reload controller in this process, so the test that sends it runs
+/// alone: every other proxy holds this lock shared for its whole life, that test exclusively.
+static SIGNALS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 /// A proxy under its reload controller, running until dropped.
 struct Reloading {
     status: Arc<ReloadStatus>,
     view: Arc<View>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
+    _signals: Option<tokio::sync::RwLockReadGuard<'static, ()>>,
+}
+
+/// The reload options the tests use unless they say otherwise: inotify, a short debounce and a
+/// re-check every half second.
+fn options(path: std::path::PathBuf, drain: Duration) -> ReloadOptions {
+    ReloadOptions {
+        path,
+        mode: WatchMode::Inotify,
+        debounce: Duration::from_millis(50),
+        recheck: Duration::from_millis(500),
+        drain,
+    }
 }
 
 impl Reloading {
     async fn start(path: std::path::PathBuf, drain: Duration) -> Self {
+        Self::start_with(options(path, drain)).await
+    }
+
+    async fn start_with(reload: ReloadOptions) -> Self {
+        let signals = SIGNALS.read().await;
+        Self::launch(reload, Some(signals)).await
+    }
+
+    /// Starts without taking [`SIGNALS`]: for the test that holds it exclusively.
+    async fn launch(
+        reload: ReloadOptions,
+        signals: Option<tokio::sync::RwLockReadGuard<'static, ()>>,
+    ) -> Self {
+        let path = reload.path.clone();
         let text = std::fs::read_to_string(&path).unwrap();
         let loaded = l7mp_config::load_str("config.yaml", &text).unwrap();
         let options = Options {
@@ -41,13 +74,6 @@ impl Reloading {
         status.record_success(&loaded.sha256, Arc::new(loaded.text));
         let view = proxy.view();
         let stop = CancellationToken::new();
-        let reload = ReloadOptions {
-            path,
-            mode: WatchMode::Inotify,
-            debounce: Duration::from_millis(50),
-            recheck: Duration::from_millis(500),
-            drain,
-        };
         let (s, token) = (status.clone(), stop.clone());
         let task = tokio::spawn(async move {
             let proxy = l7mp::reload::run(proxy, reload, s, token.cancelled_owned()).await;
@@ -58,6 +84,7 @@ impl Reloading {
             view,
             stop,
             task,
+            _signals: signals,
         }
     }
 
