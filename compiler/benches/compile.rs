@@ -1,1 +1,90 @@
-fn main() {}
+//! Compile-time benchmark: generated meshes of 1x, 4x and 16x (16x: 500 VirtualServices,
+//! 500 Targets, 100 workloads), timing `compile` in-process and measuring peak memory as the
+//! maxrss of a child process per size (`cargo bench -p l7mpc --bench compile`).
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use l7mpc::check::Options;
+use l7mpc::compile::compile;
+use l7mpc::load::SourceFile;
+
+/// The 16x mesh has 100 workloads, 500 VirtualServices and 500 Targets; smaller sizes scale
+/// every count down.
+fn mesh(scale: usize) -> Vec<SourceFile> {
+    let (workloads, services) = ((100 * scale).div_ceil(16), (500 * scale).div_ceil(16));
+    let mut text = String::new();
+    for w in 0..workloads {
+        let _ = write!(
+            text,
+            "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: w{w}}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: w{w}}}}}\n  template:\n    metadata: {{labels: {{app: w{w}}}}}\n    spec:\n      containers:\n        - name: proxy\n          image: l7mp/l7mp-rs\n          command: [l7mp, --config, /etc/l7mp/config.yaml]\n          volumeMounts: [{{name: c, mountPath: /etc/l7mp}}]\n      volumes: [{{name: c, configMap: {{name: w{w}-config}}}}]\n"
+        );
+    }
+    // A chain: vs{s} on w{s} routes to t{s}, whose endpoints are the pods running vs{s+1};
+    // the last Target is an in-proxy Echo, so the chain ends and the mesh is loop-free.
+    for s in 0..services {
+        let (here, next) = (s % workloads, (s + 1) % workloads);
+        let (port, next_port) = (10000 + s, 10001 + s);
+        let cluster = if s + 1 == services {
+            "{spec: {Echo: {}}}".to_string()
+        } else {
+            format!(
+                "{{spec: {{UDP: {{port: {next_port}}}}}, loadbalancer: {{policy: ConsistentHash}}, endpoints: [{{selector: {{matchLabels: {{app: w{next}}}}}}}]}}"
+            )
+        };
+        let _ = write!(
+            text,
+            "---\napiVersion: l7mp.io/v1\nkind: VirtualService\nmetadata: {{name: vs{s}}}\nspec:\n  selector: {{matchLabels: {{app: w{here}}}}}\n  listener:\n    spec: {{UDP: {{port: {port}}}}}\n    rules:\n      - action: {{route: {{destinationRef: t{s}}}}}\n---\napiVersion: l7mp.io/v1\nkind: Target\nmetadata: {{name: t{s}}}\nspec:\n  cluster: {cluster}\n"
+        );
+    }
+    vec![SourceFile {
+        name: "mesh.yaml".into(),
+        text,
+    }]
+}
+
+fn run(scale: usize) -> f64 {
+    let files = mesh(scale);
+    let start = Instant::now();
+    let compiled = compile(&files, None, &Options::default());
+    let seconds = start.elapsed().as_secs_f64();
+    assert!(
+        compiled.output.is_some(),
+        "{:?}",
+        compiled.diagnostics.first()
+    );
+    seconds
+}
+
+/// Peak resident memory of this process in KiB (Linux `VmHWM`).
+fn peak_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn main() {
+    // In a child (`--child SCALE`) compile once and print the peak memory; the parent times.
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--child") {
+        let scale = args.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(1);
+        run(scale);
+        println!("{}", peak_kib());
+        return;
+    }
+    for scale in [1, 4, 16] {
+        let best = (0..3).map(|_| run(scale)).fold(f64::INFINITY, f64::min);
+        let child = std::process::Command::new(&args[0])
+            .args(["--child", &scale.to_string()])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        println!(
+            "compile {scale:>2}x: {:>8.1} ms (best of 3), peak memory {child} KiB",
+            best * 1000.0
+        );
+    }
+}
