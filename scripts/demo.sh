@@ -1,38 +1,37 @@
 #!/usr/bin/env bash
-# The main job: runs the seed's exchange through the proxy on this machine and prints the
-# replies. The apps run exactly as the seed's workloads describe them (socat + perl); the proxy
-# serves examples/proxy-demo/l7mp.yaml. Everything started here is stopped on exit.
+# The main job: the seed's task end to end, as a cluster would run it. Compiles
+# examples/task1 with l7mpc, runs its workloads with the local cluster harness (each pod a
+# network namespace; the apps' socat + perl commands and our proxy as gateway and sidecars),
+# sends the seed's messages to the gateway's UDP port 9001 with socat, prints the replies,
+# and tears everything down. Needs root (namespaces, a bridge, mounts).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/setup.sh
-cargo build --release -q -p l7mp
-work=/tmp/l7mp-demo
-rm -rf "$work" && mkdir -p "$work"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+cargo build --release -q -p l7mp -p l7mpc -p l7mp-localcluster
+bin=target/release
+cluster=task1-demo
+out=$(mktemp -d)
+cleanup() { "$bin/l7mp-localcluster" --cluster "$cluster" down >/dev/null 2>&1 || true; rm -rf "$out"; }
 trap cleanup EXIT INT TERM
 
-# The transcoder app: a line filter behind a Unix socket.
-POD_NAME=transcoder-demo socat unix-l:$work/uds-echo.sock,fork \
-  "exec:'perl -pe \"BEGIN{\$|=1} s/^/Transcoded on \$ENV{POD_NAME}: /\"'" 2>"$work/transcoder.log" &
-pids+=($!)
-# The worker app: a line filter on UDP 9999.
-POD_NAME=worker-demo socat udp-l:9999,fork,reuseaddr \
-  "exec:'perl -pe \"BEGIN{\$|=1} s/^/Echo on \$ENV{POD_NAME}: \\\\n/\"'" 2>"$work/worker.log" &
-pids+=($!)
-target/release/l7mp --config examples/proxy-demo/l7mp.yaml --log-level warn 2>"$work/l7mp.log" &
-pids+=($!)
+echo "\$ l7mpc compile -f examples/task1/{mesh,gateway,workloads} -o $out"
+"$bin/l7mpc" compile -f examples/task1/mesh -f examples/task1/gateway -f examples/task1/workloads -o "$out"
+"$bin/l7mp-localcluster" --cluster "$cluster" up --bin-dir "$bin" -f examples/task1/workloads -f "$out"
+"$bin/l7mp-localcluster" --cluster "$cluster" status
+node=$("$bin/l7mp-localcluster" --cluster "$cluster" status | sed -n 's/.*node IP \([0-9.]*\).*/\1/p' | head -1)
 
-for _ in $(seq 50); do [ -S "$work/uds-echo.sock" ] && break; sleep 0.1; done
-sleep 0.5
 for msg in "This is a test!" "Hurray it's working!"; do
-  echo "\$ echo '$msg' | socat -t 2 - udp4:127.0.0.1:9001"
-  reply=$(echo "$msg" | socat -t 2 - udp4:127.0.0.1:9001)
+  echo "\$ echo '$msg' | socat - udp4:$node:9001"
+  reply=""
+  for _ in $(seq 15); do
+    reply=$(echo "$msg" | socat -t 2 - "udp4:$node:9001" || true)
+    [ -n "$reply" ] && break
+  done
   printf '%s\n' "$reply"
   case "$reply" in
-    *"Transcoded on transcoder-demo: $msg"*) ;;
-    *) echo "demo: unexpected reply; proxy log:" >&2; cat "$work/l7mp.log" >&2; exit 1 ;;
+    "Echo on worker-deployment-"*"Transcoded on transcoder-deployment-"*": $msg") ;;
+    *) echo "demo: unexpected reply" >&2; exit 1 ;;
   esac
 done
 echo "demo: ok"
