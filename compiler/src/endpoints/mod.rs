@@ -16,7 +16,7 @@ pub use service::{ServiceKey, service_name};
 use crate::crd::Selector;
 use crate::diagnostics::{Code, Diagnostics};
 use crate::load::Object;
-use crate::select::{as_pod, pods_matching};
+use crate::select::{PodSet, as_pod, pods_matching};
 
 /// An endpoint selector in the input: the object it is named after, where it sits, and the
 /// object that holds the selector (a linked VirtualService for `linkedVirtualService`).
@@ -58,8 +58,8 @@ pub struct EndpointSet {
     pub pods: usize,
 }
 
-/// Pods as [`crate::select::matches`] sees them, by object index.
-type Pods = Vec<(usize, Value)>;
+/// Pods as [`crate::select::matches`] sees them, by object index, indexed by label.
+type Pods = PodSet;
 
 /// Resolves endpoint selectors in one of the two modes, remembering the Services it needs.
 pub struct Endpoints<'a> {
@@ -84,7 +84,7 @@ impl<'a> Endpoints<'a> {
     ) -> Self {
         let pods_of = |objects: &'a [Object]| -> Pods {
             let pods = objects.iter().enumerate();
-            pods.filter_map(|(i, o)| Some((i, as_pod(o)?))).collect()
+            PodSet::new(pods.filter_map(|(i, o)| Some((i, as_pod(o)?))).collect())
         };
         let mut this = Self {
             objects,

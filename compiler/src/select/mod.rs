@@ -6,10 +6,12 @@
 //! selector spans all namespaces unless it has `matchNamespace`.
 
 mod eval;
+mod index;
 
 use serde_json::{Value, json};
 
 pub use eval::{ServiceSelector, matches};
+pub use index::PodSet;
 
 use crate::crd::{FieldOperator, LabelOperator, Selector};
 use crate::diagnostics::{Code, Diagnostics, did_you_mean};
@@ -27,11 +29,13 @@ pub struct Placement {
 /// Evaluates every selector; returns the placements and reports selectors that are malformed,
 /// name a missing Service, or match nothing.
 pub fn select(objects: &[Object], diags: &mut Diagnostics) -> Vec<Placement> {
-    let pods: Vec<(usize, Value)> = objects
-        .iter()
-        .enumerate()
-        .filter_map(|(i, o)| Some((i, as_pod(o)?)))
-        .collect();
+    let pods = PodSet::new(
+        objects
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| Some((i, as_pod(o)?)))
+            .collect(),
+    );
     let mut placements = Vec::new();
     for (index, object) in objects.iter().enumerate().filter(|(_, o)| o.kind.is_l7mp()) {
         for (pointer, _, value) in object.spec_fields(&["selector"]) {
@@ -64,7 +68,7 @@ pub fn pods_matching(
     objects: &[Object],
     owner: &Object,
     selector: &Selector,
-    candidates: &[(usize, Value)],
+    candidates: &PodSet,
 ) -> Vec<usize> {
     let service = match &selector.match_service {
         Some(name) => match service_named(objects, &owner.namespace, name) {
@@ -74,7 +78,8 @@ pub fn pods_matching(
         None => None,
     };
     candidates
-        .iter()
+        .candidates(selector)
+        .into_iter()
         .filter(|(_, pod)| matches(selector, pod, service))
         .map(|(i, _)| *i)
         .collect()
@@ -121,7 +126,7 @@ impl<'a> Site<'a> {
     fn evaluate(
         &self,
         selector: &Selector,
-        pods: &[(usize, Value)],
+        pods: &PodSet,
         diags: &mut Diagnostics,
     ) -> Option<Vec<usize>> {
         let well_formed = self.report_malformed(selector, diags);
@@ -133,7 +138,8 @@ impl<'a> Site<'a> {
             return None;
         }
         let chosen: Vec<usize> = pods
-            .iter()
+            .candidates(selector)
+            .into_iter()
             .filter(|(_, pod)| matches(selector, pod, service))
             .map(|(i, _)| *i)
             .collect();
