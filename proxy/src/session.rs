@@ -237,11 +237,17 @@ impl Ring {
 
     async fn forward(&mut self, ctx: &ListenerCtx, from: usize, data: Bytes) -> Option<End> {
         self.traffic(ctx, from).received(data.len());
+        if from == 0 {
+            self.info.traffic.received(data.len());
+        }
         let to = (from + 1) % self.stages.len();
         let len = data.len();
         match self.stages[to].send(data).await {
             Ok(()) => {
                 self.traffic(ctx, to).sent(len);
+                if to == 0 {
+                    self.info.traffic.sent(len);
+                }
                 None
             }
             Err(e) => self.on_failed(to, e).await,

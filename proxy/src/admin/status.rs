@@ -1,6 +1,8 @@
 //! `/config` and `/sessions`: JSON documents about the config in force and the sessions it
 //! runs, built from the reload status and the proxy's view at request time.
 
+use std::sync::atomic::Ordering;
+
 use serde_json::{Value, json};
 
 use crate::proxy::View;
@@ -19,8 +21,9 @@ pub fn config(status: &ReloadStatus) -> Value {
 }
 
 /// Every running session, by listener and then start time: `{id, name, listener, started,
-/// stages: [{cluster, endpoint}]}`, `started` in milliseconds since the Unix epoch and
-/// `stages` empty while the session is still connecting its hops.
+/// stages: [{cluster, endpoint}], traffic: {rx_bytes, rx_packets, tx_bytes, tx_packets}}`,
+/// `started` in milliseconds since the Unix epoch, `stages` empty while the session is still
+/// connecting its hops, and `traffic` counted on the source side.
 pub fn sessions(view: &View) -> Value {
     let mut out = Vec::new();
     for (listener, ctx) in view.listeners() {
@@ -38,6 +41,12 @@ pub fn sessions(view: &View) -> Value {
                 "listener": listener,
                 "started": s.started_ms,
                 "stages": stages,
+                "traffic": {
+                    "rx_bytes": s.traffic.rx_bytes.load(Ordering::Relaxed),
+                    "rx_packets": s.traffic.rx_packets.load(Ordering::Relaxed),
+                    "tx_bytes": s.traffic.tx_bytes.load(Ordering::Relaxed),
+                    "tx_packets": s.traffic.tx_packets.load(Ordering::Relaxed),
+                },
             }));
         }
     }

@@ -363,6 +363,10 @@ async fn sessions_are_listed_while_they_run_and_gone_when_they_end() {
     assert_eq!(stages[0]["cluster"], destination);
     assert_eq!(stages[0]["endpoint"], format!("{destination}-endpoint-0"));
     assert_eq!(stages[1]["endpoint"], "local");
+    // The session's own counters, on the client side: one byte in, four out.
+    assert_eq!(s[0]["traffic"]["rx_bytes"], 1);
+    assert_eq!(s[0]["traffic"]["rx_packets"], 1);
+    assert_eq!(s[0]["traffic"]["tx_bytes"], 4);
 
     drop(conn);
     let t = proxy.view.listener("t").unwrap();
