@@ -1,0 +1,114 @@
+//! The command line of `l7mp`, and what it means for the proxy's options.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use l7mp::reload::ReloadOptions;
+use l7mp::reload::watch::WatchMode;
+
+/// The l7mp multiprotocol proxy.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+pub struct Cli {
+    /// Config file to serve (the l7mp static config format, YAML or JSON).
+    #[arg(
+        short = 'c',
+        long,
+        conflicts_with = "validate",
+        required_unless_present = "validate"
+    )]
+    pub config: Option<PathBuf>,
+    /// Check a config file, print its diagnostics and exit: 0 when valid, 2 when not.
+    #[arg(long, value_name = "FILE")]
+    pub validate: Option<PathBuf>,
+    /// Bind listeners that name no address here instead of the wildcard address.
+    #[arg(long, value_name = "IP")]
+    pub bind_address: Option<IpAddr>,
+    /// Log level (error, warn, info, debug, trace) or a tracing filter; default: the file's
+    /// `admin.log_level`, else info.
+    #[arg(short = 'l', long, env = "L7MP_LOG")]
+    pub log_level: Option<String>,
+    /// Worker threads sessions run on (default: one per CPU).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Log line format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// How config changes are noticed: inotify on the file's directory, or polling.
+    #[arg(long, value_enum, default_value_t = Watch::Inotify)]
+    pub watch: Watch,
+    /// Seconds between safety-net re-checks of the file (in poll mode: between polls).
+    #[arg(long, default_value_t = 30.0)]
+    pub recheck_interval: f64,
+    /// Milliseconds of quiet after a change event before the file is read.
+    #[arg(long, default_value_t = 100)]
+    pub debounce_ms: u64,
+    /// Seconds the sessions of a removed or re-bound listener get before they are closed.
+    #[arg(long, default_value_t = 30.0)]
+    pub drain_timeout: f64,
+    /// Start even if the file is missing or invalid, and wait (not ready) for a valid one.
+    #[arg(long)]
+    pub wait_for_config: bool,
+    /// Address of the read-only admin endpoint (health, readiness, metrics, status), or
+    /// `none` for no endpoint.
+    #[arg(long, value_name = "IP:PORT|none", default_value = "127.0.0.1:1234", value_parser = admin_address)]
+    pub admin_address: AdminAddress,
+}
+
+/// `--admin-address`: an address, or `none`.
+#[derive(Clone, Debug)]
+pub struct AdminAddress(pub Option<SocketAddr>);
+
+fn admin_address(s: &str) -> Result<AdminAddress, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(AdminAddress(None));
+    }
+    s.parse()
+        .map(|a| AdminAddress(Some(a)))
+        .map_err(|e| format!("{e} (expected IP:PORT or none)"))
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Watch {
+    Inotify,
+    Poll,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Cli {
+    /// How the reload controller follows `path`.
+    pub fn reload_options(&self, path: PathBuf) -> ReloadOptions {
+        ReloadOptions {
+            path,
+            mode: match self.watch {
+                Watch::Inotify => WatchMode::Inotify,
+                Watch::Poll => WatchMode::Poll,
+            },
+            debounce: Duration::from_millis(self.debounce_ms),
+            recheck: seconds(self.recheck_interval),
+            drain: seconds(self.drain_timeout),
+        }
+    }
+
+    /// Worker threads: as asked, else one per CPU.
+    pub fn worker_count(&self) -> usize {
+        self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
+    }
+}
+
+/// A duration from a command-line number of seconds; nonsense (negative, NaN) becomes a
+/// short positive value rather than a panic.
+fn seconds(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s)
+        .unwrap_or(Duration::from_millis(10))
+        .max(Duration::from_millis(10))
+}
