@@ -260,10 +260,12 @@ pub async fn accept_loop<C>(
     mut start: impl FnMut(C, u64),
 ) -> io::Result<()> {
     let mut id = 0u64;
+    let stop = ctx.accepting.cancelled();
+    tokio::pin!(stop);
     loop {
         let next = tokio::select! {
             r = poll_fn(&mut poll_accept) => r,
-            () = ctx.accepting.cancelled() => return Ok(()),
+            () = &mut stop => return Ok(()),
         };
         match next {
             Ok(conn) => {

@@ -96,6 +96,10 @@ impl Server {
         let mut next_id = 0u64;
         let mut buf = vec![0u8; MAX_DATAGRAM];
         let mut draining = false;
+        // Made once: a fresh `cancelled()` per datagram would re-register with the token.
+        let stop_accepting = ctx.accepting.cancelled();
+        let stop = ctx.cancel.cancelled();
+        tokio::pin!(stop_accepting, stop);
         loop {
             if draining && peers.is_empty() {
                 return Ok(());
@@ -115,11 +119,11 @@ impl Server {
                     }
                     continue;
                 }
-                () = ctx.accepting.cancelled(), if !draining => {
+                () = &mut stop_accepting, if !draining => {
                     draining = true;
                     continue;
                 }
-                () = ctx.cancel.cancelled() => return Ok(()),
+                () = &mut stop => return Ok(()),
             };
             let data = match peers.entry(peer) {
                 Entry::Occupied(e) => match e.get().inbound.offer(data) {
