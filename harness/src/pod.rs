@@ -222,6 +222,9 @@ pub fn plan_container(
             }
         )
     })?;
+    if Path::new(&argv[0]).starts_with(&state.bin_dir) {
+        argv[0] = stage_program(dirs, &argv[0]).context(what)?;
+    }
     let mounts = container_mounts(dirs, pod, container, volumes).context(what)?;
     let workdir = container
         .get("workingDir")
@@ -269,6 +272,25 @@ fn container_argv(
     };
     argv.extend(strings("args").unwrap_or_default());
     Ok(argv)
+}
+
+/// Copies a program from the build directory into the cluster's state directory (once) and
+/// returns the copy's path. The build directory may lie under a path that a pod's own mounts
+/// hide (a checkout under `/tmp`, which every pod replaces with its private `/tmp`); the state
+/// directory never is.
+fn stage_program(dirs: &Dirs, program: &str) -> Result<String> {
+    let source = Path::new(program);
+    let name = source
+        .file_name()
+        .ok_or_else(|| err!("program path {program:?} has no file name"))?;
+    let staged = dirs.root.join("bin").join(name);
+    if !staged.is_file() {
+        fs::create_dir_all(dirs.root.join("bin"))?;
+        let partial = staged.with_extension("partial");
+        fs::copy(source, &partial)?;
+        fs::rename(&partial, &staged)?;
+    }
+    Ok(staged.to_string_lossy().into_owned())
 }
 
 fn resolve_program(program: &str, path: &str) -> Option<String> {
