@@ -136,16 +136,6 @@ pub struct Retry {
     pub timeout: Option<u64>,
 }
 
-/// Which failures cause a retry.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum RetryOn {
-    /// No retries.
-    Never,
-    /// Retry failed connection attempts.
-    ConnectFailure,
-    /// Retry when an established connection drops.
-    Disconnect,
-    /// Both.
-    Always,
-}
+/// Which failures cause a retry: the proxy config's own enum, so the CRD and the proxy accept
+/// exactly the same values.
+pub use l7mp_config::model::RetryOn;

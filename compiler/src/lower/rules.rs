@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use l7mp_config::model::{self, Ref};
 
 use super::{HopPlan, ListenerPlan, Lowering, Origin, spec};
-use crate::crd::{ClusterOrRef, Listener, MatchRule, RetryOn, Route};
+use crate::crd::{ClusterOrRef, Listener, MatchRule, Route};
 use crate::diagnostics::{Code, Diagnostics};
 
 impl Lowering<'_> {
@@ -164,12 +164,7 @@ impl Lowering<'_> {
             ingress,
             egress,
             retry: route.retry.as_ref().map(|r| model::Retry {
-                retry_on: Some(match r.retry_on {
-                    RetryOn::Never => model::RetryOn::Never,
-                    RetryOn::ConnectFailure => model::RetryOn::ConnectFailure,
-                    RetryOn::Disconnect => model::RetryOn::Disconnect,
-                    RetryOn::Always => model::RetryOn::Always,
-                }),
+                retry_on: Some(r.retry_on),
                 num_retries: r.num_retries,
                 timeout: r.timeout,
             }),
