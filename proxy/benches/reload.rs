@@ -19,6 +19,10 @@
 //!
 //! Results are printed as a table and written as JSON to `<target dir>/bench-reload.json`.
 
+mod support;
+
+use support::{bind_local, env_parse, free_port, raise_nofile_limit, target_dir};
+
 use std::collections::BTreeSet;
 use std::env;
 use std::fmt::Write as _;
@@ -75,16 +79,6 @@ struct Settings {
     cold_runs: usize,
     /// The l7mp binary (`BENCH_L7MP_BIN`, default: the one cargo built).
     bin: PathBuf,
-}
-
-fn env_parse<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
-    match env::var(name) {
-        Ok(text) => text
-            .trim()
-            .parse()
-            .map_err(|_| format!("cannot parse {name}={text:?}")),
-        Err(_) => Ok(default),
-    }
 }
 
 impl Settings {
@@ -704,40 +698,4 @@ impl Drop for Proxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Raises the soft open-file limit to the hard one (the child inherits it).
-fn raise_nofile_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed in.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
-}
-
-/// Where cargo puts its output: `CARGO_TARGET_DIR`, else `target` in the workspace root.
-fn target_dir() -> PathBuf {
-    match env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
-    }
-}
-
-fn bind_local() -> Result<UdpSocket, String> {
-    UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| format!("cannot bind a UDP socket: {e}"))
-}
-
-/// A UDP port on 127.0.0.1 that is free right now.
-fn free_port() -> Result<u16, String> {
-    bind_local()?
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| format!("cannot read a socket's address: {e}"))
 }

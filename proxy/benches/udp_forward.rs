@@ -20,6 +20,10 @@
 //! Results are printed as tables and written as JSON to
 //! `<target dir>/bench-udp-forward.json`.
 
+mod support;
+
+use support::{bind_local, env_parse, free_port, raise_nofile_limit, target_dir};
+
 use std::env;
 use std::fmt::Write as _;
 use std::fs;
@@ -118,17 +122,6 @@ impl Settings {
     }
 }
 
-/// Reads and parses an environment variable, with a default when unset.
-fn env_parse<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
-    match env::var(name) {
-        Ok(text) => text
-            .trim()
-            .parse()
-            .map_err(|_| format!("cannot parse {name}={text:?}")),
-        Err(_) => Ok(default),
-    }
-}
-
 fn run() -> Result<(), String> {
     let settings = Settings::from_env()?;
     let nofile = raise_nofile_limit();
@@ -208,55 +201,6 @@ fn run() -> Result<(), String> {
     drop(targets);
     echo.stop();
     Ok(())
-}
-
-/// Raises the soft open-file limit to the hard one, for the 10,000 client
-/// sockets of the memory part. Child processes inherit it. Returns the limit
-/// now in force.
-fn raise_nofile_limit() -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed in.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return 1024;
-        }
-        if limit.rlim_cur < limit.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: limit.rlim_max,
-                rlim_max: limit.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                return raised.rlim_cur;
-            }
-        }
-    }
-    limit.rlim_cur
-}
-
-/// Where cargo puts its output: `CARGO_TARGET_DIR`, else `target` in the
-/// workspace root.
-fn target_dir() -> PathBuf {
-    match env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
-    }
-}
-
-/// Binds a UDP socket on 127.0.0.1 with a port the kernel picks.
-fn bind_local() -> Result<UdpSocket, String> {
-    UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| format!("cannot bind a UDP socket: {e}"))
-}
-
-/// Finds a UDP port on 127.0.0.1 that is free right now.
-fn free_port() -> Result<u16, String> {
-    let socket = bind_local()?;
-    socket
-        .local_addr()
-        .map(|addr| addr.port())
-        .map_err(|e| format!("cannot read a socket's address: {e}"))
 }
 
 // ---------------------------------------------------------------------------
