@@ -21,7 +21,7 @@
 
 mod support;
 
-use support::{bind_local, env_parse, free_port, raise_nofile_limit, target_dir};
+use support::{bench_main, bind_local, env_parse, free_port, raise_nofile_limit, target_dir};
 
 use std::collections::BTreeSet;
 use std::env;
@@ -55,18 +55,7 @@ const STOP_GRACE: Duration = Duration::from_secs(3);
 const TARGET_P50_MS: f64 = 250.0;
 
 fn main() -> ExitCode {
-    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it.
-    if !env::args().any(|arg| arg == "--bench") {
-        println!("reload: skipped (run it with `cargo bench -p l7mp --bench reload`)");
-        return ExitCode::SUCCESS;
-    }
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("reload: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    bench_main("reload", run)
 }
 
 /// Knobs read from the environment.

@@ -22,7 +22,7 @@
 
 mod support;
 
-use support::{bind_local, env_parse, free_port, raise_nofile_limit, target_dir};
+use support::{bench_main, bind_local, env_parse, free_port, raise_nofile_limit, target_dir};
 
 use std::env;
 use std::fmt::Write as _;
@@ -57,19 +57,7 @@ const SETTLE: Duration = Duration::from_millis(500);
 const NGINX_STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
 
 fn main() -> ExitCode {
-    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
-    // binary without it, and a minute-long benchmark is no test.
-    if !env::args().any(|arg| arg == "--bench") {
-        println!("udp_forward: skipped (run it with `cargo bench -p l7mp --bench udp_forward`)");
-        return ExitCode::SUCCESS;
-    }
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("udp_forward: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    bench_main("udp_forward", run)
 }
 
 /// Knobs read from the environment.

@@ -6,6 +6,24 @@
 use std::env;
 use std::net::{Ipv4Addr, UdpSocket};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// The `main` of a benchmark: runs `run` only when cargo passes `--bench` (`cargo test
+/// --all-targets` runs bench binaries without it, and a minute-long benchmark is no test), and
+/// turns its error into a message and a failing exit code.
+pub fn bench_main(name: &str, run: fn() -> Result<(), String>) -> ExitCode {
+    if !env::args().any(|arg| arg == "--bench") {
+        println!("{name}: skipped (run it with `cargo bench -p l7mp --bench {name}`)");
+        return ExitCode::SUCCESS;
+    }
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{name}: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// Reads and parses an environment variable, with a default when unset.
 pub fn env_parse<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {

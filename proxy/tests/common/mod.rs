@@ -61,18 +61,7 @@ fn prefixed(prefix: &str, data: &[u8]) -> Vec<u8> {
 
 /// A UDP server that answers each datagram with `prefix` + the datagram.
 pub async fn udp_echo(prefix: &str) -> SocketAddr {
-    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
-        .await
-        .expect("bind");
-    let addr = socket.local_addr().expect("addr");
-    let prefix = prefix.to_string();
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 65_536];
-        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
-            let _ = socket.send_to(&prefixed(&prefix, &buf[..n]), from).await;
-        }
-    });
-    addr
+    udp_echo_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), prefix).await
 }
 
 /// A TCP server that answers each chunk it reads with `prefix` + the chunk.
