@@ -180,22 +180,9 @@ pub struct ListenerTransport {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[schemars(extend("minProperties" = 1, "maxProperties" = 1))]
 pub struct ClusterSpec {
-    /// WebSocket client.
-    #[serde(rename = "WebSocket", default, skip_serializing_if = "Option::is_none")]
-    pub websocket: Option<PortOnly>,
-    /// UDP socket.
-    #[serde(rename = "UDP", default, skip_serializing_if = "Option::is_none")]
-    pub udp: Option<IpCluster>,
-    /// TCP client.
-    #[serde(rename = "TCP", default, skip_serializing_if = "Option::is_none")]
-    pub tcp: Option<IpCluster>,
-    /// Unix domain socket client.
-    #[serde(
-        rename = "UnixDomainSocket",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub unix: Option<UdsCluster>,
+    /// The remote protocols (shared with the protocols a JSONSocket cluster runs over).
+    #[serde(flatten)]
+    pub transport: ClusterTransport,
     /// JSONSocket over another cluster protocol.
     #[serde(
         rename = "JSONSocket",

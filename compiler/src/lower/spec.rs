@@ -58,23 +58,23 @@ pub fn cluster(spec: &ClusterSpec) -> Result<model::ClusterSpec, &'static str> {
             port: b.port.map(|p| p.0),
         })
     };
-    Ok(if let Some(udp) = &spec.udp {
+    Ok(if let Some(udp) = &spec.transport.udp {
         model::ClusterSpec::Udp {
             port: udp.port.0,
             bind: bind(&udp.bind),
         }
-    } else if let Some(tcp) = &spec.tcp {
+    } else if let Some(tcp) = &spec.transport.tcp {
         model::ClusterSpec::Tcp {
             port: tcp.port.0,
             bind: bind(&tcp.bind),
         }
-    } else if let Some(ws) = &spec.websocket {
+    } else if let Some(ws) = &spec.transport.websocket {
         model::ClusterSpec::WebSocket {
             port: ws.port.0,
             path: None,
             bind: None,
         }
-    } else if let Some(unix) = &spec.unix {
+    } else if let Some(unix) = &spec.transport.unix {
         model::ClusterSpec::UnixDomainSocket {
             mode: None,
             filename: unix.filename.clone(),
