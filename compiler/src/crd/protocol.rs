@@ -121,22 +121,10 @@ pub struct ListenerSpec {
     /// HTTP server.
     #[serde(rename = "HTTP", default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpListener>,
-    /// WebSocket server.
-    #[serde(rename = "WebSocket", default, skip_serializing_if = "Option::is_none")]
-    pub websocket: Option<HttpListener>,
-    /// UDP socket.
-    #[serde(rename = "UDP", default, skip_serializing_if = "Option::is_none")]
-    pub udp: Option<UdpListener>,
-    /// TCP server.
-    #[serde(rename = "TCP", default, skip_serializing_if = "Option::is_none")]
-    pub tcp: Option<PortOnly>,
-    /// Unix domain socket server.
-    #[serde(
-        rename = "UnixDomainSocket",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub unix: Option<SocketFile>,
+    /// The stream and datagram protocols (shared with the protocols a JSONSocket listener runs
+    /// over).
+    #[serde(flatten)]
+    pub transport: ListenerTransport,
     /// JSONSocket over another listener protocol.
     #[serde(
         rename = "JSONSocket",

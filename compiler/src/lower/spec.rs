@@ -8,7 +8,7 @@ use crate::crd::{self, ClusterSpec, ListenerSpec};
 
 /// The proxy listener spec, or the name of the unsupported protocol.
 pub fn listener(spec: &ListenerSpec) -> Result<model::ListenerSpec, &'static str> {
-    if let Some(udp) = &spec.udp {
+    if let Some(udp) = &spec.transport.udp {
         let connect = udp.connect.as_ref().map(|c| model::PeerFilter {
             address: c.address.clone(),
             port: c.port.map(|p| p.0),
@@ -24,20 +24,20 @@ pub fn listener(spec: &ListenerSpec) -> Result<model::ListenerSpec, &'static str
             options: mode.map(|mode| model::UdpListenerOptions { mode: Some(mode) }),
         });
     }
-    if let Some(tcp) = &spec.tcp {
+    if let Some(tcp) = &spec.transport.tcp {
         return Ok(model::ListenerSpec::Tcp {
             port: tcp.port.0,
             address: None,
         });
     }
-    if let Some(ws) = &spec.websocket {
+    if let Some(ws) = &spec.transport.websocket {
         return Ok(model::ListenerSpec::WebSocket {
             port: ws.port.0,
             address: None,
             path: ws.path.clone(),
         });
     }
-    if let Some(unix) = &spec.unix {
+    if let Some(unix) = &spec.transport.unix {
         return Ok(model::ListenerSpec::UnixDomainSocket {
             filename: unix.filename.clone(),
             mode: None,
