@@ -312,7 +312,14 @@ impl Proxy {
 
 /// Whether `new` can keep the socket that serves `old`: same protocol, mode and address.
 fn same_socket(old: &ListenerConfig, new: &ListenerConfig) -> bool {
-    let mode = |l: &ListenerConfig| match &l.spec {
+    old.identity() == new.identity()
+        && std::mem::discriminant(&old.spec) == std::mem::discriminant(&new.spec)
+        && socket_mode(&old.spec) == socket_mode(&new.spec)
+}
+
+/// What else, beyond the address, a listener's socket is made with.
+fn socket_mode(spec: &ListenerSpec) -> Option<String> {
+    match spec {
         ListenerSpec::Udp {
             connect, options, ..
         } => {
@@ -328,10 +335,10 @@ fn same_socket(old: &ListenerConfig, new: &ListenerConfig) -> bool {
             Some(format!("{:?}", mode.unwrap_or_default()))
         }
         ListenerSpec::Tcp { .. } | ListenerSpec::WebSocket { .. } => None,
-    };
-    old.identity() == new.identity()
-        && std::mem::discriminant(&old.spec) == std::mem::discriminant(&new.spec)
-        && mode(old) == mode(new)
+        ListenerSpec::JsonSocket { transport, .. } => {
+            Some(format!("JSONSocket over {:?}", socket_mode(transport)))
+        }
+    }
 }
 
 fn cluster_changes(old: &Config, new: &Config) -> ReloadSummary {

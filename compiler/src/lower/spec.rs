@@ -130,6 +130,10 @@ pub fn linked_cluster(listener: &model::ListenerSpec) -> model::ClusterSpec {
                 filename: Some(filename.clone()),
             }
         }
+        model::ListenerSpec::JsonSocket { transport, .. } => model::ClusterSpec::JsonSocket {
+            transport: Box::new(linked_cluster(transport)),
+            header: Vec::new(),
+        },
     }
 }
 
@@ -141,6 +145,7 @@ pub fn network_port(spec: &model::ClusterSpec) -> Option<(u16, &'static str)> {
         model::ClusterSpec::Tcp { port, .. } | model::ClusterSpec::WebSocket { port, .. } => {
             Some((*port, "TCP"))
         }
+        model::ClusterSpec::JsonSocket { transport, .. } => network_port(transport),
         _ => None,
     }
 }

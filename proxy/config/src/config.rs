@@ -53,7 +53,14 @@ impl ListenerConfig {
     /// What makes a listener the same socket across reloads: its protocol and where it binds.
     /// Everything else can change without closing the socket.
     pub fn identity(&self) -> ListenerIdentity {
-        match &self.spec {
+        ListenerIdentity::of(&self.spec)
+    }
+}
+
+impl ListenerIdentity {
+    /// The socket `spec` binds (a JSONSocket listener binds its transport's).
+    pub fn of(spec: &ListenerSpec) -> ListenerIdentity {
+        match spec {
             ListenerSpec::Udp { port, address, .. } => {
                 ListenerIdentity::Udp(address.clone(), *port)
             }
@@ -64,6 +71,7 @@ impl ListenerConfig {
             ListenerSpec::UnixDomainSocket { filename, .. } => {
                 ListenerIdentity::Unix(filename.clone())
             }
+            ListenerSpec::JsonSocket { transport, .. } => ListenerIdentity::of(transport),
         }
     }
 }
@@ -219,6 +227,7 @@ impl Framing {
             ListenerSpec::Udp { .. } | ListenerSpec::WebSocket { .. } => Framing::Datagram,
             ListenerSpec::Tcp { .. } => Framing::Stream,
             ListenerSpec::UnixDomainSocket { mode, .. } => Framing::of_unix(*mode),
+            ListenerSpec::JsonSocket { transport, .. } => Framing::of_listener(transport),
         }
     }
 
@@ -228,9 +237,15 @@ impl Framing {
             ClusterSpec::Udp { .. } | ClusterSpec::WebSocket { .. } => Framing::Datagram,
             ClusterSpec::Tcp { .. } => Framing::Stream,
             ClusterSpec::UnixDomainSocket { mode, .. } => Framing::of_unix(*mode),
-            ClusterSpec::Echo {} | ClusterSpec::Discard {} | ClusterSpec::Logger { .. } => {
-                Framing::Transparent
-            }
+            ClusterSpec::JsonSocket { transport, .. } => Framing::of_cluster(transport),
+            ClusterSpec::Echo {}
+            | ClusterSpec::Discard {}
+            | ClusterSpec::Logger { .. }
+            | ClusterSpec::Sync { .. }
+            | ClusterSpec::JsonEncap {}
+            | ClusterSpec::JsonDecap {}
+            | ClusterSpec::Metric { .. }
+            | ClusterSpec::Stdio {} => Framing::Transparent,
         }
     }
 

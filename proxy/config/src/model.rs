@@ -169,6 +169,17 @@ pub enum ListenerSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mode: Option<UnixMode>,
     },
+    /// JSONSocket: the client's first message is a JSON header that becomes the session's
+    /// `/JSONSocket` metadata; the listener answers with a status header, then payload flows.
+    #[serde(rename = "JSONSocket")]
+    JsonSocket {
+        /// The protocol that carries it: UDP, TCP, WebSocket or UnixDomainSocket.
+        transport: Box<ListenerSpec>,
+        /// Milliseconds a client may take to send its header before it is refused (default
+        /// 5000; the original waits forever).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        header_timeout: Option<u64>,
+    },
 }
 
 /// Which remote peer a UDP listener accepts.
@@ -290,6 +301,86 @@ pub enum ClusterSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         log_prefix: Option<String>,
     },
+    /// JSONSocket client: after the transport connects, sends a JSON header built from `header`
+    /// and waits for the server's status header. Endpoints and load balancing are this
+    /// cluster's; the transport gives the protocol and port.
+    #[serde(rename = "JSONSocket")]
+    JsonSocket {
+        /// The protocol that carries it: UDP, TCP, WebSocket or UnixDomainSocket.
+        transport: Box<ClusterSpec>,
+        /// How the request header is built, in order.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        header: Vec<HeaderEntry>,
+    },
+    /// A rendezvous: sessions whose metadata at `query` has the same value share one broadcast
+    /// domain, and what one member sends reaches every other member.
+    Sync {
+        /// JSON pointer into the session metadata naming the domain.
+        query: String,
+    },
+    /// Wraps each message as `{"metadata": <session metadata>, "payload": "<base64>"}`.
+    #[serde(rename = "JSONEncap")]
+    JsonEncap {},
+    /// Unwraps messages made by `JSONEncap` to their payload; one that does not decode is
+    /// dropped and counted.
+    #[serde(rename = "JSONDecap")]
+    JsonDecap {},
+    /// Passes messages on and counts their bytes and packets, exported on `/metrics`.
+    Metric {
+        /// Name of the byte counter (default: the cluster's name).
+        #[serde(
+            default,
+            alias = "byteCounterName",
+            skip_serializing_if = "Option::is_none"
+        )]
+        byte_counter_name: Option<String>,
+        /// Name of the packet counter (default: the cluster's name).
+        #[serde(
+            default,
+            alias = "packetCounterName",
+            skip_serializing_if = "Option::is_none"
+        )]
+        packet_counter_name: Option<String>,
+    },
+    /// The proxy's standard input and output, for debugging.
+    Stdio {},
+}
+
+/// One step in building a JSONSocket request header: exactly one of `path` and `set`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderEntry {
+    /// Copy a metadata value into the header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<HeaderCopy>,
+    /// Set a header field to a constant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set: Option<HeaderSet>,
+}
+
+/// A metadata value copied into a JSONSocket header.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum HeaderCopy {
+    /// A pointer into the metadata; the value replaces the whole header (`to: /`).
+    From(String),
+    /// A pointer into the metadata and where in the header the value goes.
+    FromTo {
+        /// JSON pointer into the session metadata.
+        from: String,
+        /// JSON pointer into the header (`/` replaces the whole header).
+        to: String,
+    },
+}
+
+/// A constant header field.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderSet {
+    /// JSON pointer into the header.
+    pub key: String,
+    /// The value.
+    pub value: Value,
 }
 
 /// Local address (and port) a cluster connects from.

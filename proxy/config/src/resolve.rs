@@ -19,8 +19,8 @@ use crate::config::{
 };
 use crate::diagnostic::{Diagnostic, Severity, closest};
 use crate::model::{
-    Action, Bind, Cluster, ClusterSpec, ConfigFile, Listener, ListenerSpec, Ref, Route, Rule,
-    UdpMode,
+    Action, Bind, Cluster, ClusterSpec, ConfigFile, HeaderCopy, HeaderEntry, Listener,
+    ListenerSpec, Ref, Route, Rule, UdpMode,
 };
 use crate::pointer::JsonPointer;
 use crate::predicate::Predicate;
@@ -242,6 +242,31 @@ impl Resolver<'_> {
                         &format!("{at}/filename"),
                         "the socket path is empty".into(),
                         "give the path of the socket file, such as /tmp/app.sock",
+                    );
+                }
+            }
+            ListenerSpec::JsonSocket {
+                transport,
+                header_timeout,
+            } => {
+                let transport_at = format!("{at}/transport");
+                if matches!(**transport, ListenerSpec::JsonSocket { .. }) {
+                    self.error(
+                        object,
+                        &format!("{transport_at}/protocol"),
+                        "JSONSocket cannot run over JSONSocket".into(),
+                        "use UDP, TCP, WebSocket or UnixDomainSocket as the transport",
+                    );
+                } else {
+                    self.check_listener_spec(object, transport, &transport_at);
+                }
+                if *header_timeout == Some(0) {
+                    self.error(
+                        object,
+                        &format!("{at}/header_timeout"),
+                        "a header timeout of 0 ms refuses every client".into(),
+                        "give the milliseconds a client may take to send its header, \
+                         such as 5000, or leave it out",
                     );
                 }
             }
@@ -484,10 +509,57 @@ impl Resolver<'_> {
                 self.check_http_path(object, path.as_deref(), &format!("{at}/path"));
                 self.check_ip(object, bind(b).as_deref(), &format!("{at}/bind/address"));
             }
+            ClusterSpec::JsonSocket { transport, header } => {
+                let transport_at = format!("{at}/transport");
+                if Framing::of_cluster(transport) == Framing::Transparent
+                    || matches!(**transport, ClusterSpec::JsonSocket { .. })
+                {
+                    self.error(
+                        object,
+                        &format!("{transport_at}/protocol"),
+                        "JSONSocket runs over a remote protocol only".into(),
+                        "use UDP, TCP, WebSocket or UnixDomainSocket as the transport",
+                    );
+                } else {
+                    self.check_cluster_spec(object, transport, &transport_at);
+                }
+                for (i, entry) in header.iter().enumerate() {
+                    self.check_header_entry(object, entry, &format!("{at}/header/{i}"));
+                }
+            }
+            ClusterSpec::Sync { query } => {
+                self.pointer(object, query, &format!("{at}/query"));
+            }
             ClusterSpec::UnixDomainSocket { .. }
             | ClusterSpec::Echo {}
             | ClusterSpec::Discard {}
-            | ClusterSpec::Logger { .. } => {}
+            | ClusterSpec::Logger { .. }
+            | ClusterSpec::JsonEncap {}
+            | ClusterSpec::JsonDecap {}
+            | ClusterSpec::Metric { .. }
+            | ClusterSpec::Stdio {} => {}
+        }
+    }
+
+    fn check_header_entry(&mut self, object: &str, entry: &HeaderEntry, at: &str) {
+        match (&entry.path, &entry.set) {
+            (Some(HeaderCopy::From(from)), None) => {
+                self.pointer(object, from, &format!("{at}/path"));
+            }
+            (Some(HeaderCopy::FromTo { from, to }), None) => {
+                self.pointer(object, from, &format!("{at}/path/from"));
+                self.pointer(object, to, &format!("{at}/path/to"));
+            }
+            (None, Some(set)) => {
+                self.pointer(object, &set.key, &format!("{at}/set/key"));
+            }
+            _ => self.error(
+                object,
+                at,
+                "a header entry needs exactly one of `path` and `set`".into(),
+                "write `path: /metadata/pointer` to copy a value, or \
+                 `set: {key: /field, value: ...}` to set a constant",
+            ),
         }
     }
 

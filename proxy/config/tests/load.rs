@@ -279,3 +279,90 @@ fn errors_inside_a_spec_point_at_the_field() {
     assert_eq!(d.field, "/listeners/0/spec/port", "{d}");
     assert_eq!(d.location.line, 5, "{d}");
 }
+
+const JSONSOCKET_AND_TRANSFORMS: &str = r#"
+listeners:
+  - name: calls
+    spec:
+      protocol: JSONSocket
+      header_timeout: 2000
+      transport: {protocol: UDP, port: 9000}
+    rules:
+      - action:
+          route:
+            destination: {spec: {protocol: Sync, query: /JSONSocket/call}}
+            ingress:
+              - {spec: {protocol: Metric, byteCounterName: call_bytes}}
+              - {spec: {protocol: JSONEncap}}
+              - {spec: {protocol: JSONDecap}}
+clusters:
+  - name: upstream
+    spec:
+      protocol: JSONSocket
+      transport: {protocol: TCP, port: 8000}
+      header:
+        - path: /IP/src_addr
+        - path: {from: /UDP/src_port, to: /port}
+        - set: {key: /app, value: voice}
+    endpoints:
+      - spec: {address: 127.0.0.1}
+"#;
+
+#[test]
+fn jsonsocket_and_transform_clusters_load() {
+    let loaded = load_str("test.yaml", JSONSOCKET_AND_TRANSFORMS).expect("valid config");
+    let c = &loaded.config;
+    assert!(matches!(
+        c.clusters["calls-rules-rule-0-route-destination"].spec,
+        ClusterSpec::Sync { .. }
+    ));
+    let ClusterSpec::JsonSocket { transport, header } = &c.clusters["upstream"].spec else {
+        panic!("upstream should be a JSONSocket cluster");
+    };
+    assert!(matches!(**transport, ClusterSpec::Tcp { port: 8000, .. }));
+    assert_eq!(header.len(), 3);
+    assert!(matches!(
+        &c.clusters["calls-rules-rule-0-route-ingress-0"].spec,
+        ClusterSpec::Metric { byte_counter_name: Some(n), packet_counter_name: None } if n == "call_bytes"
+    ));
+}
+
+#[test]
+fn jsonsocket_needs_a_remote_transport() {
+    let d = one_error(
+        "clusters:\n  - name: c\n    spec:\n      protocol: JSONSocket\n      transport: {protocol: Echo}\n",
+    );
+    assert_eq!(d.field, "/clusters/0/spec/transport/protocol", "{d}");
+    assert!(d.message.contains("remote protocol"), "{d}");
+}
+
+#[test]
+fn jsonsocket_listener_cannot_nest() {
+    let d = one_error(
+        "listeners:\n  - name: l\n    spec:\n      protocol: JSONSocket\n      transport:\n        protocol: JSONSocket\n        transport: {protocol: TCP, port: 1}\n    rules: []\n",
+    );
+    assert_eq!(d.field, "/listeners/0/spec/transport/protocol", "{d}");
+}
+
+#[test]
+fn header_entries_need_exactly_one_action_and_valid_pointers() {
+    let d = errors(
+        "clusters:\n  - name: c\n    spec:\n      protocol: JSONSocket\n      transport: {protocol: UDP, port: 1}\n      header:\n        - {}\n        - path: no-slash\n    endpoints: [{spec: {address: 127.0.0.1}}]\n",
+    );
+    let fields: Vec<&str> = d.iter().map(|d| d.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "/clusters/0/spec/header/0",
+            "/clusters/0/spec/header/1/path"
+        ],
+        "{d:#?}"
+    );
+    assert_eq!(d[0].location.line, 7, "{}", d[0]);
+}
+
+#[test]
+fn sync_query_must_be_a_pointer() {
+    let d = one_error("clusters:\n  - name: s\n    spec: {protocol: Sync, query: call}\n");
+    assert_eq!(d.field, "/clusters/0/spec/query", "{d}");
+}

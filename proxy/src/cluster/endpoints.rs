@@ -65,6 +65,7 @@ pub fn cluster_port(spec: &ClusterSpec) -> Option<u16> {
         ClusterSpec::Udp { port, .. }
         | ClusterSpec::Tcp { port, .. }
         | ClusterSpec::WebSocket { port, .. } => Some(*port),
+        ClusterSpec::JsonSocket { transport, .. } => cluster_port(transport),
         _ => None,
     }
 }

@@ -220,6 +220,10 @@ pub fn bind(
                 UnixMode::Seqpacket => Bound::Seqpacket(unix::SeqpacketListener::bind(filename)?),
             }])
         }
+        ListenerSpec::JsonSocket { .. } => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "JSONSocket listeners are not served yet",
+        )),
     }
 }
 
