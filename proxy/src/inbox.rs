@@ -84,6 +84,13 @@ impl Sender {
     }
 }
 
+impl Sender {
+    /// True when no datagram is waiting for the session.
+    pub fn is_empty(&self) -> bool {
+        self.shared.queue().is_empty()
+    }
+}
+
 impl Drop for Sender {
     fn drop(&mut self) {
         self.shared.closed.store(true, Ordering::Release);

@@ -16,6 +16,7 @@ pub mod proxy;
 pub mod reload;
 pub mod routing;
 pub mod session;
+pub mod shortcut;
 pub mod stage;
 pub mod stats;
 

@@ -24,7 +24,8 @@ use tokio::time::Instant;
 use crate::cluster::{Cluster, ConnectError, Connected};
 use crate::listener::ListenerCtx;
 use crate::listener::sessions::{HopInfo, SessionInfo};
-use crate::stage::{Recv, Stage};
+use crate::shortcut::Shortcut;
+use crate::stage::{Recv, Stage, UdpHop};
 use crate::stats::Traffic;
 
 /// How a session ended.
@@ -131,7 +132,7 @@ async fn setup(
     }
     info.set_hops(shown);
     let retries_disconnects = matches!(route.retry.retry_on, RetryOn::Disconnect | RetryOn::Always);
-    Some(Ring {
+    let ring = Ring {
         info: info.clone(),
         open: vec![true; stages.len()],
         stages,
@@ -145,7 +146,9 @@ async fn setup(
         } else {
             Value::Null
         },
-    })
+    };
+    ring.open_shortcut();
+    Some(ring)
 }
 
 /// One connected hop and what is needed to reconnect it.
@@ -173,6 +176,32 @@ struct Ring {
 }
 
 impl Ring {
+    /// The listener's shortcut, when this session's route is one UDP hop from a server-mode
+    /// UDP source: the source stage and the hop are then all there is.
+    fn shortcut(&self) -> Option<(&Arc<Shortcut>, &UdpHop)> {
+        match self.stages.as_slice() {
+            [Stage::UdpPeer(source), Stage::Udp(hop)] => Some((&source.shortcut, hop)),
+            _ => None,
+        }
+    }
+
+    /// Lets the listener send the source's datagrams to the hop's current socket itself.
+    fn open_shortcut(&self) {
+        if let Some((shortcut, hop)) = self.shortcut() {
+            shortcut.open(
+                hop.socket().clone(),
+                self.hops[0].cluster.stats.clone(),
+                self.info.clone(),
+            );
+        }
+    }
+
+    /// When the source last sent something the session's task did not see.
+    fn shortcut_last_used(&self) -> Option<Instant> {
+        let (shortcut, _) = self.shortcut()?;
+        shortcut.last_used().map(Instant::from_std)
+    }
+
     async fn pump(&mut self, ctx: &ListenerCtx) -> End {
         let idle = ctx.config().idle_timeout;
         let mut last_activity = Instant::now();
@@ -186,6 +215,9 @@ impl Ring {
                 biased;
                 event = poll_fn(|cx| self.poll_any(cx)) => event,
                 () = &mut timer, if idle.is_some() => {
+                    if let Some(used) = self.shortcut_last_used() {
+                        last_activity = last_activity.max(used);
+                    }
                     let deadline = last_activity + idle.unwrap_or_default();
                     if Instant::now() >= deadline {
                         return End::Idle;
@@ -280,6 +312,9 @@ impl Ring {
         if stage == 0 || !self.retries_disconnects() || self.stages[stage].is_local() {
             return Some(End::Failed(stage, error));
         }
+        if let Some((shortcut, _)) = self.shortcut() {
+            shortcut.close();
+        }
         let hop = &mut self.hops[stage - 1];
         let mut failed = std::mem::take(&mut hop.failed);
         failed.push(hop.index);
@@ -293,6 +328,7 @@ impl Ring {
                 hop.failed = failed;
                 self.stages[stage] = c.stage;
                 self.open[stage] = true;
+                self.open_shortcut();
                 None
             }
             Err(e) => Some(End::Failed(
@@ -310,6 +346,16 @@ impl Ring {
     async fn close(&mut self) {
         let closing = join_all(self.stages.iter_mut().map(Stage::close));
         let _ = tokio::time::timeout(std::time::Duration::from_millis(200), closing).await;
+    }
+}
+
+impl Drop for Ring {
+    /// However the session ends, the listener stops sending past it at once, so that the
+    /// peer's next datagram starts a new session instead of feeding a dead one's socket.
+    fn drop(&mut self) {
+        if let Some((shortcut, _)) = self.shortcut() {
+            shortcut.close();
+        }
     }
 }
 

@@ -25,6 +25,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::cluster::local::Transform;
 use crate::inbox;
+use crate::shortcut::Shortcut;
 
 /// Largest datagram we can receive (the UDP maximum).
 pub const MAX_DATAGRAM: usize = 65_536;
@@ -79,6 +80,8 @@ pub struct UdpPeer {
     pub peer: SocketAddr,
     /// Datagrams from `peer`, handed over by the listener.
     pub inbound: inbox::Receiver,
+    /// The listener's way past the session's task to a single UDP hop.
+    pub shortcut: Arc<Shortcut>,
 }
 
 /// A UDP cluster hop: a socket connected to the endpoint. The kernel reports an ICMP error
@@ -99,6 +102,11 @@ impl UdpHop {
             let _ = watched.ready(Interest::ERROR).await;
         });
         Self { socket, error }
+    }
+
+    /// The connected socket, for the listener's [`Shortcut`].
+    pub fn socket(&self) -> &Arc<UdpSocket> {
+        &self.socket
     }
 
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Recv> {

@@ -338,3 +338,105 @@ async fn tcp_byte_counters_per_listener_and_cluster() {
     assert_eq!(cluster.rx_packets.get(), listener.tx_packets.get());
     proxy.stop().await;
 }
+
+/// A UDP sink on 127.0.0.1 that never replies and records each datagram with its source.
+async fn udp_sink() -> (SocketAddr, Arc<Mutex<Vec<(SocketAddr, Vec<u8>)>>>) {
+    let socket = UdpSocket::bind((loopback(1), 0)).await.expect("bind");
+    let addr = socket.local_addr().expect("addr");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65_536];
+        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+            log.lock().expect("lock").push((from, buf[..n].to_vec()));
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test]
+async fn one_way_udp_traffic_keeps_the_session_alive_and_counted() {
+    // A single UDP hop: the listener sends the client's datagrams upstream itself, so the
+    // session's task never sees them; they must still count as activity and as traffic.
+    let (sink, seen) = udp_sink().await;
+    let port = free_port();
+    let proxy = start_json(json!({
+        "listeners": [listener("UDP", port, json!({"idle_timeout": 1}), "out")],
+        "clusters": [single("out", "UDP", sink.port())],
+    }))
+    .await;
+    let stats = &proxy.listener("in").expect("listener").stats;
+    let client = udp_client((loopback(1), port).into()).await;
+    for i in 0..7 {
+        if i > 0 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        client
+            .send(format!("tick {i}").as_bytes())
+            .await
+            .expect("send");
+    }
+    eventually("all 7 datagrams upstream", || {
+        seen.lock().expect("lock").len() == 7
+    })
+    .await;
+    assert_eq!(
+        stats.sessions_total.get(),
+        1,
+        "1.8 s of traffic, never 1 s idle"
+    );
+    assert_eq!(stats.sessions_active.get(), 1);
+    let seen = seen.lock().expect("lock").clone();
+    assert!(
+        seen.iter().all(|(from, _)| *from == seen[0].0),
+        "one session, one upstream socket: {seen:?}"
+    );
+    assert_eq!(stats.traffic.rx_packets.get(), 7);
+    assert_eq!(stats.traffic.rx_bytes.get(), 7 * 6);
+    let cluster = proxy.cluster("out").expect("cluster");
+    assert_eq!(cluster.stats.traffic.tx_packets.get(), 7);
+    eventually("the session to end once the client is silent", || {
+        stats.sessions_active.get() == 0
+    })
+    .await;
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_burst_from_a_new_peer_arrives_in_order() {
+    // The first datagrams wait in the session's inbox while it connects; later ones take the
+    // listener's shortcut. None may overtake another.
+    let (sink, seen) = udp_sink().await;
+    let port = free_port();
+    let proxy = start_json(json!({
+        "listeners": [listener("UDP", port, json!({}), "out")],
+        "clusters": [single("out", "UDP", sink.port())],
+    }))
+    .await;
+    let client = udp_client((loopback(1), port).into()).await;
+    for i in 0u32..300 {
+        client.send(&i.to_be_bytes()).await.expect("send");
+        if i % 50 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    client.send(b"end").await.expect("send");
+    eventually("the last datagram upstream", || {
+        seen.lock()
+            .expect("lock")
+            .last()
+            .is_some_and(|(_, d)| d == b"end")
+    })
+    .await;
+    let seen = seen.lock().expect("lock").clone();
+    let numbers: Vec<u32> = seen[..seen.len() - 1]
+        .iter()
+        .map(|(_, d)| u32::from_be_bytes(d[..4].try_into().expect("4 bytes")))
+        .collect();
+    assert!(
+        numbers.windows(2).all(|w| w[0] < w[1]),
+        "out of order: {numbers:?}"
+    );
+    assert!(numbers.len() >= 64, "only {} arrived", numbers.len());
+    proxy.stop().await;
+}

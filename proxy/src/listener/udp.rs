@@ -23,7 +23,9 @@ use tokio::sync::mpsc;
 
 use super::{ListenerCtx, ip_metadata};
 use crate::inbox::{self, Offer, inbox};
+use crate::shortcut::{Shortcut, Taken};
 use crate::stage::{MAX_DATAGRAM, Stage, UdpPeer};
+use crate::stats::Traffic;
 
 /// Datagrams buffered per session while it is busy; beyond that they are dropped, as a
 /// congested network would.
@@ -75,6 +77,21 @@ pub struct Server {
 struct Peer {
     id: u64,
     inbound: inbox::Sender,
+    shortcut: Arc<Shortcut>,
+}
+
+impl Peer {
+    /// Hands `data` to the session: through the shortcut when it is open and nothing is
+    /// queued ahead (so the peer's datagrams stay in order), else through the inbox.
+    fn offer(&self, data: &[u8], listener: &Traffic) -> Offer {
+        if self.inbound.is_empty() {
+            match self.shortcut.offer(data, listener) {
+                Taken::Sent | Taken::Dropped => return Offer::Queued,
+                Taken::No => {}
+            }
+        }
+        self.inbound.offer(Bytes::copy_from_slice(data))
+    }
 }
 
 impl Server {
@@ -104,9 +121,9 @@ impl Server {
             if draining && peers.is_empty() {
                 return Ok(());
             }
-            let (data, peer) = tokio::select! {
+            let (n, peer) = tokio::select! {
                 r = socket.recv_from(&mut buf) => match r {
-                    Ok((n, peer)) => (Bytes::copy_from_slice(&buf[..n]), peer),
+                    Ok(received) => received,
                     // An ICMP error for an earlier reply; it concerns no session.
                     Err(e) => {
                         tracing::debug!(listener = %ctx.name, error = %e, "receive error");
@@ -126,7 +143,7 @@ impl Server {
                 () = &mut stop => return Ok(()),
             };
             let data = match peers.entry(peer) {
-                Entry::Occupied(e) => match e.get().inbound.offer(data) {
+                Entry::Occupied(e) => match e.get().offer(&buf[..n], &ctx.stats.traffic) {
                     Offer::Queued | Offer::Dropped => continue,
                     // The session ended and its notice is still on the way: start anew.
                     Offer::Gone(d) => {
@@ -134,7 +151,7 @@ impl Server {
                         d
                     }
                 },
-                Entry::Vacant(_) => data,
+                Entry::Vacant(_) => Bytes::copy_from_slice(&buf[..n]),
             };
             if draining || !admits(&ctx, peer) {
                 tracing::debug!(listener = %ctx.name, %peer, draining, "datagram from a new peer dropped");
@@ -145,11 +162,20 @@ impl Server {
             tx.offer(data);
             let id = next_id;
             next_id += 1;
-            peers.insert(peer, Peer { id, inbound: tx });
+            let shortcut = Arc::new(Shortcut::default());
+            peers.insert(
+                peer,
+                Peer {
+                    id,
+                    inbound: tx,
+                    shortcut: shortcut.clone(),
+                },
+            );
             let source = Stage::UdpPeer(UdpPeer {
                 socket: socket.clone(),
                 peer,
                 inbound: rx,
+                shortcut,
             });
             let name = format!("UDP:{peer}-{local}-{id}");
             let ended = ended_tx.clone();

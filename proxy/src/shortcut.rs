@@ -1,0 +1,122 @@
+//! The shortcut a server-mode UDP listener takes for sessions whose route is a single UDP hop
+//! (no ingress, no egress, a UDP destination): the listener sends each datagram from its peer
+//! straight to the session's upstream socket, from the buffer it received it into, instead of
+//! copying it into the session's inbox and waking the session's task to send it. That is the
+//! common sidecar case and the hot path of UDP forwarding; the reply direction still runs
+//! through the session's task, which owns the upstream socket.
+//!
+//! The session opens the shortcut once its hop is connected and again after a reconnect. The
+//! listener closes it when a send fails with anything but a full buffer, and hands that datagram
+//! to the session's inbox instead, so that the session sees the failure (the next send on a
+//! refused endpoint brings the next ICMP error) and retries or ends as its route says. Datagrams
+//! waiting in the inbox go first: while any are queued the listener queues too, which keeps a
+//! peer's datagrams in order.
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Instant;
+
+use tokio::net::UdpSocket;
+
+use crate::listener::sessions::SessionInfo;
+use crate::stats::{ClusterStats, Traffic};
+
+/// Where the shortcut sends, and the counters a send through the session would have moved.
+struct Upstream {
+    socket: Arc<UdpSocket>,
+    cluster: Arc<ClusterStats>,
+    session: Arc<SessionInfo>,
+}
+
+/// Shared between a listener's peer entry and the session's source stage.
+#[derive(Default)]
+pub struct Shortcut {
+    upstream: Mutex<Option<Upstream>>,
+    /// When the shortcut last carried a datagram, in milliseconds since [`clock_base`], so that
+    /// the session's idle timer counts traffic it never saw.
+    last_used_ms: AtomicU64,
+}
+
+/// What became of a datagram offered to the shortcut.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Taken {
+    /// Sent upstream.
+    Sent,
+    /// The upstream socket's buffer is full: dropped, as a congested network would.
+    Dropped,
+    /// Not taken (no shortcut, or it just closed): the session's task must handle it.
+    No,
+}
+
+impl Shortcut {
+    fn upstream(&self) -> MutexGuard<'_, Option<Upstream>> {
+        match self.upstream.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Opens (or re-points) the shortcut at the session's connected upstream `socket`.
+    pub fn open(
+        &self,
+        socket: Arc<UdpSocket>,
+        cluster: Arc<ClusterStats>,
+        session: Arc<SessionInfo>,
+    ) {
+        *self.upstream() = Some(Upstream {
+            socket,
+            cluster,
+            session,
+        });
+    }
+
+    /// Closes the shortcut; datagrams go through the session's task again.
+    pub fn close(&self) {
+        *self.upstream() = None;
+    }
+
+    /// Tries to send `data`, counted on the listener's `listener` traffic as the session would
+    /// count it.
+    pub fn offer(&self, data: &[u8], listener: &Traffic) -> Taken {
+        let mut guard = self.upstream();
+        let Some(up) = guard.as_ref() else {
+            return Taken::No;
+        };
+        match up.socket.try_send(data) {
+            Ok(_) => {
+                listener.received(data.len());
+                up.session.traffic.received(data.len());
+                up.cluster.traffic.sent(data.len());
+                self.last_used_ms.store(now_ms(), Ordering::Relaxed);
+                Taken::Sent
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Taken::Dropped,
+            Err(e) => {
+                tracing::debug!(error = %e, "upstream send failed; the session takes over");
+                *guard = None;
+                Taken::No
+            }
+        }
+    }
+
+    /// When the shortcut last carried a datagram, if ever.
+    pub fn last_used(&self) -> Option<Instant> {
+        match self.last_used_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(clock_base() + std::time::Duration::from_millis(ms)),
+        }
+    }
+}
+
+/// The instant `last_used_ms` counts from; fixed on first use.
+fn clock_base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+/// Milliseconds since [`clock_base`], at least 1 so that 0 can mean "never".
+fn now_ms() -> u64 {
+    let ms = clock_base().elapsed().as_millis();
+    u64::try_from(ms).unwrap_or(u64::MAX).max(1)
+}
