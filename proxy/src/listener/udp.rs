@@ -107,83 +107,128 @@ impl Server {
     /// they end or are ended.
     pub async fn serve(self, ctx: Arc<ListenerCtx>) -> io::Result<()> {
         let socket = Arc::new(UdpSocket::from_std(self.socket)?);
-        let local = socket.local_addr()?;
         let (ended_tx, mut ended) = mpsc::unbounded_channel::<(SocketAddr, u64)>();
-        let mut peers: HashMap<SocketAddr, Peer> = HashMap::new();
-        let mut next_id = 0u64;
+        let mut demux = Demux {
+            local: socket.local_addr()?,
+            socket,
+            ctx: ctx.clone(),
+            peers: HashMap::new(),
+            next_id: 0,
+            draining: false,
+            ended: ended_tx,
+        };
         let mut buf = vec![0u8; MAX_DATAGRAM];
-        let mut draining = false;
-        // Made once: a fresh `cancelled()` per datagram would re-register with the token.
+        // Made once: a fresh `cancelled()` per wake-up would re-register with the token.
         let stop_accepting = ctx.accepting.cancelled();
         let stop = ctx.cancel.cancelled();
         tokio::pin!(stop_accepting, stop);
         loop {
-            if draining && peers.is_empty() {
+            if demux.draining && demux.peers.is_empty() {
                 return Ok(());
             }
-            let (n, peer) = tokio::select! {
-                r = socket.recv_from(&mut buf) => match r {
-                    Ok(received) => received,
-                    // An ICMP error for an earlier reply; it concerns no session.
-                    Err(e) => {
-                        tracing::debug!(listener = %ctx.name, error = %e, "receive error");
-                        continue;
-                    }
-                },
+            tokio::select! {
+                r = demux.socket.readable() => r?,
                 Some((peer, id)) = ended.recv() => {
-                    if peers.get(&peer).is_some_and(|p| p.id == id) {
-                        peers.remove(&peer);
-                    }
+                    demux.ended(peer, id);
                     continue;
                 }
-                () = &mut stop_accepting, if !draining => {
-                    draining = true;
+                () = &mut stop_accepting, if !demux.draining => {
+                    demux.draining = true;
                     continue;
                 }
                 () = &mut stop => return Ok(()),
-            };
-            let data = match peers.entry(peer) {
-                Entry::Occupied(e) => match e.get().offer(&buf[..n], &ctx.stats.traffic) {
-                    Offer::Queued | Offer::Dropped => continue,
-                    // The session ended and its notice is still on the way: start anew.
-                    Offer::Gone(d) => {
-                        e.remove();
-                        d
-                    }
-                },
-                Entry::Vacant(_) => Bytes::copy_from_slice(&buf[..n]),
-            };
-            if draining || !admits(&ctx, peer) {
-                tracing::debug!(listener = %ctx.name, %peer, draining, "datagram from a new peer dropped");
-                continue;
             }
-            let Some(permit) = ctx.admit() else { continue };
-            let (tx, rx) = inbox(INBOUND_QUEUE);
-            tx.offer(data);
-            let id = next_id;
-            next_id += 1;
-            let shortcut = Arc::new(Shortcut::default());
-            peers.insert(
-                peer,
-                Peer {
-                    id,
-                    inbound: tx,
-                    shortcut: shortcut.clone(),
-                },
-            );
-            let source = Stage::UdpPeer(UdpPeer {
-                socket: socket.clone(),
-                peer,
-                inbound: rx,
-                shortcut,
-            });
-            let name = format!("UDP:{peer}-{local}-{id}");
-            let ended = ended_tx.clone();
-            let metadata = ip_metadata("UDP", peer, local);
-            ctx.spawn_session(permit, source, metadata, name, move || {
+            demux.drain(&mut buf);
+        }
+    }
+}
+
+/// Most datagrams taken from the socket per wake-up, so that a flood on the listener cannot
+/// starve the sessions that share its worker.
+const BATCH: usize = 64;
+
+/// A server-mode listener's state: its socket and a session per peer.
+struct Demux {
+    socket: Arc<UdpSocket>,
+    local: SocketAddr,
+    ctx: Arc<ListenerCtx>,
+    peers: HashMap<SocketAddr, Peer>,
+    next_id: u64,
+    /// Set once the listener takes no new sessions.
+    draining: bool,
+    /// Where sessions report that they ended.
+    ended: mpsc::UnboundedSender<(SocketAddr, u64)>,
+}
+
+impl Demux {
+    /// Handles what the socket has queued, up to [`BATCH`] datagrams.
+    fn drain(&mut self, buf: &mut [u8]) {
+        for _ in 0..BATCH {
+            match self.socket.try_recv_from(buf) {
+                Ok((n, peer)) => self.on_datagram(&buf[..n], peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // An ICMP error for an earlier reply; it concerns no session.
+                Err(e) => {
+                    tracing::debug!(listener = %self.ctx.name, error = %e, "receive error");
+                }
+            }
+        }
+    }
+
+    /// Forgets session `id` of `peer`, unless a newer session has taken its place.
+    fn ended(&mut self, peer: SocketAddr, id: u64) {
+        if self.peers.get(&peer).is_some_and(|p| p.id == id) {
+            self.peers.remove(&peer);
+        }
+    }
+
+    /// Hands `data` to `peer`'s session, or opens one.
+    fn on_datagram(&mut self, data: &[u8], peer: SocketAddr) {
+        let data = match self.peers.entry(peer) {
+            Entry::Occupied(e) => match e.get().offer(data, &self.ctx.stats.traffic) {
+                Offer::Queued | Offer::Dropped => return,
+                // The session ended and its notice is still on the way: start anew.
+                Offer::Gone(d) => {
+                    e.remove();
+                    d
+                }
+            },
+            Entry::Vacant(_) => Bytes::copy_from_slice(data),
+        };
+        if self.draining || !admits(&self.ctx, peer) {
+            tracing::debug!(listener = %self.ctx.name, %peer, draining = self.draining, "datagram from a new peer dropped");
+            return;
+        }
+        let Some(permit) = self.ctx.admit() else {
+            return;
+        };
+        let (tx, rx) = inbox(INBOUND_QUEUE);
+        tx.offer(data);
+        let id = self.next_id;
+        self.next_id += 1;
+        let shortcut = Arc::new(Shortcut::default());
+        self.peers.insert(
+            peer,
+            Peer {
+                id,
+                inbound: tx,
+                shortcut: shortcut.clone(),
+            },
+        );
+        let source = Stage::UdpPeer(UdpPeer {
+            socket: self.socket.clone(),
+            peer,
+            inbound: rx,
+            shortcut,
+        });
+        let local = self.local;
+        let name = format!("UDP:{peer}-{local}-{id}");
+        let ended = self.ended.clone();
+        let metadata = ip_metadata("UDP", peer, local);
+        self.ctx
+            .spawn_session(permit, source, metadata, name, move || {
                 let _ = ended.send((peer, id));
             });
-        }
     }
 }
 
