@@ -153,6 +153,17 @@ mod tests {
     }
 
     #[test]
+    fn a_slow_member_loses_messages_and_they_are_counted() {
+        let r = registry();
+        let a = r.join(&json!({"room": "x"})).expect("joins");
+        let _slow = r.join(&json!({"room": "x"})).expect("joins");
+        for _ in 0..crate::cluster::local::fanout::INBOX + 3 {
+            a.publish(&Bytes::from_static(b"m"));
+        }
+        assert_eq!(r.stats.dropped_overflow.get(), 3);
+    }
+
+    #[test]
     fn a_missing_value_names_the_query() {
         let e = registry()
             .join(&json!({"other": 1}))
