@@ -232,18 +232,20 @@ async fn stdio_prints_what_sessions_send_and_sends_them_stdin() {
     });
     let file = dir.path().join("stdio.yaml");
     std::fs::write(&file, config.to_string()).expect("write config");
-    let mut child = l7mp_binary()
-        .arg("--config")
-        .arg(&file)
-        .args(["--workers", "1"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .env_remove("L7MP_LOG")
-        .spawn()
-        .expect("spawn l7mp");
-    let stdout = pipe_reader(child.stdout.take().expect("stdout"));
-    let mut stdin = child.stdin.take().expect("stdin");
+    let mut child = KillOnDrop(
+        l7mp_binary()
+            .arg("--config")
+            .arg(&file)
+            .args(["--workers", "1"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .env_remove("L7MP_LOG")
+            .spawn()
+            .expect("spawn l7mp"),
+    );
+    let stdout = pipe_reader(child.0.stdout.take().expect("stdout"));
+    let mut stdin = child.0.stdin.take().expect("stdin");
     let client = udp_client(addr(port)).await;
     // The process binds soon after start; datagrams sent before then are lost, so resend
     // until one shows up on its stdout.
@@ -259,8 +261,7 @@ async fn stdio_prints_what_sessions_send_and_sends_them_stdin() {
     stdin.write_all(b"pong\n").expect("write stdin");
     stdin.flush().expect("flush");
     assert_eq!(udp_recv(&client).await, "pong\n");
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     assert!(
         String::from_utf8_lossy(&printed).starts_with("ping\n"),
         "stdout is exactly what the session sent: {:?}",

@@ -455,3 +455,14 @@ pub fn l7mp_binary() -> std::process::Command {
     cmd.args(["--admin-address", "none"]);
     cmd
 }
+
+/// A child process that is killed if the test fails before it stops it, so that no proxy
+/// outlives its test (and holds the test runner's output open).
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
