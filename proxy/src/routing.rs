@@ -10,6 +10,7 @@ use l7mp_config::config::{RouteConfig, RuleTarget};
 use serde_json::Value;
 
 use crate::cluster::Cluster;
+use crate::cluster::local::metric::MetricCounters;
 
 /// Depth limit for `apply` chains; the config loader already rejects cycles, so this only
 /// guards against a bug turning into a hang.
@@ -19,6 +20,8 @@ const MAX_APPLY_DEPTH: usize = 32;
 pub struct Routing {
     config: Config,
     clusters: BTreeMap<String, Arc<Cluster>>,
+    /// The Metric clusters' named counters, handed on from routing to routing.
+    metrics: Arc<MetricCounters>,
 }
 
 /// Why a session got no route.
@@ -37,6 +40,7 @@ impl Routing {
     /// settings are reused as they are (endpoints, DNS refresh and counters); changed ones start
     /// anew but keep their counters. Sessions keep the connections they have either way.
     pub async fn build(config: Config, previous: Option<&Routing>) -> io::Result<Routing> {
+        let metrics = previous.map(|p| p.metrics.clone()).unwrap_or_default();
         let mut clusters = BTreeMap::new();
         for (name, c) in &config.clusters {
             let old = previous.and_then(|p| p.clusters.get(name));
@@ -44,14 +48,23 @@ impl Routing {
                 Some(old) if old.config == *c => old.clone(),
                 _ => {
                     let stats = old.map(|o| o.stats.clone()).unwrap_or_default();
-                    Cluster::start(c.clone(), stats)
+                    Cluster::start(c.clone(), stats, &metrics)
                         .await
                         .map_err(|e| io::Error::new(e.kind(), format!("cluster \"{name}\": {e}")))?
                 }
             };
             clusters.insert(name.clone(), cluster);
         }
-        Ok(Routing { config, clusters })
+        Ok(Routing {
+            config,
+            clusters,
+            metrics,
+        })
+    }
+
+    /// The Metric clusters' named counters (of this config and every earlier one).
+    pub fn metric_counters(&self) -> &MetricCounters {
+        &self.metrics
     }
 
     /// The config this routing was built from.

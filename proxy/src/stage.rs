@@ -8,7 +8,6 @@
 //! and a few hundred bytes.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -23,7 +22,7 @@ use tokio_seqpacket::UnixSeqpacket;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::cluster::local::Transform;
+use crate::cluster::local::Local;
 use crate::inbox;
 use crate::shortcut::Shortcut;
 
@@ -65,7 +64,7 @@ pub enum Stage {
     Seqpacket(UnixSeqpacket),
     /// A WebSocket connection, server or client side.
     WebSocket(Box<WebSocketStream<TcpStream>>),
-    /// An in-proxy transform (Echo, Discard, Logger).
+    /// An in-proxy transform (Echo, Logger, JSONEncap, Sync, ...).
     Local(Local),
 }
 
@@ -121,24 +120,6 @@ impl UdpHop {
     }
 }
 
-/// An in-proxy transform stage: what is written comes back out (after the transform).
-pub struct Local {
-    transform: Transform,
-    queue: VecDeque<Bytes>,
-    finished: bool,
-}
-
-impl Local {
-    /// A stage running `transform`.
-    pub fn new(transform: Transform) -> Self {
-        Self {
-            transform,
-            queue: VecDeque::new(),
-            finished: false,
-        }
-    }
-}
-
 impl Stage {
     /// Polls for the next message. Never call again after `Closed` or `Failed`.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Recv> {
@@ -153,11 +134,7 @@ impl Stage {
             Stage::Unix(s) => poll_stream(Pin::new(s), cx),
             Stage::Seqpacket(s) => poll_seqpacket(s, cx),
             Stage::WebSocket(ws) => poll_websocket(ws, cx),
-            Stage::Local(l) => match l.queue.pop_front() {
-                Some(b) => Poll::Ready(Recv::Data(b)),
-                None if l.finished => Poll::Ready(Recv::Closed),
-                None => Poll::Pending,
-            },
+            Stage::Local(l) => l.poll_recv(cx),
         }
     }
 
@@ -175,9 +152,7 @@ impl Stage {
                 .await
                 .map_err(io::Error::other),
             Stage::Local(l) => {
-                if let Some(out) = l.transform.apply(data) {
-                    l.queue.push_back(out);
-                }
+                l.send(data).await;
                 Ok(())
             }
         }
@@ -190,7 +165,7 @@ impl Stage {
             Stage::Tcp(s) => s.shutdown().await.is_ok(),
             Stage::Unix(s) => s.shutdown().await.is_ok(),
             Stage::Local(l) => {
-                l.finished = true;
+                l.finish();
                 true
             }
             Stage::Udp(_)

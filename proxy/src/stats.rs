@@ -114,4 +114,9 @@ pub struct ClusterStats {
     pub connect_failures: Counter,
     /// Traffic with the cluster's endpoints (or through its transform).
     pub traffic: Traffic,
+    /// Messages an in-proxy transform dropped because they did not decode (JSONDecap).
+    pub dropped_undecodable: Counter,
+    /// Messages dropped for a member that did not keep up (Sync), or held for a joiner when
+    /// the backlog was full.
+    pub dropped_overflow: Counter,
 }

@@ -12,14 +12,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// The proxy binary, without its admin endpoint (tests run side by side and would all claim
-/// the default admin port).
-fn l7mp() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_l7mp"));
-    cmd.args(["--admin-address", "none"]);
-    cmd
-}
-
 /// Runs `cmd` to completion, killing it (and failing) after [`WAIT`].
 fn run(cmd: &mut Command) -> Output {
     let child = cmd
@@ -70,7 +62,7 @@ const INVALID: &str = "listeners:\n  - name: web\n    spec: {protocol: TCP, port
 fn validate_accepts_a_valid_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = write(dir.path(), "good.yaml", &udp_echo_config(free_port(), "in"));
-    let out = run(l7mp().arg("--validate").arg(&file));
+    let out = run(l7mp_binary().arg("--validate").arg(&file));
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let stdout = text(&out.stdout);
     assert!(
@@ -83,7 +75,7 @@ fn validate_accepts_a_valid_file() {
 fn validate_rejects_an_invalid_file_naming_file_line_object_and_field() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = write(dir.path(), "bad.yaml", INVALID);
-    let out = run(l7mp().arg("--validate").arg(&file));
+    let out = run(l7mp_binary().arg("--validate").arg(&file));
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let stderr = text(&out.stderr);
     let first = stderr.lines().next().unwrap_or_default();
@@ -104,7 +96,7 @@ fn validate_names_a_reference_to_a_missing_cluster() {
     let config =
         udp_echo_config(free_port(), "in").replace("destination: echo", "destination: nowhere");
     let file = write(dir.path(), "dangling.yaml", &config);
-    let out = run(l7mp().arg("--validate").arg(&file));
+    let out = run(l7mp_binary().arg("--validate").arg(&file));
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let stderr = text(&out.stderr);
     let first = stderr.lines().next().unwrap_or_default();
@@ -127,13 +119,19 @@ fn config_with_an_invalid_file_exits_2_before_binding() {
     // A valid listener on `port`, and an error elsewhere in the file.
     let config = udp_echo_config(port, "in").replace("destination: echo", "destination: nowhere");
     let file = write(dir.path(), "bad.yaml", &config);
-    let out = run(l7mp().arg("--config").arg(&file).args(["--workers", "1"]));
+    let out = run(l7mp_binary()
+        .arg("--config")
+        .arg(&file)
+        .args(["--workers", "1"]));
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let stderr = text(&out.stderr);
     assert!(stderr.contains("bad.yaml:"), "{stderr}");
     assert!(stderr.contains("nowhere"), "{stderr}");
     drop(held);
-    let out = run(l7mp().arg("--config").arg(&file).args(["--workers", "1"]));
+    let out = run(l7mp_binary()
+        .arg("--config")
+        .arg(&file)
+        .args(["--workers", "1"]));
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).expect("the port stays free");
 }
@@ -149,7 +147,10 @@ fn config_with_a_port_in_use_exits_1_naming_the_listener() {
          clusters:\n  - name: echo\n    spec: {{protocol: Echo}}\n"
     );
     let file = write(dir.path(), "busy.yaml", &config);
-    let out = run(l7mp().arg("--config").arg(&file).args(["--workers", "1"]));
+    let out = run(l7mp_binary()
+        .arg("--config")
+        .arg(&file)
+        .args(["--workers", "1"]));
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let stderr = text(&out.stderr);
     assert!(stderr.contains("listener \"web\": cannot bind"), "{stderr}");
@@ -161,7 +162,7 @@ async fn config_serves_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let file = write(dir.path(), "good.yaml", &udp_echo_config(port, "in"));
-    let child = l7mp()
+    let child = l7mp_binary()
         .arg("--config")
         .arg(&file)
         .args(["--workers", "1"])

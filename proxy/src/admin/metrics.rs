@@ -5,7 +5,10 @@
 //!
 //! Names: `l7mp_config_*` for the config, `l7mp_listener_*{listener}` and
 //! `l7mp_cluster_*{cluster}` per object, traffic with `direction="rx|tx"` (rx: received from
-//! the peer, the listener's clients or the cluster's endpoints).
+//! the peer, the listener's clients or the cluster's endpoints), messages that in-proxy
+//! transforms dropped as `l7mp_cluster_messages_dropped{cluster,reason}`, and the Metric
+//! clusters' named counters as `l7mp_metric_bytes{counter}` and `l7mp_metric_packets{counter}`
+//! (all counters get the `_total` suffix in the text format).
 
 use std::fmt;
 use std::sync::Arc;
@@ -195,15 +198,51 @@ impl ProxyCollector {
             "l7mp_cluster_packets",
             "Messages exchanged with endpoints (or through the in-proxy transform).",
         );
+        let mut dropped = Family::new(
+            "l7mp_cluster_messages_dropped",
+            "Messages an in-proxy cluster dropped: undecodable (JSONDecap) or overflow (a Sync \
+             member that did not keep up, or a full backlog).",
+        );
         for (name, c) in routing.clusters() {
             connects.add(vec![("cluster", name)], c.stats.connects.get());
             failures.add(vec![("cluster", name)], c.stats.connect_failures.get());
             traffic(&mut bytes, &mut packets, "cluster", name, &c.stats.traffic);
+            let (undecodable, overflow) = (&c.stats.dropped_undecodable, &c.stats.dropped_overflow);
+            dropped.add(
+                vec![("cluster", name), ("reason", "undecodable")],
+                undecodable.get(),
+            );
+            dropped.add(
+                vec![("cluster", name), ("reason", "overflow")],
+                overflow.get(),
+            );
         }
-        for f in [&connects, &failures, &bytes, &packets] {
+        for f in [&connects, &failures, &bytes, &packets, &dropped] {
             counters(e, f)?;
         }
         Ok(())
+    }
+
+    fn metric_clusters(&self, e: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        let routing = self.view.routing();
+        let named = routing.metric_counters();
+        let (byte_values, packet_values) = (named.bytes(), named.packets());
+        let mut bytes = Family::new(
+            "l7mp_metric_bytes",
+            "Bytes through Metric clusters, by counter name.",
+        );
+        let mut packets = Family::new(
+            "l7mp_metric_packets",
+            "Messages through Metric clusters, by counter name.",
+        );
+        for (name, v) in &byte_values {
+            bytes.add(vec![("counter", name.as_str())], *v);
+        }
+        for (name, v) in &packet_values {
+            packets.add(vec![("counter", name.as_str())], *v);
+        }
+        counters(e, &bytes)?;
+        counters(e, &packets)
     }
 }
 
@@ -211,6 +250,7 @@ impl Collector for ProxyCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
         self.config(&mut encoder)?;
         self.listeners(&mut encoder)?;
-        self.clusters(&mut encoder)
+        self.clusters(&mut encoder)?;
+        self.metric_clusters(&mut encoder)
     }
 }

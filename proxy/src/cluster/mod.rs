@@ -21,10 +21,11 @@ use l7mp_config::config::ClusterConfig;
 use l7mp_config::model::{ClusterSpec, UnixMode};
 use serde_json::Value;
 
-use crate::stage::{Local, Stage, UdpHop};
+use crate::stage::{Stage, UdpHop};
 use crate::stats::ClusterStats;
 use endpoints::{Address, EndpointSet, Target};
 use local::Transform;
+use local::metric::MetricCounters;
 
 /// How often endpoints given as DNS names are resolved again.
 pub const RESOLVE_INTERVAL: Duration = Duration::from_secs(5);
@@ -66,16 +67,26 @@ pub enum ConnectError {
     /// The endpoint did not answer in time.
     #[error("endpoint {0}: connect timed out")]
     Timeout(String),
+    /// An in-proxy cluster would not take the session (a Sync query without a value).
+    #[error("cluster \"{cluster}\": {reason}")]
+    Refused {
+        /// Which cluster.
+        cluster: String,
+        /// Why, and what to do.
+        reason: local::NoLabel,
+    },
 }
 
 impl Cluster {
     /// Starts a cluster: resolves its endpoints once and, when some are DNS names, keeps
-    /// resolving them in the background for as long as the cluster lives.
+    /// resolving them in the background for as long as the cluster lives. A Metric cluster
+    /// counts into `metrics`.
     pub async fn start(
         config: ClusterConfig,
         stats: Arc<ClusterStats>,
+        metrics: &MetricCounters,
     ) -> io::Result<Arc<Cluster>> {
-        let transform = Transform::for_spec(&config.spec)?;
+        let transform = Transform::for_cluster(&config, &stats, metrics)?;
         let set = endpoints::resolve(&config).await;
         let refresh = endpoints::has_names(&config);
         let cluster = Arc::new(Cluster {
@@ -115,11 +126,20 @@ impl Cluster {
         failed: &mut Vec<usize>,
     ) -> Result<Connected, ConnectError> {
         if let Some(t) = &self.transform {
-            return Ok(Connected {
-                stage: Stage::Local(Local::new(t.clone())),
-                endpoint: "local".into(),
-                index: 0,
-            });
+            return match t.open(metadata) {
+                Ok(local) => Ok(Connected {
+                    stage: Stage::Local(local),
+                    endpoint: "local".into(),
+                    index: 0,
+                }),
+                Err(reason) => {
+                    self.stats.connect_failures.inc();
+                    Err(ConnectError::Refused {
+                        cluster: self.config.name.clone(),
+                        reason,
+                    })
+                }
+            };
         }
         let mut set = self.endpoints();
         if set.targets.is_empty() && endpoints::has_names(&self.config) {
@@ -153,6 +173,12 @@ impl Cluster {
         self.stats.connect_failures.inc();
         failed.push(index);
         Err(error)
+    }
+
+    /// For a Sync cluster, how many broadcast domains have members now (for status and
+    /// tests); `None` for other clusters.
+    pub fn sync_domains(&self) -> Option<usize> {
+        self.transform.as_ref().and_then(Transform::sync_domains)
     }
 
     /// The bytes `ConsistentHash` hashes: the metadata value at the cluster's key, strings as

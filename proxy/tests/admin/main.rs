@@ -539,14 +539,3 @@ async fn the_binary_serves_metrics_and_readiness_on_its_admin_address() {
     let status = child.0.wait().unwrap();
     assert!(status.success(), "{status}");
 }
-
-/// A child process that is killed if the test fails before it stops it, so that no proxy
-/// outlives its test (and holds the test runner's output open).
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}

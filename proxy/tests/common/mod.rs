@@ -447,3 +447,22 @@ pub async fn read_to_close<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> V
         .expect("the peer closes in time");
     out
 }
+
+/// The proxy binary, without its admin endpoint (tests run side by side and would all claim
+/// the default admin port).
+pub fn l7mp_binary() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_l7mp"));
+    cmd.args(["--admin-address", "none"]);
+    cmd
+}
+
+/// A child process that is killed if the test fails before it stops it, so that no proxy
+/// outlives its test (and holds the test runner's output open).
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
