@@ -646,6 +646,8 @@ struct Target {
     latencies: Vec<u32>,
     round_rates: Vec<f64>,
     measured: Duration,
+    /// CPU time the proxy's processes spent during the measured part of the rounds.
+    cpu: Duration,
     losses: u64,
     errors: u64,
 }
@@ -662,6 +664,7 @@ impl Target {
             latencies: Vec::new(),
             round_rates: Vec::new(),
             measured: Duration::ZERO,
+            cpu: Duration::ZERO,
             losses: 0,
             errors: 0,
         }
@@ -718,17 +721,21 @@ impl Target {
         let measure_from = start + settings.warmup;
         let end = measure_from + measure;
         let timeout = settings.timeout;
-        let stats: Vec<FlowStats> = thread::scope(|scope| {
+        let proxy = self.child.as_ref().map(ChildGuard::pid);
+        let (stats, cpu): (Vec<FlowStats>, Duration) = thread::scope(|scope| {
             let handles: Vec<_> = self
                 .flows
                 .iter_mut()
                 .map(|flow| scope.spawn(move || flow.run(measure_from, end, timeout)))
                 .collect();
-            handles
+            let cpu = proxy.map_or(Duration::ZERO, |pid| cpu_between(pid, measure_from, end));
+            let stats = handles
                 .into_iter()
                 .map(|handle| handle.join().unwrap_or_default())
-                .collect()
+                .collect();
+            (stats, cpu)
         });
+        self.cpu += cpu;
         let mut count = 0usize;
         for flow in stats {
             count += flow.latencies.len();
@@ -764,6 +771,8 @@ impl Target {
             errors: self.errors,
             round_rates: self.round_rates.clone(),
             measured_secs: self.measured.as_secs_f64(),
+            cpu_us_per_round_trip: (self.child.is_some() && !sorted.is_empty())
+                .then(|| self.cpu.as_secs_f64() * 1e6 / sorted.len() as f64),
         }
     }
 
@@ -874,6 +883,37 @@ fn open_sessions(
 
 /// VmRSS in KiB of `root` and all its descendants, as (pid, KiB) pairs.
 fn tree_rss_kb(root: u32) -> Vec<(u32, u64)> {
+    process_tree(root)
+        .into_iter()
+        .filter_map(|pid| vm_rss_kb(pid).map(|kb| (pid, kb)))
+        .collect()
+}
+
+/// CPU time that `root` and its descendants spend between `from` and `to` (both in the
+/// future or now), from the per-thread scheduler statistics.
+fn cpu_between(root: u32, from: Instant, to: Instant) -> Duration {
+    thread::sleep(from.saturating_duration_since(Instant::now()));
+    let before = tree_cpu_ns(root);
+    thread::sleep(to.saturating_duration_since(Instant::now()));
+    Duration::from_nanos(tree_cpu_ns(root).saturating_sub(before))
+}
+
+/// Nanoseconds on CPU of every thread of `root` and its descendants
+/// (`/proc/PID/task/TID/schedstat`, first field).
+fn tree_cpu_ns(root: u32) -> u64 {
+    process_tree(root)
+        .iter()
+        .filter_map(|pid| fs::read_dir(format!("/proc/{pid}/task")).ok())
+        .flatten()
+        .filter_map(|task| {
+            let stat = fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+            stat.split_whitespace().next()?.parse::<u64>().ok()
+        })
+        .sum()
+}
+
+/// `root` and every process under it.
+fn process_tree(root: u32) -> Vec<u32> {
     let mut pids = vec![root];
     let parents = parent_map();
     let mut i = 0;
@@ -887,9 +927,7 @@ fn tree_rss_kb(root: u32) -> Vec<(u32, u64)> {
         );
         i += 1;
     }
-    pids.into_iter()
-        .filter_map(|pid| vm_rss_kb(pid).map(|kb| (pid, kb)))
-        .collect()
+    pids
 }
 
 /// (pid, parent pid) of every process in /proc.
@@ -941,6 +979,8 @@ struct LoadResult {
     errors: u64,
     round_rates: Vec<f64>,
     measured_secs: f64,
+    /// Proxy CPU time per round trip: what forwarding costs, whatever else the machine does.
+    cpu_us_per_round_trip: Option<f64>,
 }
 
 /// Resident memory of one proxy before and after opening the sessions.
@@ -987,8 +1027,8 @@ fn show(value: Option<f64>, decimals: usize) -> String {
 
 fn print_load_table(results: &[LoadResult]) {
     println!(
-        "\n{:<8} {:>14} {:>10} {:>10} {:>8}",
-        "target", "round trips/s", "p50 µs", "p99 µs", "losses"
+        "\n{:<8} {:>14} {:>10} {:>10} {:>8} {:>16}",
+        "target", "round trips/s", "p50 µs", "p99 µs", "losses", "proxy CPU µs/rt"
     );
     for r in results {
         if r.rate.is_none() {
@@ -998,12 +1038,13 @@ fn print_load_table(results: &[LoadResult]) {
             continue;
         }
         println!(
-            "{:<8} {:>14} {:>10} {:>10} {:>8}",
+            "{:<8} {:>14} {:>10} {:>10} {:>8} {:>16}",
             r.name,
             show(r.rate, 0),
             show(r.p50_us, 1),
             show(r.p99_us, 1),
             r.losses,
+            show(r.cpu_us_per_round_trip, 2),
         );
     }
     let find = |name: &str| results.iter().find(|r| r.name == name);
@@ -1015,11 +1056,13 @@ fn print_load_table(results: &[LoadResult]) {
                 println!("l7mp/{base:<6} n/a (no numbers for both)");
                 continue;
             }
+            let cpu = ratio(l7mp.cpu_us_per_round_trip, other.cpu_us_per_round_trip);
             println!(
-                "l7mp/{base:<6} throughput x{}, p50 x{}, p99 x{}",
+                "l7mp/{base:<6} throughput x{}, p50 x{}, p99 x{}{}",
                 show(throughput, 2),
                 show(ratio(l7mp.p50_us, other.p50_us), 2),
                 show(ratio(l7mp.p99_us, other.p99_us), 2),
+                cpu.map_or(String::new(), |c| format!(", CPU per round trip x{c:.2}")),
             );
         }
     }
@@ -1059,6 +1102,7 @@ fn json_report(
                 "throughput": ratio(a.rate, b.rate),
                 "p50": ratio(a.p50_us, b.p50_us),
                 "p99": ratio(a.p99_us, b.p99_us),
+                "cpu_per_round_trip": ratio(a.cpu_us_per_round_trip, b.cpu_us_per_round_trip),
             }),
             _ => Value::Null,
         }
@@ -1090,6 +1134,7 @@ fn json_report(
             "max_us": r.max_us,
             "losses": r.losses,
             "errors": r.errors,
+            "proxy_cpu_us_per_round_trip": r.cpu_us_per_round_trip,
         })).collect::<Vec<_>>(),
         "ratios": {
             "l7mp_vs_nginx": ratios("nginx"),
