@@ -148,19 +148,9 @@ impl ListenerCtx {
             let source = match header_timeout {
                 None => Some(Source::plain(source)),
                 Some(timeout) => {
-                    let accept = jsonsocket::server::accept(source, &mut metadata, timeout);
-                    match Box::pin(accept).await {
-                        Ok(a) => Some(Source {
-                            stage: a.stage,
-                            pending: a.pending,
-                            greeting: Greeting::JsonSocket,
-                        }),
-                        Err(e) => {
-                            live.ctx.stats.session_errors.inc();
-                            tracing::info!(session = %info.name, listener = %live.ctx.name, "JSONSocket: {e}");
-                            None
-                        }
-                    }
+                    let accept =
+                        accept_header(&live.ctx, source, &mut metadata, timeout, &info.name);
+                    Box::pin(accept).await
                 }
             };
             if let Some(source) = source {
@@ -169,6 +159,34 @@ impl ListenerCtx {
             drop(live);
             on_end();
         });
+    }
+}
+
+/// Reads a JSONSocket client's header into `metadata` (see [`jsonsocket::server::accept`]);
+/// `None`, counted as a session error and logged, when the header is refused, and `None` as
+/// well when the listener stops first.
+async fn accept_header(
+    ctx: &ListenerCtx,
+    source: Stage,
+    metadata: &mut Value,
+    timeout: Duration,
+    session: &str,
+) -> Option<Source> {
+    let accepted = tokio::select! {
+        r = jsonsocket::server::accept(source, metadata, timeout) => r,
+        () = ctx.cancel.cancelled() => return None,
+    };
+    match accepted {
+        Ok(a) => Some(Source {
+            stage: a.stage,
+            pending: a.pending,
+            greeting: Greeting::JsonSocket,
+        }),
+        Err(e) => {
+            ctx.stats.session_errors.inc();
+            tracing::info!(session, listener = %ctx.name, "JSONSocket: {e}");
+            None
+        }
     }
 }
 
