@@ -1,12 +1,14 @@
 //! JSONSocket over real loopback sockets. Listener: the header exchange and payload both ways
 //! over UDP, TCP, WebSocket, Unix stream and seqpacket (payload sent together with or right
 //! behind the header is not lost), rules matching `/JSONSocket/...`, the status a client gets
-//! when its session cannot be routed, and every bad input (malformed, wrong type, bad version,
-//! oversized, incomplete, never sent) answered with its status and never a crash; a refused
-//! UDP client can start over. Cluster: the header it builds (root copy, from/to, set, version
-//! forced) over UDP and TCP, payload the server sends behind its answer, and a refusing or
-//! babbling server failing the connect so that a retry reaches the next endpoint.
-
+//! when its session cannot be routed (404) or connected (503), and every bad input (malformed,
+//! wrong type, bad version, oversized, incomplete, never sent) answered with its status and
+//! never a crash; a refused UDP client can start over; a client still owing its header is let
+//! go when the listener stops. Cluster: the header it builds (root copy, from/to, set, version
+//! forced) over UDP and TCP, its handshake over every transport against the proxy's own
+//! JSONSocket listener, payload the server sends behind its answer, a refusing or babbling
+//! server failing the connect so that a retry reaches the next endpoint, and a vanished UDP
+//! server reconnected with a fresh handshake.
 mod common;
 
 use std::collections::HashSet;
@@ -513,16 +515,17 @@ async fn tcp_server(
 }
 
 /// A JSONSocket server over UDP on `addr`: a peer's first datagram is its header (recorded
-/// and answered with `answer`), later ones are echoed with `prefix`.
+/// and answered with `answer`), later ones are echoed with `prefix`. Aborting the handle
+/// closes the socket.
 async fn udp_server(
     addr: SocketAddr,
     answer: &'static [u8],
     prefix: &'static str,
-) -> Arc<ServerLog> {
+) -> (Arc<ServerLog>, tokio::task::AbortHandle) {
     let socket = UdpSocket::bind(addr).await.expect("bind");
     let log = Arc::new(ServerLog::default());
     let seen = log.clone();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let mut peers = HashSet::new();
         let mut buf = vec![0u8; 65_536];
         while let Ok((n, from)) = socket.recv_from(&mut buf).await {
@@ -536,7 +539,7 @@ async fn udp_server(
             let _ = socket.send_to(&reply, from).await;
         }
     });
-    log
+    (log, task.abort_handle())
 }
 
 const OK: &[u8] = br#"{"JSONSocketVersion":1,"JSONSocketStatus":200,"JSONSocketMessage":"OK"}"#;
@@ -588,7 +591,7 @@ async fn cluster_builds_its_header_over_udp_and_tcp() {
     for transport in ["UDP", "TCP"] {
         let server = free_addr();
         let log = match transport {
-            "UDP" => udp_server(server, OK, "srv: ").await,
+            "UDP" => udp_server(server, OK, "srv: ").await.0,
             _ => tcp_server(server, OK, b"", "srv: ").await,
         };
         let port = free_port();
@@ -693,32 +696,104 @@ async fn a_jsonsocket_client_is_told_503_when_its_route_cannot_connect() {
 }
 
 #[tokio::test]
-async fn jsonsocket_cluster_to_jsonsocket_listener_carries_the_header_end_to_end() {
-    // One proxy: a UDP listener routes to a JSONSocket cluster over TCP whose endpoint is the
-    // proxy's own JSONSocket listener, whose rules route on the header the cluster built.
+async fn jsonsocket_cluster_to_jsonsocket_listener_over_every_transport() {
+    // One proxy: a UDP listener routes to a JSONSocket cluster over `t` whose endpoint is the
+    // proxy's own JSONSocket listener over `t`, whose rules route on the header the cluster
+    // built; the cluster's client handshake thus runs over each transport.
+    for t in [T::Udp, T::Tcp, T::Ws, T::Unix] {
+        let dir = tempfile::tempdir().expect("dir");
+        let js_port = free_port();
+        let in_port = free_port();
+        let (cluster_transport, address) = match t {
+            T::Unix => (
+                json!({"protocol": "UnixDomainSocket"}),
+                dir.path().join("js.sock").display().to_string(),
+            ),
+            _ => {
+                let mut spec = transport(t, js_port, dir.path());
+                spec["port"] = json!(js_port);
+                (spec, "127.0.0.1".to_string())
+            }
+        };
+        let b = tcp_named("b").await;
+        let proxy = start_json(json!({
+            "listeners": [
+                {"name": "in", "spec": {"protocol": "UDP", "port": in_port},
+                 "rules": all_to("js")},
+                {"name": "jsl", "spec": {"protocol": "JSONSocket", "transport": transport(t, js_port, dir.path())},
+                 "rules": [{"match": {"op": "test", "path": "/JSONSocket/app/name", "value": "demo"},
+                            "action": {"route": {"destination": "b"}}}]},
+            ],
+            "clusters": [
+                {"name": "js",
+                 "spec": {"protocol": "JSONSocket", "transport": cluster_transport,
+                          "header": header_entries()},
+                 "endpoints": [{"spec": {"address": address}}]},
+                b,
+            ],
+        }))
+        .await;
+        let client = udp_client(SocketAddr::from(([127, 0, 0, 1], in_port))).await;
+        assert_eq!(udp_ask(&client, "hop").await, "b: hop", "{t:?}");
+        assert_eq!(udp_ask(&client, "hop2").await, "b: hop2", "{t:?}");
+        assert_eq!(cluster(&proxy, "in", "js").stats.connects.get(), 1, "{t:?}");
+        proxy.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_client_waiting_to_send_its_header_is_let_go_when_the_listener_stops() {
     let dir = tempfile::tempdir().expect("dir");
-    let js_port = free_port();
-    let in_port = free_port();
-    let b = tcp_named("b").await;
-    let proxy = start_json(json!({
-        "listeners": [
-            {"name": "in", "spec": {"protocol": "UDP", "port": in_port},
-             "rules": all_to("js")},
-            {"name": "jsl", "spec": {"protocol": "JSONSocket", "transport": transport(T::Tcp, js_port, dir.path())},
-             "rules": [{"match": {"op": "test", "path": "/JSONSocket/app/name", "value": "demo"},
-                        "action": {"route": {"destination": "b"}}}]},
-        ],
-        "clusters": [
-            {"name": "js",
-             "spec": {"protocol": "JSONSocket", "transport": {"protocol": "TCP", "port": js_port},
-                      "header": header_entries()},
-             "endpoints": [{"spec": {"address": "127.0.0.1"}}]},
-            b,
-        ],
-    }))
+    let port = free_port();
+    let mut cfg = config(T::Tcp, port, dir.path(), all_to("echo"), echo_cluster());
+    cfg["listeners"][0]["spec"]["header_timeout"] = json!(60_000);
+    let proxy = start_json(cfg).await;
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.expect("tcp");
+    let ctx = proxy.listener("in").expect("in").clone();
+    eventually("the session waits for its header", || {
+        ctx.stats.sessions_active.get() == 1
+    })
     .await;
-    let client = udp_client(SocketAddr::from(([127, 0, 0, 1], in_port))).await;
-    assert_eq!(udp_ask(&client, "hop").await, "b: hop");
-    assert_eq!(udp_ask(&client, "hop2").await, "b: hop2");
+    let started = std::time::Instant::now();
+    proxy.stop().await;
+    assert!(read_to_close(&mut stream).await.is_empty());
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    eventually("the session is over", || {
+        ctx.stats.sessions_active.get() == 0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_vanished_udp_server_is_reconnected_with_a_new_handshake() {
+    let server = free_addr();
+    let (first, stop_first) = udp_server(server, OK, "one: ").await;
+    let port = free_port();
+    let retry = json!({"retry_on": "always", "num_retries": 10, "timeout": 500});
+    let proxy = udp_to_jsonsocket(port, "UDP", server.port(), &["127.0.0.1"], retry).await;
+    let client = udp_client(SocketAddr::from(([127, 0, 0, 1], port))).await;
+    assert_eq!(udp_ask(&client, "hi").await, "one: hi");
+    stop_first.abort();
+    // The server's port is closed: the next datagram draws an ICMP error, which fails the hop.
+    let js = cluster(&proxy, "in", "js");
+    eventually("the first server is gone", || {
+        std::net::UdpSocket::bind(server).is_ok()
+    })
+    .await;
+    client.send(b"lost").await.expect("send");
+    eventually("a failed reconnect", || {
+        js.stats.connect_failures.get() >= 1
+    })
+    .await;
+    let (second, _) = udp_server(server, OK, "two: ").await;
+    eventually("reconnected", || js.stats.connects.get() == 2).await;
+    assert_eq!(udp_ask(&client, "back").await, "two: back");
+    assert_eq!(first.headers().len(), 1);
+    assert_eq!(
+        second.headers().len(),
+        1,
+        "the reconnect sent its own header"
+    );
+    assert_eq!(second.headers()[0]["JSONSocketVersion"], 1);
     proxy.stop().await;
 }
