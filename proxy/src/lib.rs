@@ -3,13 +3,15 @@
 //! Layout: [`listener`] accepts sessions (one file per protocol), [`routing`] picks a route for
 //! each with the config's rules, [`cluster`] connects the route's hops (one file per protocol,
 //! plus in-proxy transforms), [`session`] moves messages around the resulting ring of
-//! [`stage`]s, [`lb`] chooses endpoints, [`stats`] counts, [`proxy`] starts and stops the whole,
+//! [`stage`]s, [`jsonsocket`] does the JSONSocket header exchange for listeners and clusters,
+//! [`lb`] chooses endpoints, [`stats`] counts, [`proxy`] starts and stops the whole,
 //! [`reload`] follows the config file and [`admin`] reports, read-only, over HTTP.
 //! The config format itself lives in the `l7mp-config` crate, shared with the compiler.
 
 pub mod admin;
 pub mod cluster;
 pub mod inbox;
+pub mod jsonsocket;
 pub mod lb;
 pub mod listener;
 pub mod proxy;

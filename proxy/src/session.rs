@@ -22,6 +22,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::cluster::{Cluster, ConnectError, Connected};
+use crate::jsonsocket;
 use crate::listener::ListenerCtx;
 use crate::listener::sessions::{HopInfo, SessionInfo};
 use crate::shortcut::Shortcut;
@@ -43,14 +44,77 @@ enum End {
     Failed(usize, io::Error),
 }
 
+/// What a listener hands a session to route.
+pub struct Source {
+    /// The connection the listener accepted.
+    pub stage: Stage,
+    /// Payload the listener already read from it (after a JSONSocket header), sent on first.
+    pub pending: Option<Bytes>,
+    /// Whether the client expects a status header before any payload.
+    pub greeting: Greeting,
+}
+
+impl Source {
+    /// A source with nothing read ahead and no status header.
+    pub fn plain(stage: Stage) -> Self {
+        Self {
+            stage,
+            pending: None,
+            greeting: Greeting::None,
+        }
+    }
+}
+
+/// What the source is told about the outcome of routing before payload flows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Greeting {
+    /// Nothing: payload just starts (or the connection closes).
+    None,
+    /// A JSONSocket status header: 200 once connected, else the error's status.
+    JsonSocket,
+}
+
+/// Why a session could not start: an HTTP-style status and what went wrong, for a client that
+/// is told (JSONSocket).
+struct Refused {
+    status: u16,
+    message: String,
+}
+
 /// Routes and runs one session to its end.
-pub async fn run(ctx: &ListenerCtx, source: Stage, metadata: Value, info: Arc<SessionInfo>) {
+pub async fn run(ctx: &ListenerCtx, source: Source, metadata: Value, info: Arc<SessionInfo>) {
     let name = info.name.as_str();
+    let Source {
+        stage,
+        pending,
+        greeting,
+    } = source;
     // Setup and teardown are boxed so that the (large) connect and close futures do not
     // inflate every idle session's task for its whole life.
-    let Some(mut ring) = Box::pin(setup(ctx, source, metadata, &info)).await else {
-        return;
+    let mut ring = match Box::pin(setup(ctx, stage, metadata, &info)).await {
+        Ok(ring) => ring,
+        Err((mut stage, refused)) => {
+            if greeting == Greeting::JsonSocket {
+                Box::pin(jsonsocket::server::refuse(
+                    &mut stage,
+                    refused.status,
+                    &refused.message,
+                ))
+                .await;
+            }
+            return;
+        }
     };
+    if let Some(p) = pending {
+        ring.pending.push((0, p));
+    }
+    if greeting == Greeting::JsonSocket
+        && let Err(e) = ring.stages[0].send(jsonsocket::server::ok()).await
+    {
+        tracing::debug!(session = name, "client gone before the status header: {e}");
+        Box::pin(ring.close()).await;
+        return;
+    }
     let end = ring.pump(ctx).await;
     match &end {
         End::Failed(stage, e) => {
@@ -65,14 +129,15 @@ pub async fn run(ctx: &ListenerCtx, source: Stage, metadata: Value, info: Arc<Se
     Box::pin(ring.close()).await;
 }
 
-/// Picks the session's route and connects every hop; `None` when the session cannot start
-/// (refused or a hop failed), which is counted and logged here.
+/// Picks the session's route and connects every hop. When the session cannot start (no rule
+/// matched, a hop failed) it is counted and logged here, and the source is handed back with
+/// the reason so that a client that expects an answer can get one.
 async fn setup(
     ctx: &ListenerCtx,
     source: Stage,
     mut metadata: Value,
     info: &Arc<SessionInfo>,
-) -> Option<Ring> {
+) -> Result<Ring, (Stage, Refused)> {
     let name = info.name.as_str();
     let routing = ctx.routing.load();
     let route = match routing.select(&ctx.config().rulelist, &mut metadata) {
@@ -80,7 +145,14 @@ async fn setup(
         Err(e) => {
             ctx.stats.sessions_refused.inc();
             tracing::info!(session = name, listener = %ctx.name, "refused: {e}");
-            return None;
+            let message = format!("Not Found: {e}");
+            return Err((
+                source,
+                Refused {
+                    status: 404,
+                    message,
+                },
+            ));
         }
     };
     let names = route
@@ -94,7 +166,17 @@ async fn setup(
     else {
         ctx.stats.session_errors.inc();
         tracing::error!(session = name, route = %route.name, "route names a missing cluster");
-        return None;
+        let message = format!(
+            "Service Unavailable: route {} names a missing cluster",
+            route.name
+        );
+        return Err((
+            source,
+            Refused {
+                status: 503,
+                message,
+            },
+        ));
     };
     let attempts = match route.retry.retry_on {
         RetryOn::ConnectFailure | RetryOn::Always => 1 + route.retry.num_retries,
@@ -107,11 +189,15 @@ async fn setup(
     let mut hops = Vec::with_capacity(clusters.len());
     let mut shown = Vec::with_capacity(clusters.len());
     let mut stages = Vec::with_capacity(clusters.len() + 1);
-    stages.push(source);
+    let mut pending = Vec::new();
     for (cluster, result) in clusters.into_iter().zip(results) {
         match result {
             Ok((c, failed)) => {
                 tracing::debug!(session = name, cluster = %cluster.config.name, endpoint = %c.endpoint, "connected");
+                if let Some(p) = c.pending {
+                    // The hop's stage index: the source comes first.
+                    pending.push((stages.len() + 1, p));
+                }
                 stages.push(c.stage);
                 shown.push(HopInfo {
                     cluster: cluster.clone(),
@@ -126,14 +212,26 @@ async fn setup(
             Err(e) => {
                 ctx.stats.session_errors.inc();
                 tracing::warn!(session = name, cluster = %cluster.config.name, "connect failed: {e}");
-                return None;
+                let message = format!(
+                    "Service Unavailable: cluster {} could not be connected: {e}",
+                    cluster.config.name
+                );
+                return Err((
+                    source,
+                    Refused {
+                        status: 503,
+                        message,
+                    },
+                ));
             }
         }
     }
+    stages.insert(0, source);
     info.set_hops(shown);
     let retries_disconnects = matches!(route.retry.retry_on, RetryOn::Disconnect | RetryOn::Always);
     let ring = Ring {
         info: info.clone(),
+        pending,
         open: vec![true; stages.len()],
         stages,
         hops,
@@ -147,8 +245,7 @@ async fn setup(
             Value::Null
         },
     };
-    ring.open_shortcut();
-    Some(ring)
+    Ok(ring)
 }
 
 /// One connected hop and what is needed to reconnect it.
@@ -167,6 +264,10 @@ struct Ring {
     hops: Vec<Hop>,
     /// Whether each stage may still produce messages.
     open: Vec<bool>,
+    /// Messages a stage produced before the ring ran (read together with a JSONSocket header),
+    /// as (stage, message); forwarded before anything else. Empty, and unallocated, for most
+    /// sessions.
+    pending: Vec<(usize, Bytes)>,
     /// Where the next poll starts, so a busy stage cannot starve the others.
     next_poll: usize,
     retry: RetryPolicy,
@@ -209,7 +310,21 @@ impl Ring {
         // Made once: a fresh `cancelled()` per message would re-register with the token.
         let stopped = ctx.cancel.cancelled();
         tokio::pin!(timer, stopped);
+        // What was read ahead goes first; only then may the listener send past the session.
+        while let Some((i, data)) = self.pending.pop() {
+            if let Some(end) = self.forward(ctx, i, data).await {
+                return end;
+            }
+        }
+        self.open_shortcut();
         loop {
+            if let Some((i, data)) = self.pending.pop() {
+                last_activity = Instant::now();
+                if let Some(end) = self.forward(ctx, i, data).await {
+                    return end;
+                }
+                continue;
+            }
             let (i, event) = tokio::select! {
                 // Traffic first; the timer and the stop signal are rare.
                 biased;
@@ -326,6 +441,9 @@ impl Ring {
                 self.info.set_endpoint(stage - 1, &c.endpoint);
                 hop.index = c.index;
                 hop.failed = failed;
+                if let Some(p) = c.pending {
+                    self.pending.push((stage, p));
+                }
                 self.stages[stage] = c.stage;
                 self.open[stage] = true;
                 self.open_shortcut();

@@ -183,6 +183,16 @@ impl Stage {
         }
     }
 
+    /// Waits for the next message; for code that reads one stage alone (a handshake).
+    pub async fn recv(&mut self) -> Recv {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// True for byte streams (TCP, Unix stream), where a message boundary means nothing.
+    pub fn is_stream(&self) -> bool {
+        matches!(self, Stage::Tcp(_) | Stage::Unix(_))
+    }
+
     /// True for in-proxy transforms, which cannot fail or be reconnected.
     pub fn is_local(&self) -> bool {
         matches!(self, Stage::Local(_))

@@ -17,10 +17,13 @@ use std::io;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
+use bytes::Bytes;
 use l7mp_config::config::ClusterConfig;
 use l7mp_config::model::{ClusterSpec, UnixMode};
 use serde_json::Value;
 
+use crate::jsonsocket;
+use crate::jsonsocket::wire::HeaderPlan;
 use crate::stage::{Stage, UdpHop};
 use crate::stats::ClusterStats;
 use endpoints::{Address, EndpointSet, Target};
@@ -38,6 +41,8 @@ pub struct Cluster {
     pub stats: Arc<ClusterStats>,
     endpoints: RwLock<Arc<EndpointSet>>,
     transform: Option<Transform>,
+    /// How a JSONSocket cluster builds its request header; `None` for other protocols.
+    header: Option<HeaderPlan>,
 }
 
 /// A stage opened for a session, and which endpoint it reached.
@@ -48,6 +53,8 @@ pub struct Connected {
     pub endpoint: String,
     /// The endpoint's index in the set it was picked from, to skip it on a retry.
     pub index: usize,
+    /// Payload the endpoint sent right behind its JSONSocket answer, to be forwarded first.
+    pub pending: Option<Bytes>,
 }
 
 /// Why a connect attempt failed.
@@ -87,6 +94,17 @@ impl Cluster {
         metrics: &MetricCounters,
     ) -> io::Result<Arc<Cluster>> {
         let transform = Transform::for_cluster(&config, &stats, metrics)?;
+        let header = match &config.spec {
+            ClusterSpec::JsonSocket { header, .. } => {
+                Some(HeaderPlan::new(header).map_err(|e| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("cluster \"{}\": {e}", config.name),
+                    )
+                })?)
+            }
+            _ => None,
+        };
         let set = endpoints::resolve(&config).await;
         let refresh = endpoints::has_names(&config);
         let cluster = Arc::new(Cluster {
@@ -94,6 +112,7 @@ impl Cluster {
             stats,
             endpoints: RwLock::new(Arc::new(set)),
             transform,
+            header,
         });
         if refresh {
             tokio::spawn(refresh_endpoints(Arc::downgrade(&cluster)));
@@ -131,6 +150,7 @@ impl Cluster {
                     stage: Stage::Local(local),
                     endpoint: "local".into(),
                     index: 0,
+                    pending: None,
                 }),
                 Err(reason) => {
                     self.stats.connect_failures.inc();
@@ -154,14 +174,15 @@ impl Cluster {
             return Err(ConnectError::NoEndpoints(self.config.name.clone()));
         };
         let target = &set.targets[index];
-        let result = tokio::time::timeout(timeout, self.open(target)).await;
+        let result = tokio::time::timeout(timeout, self.open(target, metadata)).await;
         let error = match result {
-            Ok(Ok(stage)) => {
+            Ok(Ok((stage, pending))) => {
                 self.stats.connects.inc();
                 return Ok(Connected {
                     stage,
                     endpoint: target.label.clone(),
                     index,
+                    pending,
                 });
             }
             Ok(Err(source)) => ConnectError::Io {
@@ -191,33 +212,44 @@ impl Cluster {
         })
     }
 
-    async fn open(&self, target: &Target) -> io::Result<Stage> {
-        match (&self.config.spec, &target.address) {
-            (ClusterSpec::Udp { bind, .. }, Address::Inet(a)) => {
-                udp::connect(*a, bind.as_ref()).map(|s| Stage::Udp(UdpHop::new(s)))
+    /// Opens a connection to `target`; a JSONSocket cluster then does its header exchange
+    /// and may return payload that arrived behind the server's answer.
+    async fn open(&self, target: &Target, metadata: &Value) -> io::Result<(Stage, Option<Bytes>)> {
+        match (&self.config.spec, &self.header) {
+            (ClusterSpec::JsonSocket { transport, .. }, Some(plan)) => {
+                let stage = open_transport(transport, target).await?;
+                jsonsocket::client::connect(stage, plan.build(metadata)).await
             }
-            (ClusterSpec::Tcp { bind, .. }, Address::Inet(a)) => {
-                tcp::connect(*a, bind.as_ref()).await.map(Stage::Tcp)
-            }
-            (ClusterSpec::WebSocket { path, bind, .. }, Address::Inet(a)) => {
-                let stream = tcp::connect(*a, bind.as_ref()).await?;
-                websocket::handshake(stream, &target.host, a.port(), path.as_deref())
-                    .await
-                    .map(|ws| Stage::WebSocket(Box::new(ws)))
-            }
-            (ClusterSpec::UnixDomainSocket { mode, .. }, Address::Unix(path)) => {
-                match mode.unwrap_or_default() {
-                    UnixMode::Stream => unix::connect_stream(path).await.map(Stage::Unix),
-                    UnixMode::Seqpacket => {
-                        unix::connect_seqpacket(path).await.map(Stage::Seqpacket)
-                    }
-                }
-            }
-            _ => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "endpoint address does not suit the cluster protocol",
-            )),
+            (spec, _) => Ok((open_transport(spec, target).await?, None)),
         }
+    }
+}
+
+/// Opens a connection of protocol `spec` to `target`.
+async fn open_transport(spec: &ClusterSpec, target: &Target) -> io::Result<Stage> {
+    match (spec, &target.address) {
+        (ClusterSpec::Udp { bind, .. }, Address::Inet(a)) => {
+            udp::connect(*a, bind.as_ref()).map(|s| Stage::Udp(UdpHop::new(s)))
+        }
+        (ClusterSpec::Tcp { bind, .. }, Address::Inet(a)) => {
+            tcp::connect(*a, bind.as_ref()).await.map(Stage::Tcp)
+        }
+        (ClusterSpec::WebSocket { path, bind, .. }, Address::Inet(a)) => {
+            let stream = tcp::connect(*a, bind.as_ref()).await?;
+            websocket::handshake(stream, &target.host, a.port(), path.as_deref())
+                .await
+                .map(|ws| Stage::WebSocket(Box::new(ws)))
+        }
+        (ClusterSpec::UnixDomainSocket { mode, .. }, Address::Unix(path)) => {
+            match mode.unwrap_or_default() {
+                UnixMode::Stream => unix::connect_stream(path).await.map(Stage::Unix),
+                UnixMode::Seqpacket => unix::connect_seqpacket(path).await.map(Stage::Seqpacket),
+            }
+        }
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "endpoint address does not suit the cluster protocol",
+        )),
     }
 }
 

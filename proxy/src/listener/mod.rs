@@ -16,6 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use l7mp_config::config::ListenerConfig;
 use l7mp_config::model::{ListenerSpec, UdpMode, UnixMode};
@@ -23,11 +24,16 @@ use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use crate::jsonsocket;
 use crate::routing::RoutingHandle;
-use crate::session;
+use crate::session::{self, Greeting, Source};
 use crate::stage::Stage;
 use crate::stats::ListenerStats;
 use sessions::{SessionInfo, SessionRegistry};
+
+/// Milliseconds a JSONSocket client has to send its header when the listener sets no
+/// `header_timeout`.
+pub const DEFAULT_HEADER_TIMEOUT_MS: u64 = 5000;
 
 /// What a listener's sessions share.
 pub struct ListenerCtx {
@@ -109,15 +115,27 @@ impl ListenerCtx {
         permit
     }
 
-    /// Runs a session on its own task; `on_end` runs when it is over.
+    /// Runs a session on its own task; `on_end` runs when it is over. On a JSONSocket
+    /// listener the session first reads the client's header (see [`jsonsocket::server`]); a
+    /// refused header is counted as a session error and logged.
     pub fn spawn_session(
         self: &Arc<Self>,
         permit: OwnedSemaphorePermit,
         source: Stage,
-        metadata: Value,
+        mut metadata: Value,
         name: String,
         on_end: impl FnOnce() + Send + 'static,
     ) {
+        let header_timeout = match &self.config().spec {
+            ListenerSpec::JsonSocket { header_timeout, .. } => Some(Duration::from_millis(
+                header_timeout.unwrap_or(DEFAULT_HEADER_TIMEOUT_MS),
+            )),
+            _ => None,
+        };
+        let name = match header_timeout {
+            Some(_) => format!("JSONSocket:{name}"),
+            None => name,
+        };
         let info = Arc::new(SessionInfo::new(name));
         let live = Live {
             id: self.sessions.insert(info.clone()),
@@ -127,10 +145,48 @@ impl ListenerCtx {
         self.stats.sessions_total.inc();
         self.stats.sessions_active.inc();
         tokio::spawn(async move {
-            session::run(&live.ctx, source, metadata, info).await;
+            let source = match header_timeout {
+                None => Some(Source::plain(source)),
+                Some(timeout) => {
+                    let accept =
+                        accept_header(&live.ctx, source, &mut metadata, timeout, &info.name);
+                    Box::pin(accept).await
+                }
+            };
+            if let Some(source) = source {
+                session::run(&live.ctx, source, metadata, info).await;
+            }
             drop(live);
             on_end();
         });
+    }
+}
+
+/// Reads a JSONSocket client's header into `metadata` (see [`jsonsocket::server::accept`]);
+/// `None`, counted as a session error and logged, when the header is refused, and `None` as
+/// well when the listener stops first.
+async fn accept_header(
+    ctx: &ListenerCtx,
+    source: Stage,
+    metadata: &mut Value,
+    timeout: Duration,
+    session: &str,
+) -> Option<Source> {
+    let accepted = tokio::select! {
+        r = jsonsocket::server::accept(source, metadata, timeout) => r,
+        () = ctx.cancel.cancelled() => return None,
+    };
+    match accepted {
+        Ok(a) => Some(Source {
+            stage: a.stage,
+            pending: a.pending,
+            greeting: Greeting::JsonSocket,
+        }),
+        Err(e) => {
+            ctx.stats.session_errors.inc();
+            tracing::info!(session, listener = %ctx.name, "JSONSocket: {e}");
+            None
+        }
     }
 }
 
@@ -176,6 +232,16 @@ pub fn bind(
     default_ip: Option<IpAddr>,
     workers: usize,
 ) -> io::Result<Vec<Bound>> {
+    bind_spec(&config.spec, default_ip, workers)
+}
+
+/// Binds the sockets of `spec`; a JSONSocket listener binds its transport's, exactly as that
+/// listener would (its sessions read the header first, see [`ListenerCtx::spawn_session`]).
+fn bind_spec(
+    spec: &ListenerSpec,
+    default_ip: Option<IpAddr>,
+    workers: usize,
+) -> io::Result<Vec<Bound>> {
     let ip = |address: &Option<String>| -> io::Result<IpAddr> {
         match address {
             Some(a) => a
@@ -186,7 +252,7 @@ pub fn bind(
     };
     let per_worker =
         |make: &dyn Fn() -> io::Result<Bound>| (0..workers.max(1)).map(|_| make()).collect();
-    match &config.spec {
+    match spec {
         ListenerSpec::Udp {
             port,
             address,
@@ -220,10 +286,13 @@ pub fn bind(
                 UnixMode::Seqpacket => Bound::Seqpacket(unix::SeqpacketListener::bind(filename)?),
             }])
         }
-        ListenerSpec::JsonSocket { .. } => Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "JSONSocket listeners are not served yet",
-        )),
+        ListenerSpec::JsonSocket { transport, .. } => match **transport {
+            ListenerSpec::JsonSocket { .. } => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "JSONSocket cannot run over JSONSocket",
+            )),
+            ref t => bind_spec(t, default_ip, workers),
+        },
     }
 }
 
@@ -241,6 +310,15 @@ impl Bound {
         if let Err(e) = result {
             tracing::error!(listener = %ctx.name, error = %e, "listener stopped");
         }
+    }
+}
+
+/// The spec of the socket a listener serves: a JSONSocket listener's transport, else the spec
+/// itself. Transport listeners read their options (UDP `connect`, WebSocket `path`) from it.
+pub fn transport(spec: &ListenerSpec) -> &ListenerSpec {
+    match spec {
+        ListenerSpec::JsonSocket { transport, .. } => transport,
+        other => other,
     }
 }
 

@@ -235,7 +235,7 @@ impl Demux {
 /// Whether the listener's current `connect` filter lets `peer` open a session.
 fn admits(ctx: &ListenerCtx, peer: SocketAddr) -> bool {
     let config = ctx.config();
-    let ListenerSpec::Udp { connect, .. } = &config.spec else {
+    let ListenerSpec::Udp { connect, .. } = super::transport(&config.spec) else {
         return true;
     };
     match Filter::new(&connect.clone().unwrap_or_default()) {

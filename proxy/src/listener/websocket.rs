@@ -39,7 +39,7 @@ async fn upgrade(stream: TcpStream, ctx: Arc<ListenerCtx>, name: String) {
         return;
     };
     let _ = stream.set_nodelay(true);
-    let wanted_path = match &ctx.config().spec {
+    let wanted_path = match super::transport(&ctx.config().spec) {
         ListenerSpec::WebSocket { path, .. } => path.clone(),
         _ => None,
     };
