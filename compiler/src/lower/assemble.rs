@@ -61,7 +61,7 @@ impl Lowering<'_> {
                         plan.routes.push(route.hops.clone());
                         routes.insert(route.route.name.clone().unwrap_or_default(), route);
                     }
-                    stack.extend(rule.apply);
+                    stack.extend(rule.apply.as_ref().map(|(next, _)| *next));
                 }
                 lists.insert(list.name.clone(), rules);
             }
@@ -120,4 +120,57 @@ fn merged<'a>(
         out.extend(rules.iter().filter(|(j, _)| *j == i).map(|(_, r)| r));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use l7mp_config::model;
+
+    use super::*;
+
+    fn rule(tag: &str) -> RulePlan {
+        RulePlan {
+            rule: model::Rule {
+                name: Some(tag.into()),
+                matcher: None,
+                action: model::Action {
+                    rewrite: Vec::new(),
+                    route: None,
+                    apply: Some("x".into()),
+                },
+            },
+            hops: Vec::new(),
+            route: None,
+            apply: None,
+        }
+    }
+
+    fn insert(list: usize, position: usize, tag: &str) -> InsertPlan {
+        InsertPlan {
+            list,
+            position,
+            rule: rule(tag),
+            workloads: Vec::new(),
+            key: ("default".into(), tag.into()),
+        }
+    }
+
+    #[test]
+    fn rules_go_before_the_written_rule_at_their_position() {
+        // Written rule 1 failed to lower: positions still count it.
+        let written = vec![(0, rule("w0")), (2, rule("w2"))];
+        let inserts = [
+            insert(7, 0, "a"),
+            insert(7, 1, "b"),
+            insert(7, 1, "c"),
+            insert(7, 3, "end"),
+            insert(8, 0, "other-list"),
+        ];
+        let here: Vec<&InsertPlan> = inserts.iter().collect();
+        let names: Vec<&str> = merged(&written, 3, 7, &here)
+            .iter()
+            .filter_map(|r| r.rule.name.as_deref())
+            .collect();
+        assert_eq!(names, ["a", "w0", "b", "c", "w2", "end"]);
+    }
 }

@@ -8,6 +8,7 @@
 
 mod assemble;
 mod cluster;
+mod cycles;
 mod insert;
 mod rules;
 mod service;
@@ -201,6 +202,7 @@ pub fn lower(
         }
     }
     let inserts = lowering.inserts(placements, diags);
+    lowering.apply_cycles(&inserts, diags);
     let proxies = mounts
         .iter()
         .map(|mount| lowering.assemble(mount, placements, &listeners, &inserts))

@@ -25,8 +25,9 @@ pub struct RulePlan {
     pub hops: Vec<HopPlan>,
     /// The named route it uses.
     pub route: Option<String>,
-    /// The VirtualService owning the rule list it continues in (`apply`).
-    pub apply: Option<usize>,
+    /// The VirtualService owning the rule list it continues in (`apply`), and where the
+    /// `apply` is written.
+    pub apply: Option<(usize, Origin)>,
 }
 
 /// A named route, lowered once where it is defined.
@@ -128,6 +129,8 @@ impl Lowering<'_> {
     /// The rule list VirtualService `owner` writes, lowered once; None when it has no `rules`.
     pub(super) fn list(&mut self, owner: usize, diags: &mut Diagnostics) -> Option<&ListPlan> {
         if !self.lists.contains_key(&owner) {
+            // Marks the list as under way: an `apply` cycle must not lower it again.
+            self.lists.insert(owner, None);
             let plan = self.lower_list(owner, diags);
             self.lists.insert(owner, plan);
         }
@@ -221,11 +224,12 @@ impl Lowering<'_> {
             self.route_at(site_object, &site, &mut plan, diags)?;
         } else {
             let pointer = format!("{at}/action/apply");
-            let vsvc = *self.refs.get(&(owner, pointer))?;
+            let vsvc = *self.refs.get(&(owner, pointer.clone()))?;
             let list_owner = self.list_owner(vsvc, diags)?;
-            let name = self.list(list_owner, diags)?.name.clone();
-            plan.rule.action.apply = Some(name);
-            plan.apply = Some(list_owner);
+            self.list(list_owner, diags); // lowered once, unless under way (a cycle)
+            let target = &self.objects[list_owner];
+            plan.rule.action.apply = Some(format!("{}/{}", target.namespace, target.name));
+            plan.apply = Some((list_owner, Origin::new(owner, &pointer)));
         }
         Some(plan)
     }
