@@ -4,24 +4,31 @@
 //!
 //! A reference is `/apis/l7mp.io/v1/namespaces/NS/PLURAL/NAME` (a Kubernetes self link),
 //! `NS/NAME`, or `NAME` in the referring object's namespace. Rule lists have no resource of their
-//! own: `rulesRef`, `apply` and `rulelist` name the VirtualService whose listener owns the list,
-//! and `routeRef` names the Rule whose action holds the route.
+//! own: `rulesRef`, `apply` and `rulelist` name the VirtualService whose listener owns the list.
+//!
+//! `routeRef: NAME` (or `NAMESPACE/NAME`) names a route written with `name: NAME` in a rule of a
+//! VirtualService or Rule of that namespace; the resolution points at the defining object, and
+//! [`named_routes`] finds the route in it. Route names are unique per namespace.
+//!
+//! `destinationRef` and `clusterRef` name a Target; when no `l7mp.io` object has the name, a
+//! plain `v1` Service of that name is taken (a "naked" Service). `NAME:PORT` picks the
+//! Service port named `PORT`, for Services with several ports.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::diagnostics::{Code, Diagnostics, did_you_mean};
+use crate::diagnostics::{Code, Diagnostic, Diagnostics, did_you_mean};
 use crate::load::{Kind, Object};
 
-/// The reference fields, anywhere in a spec, and the kind each must name.
-const FIELDS: [(&str, Kind); 6] = [
+/// The reference fields, anywhere in a spec, and the kind each must name (`routeRef`, which
+/// names a route, is resolved by [`resolve_route`]).
+const FIELDS: [(&str, Kind); 5] = [
     ("destinationRef", Kind::Target),
     ("clusterRef", Kind::Target),
     ("linkedVirtualService", Kind::VirtualService),
     ("rulesRef", Kind::VirtualService),
     ("apply", Kind::VirtualService),
-    ("routeRef", Kind::Rule),
 ];
 
 /// A resolved reference: object `from` names object `to` at `pointer`.
@@ -41,8 +48,16 @@ type Index<'a> = BTreeMap<(Kind, &'a str, &'a str), usize>;
 /// Checks names and references of all objects; returns the references that resolved.
 pub fn resolve(objects: &[Object], diags: &mut Diagnostics) -> Vec<Resolution> {
     let index = index(objects, diags);
+    let routes = route_index(objects, Some(diags));
     let mut resolved = Vec::new();
     for (from, object) in objects.iter().enumerate().filter(|(_, o)| o.kind.is_l7mp()) {
+        for (pointer, _, value) in object.spec_fields(&["routeRef"]) {
+            let Some(text) = value.as_str() else { continue };
+            match resolve_route(&routes, object, &pointer, text) {
+                Ok(to) => resolved.push(Resolution { from, pointer, to }),
+                Err(diag) => diags.push(*diag),
+            }
+        }
         for (pointer, text, expected) in references(object) {
             match lookup(&index, object, &text, expected) {
                 Ok(to) => resolved.push(Resolution { from, pointer, to }),
@@ -107,6 +122,35 @@ fn references(object: &Object) -> Vec<(String, String, Kind)> {
 type Failure = (Code, String, Option<String>);
 
 fn lookup(index: &Index<'_>, from: &Object, text: &str, expected: Kind) -> Result<usize, Failure> {
+    let (text, port) = match text.rsplit_once(':') {
+        Some((name, port)) if expected == Kind::Target && !text.starts_with('/') => {
+            (name, Some(port))
+        }
+        _ => (text, None),
+    };
+    let found = lookup_object(index, from, text, expected)?;
+    match port {
+        Some(port) if index.get(&(Kind::Service, found.1, found.2)) != Some(&found.0) => Err((
+            Code::MalformedReference,
+            format!("`{text}:{port}`: only a Kubernetes Service reference takes a `:PORT` suffix"),
+            Some(format!("write `{text}`")),
+        )),
+        Some("") => Err((
+            Code::MalformedReference,
+            format!("`{text}:` names no port"),
+            Some("write `SERVICE:PORTNAME`, or leave out the `:`".into()),
+        )),
+        _ => Ok(found.0),
+    }
+}
+
+/// The object `text` names: `(index, namespace, name)`.
+fn lookup_object<'a>(
+    index: &Index<'a>,
+    from: &'a Object,
+    text: &'a str,
+    expected: Kind,
+) -> Result<(usize, &'a str, &'a str), Failure> {
     let (kind, namespace, name) = parse(text, &from.namespace).ok_or_else(|| {
         let hint =
             "write NAME, NAMESPACE/NAME or /apis/l7mp.io/v1/namespaces/NAMESPACE/PLURAL/NAME";
@@ -129,13 +173,20 @@ fn lookup(index: &Index<'_>, from: &Object, text: &str, expected: Kind) -> Resul
         _ => {}
     }
     if let Some(&to) = index.get(&(expected, namespace, name)) {
-        return Ok(to);
+        return Ok((to, namespace, name));
     }
     let other = [Kind::VirtualService, Kind::Target, Kind::Rule]
         .into_iter()
         .find(|k| index.contains_key(&(*k, namespace, name)));
     if let Some(actual) = other {
         return Err(wrong_kind(actual));
+    }
+    // A naked Service: only where a Target is wanted and no l7mp object has the name.
+    if expected == Kind::Target
+        && kind.is_none()
+        && let Some(&to) = index.get(&(Kind::Service, namespace, name))
+    {
+        return Ok((to, namespace, name));
     }
     let names = index
         .keys()
@@ -144,6 +195,96 @@ fn lookup(index: &Index<'_>, from: &Object, text: &str, expected: Kind) -> Resul
     let hint = did_you_mean(name, names).map(|near| format!("did you mean `{near}`?"));
     let message = format!("no {} {namespace}/{name}", expected.name());
     Err((Code::UnresolvedReference, message, hint))
+}
+
+/// A named route's definition: the object and the pointer of the route in it.
+pub type RouteSite = (usize, String);
+
+/// Named routes by namespace and name: the first definition in object order. With `diags`,
+/// a second definition of a name is reported.
+pub fn route_index(
+    objects: &[Object],
+    mut diags: Option<&mut Diagnostics>,
+) -> BTreeMap<(String, String), RouteSite> {
+    let mut routes: BTreeMap<(String, String), RouteSite> = BTreeMap::new();
+    let defining = objects
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| matches!(o.kind, Kind::VirtualService | Kind::Rule));
+    for (i, object) in defining {
+        for (pointer, _, value) in object.spec_fields(&["route"]) {
+            let Some(name) = value.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let key = (object.namespace.clone(), name.to_string());
+            match routes.get(&key) {
+                None => {
+                    routes.insert(key, (i, pointer));
+                }
+                Some((first, at)) => {
+                    if let Some(diags) = diags.as_deref_mut() {
+                        let first = &objects[*first];
+                        let loc = first.locate(at);
+                        let message = format!(
+                            "route `{name}` is defined twice in namespace {}: also at {}:{}:{}",
+                            object.namespace, first.file, loc.line, loc.column
+                        );
+                        let hint = "route names are unique per namespace: rename one of them";
+                        diags.push(
+                            object
+                                .diag(Code::DuplicateRoute, &format!("{pointer}/name"), message)
+                                .hint(hint),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    routes
+}
+
+/// The namespace and name a `routeRef` names (`NAME` or `NAMESPACE/NAME`), or None when
+/// malformed.
+pub fn route_name<'a>(text: &'a str, namespace: &'a str) -> Option<(&'a str, &'a str)> {
+    match parse(text, namespace)? {
+        (None, namespace, name) => Some((namespace, name)),
+        _ => None,
+    }
+}
+
+/// Resolves `routeRef: text`, written in `from` at `pointer`, to the object defining the route.
+fn resolve_route(
+    routes: &BTreeMap<(String, String), RouteSite>,
+    from: &Object,
+    pointer: &str,
+    text: &str,
+) -> Result<usize, Box<Diagnostic>> {
+    let Some((namespace, name)) = route_name(text, &from.namespace) else {
+        let message = format!("malformed route reference `{text}`");
+        return Err(Box::new(
+            from.diag(Code::MalformedReference, pointer, message)
+                .hint("write the route's NAME or NAMESPACE/NAME"),
+        ));
+    };
+    if let Some((to, _)) = routes.get(&(namespace.to_string(), name.to_string())) {
+        return Ok(*to);
+    }
+    let names = routes
+        .keys()
+        .filter(|(ns, _)| ns == namespace)
+        .map(|(_, n)| n.as_str());
+    let hint = did_you_mean(name, names).map_or_else(
+        || {
+            "give a route `name: ...` in a rule of a VirtualService or Rule of that namespace"
+                .into()
+        },
+        |near| format!("did you mean `{near}`?"),
+    );
+    let message = format!("no route named `{name}` in namespace {namespace}");
+    Err(Box::new(
+        from.diag(Code::UnresolvedReference, pointer, message)
+            .hint(hint),
+    ))
 }
 
 /// Splits a reference into the kind it names (self links only), namespace and name.

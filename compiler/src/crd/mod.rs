@@ -15,7 +15,10 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
 pub use cluster::{Cluster, Endpoint, EndpointSpec, LoadBalancer, LoadBalancerPolicy};
-pub use protocol::{AddressPort, ClusterSpec, ListenerSpec, Port, UdpMode};
+pub use protocol::{
+    AddressPort, ClusterSpec, ClusterTransport, HeaderEntry, HeaderSet, ListenerSpec,
+    ListenerTransport, Port, UdpMode,
+};
 pub use route::{Action, ClusterOrRef, Listener, MatchRule, Retry, RetryOn, Rewrite, Route};
 pub use selector::{FieldOperator, FieldRequirement, LabelOperator, LabelRequirement, Selector};
 

@@ -136,9 +136,14 @@ pub struct ListenerSpec {
 
 /// A JSONSocket listener: the header exchange runs over `transport`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct JsonSocketListener {
     /// The listener protocol carrying JSONSocket.
     pub transport: ListenerTransport,
+    /// Milliseconds a client may take to send its header (the proxy's default is 5000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub header_timeout: Option<u64>,
 }
 
 /// The protocols a JSONSocket listener can run over. A separate type because a CRD schema
@@ -209,6 +214,35 @@ pub struct ClusterSpec {
 pub struct JsonSocketCluster {
     /// The cluster protocol carrying JSONSocket.
     pub transport: ClusterTransport,
+    /// How the request header is built from the session metadata, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<Vec<HeaderEntry>>,
+}
+
+/// One step in building a JSONSocket request header: copy a metadata value (`path`) or set a
+/// constant (`set`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[schemars(extend("oneOf" = [{"required": ["path"]}, {"required": ["set"]}]))]
+pub struct HeaderEntry {
+    /// A JSON pointer into the metadata whose value becomes the whole header, or
+    /// `{from, to}`: the value at `from` goes to `to` in the header. Free-form because the CRD
+    /// schema cannot say "a string or an object"; lowering checks it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::any_value")]
+    pub path: Option<serde_json::Value>,
+    /// A constant header field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set: Option<HeaderSet>,
+}
+
+/// A constant JSONSocket header field.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+pub struct HeaderSet {
+    /// JSON pointer into the header.
+    pub key: String,
+    /// The value.
+    #[schemars(schema_with = "super::any_value")]
+    pub value: serde_json::Value,
 }
 
 /// The protocols a JSONSocket cluster can run over. A separate type because a CRD schema

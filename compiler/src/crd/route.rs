@@ -20,7 +20,7 @@ pub struct Listener {
     /// Inline rules, tried in order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rules: Option<Vec<MatchRule>>,
-    /// The rule list of another VirtualService, shared instead of inline rules.
+    /// The rule list of another VirtualService, shared (by name) instead of inline rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rules_ref: Option<String>,
     /// Listener options.
@@ -61,7 +61,8 @@ pub struct Action {
     /// An inline route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<Route>,
-    /// The route of a Rule object.
+    /// A route defined with a `name` in a rule of a VirtualService or Rule of the namespace
+    /// (`NAME` or `NAMESPACE/NAME`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_ref: Option<String>,
     /// The rule list of a VirtualService to evaluate next.
@@ -90,13 +91,15 @@ pub struct Rewrite {
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("oneOf" = [{"required": ["destination"]}, {"required": ["destinationRef"]}]))]
 pub struct Route {
-    /// Name of an inline route; generated when absent.
+    /// Names the route so that `routeRef`s elsewhere in the namespace can use it; unique per
+    /// namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// An inline destination cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination: Option<Box<Cluster>>,
-    /// The Target whose cluster is the destination.
+    /// The Target whose cluster is the destination, or else a Kubernetes Service
+    /// (`NAME[:PORT]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination_ref: Option<String>,
     /// Hops from the listener towards the destination.
@@ -118,7 +121,7 @@ pub struct ClusterOrRef {
     /// An inline cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<Cluster>,
-    /// The Target whose cluster is the hop.
+    /// The Target whose cluster is the hop, or else a Kubernetes Service (`NAME[:PORT]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_ref: Option<String>,
 }

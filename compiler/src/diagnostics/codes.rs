@@ -55,6 +55,7 @@ codes! {
     WrongKindReference = 302, Error, "A reference names an object of the wrong kind.";
     MalformedReference = 303, Error, "A reference is neither `NAME`, `NAMESPACE/NAME` nor `/apis/l7mp.io/v1/namespaces/NS/PLURAL/NAME`.";
     DuplicateObject = 304, Error, "Two objects have the same kind, namespace and name.";
+    DuplicateRoute = 305, Error, "Two rules of one namespace define a route of the same `name`.";
     SelectorMatchesNothing = 401, Warning, "A selector matches no pod template and no pod.";
     UnknownService = 402, Error, "A `matchService` selector names no Service.";
     InvalidSelector = 403, Error, "A selector requirement is malformed (values missing, extra or not integers).";
@@ -64,11 +65,14 @@ codes! {
     NoConfigMapVolume = 504, Error, "No ConfigMap volume is mounted over the proxy's config path.";
     SubPathMount = 505, Warning, "The config ConfigMap is mounted with `subPath`, which never receives updates.";
     EndpointSelectorNotExpressible = 601, Error, "An endpoint selector cannot be written as a Service selector (only labels and single-value `In`).";
-    Unsupported = 602, Error, "The input uses a protocol or feature the proxy does not implement yet.";
+    Unsupported = 602, Error, "The input uses a protocol or feature the proxy does not implement yet (HTTP listeners, a Service port by name or of another protocol than TCP/UDP).";
     InternalError = 603, Error, "The compiler produced a config the proxy rejects: a compiler bug.";
     ConfigMapConflict = 604, Error, "Two workloads mount the same ConfigMap but need different configs.";
     ConfigMapTooLarge = 605, Error, "A compiled ConfigMap exceeds Kubernetes' 1 MiB limit.";
     PodWithoutIp = 606, Warning, "A pod of the `--pods` snapshot matches an endpoint selector but has no `status.podIP`.";
+    InvalidPointer = 607, Error, "A JSON pointer (a Sync `query`, a JSONSocket `header` path or key) is malformed.";
+    RulePositionOutOfRange = 608, Error, "A Rule's `position` is past the end of its rule list.";
+    ServicePort = 609, Error, "A reference to a Kubernetes Service does not pick exactly one of its ports.";
     ForwardingLoop = 701, Error, "Traffic can return to a listener it came from: a forwarding loop.";
     ListenerClash = 702, Error, "Two listeners on one workload use the same port and transport, or the same socket path.";
     NoListenerAtEndpoint = 703, Error, "A cluster's endpoint runs a proxy with no listener and no containerPort of the cluster's protocol and port.";

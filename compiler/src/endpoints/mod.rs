@@ -131,6 +131,11 @@ impl<'a> Endpoints<'a> {
         }
     }
 
+    /// Whether endpoints are pod IPs from a `--pods` snapshot (else DNS names).
+    pub fn has_snapshot(&self) -> bool {
+        self.snapshot.is_some()
+    }
+
     /// The endpoints of `site` for a cluster on `port` (`None` for protocols without one).
     pub fn resolve(
         &mut self,

@@ -121,13 +121,19 @@ fn node_of(clusters: &[(&str, NodeIndex)], name: &str) -> Option<NodeIndex> {
 fn unix_path(listener: &ListenerSpec) -> Option<&str> {
     match listener {
         ListenerSpec::UnixDomainSocket { filename, .. } => Some(filename),
+        ListenerSpec::JsonSocket { transport, .. } => unix_path(transport),
         _ => None,
     }
 }
 
 /// Whether `listener` accepts what a cluster of `spec` sends: the same protocol on its port.
+/// A JSONSocket cluster is served by a JSONSocket listener over a serving transport.
 pub fn serves(listener: &ListenerSpec, spec: &ClusterSpec) -> bool {
     match (listener, spec) {
+        (
+            ListenerSpec::JsonSocket { transport: l, .. },
+            ClusterSpec::JsonSocket { transport: c, .. },
+        ) => serves(l, c),
         (ListenerSpec::Udp { port: a, .. }, ClusterSpec::Udp { port: b, .. })
         | (ListenerSpec::Tcp { port: a, .. }, ClusterSpec::Tcp { port: b, .. })
         | (ListenerSpec::WebSocket { port: a, .. }, ClusterSpec::WebSocket { port: b, .. }) => {

@@ -4,7 +4,8 @@
 use l7mp_config::model;
 use serde_json::Value;
 
-use super::{ClusterPlan, EndpointPlan, Lowering, Origin, Refs, spec};
+use super::spec::{self, SpecError};
+use super::{ClusterPlan, EndpointPlan, Lowering, Origin, Refs};
 use crate::crd::{self, Cluster, LoadBalancerPolicy};
 use crate::diagnostics::{Code, Diagnostics};
 use crate::endpoints::Site;
@@ -69,10 +70,16 @@ impl Lowering<'_> {
         let object = &self.objects[origin.object];
         let cluster_spec = match spec::cluster(&cluster.spec) {
             Ok(s) => s,
-            Err(protocol) => {
+            Err(SpecError::Unsupported(protocol)) => {
                 let message = format!("the proxy does not implement {protocol} clusters yet");
                 let at = format!("{}/spec", origin.pointer);
                 diags.push(object.diag(Code::Unsupported, &at, message));
+                return None;
+            }
+            Err(SpecError::Pointer { at, message }) => {
+                let at = format!("{}/spec{at}", origin.pointer);
+                let hint = "write a JSON pointer such as `/IP/src_addr`: `/` between keys, `~1` for a `/` and `~0` for a `~` inside a key";
+                diags.push(object.diag(Code::InvalidPointer, &at, message).hint(hint));
                 return None;
             }
         };

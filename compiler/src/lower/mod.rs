@@ -6,8 +6,12 @@
 //! from namespaces, object names and positions, never from counters, so the output is stable.
 //! Each plan keeps where its parts came from, for the dataflow graph and its diagnostics.
 
+mod assemble;
 mod cluster;
+mod cycles;
+mod insert;
 mod rules;
+mod service;
 mod spec;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,7 +21,7 @@ use l7mp_config::model::{self, ConfigFile};
 pub use spec::network_port;
 
 use crate::crd::LoadBalancerPolicy;
-use crate::diagnostics::{Code, Diagnostics};
+use crate::diagnostics::Diagnostics;
 use crate::endpoints::{Endpoints, ServicePlan};
 use crate::load::{Kind, Object};
 use crate::resolve::Resolution;
@@ -63,7 +67,9 @@ pub struct ListenerPlan {
     pub listener: model::Listener,
     /// The VirtualService's listener.
     pub origin: Origin,
-    /// Per route: its hops (ingress, destination, egress).
+    /// The VirtualService owning its rule list.
+    pub list: usize,
+    /// Per route it can reach (through its rule list and `apply`): its hops (ingress, destination, egress).
     pub routes: Vec<Vec<HopPlan>>,
     /// The clusters the routes use.
     pub clusters: BTreeSet<String>,
@@ -106,15 +112,21 @@ pub struct ProxyPlan {
     pub listeners: Vec<ListenerPlan>,
     /// Its clusters, by name.
     pub clusters: Vec<ClusterPlan>,
+    /// The rule lists its listeners reach, by name.
+    pub rulelists: Vec<model::RuleList>,
+    /// The named routes those rule lists use, by name.
+    pub routes: Vec<model::Route>,
 }
 
 impl ProxyPlan {
-    /// The proxy config file, listeners and clusters sorted by name.
+    /// The proxy config file, every part sorted by name.
     pub fn config(&self, objects: &[Object]) -> ConfigFile {
         let workload = &objects[self.mount.workload];
         ConfigFile {
             listeners: self.listeners.iter().map(|l| l.listener.clone()).collect(),
             clusters: self.clusters.iter().map(|c| c.cluster.clone()).collect(),
+            rulelists: self.rulelists.clone(),
+            routes: self.routes.clone(),
             generated: Some(model::Generated {
                 by: Some("l7mpc".into()),
                 workload: Some(format!(
@@ -144,6 +156,12 @@ struct Lowering<'a> {
     refs: Refs,
     endpoints: Endpoints<'a>,
     clusters: BTreeMap<String, Option<ClusterPlan>>,
+    /// Rule lists by the VirtualService that writes them.
+    lists: BTreeMap<usize, Option<rules::ListPlan>>,
+    /// Named routes by where they are defined.
+    routes: BTreeMap<(usize, String), Option<rules::RoutePlan>>,
+    /// Where each named route is defined, by namespace and name.
+    named_routes: BTreeMap<(String, String), crate::resolve::RouteSite>,
 }
 
 /// Builds the config of every workload in `mounts`. `snapshot` holds the `--pods` objects.
@@ -166,11 +184,13 @@ pub fn lower(
         refs,
         endpoints,
         clusters: BTreeMap::new(),
+        lists: BTreeMap::new(),
+        routes: BTreeMap::new(),
+        named_routes: crate::resolve::route_index(objects, None),
     };
     let mut listeners = BTreeMap::new();
     for placement in placements {
-        let object = &objects[placement.object];
-        match object.kind {
+        match objects[placement.object].kind {
             Kind::VirtualService => {
                 let plan = lowering.listener(placement.object, diags);
                 listeners.insert(placement.object, plan);
@@ -178,42 +198,15 @@ pub fn lower(
             Kind::Target => {
                 lowering.add_target(placement.object, diags);
             }
-            _ => {
-                let message = "Rule objects are not compiled yet; put the rule in the listener";
-                diags.push(object.diag(Code::Unsupported, "/spec", message));
-            }
+            _ => {}
         }
     }
-    let mut proxies = Vec::new();
-    for mount in mounts {
-        let placed = placements
-            .iter()
-            .filter(|p| p.workloads.contains(&mount.workload));
-        let mut names = BTreeSet::new();
-        let mut plans = Vec::new();
-        for p in placed {
-            match listeners.get(&p.object) {
-                Some(Some(plan)) => {
-                    names.extend(plan.clusters.iter().cloned());
-                    plans.push(plan.clone());
-                }
-                Some(None) => {}
-                None => {
-                    names.insert(lowering.target_name(p.object));
-                }
-            }
-        }
-        plans.sort_by(|a, b| a.listener.name.cmp(&b.listener.name));
-        let clusters = names
-            .iter()
-            .filter_map(|n| lowering.clusters.get(n).cloned().flatten())
-            .collect();
-        proxies.push(ProxyPlan {
-            mount: mount.clone(),
-            listeners: plans,
-            clusters,
-        });
-    }
+    let inserts = lowering.inserts(placements, diags);
+    lowering.apply_cycles(&inserts, diags);
+    let proxies = mounts
+        .iter()
+        .map(|mount| lowering.assemble(mount, placements, &listeners, &inserts))
+        .collect();
     Lowered {
         proxies,
         services: lowering.endpoints.services.into_values().collect(),

@@ -1,14 +1,46 @@
 //! Protocol specs: the CRD's one-key maps (`{UDP: {port: 9001}}`) to the proxy's tagged form
-//! (`protocol: UDP, port: 9001`). Protocols the proxy does not implement yet come back as `Err`
-//! with their name, for an [`crate::diagnostics::Code::Unsupported`] diagnostic.
+//! (`protocol: UDP, port: 9001`). Protocols the proxy does not implement (HTTP listeners) come
+//! back as `Err` with their name, for an [`crate::diagnostics::Code::Unsupported`] diagnostic;
+//! malformed JSON pointers (Sync `query`, JSONSocket `header`) with their place in the spec.
 
 use l7mp_config::model;
+use l7mp_config::pointer::JsonPointer;
 
 use crate::crd::{self, ClusterSpec, ListenerSpec};
 
+/// Why a CRD spec has no proxy spec: a protocol the proxy lacks, or a bad value at a pointer
+/// relative to the spec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SpecError {
+    /// The protocol's name.
+    Unsupported(&'static str),
+    /// A malformed JSON pointer: where (below the spec) and why.
+    Pointer {
+        /// Pointer relative to the spec, such as `/Sync/query`.
+        at: String,
+        /// What is wrong, naming the pointer.
+        message: String,
+    },
+}
+
 /// The proxy listener spec, or the name of the unsupported protocol.
 pub fn listener(spec: &ListenerSpec) -> Result<model::ListenerSpec, &'static str> {
-    if let Some(udp) = &spec.transport.udp {
+    if let Some(json) = &spec.json_socket {
+        let transport = listener_transport(&json.transport).ok_or("JSONSocket")?;
+        return Ok(model::ListenerSpec::JsonSocket {
+            transport: Box::new(transport),
+            header_timeout: json.header_timeout,
+        });
+    }
+    if spec.http.is_some() {
+        return Err("HTTP");
+    }
+    listener_transport(&spec.transport).ok_or("(none)")
+}
+
+/// The proxy spec of a listener transport protocol; None when no protocol is set.
+fn listener_transport(transport: &crd::ListenerTransport) -> Option<model::ListenerSpec> {
+    if let Some(udp) = &transport.udp {
         let connect = udp.connect.as_ref().map(|c| model::PeerFilter {
             address: c.address.clone(),
             port: c.port.map(|p| p.0),
@@ -17,94 +49,161 @@ pub fn listener(spec: &ListenerSpec) -> Result<model::ListenerSpec, &'static str
             crd::UdpMode::Server => model::UdpMode::Server,
             crd::UdpMode::Singleton => model::UdpMode::Singleton,
         });
-        return Ok(model::ListenerSpec::Udp {
+        return Some(model::ListenerSpec::Udp {
             port: udp.port.0,
             address: None,
             connect,
             options: mode.map(|mode| model::UdpListenerOptions { mode: Some(mode) }),
         });
     }
-    if let Some(tcp) = &spec.transport.tcp {
-        return Ok(model::ListenerSpec::Tcp {
+    if let Some(tcp) = &transport.tcp {
+        return Some(model::ListenerSpec::Tcp {
             port: tcp.port.0,
             address: None,
         });
     }
-    if let Some(ws) = &spec.transport.websocket {
-        return Ok(model::ListenerSpec::WebSocket {
+    if let Some(ws) = &transport.websocket {
+        return Some(model::ListenerSpec::WebSocket {
             port: ws.port.0,
             address: None,
             path: ws.path.clone(),
         });
     }
-    if let Some(unix) = &spec.transport.unix {
-        return Ok(model::ListenerSpec::UnixDomainSocket {
+    transport
+        .unix
+        .as_ref()
+        .map(|unix| model::ListenerSpec::UnixDomainSocket {
             filename: unix.filename.clone(),
             mode: None,
-        });
-    }
-    Err(if spec.http.is_some() {
-        "HTTP"
-    } else {
-        "JSONSocket"
-    })
+        })
 }
 
-/// The proxy cluster spec, or the name of the unsupported protocol.
-pub fn cluster(spec: &ClusterSpec) -> Result<model::ClusterSpec, &'static str> {
+/// The proxy cluster spec, or why there is none.
+pub fn cluster(spec: &ClusterSpec) -> Result<model::ClusterSpec, SpecError> {
+    if let Some(transport) = cluster_transport(&spec.transport) {
+        return Ok(transport);
+    }
+    if let Some(json) = &spec.json_socket {
+        let transport =
+            cluster_transport(&json.transport).ok_or(SpecError::Unsupported("JSONSocket"))?;
+        let mut header = Vec::new();
+        for (i, entry) in json.header.iter().flatten().enumerate() {
+            header.push(header_entry(entry, &format!("/JSONSocket/header/{i}"))?);
+        }
+        return Ok(model::ClusterSpec::JsonSocket {
+            transport: Box::new(transport),
+            header,
+        });
+    }
+    if let Some(sync) = &spec.sync {
+        check_pointer(&sync.query, "/Sync/query")?;
+        return Ok(model::ClusterSpec::Sync {
+            query: sync.query.clone(),
+        });
+    }
+    if let Some(metric) = &spec.metric {
+        return Ok(model::ClusterSpec::Metric {
+            byte_counter_name: metric.byte_counter_name.clone(),
+            packet_counter_name: metric.packet_counter_name.clone(),
+        });
+    }
+    if let Some(logger) = &spec.logger {
+        return Ok(model::ClusterSpec::Logger {
+            log_file: logger.log_file.clone(),
+            log_prefix: logger.log_prefix.clone(),
+        });
+    }
+    [
+        (spec.echo.is_some(), model::ClusterSpec::Echo {}),
+        (spec.discard.is_some(), model::ClusterSpec::Discard {}),
+        (spec.stdio.is_some(), model::ClusterSpec::Stdio {}),
+        (spec.json_encap.is_some(), model::ClusterSpec::JsonEncap {}),
+        (spec.json_decap.is_some(), model::ClusterSpec::JsonDecap {}),
+    ]
+    .into_iter()
+    .find_map(|(set, spec)| set.then_some(spec))
+    .ok_or(SpecError::Unsupported("(none)"))
+}
+
+/// The proxy spec of a cluster transport protocol; None when no protocol is set.
+fn cluster_transport(transport: &crd::ClusterTransport) -> Option<model::ClusterSpec> {
     let bind = |b: &Option<crd::AddressPort>| {
         b.as_ref().map(|b| model::Bind {
             address: b.address.clone(),
             port: b.port.map(|p| p.0),
         })
     };
-    Ok(if let Some(udp) = &spec.transport.udp {
-        model::ClusterSpec::Udp {
+    if let Some(udp) = &transport.udp {
+        Some(model::ClusterSpec::Udp {
             port: udp.port.0,
             bind: bind(&udp.bind),
-        }
-    } else if let Some(tcp) = &spec.transport.tcp {
-        model::ClusterSpec::Tcp {
+        })
+    } else if let Some(tcp) = &transport.tcp {
+        Some(model::ClusterSpec::Tcp {
             port: tcp.port.0,
             bind: bind(&tcp.bind),
-        }
-    } else if let Some(ws) = &spec.transport.websocket {
-        model::ClusterSpec::WebSocket {
+        })
+    } else if let Some(ws) = &transport.websocket {
+        Some(model::ClusterSpec::WebSocket {
             port: ws.port.0,
             path: None,
             bind: None,
-        }
-    } else if let Some(unix) = &spec.transport.unix {
-        model::ClusterSpec::UnixDomainSocket {
-            mode: None,
-            filename: unix.filename.clone(),
-        }
-    } else if spec.echo.is_some() {
-        model::ClusterSpec::Echo {}
-    } else if spec.discard.is_some() {
-        model::ClusterSpec::Discard {}
-    } else if let Some(logger) = &spec.logger {
-        model::ClusterSpec::Logger {
-            log_file: logger.log_file.clone(),
-            log_prefix: logger.log_prefix.clone(),
-        }
+        })
     } else {
-        return Err(unsupported_cluster(spec));
-    })
+        transport
+            .unix
+            .as_ref()
+            .map(|unix| model::ClusterSpec::UnixDomainSocket {
+                mode: None,
+                filename: unix.filename.clone(),
+            })
+    }
 }
 
-fn unsupported_cluster(spec: &ClusterSpec) -> &'static str {
-    [
-        (spec.json_socket.is_some(), "JSONSocket"),
-        (spec.stdio.is_some(), "Stdio"),
-        (spec.sync.is_some(), "Sync"),
-        (spec.json_encap.is_some(), "JSONEncap"),
-        (spec.json_decap.is_some(), "JSONDecap"),
-        (spec.metric.is_some(), "Metric"),
-    ]
-    .into_iter()
-    .find_map(|(set, name)| set.then_some(name))
-    .unwrap_or("(none)")
+/// A JSONSocket header entry at `at`: `path` is a pointer string or `{from, to}`, every
+/// pointer must parse. The schema has already required exactly one of `path` and `set`.
+fn header_entry(entry: &crd::HeaderEntry, at: &str) -> Result<model::HeaderEntry, SpecError> {
+    let path = match &entry.path {
+        None => None,
+        Some(value) => {
+            let copy: model::HeaderCopy =
+                serde_json::from_value(value.clone()).map_err(|_| SpecError::Pointer {
+                    at: format!("{at}/path"),
+                    message:
+                        "`path` must be a JSON pointer string or `{from: POINTER, to: POINTER}`"
+                            .into(),
+                })?;
+            match &copy {
+                model::HeaderCopy::From(from) => check_pointer(from, &format!("{at}/path"))?,
+                model::HeaderCopy::FromTo { from, to } => {
+                    check_pointer(from, &format!("{at}/path/from"))?;
+                    check_pointer(to, &format!("{at}/path/to"))?;
+                }
+            }
+            Some(copy)
+        }
+    };
+    let set = match &entry.set {
+        None => None,
+        Some(set) => {
+            check_pointer(&set.key, &format!("{at}/set/key"))?;
+            Some(model::HeaderSet {
+                key: set.key.clone(),
+                value: set.value.clone(),
+            })
+        }
+    };
+    Ok(model::HeaderEntry { path, set })
+}
+
+/// Ok when `text` is a JSON pointer the proxy accepts.
+fn check_pointer(text: &str, at: &str) -> Result<(), SpecError> {
+    JsonPointer::parse(text)
+        .map(|_| ())
+        .map_err(|e| SpecError::Pointer {
+            at: at.to_string(),
+            message: e.to_string(),
+        })
 }
 
 /// The cluster a `linkedVirtualService` Target makes of the VirtualService's listener: the same
