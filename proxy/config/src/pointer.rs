@@ -248,7 +248,7 @@ fn array_index(token: &str) -> Option<usize> {
 }
 
 /// A human name for a JSON value's kind, for error messages.
-pub(crate) fn kind_name(value: &Value) -> &'static str {
+pub fn kind_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -8,7 +8,7 @@
 
 use bytes::Bytes;
 use l7mp_config::model::{HeaderCopy, HeaderEntry};
-use l7mp_config::pointer::JsonPointer;
+use l7mp_config::pointer::{JsonPointer, kind_name};
 use serde_json::{Map, Value, json};
 
 /// The protocol version this proxy speaks.
@@ -58,7 +58,7 @@ pub fn parse_request(bytes: &[u8]) -> Result<Map<String, Value>, Refusal> {
     let Value::Object(header) = value else {
         return Err(Refusal::bad_request(format!(
             "the header is {}, not a JSON object; send {{\"{VERSION_FIELD}\": 1, ...}}",
-            kind(&value)
+            kind_name(&value)
         )));
     };
     match header.get(VERSION_FIELD).map(integer) {
@@ -104,7 +104,7 @@ pub fn check_response(bytes: &[u8]) -> Result<(), String> {
     let Value::Object(header) = value else {
         return Err(format!(
             "JSONSocket server answered with {}, not a JSON object",
-            kind(&value)
+            kind_name(&value)
         ));
     };
     let version = header.get(VERSION_FIELD);
@@ -144,17 +144,6 @@ fn integer(value: &Value) -> Option<i64> {
             .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
             .map(|f| f as i64)
     })
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// How a JSONSocket cluster builds its request header, parsed once when the cluster starts.
@@ -257,7 +246,7 @@ fn write(header: &mut Value, to: Option<&JsonPointer>, value: Value) {
         None if value.is_object() => *header = value,
         None => tracing::debug!(
             "JSONSocket header: the whole header cannot be replaced by {}, skipped",
-            kind(&value)
+            kind_name(&value)
         ),
         Some(p) => {
             if let Err(e) = p.set(header, value) {
