@@ -1,0 +1,117 @@
+//! A session: the source stage a listener accepted plus one stage per hop of its route, wired
+//! as a ring. Whatever stage `i` produces goes to stage `i + 1`, and the last stage feeds the
+//! source, which gives the original's wiring: source → ingress hops → destination → egress
+//! hops → source. A remote hop's replies therefore go on to the next hop, and an in-proxy
+//! transform as the destination turns messages around.
+//!
+//! One task drives the whole ring: it waits on every stage at once, forwards each message as it
+//! comes, and ends the session when a stage closes (after passing the half-close on where the
+//! protocol can carry it), when a hop fails and retries are exhausted, after the idle timeout,
+//! or when the listener goes away. Dropping the session releases every socket it held.
+
+mod ring;
+mod setup;
+
+use std::io;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::jsonsocket;
+use crate::listener::ListenerCtx;
+use crate::listener::sessions::SessionInfo;
+use crate::stage::Stage;
+use setup::setup;
+
+/// How a session ended.
+#[derive(Debug)]
+enum End {
+    /// Every stage finished sending.
+    Done,
+    /// Stage `0` (the source) or a hop closed and the close could not be passed on.
+    Closed(usize),
+    /// No traffic for the idle timeout.
+    Idle,
+    /// The listener was stopped.
+    Stopped,
+    /// A stage failed and could not be reconnected.
+    Failed(usize, io::Error),
+}
+
+/// What a listener hands a session to route.
+pub struct Source {
+    /// The connection the listener accepted.
+    pub stage: Stage,
+    /// Payload the listener already read from it (after a JSONSocket header), sent on first.
+    pub pending: Option<Bytes>,
+    /// Whether the client expects a status header before any payload.
+    pub greeting: Greeting,
+}
+
+impl Source {
+    /// A source with nothing read ahead and no status header.
+    pub fn plain(stage: Stage) -> Self {
+        Self {
+            stage,
+            pending: None,
+            greeting: Greeting::None,
+        }
+    }
+}
+
+/// What the source is told about the outcome of routing before payload flows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Greeting {
+    /// Nothing: payload just starts (or the connection closes).
+    None,
+    /// A JSONSocket status header: 200 once connected, else the error's status.
+    JsonSocket,
+}
+/// Routes and runs one session to its end.
+pub async fn run(ctx: &ListenerCtx, source: Source, metadata: Value, info: Arc<SessionInfo>) {
+    let name = info.name.as_str();
+    let Source {
+        stage,
+        pending,
+        greeting,
+    } = source;
+    // Setup and teardown are boxed so that the (large) connect and close futures do not
+    // inflate every idle session's task for its whole life.
+    let mut ring = match Box::pin(setup(ctx, stage, metadata, &info)).await {
+        Ok(ring) => ring,
+        Err((mut stage, refused)) => {
+            if greeting == Greeting::JsonSocket {
+                Box::pin(jsonsocket::server::refuse(
+                    &mut stage,
+                    refused.status,
+                    &refused.message,
+                ))
+                .await;
+            }
+            return;
+        }
+    };
+    if let Some(p) = pending {
+        ring.pending.push((0, p));
+    }
+    if greeting == Greeting::JsonSocket
+        && let Err(e) = ring.stages[0].send(jsonsocket::server::ok()).await
+    {
+        tracing::debug!(session = name, "client gone before the status header: {e}");
+        Box::pin(ring.close()).await;
+        return;
+    }
+    let end = ring.pump(ctx).await;
+    match &end {
+        End::Failed(stage, e) => {
+            ctx.stats.session_errors.inc();
+            tracing::warn!(session = name, stage, "session failed: {e}");
+        }
+        End::Closed(stage) => tracing::debug!(session = name, stage, "session closed"),
+        End::Done | End::Idle | End::Stopped => {
+            tracing::debug!(session = name, "session ended: {end:?}");
+        }
+    }
+    Box::pin(ring.close()).await;
+}

@@ -1,0 +1,292 @@
+//! The running session: its stages wired as a ring and the one loop that moves messages
+//! between them, reconnects failed hops and notices the end.
+
+use std::future::poll_fn;
+use std::io;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::future::join_all;
+use l7mp_config::config::RetryPolicy;
+use l7mp_config::model::RetryOn;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::End;
+use super::setup::connect_hop;
+use crate::cluster::Cluster;
+use crate::listener::ListenerCtx;
+use crate::listener::sessions::SessionInfo;
+use crate::shortcut::Shortcut;
+use crate::stage::{Recv, Stage, UdpHop};
+use crate::stats::Traffic;
+
+/// One connected hop and what is needed to reconnect it.
+pub(super) struct Hop {
+    cluster: Arc<Cluster>,
+    /// Endpoint index of the current connection.
+    index: usize,
+    /// Endpoints that already failed for this hop.
+    failed: Vec<usize>,
+}
+
+impl Hop {
+    /// A hop of `cluster` connected to endpoint `index`, after the endpoints in `failed` failed.
+    pub(super) fn new(cluster: Arc<Cluster>, index: usize, failed: Vec<usize>) -> Hop {
+        Hop {
+            cluster,
+            index,
+            failed,
+        }
+    }
+}
+
+/// The session's stages and their state.
+pub(super) struct Ring {
+    pub(super) stages: Vec<Stage>,
+    /// `hops[k]` is `stages[k + 1]`.
+    hops: Vec<Hop>,
+    /// Whether each stage may still produce messages.
+    open: Vec<bool>,
+    /// Messages a stage produced before the ring ran (read together with a JSONSocket header),
+    /// as (stage, message); forwarded before anything else. Empty, and unallocated, for most
+    /// sessions.
+    pub(super) pending: Vec<(usize, Bytes)>,
+    /// Where the next poll starts, so a busy stage cannot starve the others.
+    next_poll: usize,
+    retry: RetryPolicy,
+    metadata: Value,
+    /// What the admin endpoint shows of the session; a reconnect updates its endpoint.
+    info: Arc<SessionInfo>,
+}
+
+impl Ring {
+    /// A ring of `stages` (the source first, then one per hop of `hops`), with `pending`
+    /// messages to forward before anything else.
+    pub(super) fn new(
+        stages: Vec<Stage>,
+        hops: Vec<Hop>,
+        pending: Vec<(usize, Bytes)>,
+        retry: RetryPolicy,
+        metadata: Value,
+        info: Arc<SessionInfo>,
+    ) -> Ring {
+        let retries_disconnects = matches!(retry.retry_on, RetryOn::Disconnect | RetryOn::Always);
+        Ring {
+            info,
+            pending,
+            open: vec![true; stages.len()],
+            stages,
+            hops,
+            next_poll: 0,
+            retry,
+            // Only a reconnect needs the metadata again (for its balancing key); most sessions
+            // can give its memory back now.
+            metadata: if retries_disconnects {
+                metadata
+            } else {
+                Value::Null
+            },
+        }
+    }
+
+    /// The listener's shortcut, when this session's route is one UDP hop from a server-mode
+    /// UDP source: the source stage and the hop are then all there is.
+    fn shortcut(&self) -> Option<(&Arc<Shortcut>, &UdpHop)> {
+        match self.stages.as_slice() {
+            [Stage::UdpPeer(source), Stage::Udp(hop)] => Some((&source.shortcut, hop)),
+            _ => None,
+        }
+    }
+
+    /// Lets the listener send the source's datagrams to the hop's current socket itself.
+    fn open_shortcut(&self) {
+        if let Some((shortcut, hop)) = self.shortcut() {
+            shortcut.open(
+                hop.socket().clone(),
+                self.hops[0].cluster.stats.clone(),
+                self.info.clone(),
+            );
+        }
+    }
+
+    /// When the source last sent something the session's task did not see.
+    fn shortcut_last_used(&self) -> Option<Instant> {
+        let (shortcut, _) = self.shortcut()?;
+        shortcut.last_used().map(Instant::from_std)
+    }
+
+    pub(super) async fn pump(&mut self, ctx: &ListenerCtx) -> End {
+        let idle = ctx.config().idle_timeout;
+        let mut last_activity = Instant::now();
+        let timer = tokio::time::sleep(idle.unwrap_or_default());
+        // Made once: a fresh `cancelled()` per message would re-register with the token.
+        let stopped = ctx.cancel.cancelled();
+        tokio::pin!(timer, stopped);
+        // What was read ahead goes first; only then may the listener send past the session.
+        while let Some((i, data)) = self.pending.pop() {
+            if let Some(end) = self.forward(ctx, i, data).await {
+                return end;
+            }
+        }
+        self.open_shortcut();
+        loop {
+            if let Some((i, data)) = self.pending.pop() {
+                last_activity = Instant::now();
+                if let Some(end) = self.forward(ctx, i, data).await {
+                    return end;
+                }
+                continue;
+            }
+            let (i, event) = tokio::select! {
+                // Traffic first; the timer and the stop signal are rare.
+                biased;
+                event = poll_fn(|cx| self.poll_any(cx)) => event,
+                () = &mut timer, if idle.is_some() => {
+                    if let Some(used) = self.shortcut_last_used() {
+                        last_activity = last_activity.max(used);
+                    }
+                    let deadline = last_activity + idle.unwrap_or_default();
+                    if Instant::now() >= deadline {
+                        return End::Idle;
+                    }
+                    timer.as_mut().reset(deadline);
+                    continue;
+                }
+                () = &mut stopped => return End::Stopped,
+            };
+            let outcome = match event {
+                Recv::Data(data) => {
+                    last_activity = Instant::now();
+                    self.forward(ctx, i, data).await
+                }
+                Recv::Closed => self.on_closed(i).await,
+                Recv::Failed(e) => self.on_failed(i, e).await,
+            };
+            if let Some(end) = outcome {
+                return end;
+            }
+        }
+    }
+
+    /// Waits for the next message from any open stage.
+    fn poll_any(&mut self, cx: &mut Context<'_>) -> Poll<(usize, Recv)> {
+        let n = self.stages.len();
+        if !self.open.iter().any(|o| *o) {
+            return Poll::Ready((0, Recv::Closed));
+        }
+        for k in 0..n {
+            let i = (self.next_poll + k) % n;
+            if !self.open[i] {
+                continue;
+            }
+            if let Poll::Ready(event) = self.stages[i].poll_recv(cx) {
+                self.next_poll = (i + 1) % n;
+                return Poll::Ready((i, event));
+            }
+        }
+        Poll::Pending
+    }
+
+    fn traffic<'a>(&'a self, ctx: &'a ListenerCtx, stage: usize) -> &'a Traffic {
+        match stage {
+            0 => &ctx.stats.traffic,
+            k => &self.hops[k - 1].cluster.stats.traffic,
+        }
+    }
+
+    async fn forward(&mut self, ctx: &ListenerCtx, from: usize, data: Bytes) -> Option<End> {
+        self.traffic(ctx, from).received(data.len());
+        if from == 0 {
+            self.info.traffic.received(data.len());
+        }
+        let to = (from + 1) % self.stages.len();
+        let len = data.len();
+        match self.stages[to].send(data).await {
+            Ok(()) => {
+                self.traffic(ctx, to).sent(len);
+                if to == 0 {
+                    self.info.traffic.sent(len);
+                }
+                None
+            }
+            Err(e) => self.on_failed(to, e).await,
+        }
+    }
+
+    async fn on_closed(&mut self, stage: usize) -> Option<End> {
+        // A hop whose input already finished closing is the orderly end, not a disconnect.
+        if stage > 0
+            && self.retries_disconnects()
+            && !self.stages[stage].is_local()
+            && self.open[stage - 1]
+        {
+            let e = io::Error::new(io::ErrorKind::ConnectionAborted, "peer closed");
+            return self.on_failed(stage, e).await;
+        }
+        if !self.open.iter().any(|o| *o) {
+            return Some(End::Done);
+        }
+        self.open[stage] = false;
+        let next = (stage + 1) % self.stages.len();
+        if !self.stages[next].finish().await {
+            return Some(End::Closed(stage));
+        }
+        (!self.open.iter().any(|o| *o)).then_some(End::Done)
+    }
+
+    /// A stage failed: reconnect it if the route retries disconnects, else end the session.
+    async fn on_failed(&mut self, stage: usize, error: io::Error) -> Option<End> {
+        if stage == 0 || !self.retries_disconnects() || self.stages[stage].is_local() {
+            return Some(End::Failed(stage, error));
+        }
+        if let Some((shortcut, _)) = self.shortcut() {
+            shortcut.close();
+        }
+        let hop = &mut self.hops[stage - 1];
+        let mut failed = std::mem::take(&mut hop.failed);
+        failed.push(hop.index);
+        let attempts = self.retry.num_retries.max(1);
+        let reconnect = connect_hop(&hop.cluster, &self.metadata, self.retry, attempts, failed);
+        match Box::pin(reconnect).await {
+            Ok((c, failed)) => {
+                tracing::debug!(cluster = %hop.cluster.config.name, endpoint = %c.endpoint, "reconnected after: {error}");
+                self.info.set_endpoint(stage - 1, &c.endpoint);
+                hop.index = c.index;
+                hop.failed = failed;
+                if let Some(p) = c.pending {
+                    self.pending.push((stage, p));
+                }
+                self.stages[stage] = c.stage;
+                self.open[stage] = true;
+                self.open_shortcut();
+                None
+            }
+            Err(e) => Some(End::Failed(
+                stage,
+                io::Error::other(format!("{error}; reconnect: {e}")),
+            )),
+        }
+    }
+
+    fn retries_disconnects(&self) -> bool {
+        matches!(self.retry.retry_on, RetryOn::Disconnect | RetryOn::Always)
+    }
+
+    /// Says goodbye where the protocol has a way to; everything is released on drop.
+    pub(super) async fn close(&mut self) {
+        let closing = join_all(self.stages.iter_mut().map(Stage::close));
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(200), closing).await;
+    }
+}
+
+impl Drop for Ring {
+    /// However the session ends, the listener stops sending past it at once, so that the
+    /// peer's next datagram starts a new session instead of feeding a dead one's socket.
+    fn drop(&mut self) {
+        if let Some((shortcut, _)) = self.shortcut() {
+            shortcut.close();
+        }
+    }
+}
