@@ -14,8 +14,7 @@
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::net::UdpSocket;
 
@@ -33,9 +32,9 @@ struct Upstream {
 #[derive(Default)]
 pub struct Shortcut {
     upstream: Mutex<Option<Upstream>>,
-    /// When the shortcut last carried a datagram, in milliseconds since [`clock_base`], so that
-    /// the session's idle timer counts traffic it never saw.
-    last_used_ms: AtomicU64,
+    /// Datagrams the shortcut carried, so that the session's idle timer counts traffic it
+    /// never saw (a count, not a time: no clock is read per datagram).
+    carried: AtomicU64,
 }
 
 /// What became of a datagram offered to the shortcut.
@@ -88,7 +87,7 @@ impl Shortcut {
                 listener.received(data.len());
                 up.session.traffic.received(data.len());
                 up.cluster.traffic.sent(data.len());
-                self.last_used_ms.store(now_ms(), Ordering::Relaxed);
+                self.carried.fetch_add(1, Ordering::Relaxed);
                 Taken::Sent
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Taken::Dropped,
@@ -100,23 +99,8 @@ impl Shortcut {
         }
     }
 
-    /// When the shortcut last carried a datagram, if ever.
-    pub fn last_used(&self) -> Option<Instant> {
-        match self.last_used_ms.load(Ordering::Relaxed) {
-            0 => None,
-            ms => Some(clock_base() + std::time::Duration::from_millis(ms)),
-        }
+    /// How many datagrams the shortcut has carried.
+    pub fn carried(&self) -> u64 {
+        self.carried.load(Ordering::Relaxed)
     }
-}
-
-/// The instant `last_used_ms` counts from; fixed on first use.
-fn clock_base() -> Instant {
-    static BASE: OnceLock<Instant> = OnceLock::new();
-    *BASE.get_or_init(Instant::now)
-}
-
-/// Milliseconds since [`clock_base`], at least 1 so that 0 can mean "never".
-fn now_ms() -> u64 {
-    let ms = clock_base().elapsed().as_millis();
-    u64::try_from(ms).unwrap_or(u64::MAX).max(1)
 }

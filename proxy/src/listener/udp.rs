@@ -118,9 +118,12 @@ impl Server {
             ended: ended_tx,
         };
         let mut buf = vec![0u8; MAX_DATAGRAM];
-        // Made once: a fresh `cancelled()` per wake-up would re-register with the token.
-        let stop_accepting = ctx.accepting.cancelled();
-        let stop = ctx.cancel.cancelled();
+        // This worker's own tokens, so that waiting does not lock a list the listener's other
+        // workers share; made once, since a fresh `cancelled()` per wake-up would register
+        // anew.
+        let (accepting, cancel) = (ctx.accepting.child_token(), ctx.cancel.child_token());
+        let stop_accepting = accepting.cancelled();
+        let stop = cancel.cancelled();
         tokio::pin!(stop_accepting, stop);
         loop {
             if demux.draining && demux.peers.is_empty() {
