@@ -16,6 +16,7 @@
 mod common;
 
 use std::net::UdpSocket;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -137,19 +138,13 @@ fn moderated_traffic(admins: &[String]) -> (u64, u64) {
     )
 }
 
-#[test]
-fn two_users_meet_in_a_call_and_the_rule_labels_the_moderator_until_it_changes() {
-    let started = Instant::now();
-    let work = tempfile::tempdir().unwrap();
-    let example = repo().join("examples/call");
+/// Compiles the example, brings it up as cluster `call`, and waits for its proxies; returns
+/// the cluster and the rendezvous pods' admin addresses.
+fn start(work: &Path, example: &Path) -> (Cluster, Vec<String>) {
     let c = Cluster::new("call", 30);
-    let out = compile(
-        &work.path().join("compiled"),
-        std::slice::from_ref(&example),
-        None,
-    );
+    let inputs = [example.to_path_buf()];
+    let out = compile(&work.join("compiled"), &inputs, None);
     c.up_all(&[&example.join("workloads"), &out]);
-    let node = c.node_ip();
     let admins: Vec<String> = pod_named(&pods(&c.status()), "rendezvous-")
         .iter()
         .map(|p| format!("{}:1234", p["ip"].as_str().unwrap()))
@@ -159,16 +154,83 @@ fn two_users_meet_in_a_call_and_the_rule_labels_the_moderator_until_it_changes()
         &[admins.clone(), vec![GATEWAY_ADMIN.to_string()]].concat(),
         Duration::from_secs(20),
     );
+    (c, admins)
+}
+
+/// Each call's two sessions are on one pod (Sync joined them), and only the moderator's
+/// session passed the Metric hop.
+fn check_placement(admins: &[String]) {
+    let sessions: Vec<Vec<Value>> = admins
+        .iter()
+        .map(|a| serde_json::from_str(&admin_get(a, "/sessions").unwrap()).unwrap())
+        .collect();
+    let counts: Vec<usize> = sessions.iter().map(Vec::len).collect();
+    let total: usize = counts.iter().sum();
+    assert_eq!(total, 4, "sessions per pod: {counts:?}");
+    assert!(
+        counts.iter().all(|n| n % 2 == 0),
+        "a call was split: {counts:?}"
+    );
+    let moderated = sessions
+        .iter()
+        .flatten()
+        .filter(|s| s["stages"][0]["cluster"] == "default/moderator-metric")
+        .count();
+    assert_eq!(moderated, 1, "moderator sessions: {sessions:?}");
+}
+
+/// No call, no rendezvous: the Sync cluster refuses, and the user gets the status.
+fn check_refusal(node: &str) {
+    let (_, answer) = User::attempt(node, &json!({"JSONSocketVersion": 1, "user": "eve"}));
+    let answer = answer.expect("a status header for a session without a call");
+    assert_eq!(answer["JSONSocketStatus"], 503, "{answer}");
+    let message = answer["JSONSocketMessage"].as_str().unwrap_or_default();
+    assert!(message.contains("/JSONSocket/call"), "{answer}");
+}
+
+/// Compiles the example with its Rule changed to make bob the moderator, applies it to the
+/// running cluster, and waits until a new session of bob's is counted.
+fn make_bob_the_moderator(c: &Cluster, work: &Path, example: &Path, admins: &[String]) {
+    let rule = std::fs::read_to_string(example.join("rules/alice-moderates.yaml")).unwrap();
+    assert!(
+        rule.contains("value: alice"),
+        "the example's Rule changed: {rule}"
+    );
+    let bob_rule = work.join("bob-moderates.yaml");
+    std::fs::write(&bob_rule, rule.replace("value: alice", "value: bob")).unwrap();
+    let parts = ["gateway", "rendezvous", "workloads"].map(|p| example.join(p));
+    let inputs = [&parts[..], &[bob_rule]].concat();
+    c.apply(&[&compile(&work.join("bob"), &inputs, None)]);
+    let node = c.node_ip();
+    let end = Instant::now() + Duration::from_secs(15);
+    for call in 0.. {
+        let before = moderated_traffic(admins).0;
+        let bob = User::join(&node, &format!("later-{call}"), "bob");
+        let frank = User::join(&node, &format!("later-{call}"), "frank");
+        talk(&bob, &frank, &lines(&bob, 1));
+        if moderated_traffic(admins).0 == before + 1 {
+            return;
+        }
+        assert!(Instant::now() < end, "the changed Rule never took effect");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn two_users_meet_in_a_call_and_the_rule_labels_the_moderator_until_it_changes() {
+    let started = Instant::now();
+    let work = tempfile::tempdir().unwrap();
+    let example = repo().join("examples/call");
+    let (c, admins) = start(work.path(), &example);
+    let node = c.node_ip();
 
     // Two calls at once. Carol writes a role into her own header: the gateway does not pass
     // it on, so she is no moderator.
     let alice = User::join(&node, "c42", "alice");
     let bob = User::join(&node, "c42", "bob");
-    let carol = {
-        let mut header = hello("c7", "carol");
-        header["role"] = json!("moderator");
-        User::join_with(&node, "carol", &header)
-    };
+    let mut carols = hello("c7", "carol");
+    carols["role"] = json!("moderator");
+    let carol = User::join_with(&node, "carol", &carols);
     let dave = User::join(&node, "c7", "dave");
     let said_by_alice = lines(&alice, 3);
     talk(&alice, &bob, &said_by_alice);
@@ -183,72 +245,17 @@ fn two_users_meet_in_a_call_and_the_rule_labels_the_moderator_until_it_changes()
             user.name
         );
     }
-
-    // Each call's two sessions are on one pod (Sync joined them); only alice's passed the
-    // moderator's Metric hop, and it counted exactly what she said.
-    let sessions: Vec<Vec<Value>> = admins
-        .iter()
-        .map(|a| serde_json::from_str(&admin_get(a, "/sessions").unwrap()).unwrap())
-        .collect();
-    let counts: Vec<usize> = sessions.iter().map(Vec::len).collect();
-    assert_eq!(
-        counts.iter().sum::<usize>(),
-        4,
-        "sessions per pod: {counts:?}"
-    );
-    assert!(
-        counts.iter().all(|n| n % 2 == 0),
-        "a call was split: {counts:?}"
-    );
-    let moderated = sessions
-        .iter()
-        .flatten()
-        .filter(|s| s["stages"][0]["cluster"] == "default/moderator-metric")
-        .count();
-    assert_eq!(moderated, 1, "moderator sessions: {sessions:?}");
+    check_placement(&admins);
+    let bytes = said_by_alice.iter().map(|l| l.len() as u64).sum();
     assert_eq!(
         moderated_traffic(&admins),
-        (
-            said_by_alice.len() as u64,
-            said_by_alice.iter().map(|l| l.len() as u64).sum::<u64>()
-        )
+        (said_by_alice.len() as u64, bytes)
     );
+    check_refusal(&node);
 
-    // No call, no rendezvous: the Sync cluster refuses, and the user gets the status.
-    let (_, answer) = User::attempt(&node, &json!({"JSONSocketVersion": 1, "user": "eve"}));
-    let answer = answer.expect("a status header for a session without a call");
-    assert_eq!(answer["JSONSocketStatus"], 503, "{answer}");
-    assert!(
-        answer["JSONSocketMessage"]
-            .as_str()
-            .is_some_and(|m| m.contains("/JSONSocket/call")),
-        "{answer}"
-    );
-
-    // The Rule changed to make bob the moderator, compiled and applied while the calls run:
-    // new sessions get the new label, and the calls in progress go on as they were.
-    let rule = std::fs::read_to_string(example.join("rules/alice-moderates.yaml")).unwrap();
-    assert!(
-        rule.contains("value: alice"),
-        "the example's Rule changed: {rule}"
-    );
-    let bob_rule = work.path().join("bob-moderates.yaml");
-    std::fs::write(&bob_rule, rule.replace("value: alice", "value: bob")).unwrap();
-    let parts = ["gateway", "rendezvous", "workloads"].map(|p| example.join(p));
-    let inputs = [&parts[..], &[bob_rule]].concat();
-    c.apply(&[&compile(&work.path().join("bob"), &inputs, None)]);
-    let end = Instant::now() + Duration::from_secs(15);
-    for call in 0.. {
-        let before = moderated_traffic(&admins).0;
-        let bob = User::join(&node, &format!("later-{call}"), "bob");
-        let frank = User::join(&node, &format!("later-{call}"), "frank");
-        talk(&bob, &frank, &lines(&bob, 1));
-        if moderated_traffic(&admins).0 == before + 1 {
-            break;
-        }
-        assert!(Instant::now() < end, "the changed Rule never took effect");
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    // A changed Rule applied while the calls run: new sessions get the new label, and the
+    // calls in progress go on as they were.
+    make_bob_the_moderator(&c, work.path(), &example, &admins);
     talk(&alice, &bob, &lines(&alice, 1));
     talk(&dave, &carol, &lines(&dave, 1));
 
