@@ -25,10 +25,6 @@ static HOST_PORTS: Mutex<()> = Mutex::new(());
 
 const SEED_MESSAGES: [&str; 2] = ["This is a test!", "Hurray it's working!"];
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 fn example(part: &str) -> PathBuf {
     repo().join("examples/task1").join(part)
 }
@@ -37,39 +33,6 @@ fn test_data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/task1")
         .join(name)
-}
-
-/// A binary built next to the harness.
-fn sibling_binary(name: &str) -> PathBuf {
-    let bin = Path::new(BIN).with_file_name(name);
-    assert!(
-        bin.is_file(),
-        "{} is missing: build it first (`cargo build -p l7mp -p l7mpc`, or run the tests with \
-         `cargo test --workspace`)",
-        bin.display()
-    );
-    bin
-}
-
-/// Runs `l7mpc compile -f ... -o DIR` (plus `--pods` when given) and returns DIR.
-fn compile(out: &Path, inputs: &[PathBuf], pods: Option<&Path>) -> PathBuf {
-    let _ = std::fs::remove_dir_all(out);
-    let mut cmd = Command::new(sibling_binary("l7mpc"));
-    cmd.arg("compile");
-    for i in inputs {
-        cmd.arg("-f").arg(i);
-    }
-    if let Some(p) = pods {
-        cmd.arg("--pods").arg(p);
-    }
-    cmd.arg("-o").arg(out);
-    let result = cmd.output().unwrap();
-    assert!(
-        result.status.success(),
-        "l7mpc compile failed: {}",
-        String::from_utf8_lossy(&result.stderr)
-    );
-    out.to_path_buf()
 }
 
 /// The seed's resources with `gateway` (a folder or file) for the gateway.

@@ -260,3 +260,69 @@ pub fn pod_named<'a>(pods: &'a [Value], prefix: &str) -> Vec<&'a Value> {
         .filter(|p| p["name"].as_str().unwrap().starts_with(prefix))
         .collect()
 }
+
+/// The repository root (examples, compiler).
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A binary built next to the harness.
+pub fn sibling_binary(name: &str) -> PathBuf {
+    let bin = Path::new(BIN).with_file_name(name);
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it first (`cargo build -p l7mp -p l7mpc`, or run the tests with \
+         `cargo test --workspace`)",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs `l7mpc compile -f ... -o DIR` (plus `--pods` when given) and returns DIR.
+pub fn compile(out: &Path, inputs: &[PathBuf], pods: Option<&Path>) -> PathBuf {
+    let _ = std::fs::remove_dir_all(out);
+    let mut cmd = Command::new(sibling_binary("l7mpc"));
+    cmd.arg("compile");
+    for i in inputs {
+        cmd.arg("-f").arg(i);
+    }
+    if let Some(p) = pods {
+        cmd.arg("--pods").arg(p);
+    }
+    cmd.arg("-o").arg(out);
+    let result = cmd.output().unwrap();
+    assert!(
+        result.status.success(),
+        "l7mpc compile failed: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    out.to_path_buf()
+}
+
+/// The body of `GET path` on a proxy's admin endpoint at `addr`, or `None` when it does not
+/// answer 200 (not up yet, not ready).
+pub fn admin_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::Read;
+    let mut conn = std::net::TcpStream::connect(addr).ok()?;
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    write!(conn, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut text = String::new();
+    conn.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+}
+
+/// Waits until every admin endpoint in `addrs` reports its config applied (`/readyz`).
+pub fn wait_ready(addrs: &[String], deadline: std::time::Duration) {
+    let end = std::time::Instant::now() + deadline;
+    for addr in addrs {
+        while admin_get(addr, "/readyz").is_none() {
+            assert!(
+                std::time::Instant::now() < end,
+                "the proxy with admin endpoint {addr} never became ready"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
