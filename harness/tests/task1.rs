@@ -57,9 +57,13 @@ impl Client {
     /// Sends `line` and collects what comes back within a short window (the reply may come in
     /// more than one datagram). Empty when nothing came.
     fn exchange(&self, line: &str) -> String {
+        let mut buf = [0u8; 2048];
+        // A late answer to an earlier exchange is not this one's.
+        self.socket.set_nonblocking(true).unwrap();
+        while self.socket.recv(&mut buf).is_ok() {}
+        self.socket.set_nonblocking(false).unwrap();
         self.socket.send(format!("{line}\n").as_bytes()).unwrap();
         let mut reply = String::new();
-        let mut buf = [0u8; 2048];
         self.socket
             .set_read_timeout(Some(Duration::from_millis(1500)))
             .unwrap();
@@ -79,7 +83,10 @@ impl Client {
         loop {
             let reply = self.exchange(line);
             if !reply.is_empty() || Instant::now() > end {
-                return reply;
+                // A retry can bring the late answer to the attempt before it as well: keep
+                // the first whole answer (each ends with the line it answers).
+                let end_of_first = reply.find(&format!("{line}\n")).map(|i| i + line.len() + 1);
+                return reply[..end_of_first.unwrap_or(reply.len())].to_string();
             }
         }
     }

@@ -10,6 +10,8 @@ mod common;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 
+use tokio::net::UdpSocket;
+
 use common::*;
 use serde_json::{Value, json};
 
@@ -58,17 +60,28 @@ async fn udp_pool(
 
 /// Which endpoint a new session from `from` (a fresh source port) lands on.
 async fn land(from: Ipv4Addr, proxy: SocketAddr) -> String {
+    open(from, proxy).await.1
+}
+
+/// A new session from `from`: its client socket and the endpoint that answered.
+async fn open(from: Ipv4Addr, proxy: SocketAddr) -> (UdpSocket, String) {
     let client = udp_client_from(from, proxy).await;
     let reply = udp_ask(&client, "hi").await;
     assert!(reply.ends_with(": hi"), "unexpected reply {reply:?}");
-    who(&reply).to_string()
+    let endpoint = who(&reply).to_string();
+    (client, endpoint)
 }
 
 /// How many of `sessions` new sessions from 127.0.0.1 land on each endpoint.
 async fn spread(proxy: SocketAddr, sessions: usize) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
+    // Every client stays open until the end: a closed one's port could come back for a later
+    // client, whose datagram would then join the old session instead of opening a new one.
+    let mut clients = Vec::with_capacity(sessions);
     for _ in 0..sessions {
-        *counts.entry(land(loopback(1), proxy).await).or_default() += 1;
+        let (client, endpoint) = open(loopback(1), proxy).await;
+        *counts.entry(endpoint).or_default() += 1;
+        clients.push(client);
     }
     counts
 }

@@ -113,10 +113,11 @@ async fn udp_traffic_keeps_the_session_alive() {
     .await;
     let stats = &proxy.listener("in").expect("listener").stats;
     let client = udp_client((loopback(1), port).into()).await;
-    // Six messages 300 ms apart: 1.5 s in all, never 1 s of silence.
-    for i in 0..6 {
+    // Nine messages 200 ms apart: 1.6 s in all (more than the 1.25 s a session can last
+    // after its last message), never 1 s of silence, with room for a slow machine.
+    for i in 0..9 {
         if i > 0 {
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let message = format!("tick {i}");
         assert_eq!(udp_ask(&client, &message).await, format!("e: {message}"));
@@ -367,17 +368,17 @@ async fn one_way_udp_traffic_keeps_the_session_alive_and_counted() {
     .await;
     let stats = &proxy.listener("in").expect("listener").stats;
     let client = udp_client((loopback(1), port).into()).await;
-    for i in 0..7 {
+    for i in 0..10 {
         if i > 0 {
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
         client
             .send(format!("tick {i}").as_bytes())
             .await
             .expect("send");
     }
-    eventually("all 7 datagrams upstream", || {
-        seen.lock().expect("lock").len() == 7
+    eventually("all 10 datagrams upstream", || {
+        seen.lock().expect("lock").len() == 10
     })
     .await;
     assert_eq!(
@@ -391,10 +392,10 @@ async fn one_way_udp_traffic_keeps_the_session_alive_and_counted() {
         seen.iter().all(|(from, _)| *from == seen[0].0),
         "one session, one upstream socket: {seen:?}"
     );
-    assert_eq!(stats.traffic.rx_packets.get(), 7);
-    assert_eq!(stats.traffic.rx_bytes.get(), 7 * 6);
+    assert_eq!(stats.traffic.rx_packets.get(), 10);
+    assert_eq!(stats.traffic.rx_bytes.get(), 10 * 6);
     let cluster = proxy.cluster("out").expect("cluster");
-    assert_eq!(cluster.stats.traffic.tx_packets.get(), 7);
+    assert_eq!(cluster.stats.traffic.tx_packets.get(), 10);
     eventually("the session to end once the client is silent", || {
         stats.sessions_active.get() == 0
     })
