@@ -15,6 +15,7 @@ pub mod jsonsocket;
 pub mod lb;
 pub mod listener;
 pub mod proxy;
+pub mod recv_pair;
 pub mod reload;
 pub mod routing;
 pub mod session;
