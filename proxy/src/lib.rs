@@ -15,7 +15,6 @@ pub mod jsonsocket;
 pub mod lb;
 pub mod listener;
 pub mod proxy;
-pub mod recv_pair;
 pub mod reload;
 pub mod routing;
 pub mod session;

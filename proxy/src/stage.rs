@@ -24,7 +24,6 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::cluster::local::Local;
 use crate::inbox;
-use crate::recv_pair::{Pair, recv_pair};
 use crate::shortcut::Shortcut;
 
 /// Largest datagram we can receive (the UDP maximum).
@@ -35,9 +34,7 @@ pub const MAX_DATAGRAM: usize = 65_536;
 pub const MAX_STREAM_CHUNK: usize = 65_507;
 
 thread_local! {
-    /// Two datagrams' worth: a UDP hop may receive two at once (see [`recv_pair`]).
-    static SCRATCH: RefCell<Box<[u8]>> =
-        RefCell::new(vec![0u8; 2 * MAX_DATAGRAM].into_boxed_slice());
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; MAX_DATAGRAM].into_boxed_slice());
 }
 
 /// What a stage produced.
@@ -93,8 +90,6 @@ pub struct UdpPeer {
 pub struct UdpHop {
     socket: Arc<UdpSocket>,
     error: Pin<Box<dyn Future<Output = ()> + Send>>,
-    /// The second of two datagrams received at once, handed out next.
-    queued: Option<Bytes>,
 }
 
 impl UdpHop {
@@ -105,11 +100,7 @@ impl UdpHop {
         let error = Box::pin(async move {
             let _ = watched.ready(Interest::ERROR).await;
         });
-        Self {
-            socket,
-            error,
-            queued: None,
-        }
+        Self { socket, error }
     }
 
     /// The connected socket, for the listener's [`Shortcut`].
@@ -117,50 +108,10 @@ impl UdpHop {
         &self.socket
     }
 
-    /// Receives with [`recv_pair`], so that a reply that empties the socket's queue is known
-    /// to, and the runtime stops polling it, without a second receive call.
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Recv> {
-        if let Some(b) = self.queued.take() {
-            return Poll::Ready(Recv::Data(b));
+        if let Poll::Ready(r) = poll_datagram(|buf| self.socket.poll_recv(cx, buf)) {
+            return Poll::Ready(r);
         }
-        loop {
-            match self.socket.poll_recv_ready(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Recv::Failed(e)),
-                Poll::Pending => return self.poll_error(cx),
-            }
-            let mut got = None;
-            let result = with_scratch(|buf| {
-                let (one, two) = buf.split_at_mut(MAX_DATAGRAM);
-                self.socket.try_io(Interest::READABLE, || {
-                    match recv_pair(&*self.socket, one, two)? {
-                        Pair::Last(n) => {
-                            got = Some((Bytes::copy_from_slice(&one[..n]), None));
-                            // The queue is empty: let the runtime wait for the next datagram.
-                            Err(io::ErrorKind::WouldBlock.into())
-                        }
-                        Pair::Two(n, m) => {
-                            let second = Bytes::copy_from_slice(&two[..m]);
-                            got = Some((Bytes::copy_from_slice(&one[..n]), Some(second)));
-                            Ok(())
-                        }
-                    }
-                })
-            });
-            if let Some((first, second)) = got {
-                self.queued = second;
-                return Poll::Ready(Recv::Data(first));
-            }
-            match result {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Recv::Failed(e)),
-                Ok(()) => continue,
-            }
-        }
-    }
-
-    /// Nothing to read: fails the hop once the socket holds an error (an ICMP refusal).
-    fn poll_error(&mut self, cx: &mut Context<'_>) -> Poll<Recv> {
         ready!(self.error.as_mut().poll(cx));
         Poll::Ready(Recv::Failed(match self.socket.take_error() {
             Ok(Some(e)) | Err(e) => e,
@@ -254,7 +205,7 @@ fn with_scratch<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
 
 fn poll_datagram(recv: impl FnOnce(&mut ReadBuf<'_>) -> Poll<io::Result<()>>) -> Poll<Recv> {
     with_scratch(|buf| {
-        let mut rb = ReadBuf::new(&mut buf[..MAX_DATAGRAM]);
+        let mut rb = ReadBuf::new(buf);
         match ready!(recv(&mut rb)) {
             Ok(()) => Poll::Ready(Recv::Data(Bytes::copy_from_slice(rb.filled()))),
             Err(e) => Poll::Ready(Recv::Failed(e)),
@@ -274,15 +225,13 @@ fn poll_stream<S: AsyncRead>(stream: Pin<&mut S>, cx: &mut Context<'_>) -> Poll<
 }
 
 fn poll_seqpacket(socket: &UnixSeqpacket, cx: &mut Context<'_>) -> Poll<Recv> {
-    with_scratch(
-        |buf| match ready!(socket.poll_recv(cx, &mut buf[..MAX_DATAGRAM])) {
-            Ok(info) if info.bytes_read() == 0 => Poll::Ready(Recv::Closed),
-            Ok(info) => Poll::Ready(Recv::Data(Bytes::copy_from_slice(
-                &buf[..info.bytes_read()],
-            ))),
-            Err(e) => Poll::Ready(Recv::Failed(e)),
-        },
-    )
+    with_scratch(|buf| match ready!(socket.poll_recv(cx, buf)) {
+        Ok(info) if info.bytes_read() == 0 => Poll::Ready(Recv::Closed),
+        Ok(info) => Poll::Ready(Recv::Data(Bytes::copy_from_slice(
+            &buf[..info.bytes_read()],
+        ))),
+        Err(e) => Poll::Ready(Recv::Failed(e)),
+    })
 }
 
 fn poll_websocket(ws: &mut WebSocketStream<TcpStream>, cx: &mut Context<'_>) -> Poll<Recv> {
