@@ -370,3 +370,38 @@ async fn seqpacket_keeps_message_boundaries() {
         proxy.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_burst_of_udp_replies_arrives_whole_and_in_order() {
+    // The upstream answers each request with a burst, so the proxy's hop socket holds several
+    // datagrams at once: each must come out once, in order, with its own boundaries.
+    let upstream = UdpSocket::bind((loopback(1), 0)).await.expect("bind");
+    let up = upstream.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut buf = [0u8; 64];
+        while let Ok((_, from)) = upstream.recv_from(&mut buf).await {
+            for i in 0..50u8 {
+                let reply = vec![i; usize::from(i) + 1];
+                let _ = upstream.send_to(&reply, from).await;
+            }
+        }
+    });
+    let port = free_port();
+    let proxy = start_proxy(&config(
+        &format!("{{protocol: UDP, port: {port}}}"),
+        &format!(
+            "    spec: {{protocol: UDP, port: {}}}\n    endpoints: [{{spec: {{address: 127.0.0.1}}}}]\n",
+            up.port()
+        ),
+    ))
+    .await;
+    let client = udp_client((loopback(1), port).into()).await;
+    for round in 0..3 {
+        client.send(b"go").await.expect("send");
+        for i in 0..50u8 {
+            let reply = udp_recv(&client).await;
+            assert_eq!(reply.to_vec(), vec![i; usize::from(i) + 1], "round {round}");
+        }
+    }
+    proxy.stop().await;
+}
