@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
+use l7mp::proxy::Proxy;
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
@@ -224,6 +225,15 @@ fn echo_cluster() -> Value {
     json!([{"name": "echo", "spec": {"protocol": "Echo"}}])
 }
 
+/// A proxy whose JSONSocket listener over `t` sends everything to an Echo cluster, its port,
+/// and the directory of its Unix sockets (kept for as long as the test holds it).
+async fn echo_proxy(t: T) -> (tempfile::TempDir, u16, Proxy) {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let proxy = start_json(config(t, port, dir.path(), all_to("echo"), echo_cluster())).await;
+    (dir, port, proxy)
+}
+
 fn status_of(v: &Value) -> u64 {
     v["JSONSocketStatus"].as_u64().unwrap_or(0)
 }
@@ -231,9 +241,7 @@ fn status_of(v: &Value) -> u64 {
 #[tokio::test]
 async fn every_transport_answers_200_then_carries_payload_both_ways() {
     for t in [T::Udp, T::Tcp, T::Ws, T::Unix, T::Seqpacket] {
-        let dir = tempfile::tempdir().expect("dir");
-        let port = free_port();
-        let proxy = start_json(config(t, port, dir.path(), all_to("echo"), echo_cluster())).await;
+        let (dir, port, proxy) = echo_proxy(t).await;
         let mut c = Client::connect(t, port, dir.path()).await;
         if c.is_stream() {
             // Header and payload in one write: the payload must survive the header read.
@@ -311,9 +319,7 @@ const BAD: &[(&[u8], u64)] = &[
 #[tokio::test]
 async fn bad_headers_get_400_or_505_and_the_connection_closes() {
     for t in [T::Tcp, T::Ws, T::Unix, T::Seqpacket] {
-        let dir = tempfile::tempdir().expect("dir");
-        let port = free_port();
-        let proxy = start_json(config(t, port, dir.path(), all_to("echo"), echo_cluster())).await;
+        let (dir, port, proxy) = echo_proxy(t).await;
         for (header, want) in BAD {
             let mut c = Client::connect(t, port, dir.path()).await;
             c.send(header).await;
@@ -342,16 +348,7 @@ async fn bad_headers_get_400_or_505_and_the_connection_closes() {
 
 #[tokio::test]
 async fn a_refused_udp_client_can_start_over() {
-    let dir = tempfile::tempdir().expect("dir");
-    let port = free_port();
-    let proxy = start_json(config(
-        T::Udp,
-        port,
-        dir.path(),
-        all_to("echo"),
-        echo_cluster(),
-    ))
-    .await;
+    let (dir, port, proxy) = echo_proxy(T::Udp).await;
     let mut c = Client::connect(T::Udp, port, dir.path()).await;
     for (header, want) in BAD {
         c.send(header).await;
@@ -381,9 +378,7 @@ async fn oversized_headers_get_400_on_streams_and_datagrams() {
     let pad = "x".repeat(20_000);
     let big = format!(r#"{{"JSONSocketVersion":1,"pad":"{pad}"}}"#);
     for t in [T::Tcp, T::Udp, T::Ws] {
-        let dir = tempfile::tempdir().expect("dir");
-        let port = free_port();
-        let proxy = start_json(config(t, port, dir.path(), all_to("echo"), echo_cluster())).await;
+        let (dir, port, proxy) = echo_proxy(t).await;
         let mut c = Client::connect(t, port, dir.path()).await;
         c.send(big.as_bytes()).await;
         let status = c.status().await;
@@ -400,16 +395,7 @@ async fn oversized_headers_get_400_on_streams_and_datagrams() {
         proxy.stop().await;
     }
     // A stream that never closes its object is cut off at the cap too.
-    let dir = tempfile::tempdir().expect("dir");
-    let port = free_port();
-    let proxy = start_json(config(
-        T::Tcp,
-        port,
-        dir.path(),
-        all_to("echo"),
-        echo_cluster(),
-    ))
-    .await;
+    let (dir, port, proxy) = echo_proxy(T::Tcp).await;
     let mut c = Client::connect(T::Tcp, port, dir.path()).await;
     c.send(format!(r#"{{"pad":"{pad}"#).as_bytes()).await;
     assert_eq!(status_of(&c.status().await), 400);
@@ -420,9 +406,7 @@ async fn oversized_headers_get_400_on_streams_and_datagrams() {
 #[tokio::test]
 async fn a_client_that_sends_no_header_is_cut_off_after_the_timeout() {
     for t in [T::Tcp, T::Ws, T::Unix, T::Seqpacket] {
-        let dir = tempfile::tempdir().expect("dir");
-        let port = free_port();
-        let proxy = start_json(config(t, port, dir.path(), all_to("echo"), echo_cluster())).await;
+        let (dir, port, proxy) = echo_proxy(t).await;
         let started = std::time::Instant::now();
         let mut c = Client::connect(t, port, dir.path()).await;
         let status = c.status().await;
@@ -435,16 +419,7 @@ async fn a_client_that_sends_no_header_is_cut_off_after_the_timeout() {
         proxy.stop().await;
     }
     // Half a header, then the client stops sending: 400, not a hang.
-    let dir = tempfile::tempdir().expect("dir");
-    let port = free_port();
-    let proxy = start_json(config(
-        T::Tcp,
-        port,
-        dir.path(),
-        all_to("echo"),
-        echo_cluster(),
-    ))
-    .await;
+    let (_dir, port, proxy) = echo_proxy(T::Tcp).await;
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.expect("tcp");
     stream
         .write_all(br#"{"JSONSocketVersion":"#)
