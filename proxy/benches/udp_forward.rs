@@ -76,6 +76,9 @@ struct Settings {
     sessions: usize,
     /// The l7mp binary (`BENCH_L7MP_BIN`, default: the one cargo built).
     l7mp_bin: PathBuf,
+    /// Worker processes of nginx and worker threads of l7mp, the same for both
+    /// (`BENCH_WORKERS`, default 2: one per core of the project's machine).
+    workers: usize,
 }
 
 impl Settings {
@@ -87,6 +90,10 @@ impl Settings {
         let rounds: u32 = env_parse("BENCH_ROUNDS", 3)?;
         if rounds == 0 {
             return Err("BENCH_ROUNDS must be at least 1".into());
+        }
+        let workers: usize = env_parse("BENCH_WORKERS", 2)?;
+        if workers == 0 {
+            return Err("BENCH_WORKERS must be at least 1".into());
         }
         let timeout_ms: u64 = env_parse("BENCH_TIMEOUT_MS", 200)?;
         if timeout_ms == 0 {
@@ -101,6 +108,7 @@ impl Settings {
             l7mp_bin: env::var_os("BENCH_L7MP_BIN")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_l7mp"))),
+            workers,
         })
     }
 
@@ -130,14 +138,14 @@ fn run() -> Result<(), String> {
     );
 
     let mut targets = vec![Target::direct(echo.addr)];
-    match start_nginx(tmp.path(), echo.addr) {
+    match start_nginx(tmp.path(), echo.addr, settings.workers) {
         Ok(target) => targets.push(target),
         Err(message) => {
             println!("nginx: skipped: {message}");
             targets.push(Target::skipped("nginx", message));
         }
     }
-    match start_l7mp(tmp.path(), echo.addr, &settings.l7mp_bin) {
+    match start_l7mp(tmp.path(), echo.addr, &settings.l7mp_bin, settings.workers) {
         Ok(target) => targets.push(target),
         Err(message) => {
             println!("l7mp: skipped: {message}");
@@ -412,7 +420,7 @@ fn find_nginx() -> Option<PathBuf> {
 
 /// Starts nginx with a stream server forwarding UDP to `echo`, and waits until
 /// it answers.
-fn start_nginx(dir: &Path, echo: SocketAddr) -> Result<Target, String> {
+fn start_nginx(dir: &Path, echo: SocketAddr, workers: usize) -> Result<Target, String> {
     let Some(nginx) = find_nginx() else {
         return Err("nginx is not installed (apt-get install nginx libnginx-mod-stream)".into());
     };
@@ -435,13 +443,13 @@ fn start_nginx(dir: &Path, echo: SocketAddr) -> Result<Target, String> {
     let prefix = dir.join("nginx");
     fs::create_dir_all(prefix.join("logs"))
         .map_err(|e| format!("cannot create {}: {e}", prefix.display()))?;
-    // Two workers to match the proxy's two threads on a two-core machine;
+    // As many workers as l7mp has threads (two by default, one per core);
     // reuseport gives each worker its own socket, and the kernel keeps a
     // client's datagrams on one worker. The long proxy_timeout and no
     // proxy_responses limit keep each client flow one session.
     let config = format!(
         "{load_module}\
-         worker_processes 2;\n\
+         worker_processes {workers};\n\
          worker_rlimit_nofile 65536;\n\
          pid {prefix}/nginx.pid;\n\
          error_log {prefix}/logs/error.log warn;\n\
@@ -487,7 +495,7 @@ fn start_nginx(dir: &Path, echo: SocketAddr) -> Result<Target, String> {
 
 /// Starts l7mp with a UDP listener routed to a UDP cluster holding the echo
 /// server, and waits until it answers.
-fn start_l7mp(dir: &Path, echo: SocketAddr, bin: &Path) -> Result<Target, String> {
+fn start_l7mp(dir: &Path, echo: SocketAddr, bin: &Path, workers: usize) -> Result<Target, String> {
     if !bin.is_file() {
         return Err(format!("{} does not exist", bin.display()));
     }
@@ -514,12 +522,12 @@ fn start_l7mp(dir: &Path, echo: SocketAddr, bin: &Path) -> Result<Target, String
     fs::write(&config_path, config)
         .map_err(|e| format!("cannot write {}: {e}", config_path.display()))?;
     let child = ChildGuard::spawn(
-        Command::new(bin).arg("--config").arg(&config_path).args([
-            "--log-level",
-            "warn",
-            "--admin-address",
-            "none",
-        ]),
+        Command::new(bin)
+            .arg("--config")
+            .arg(&config_path)
+            .args(["--log-level", "warn", "--admin-address", "none"])
+            .arg("--workers")
+            .arg(workers.to_string()),
         dir.join("stderr.log"),
     )?;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
@@ -1117,6 +1125,7 @@ fn json_report(
             "warmup_ms": settings.warmup.as_millis() as u64,
             "timeout_ms": settings.timeout.as_millis() as u64,
             "sessions": settings.sessions,
+            "workers": settings.workers,
             "echo_server": echo.to_string(),
             "cpus": thread::available_parallelism().map(usize::from).ok(),
         },
