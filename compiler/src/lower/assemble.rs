@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use l7mp_config::model::{self, Ref};
 
 use super::insert::InsertPlan;
-use super::rules::{RoutePlan, RulePlan};
+use super::route::RoutePlan;
+use super::rules::RulePlan;
 use super::{ListenerPlan, Lowering, ProxyPlan};
 use crate::load::Kind;
 use crate::select::Placement;

@@ -10,6 +10,8 @@ mod assemble;
 mod cluster;
 mod cycles;
 mod insert;
+mod listener;
+mod route;
 mod rules;
 mod service;
 mod spec;
@@ -157,9 +159,9 @@ struct Lowering<'a> {
     endpoints: Endpoints<'a>,
     clusters: BTreeMap<String, Option<ClusterPlan>>,
     /// Rule lists by the VirtualService that writes them.
-    lists: BTreeMap<usize, Option<rules::ListPlan>>,
+    lists: BTreeMap<usize, Option<listener::ListPlan>>,
     /// Named routes by where they are defined.
-    routes: BTreeMap<(usize, String), Option<rules::RoutePlan>>,
+    routes: BTreeMap<(usize, String), Option<route::RoutePlan>>,
     /// Where each named route is defined, by namespace and name.
     named_routes: BTreeMap<(String, String), crate::resolve::RouteSite>,
 }
