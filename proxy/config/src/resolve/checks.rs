@@ -1,0 +1,82 @@
+//! Field checks shared by every object kind (JSON pointers, ports, IP addresses, HTTP paths)
+//! and the final check that every reference names a defined object.
+
+use std::net::IpAddr;
+
+use super::Resolver;
+use crate::diagnostic::closest;
+use crate::pointer::JsonPointer;
+
+impl Resolver<'_> {
+    pub(super) fn pointer(&mut self, object: &str, text: &str, at: &str) -> Option<JsonPointer> {
+        match JsonPointer::parse(text) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.error(
+                    object,
+                    at,
+                    e.to_string(),
+                    "a JSON pointer looks like /IP/src_addr",
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn check_port(&mut self, object: &str, port: u16, at: &str) {
+        if port == 0 {
+            self.error(
+                object,
+                at,
+                "port 0 is not a port that peers can reach".into(),
+                "pick a port between 1 and 65535",
+            );
+        }
+    }
+
+    pub(super) fn check_ip(&mut self, object: &str, address: Option<&str>, at: &str) {
+        if let Some(a) = address.filter(|a| a.parse::<IpAddr>().is_err()) {
+            self.error(
+                object,
+                at,
+                format!("`{a}` is not an IP address"),
+                "write an IPv4 or IPv6 address such as 127.0.0.1",
+            );
+        }
+    }
+
+    pub(super) fn check_http_path(&mut self, object: &str, path: Option<&str>, at: &str) {
+        if let Some(p) = path.filter(|p| !p.starts_with('/')) {
+            self.error(
+                object,
+                at,
+                format!("the path `{p}` does not start with `/`"),
+                &format!("write `/{p}`"),
+            );
+        }
+    }
+
+    pub(super) fn check_refs(&mut self) {
+        let refs = std::mem::take(&mut self.refs);
+        for r in refs {
+            if self.defined.contains_key(&(r.kind, r.name.clone())) {
+                continue;
+            }
+            let names = self
+                .defined
+                .keys()
+                .filter(|(k, _)| *k == r.kind)
+                .map(|(_, n)| n.as_str());
+            let hint = match closest(&r.name, names) {
+                Some(c) => format!("did you mean \"{c}\"?"),
+                None => format!("define a {} named \"{}\" or fix the name", r.kind, r.name),
+            };
+            self.error(
+                &r.from,
+                &r.field,
+                format!("there is no {} named \"{}\"", r.kind, r.name),
+                &hint,
+            );
+        }
+    }
+}
