@@ -3,7 +3,7 @@
 //! One definition of the format means the compiler can never emit a file the proxy rejects:
 //! [`model`] is the file as written (the original l7mp static format plus documented
 //! extensions), [`load`] reads and checks it, and [`config`] is the resolved result the proxy
-//! runs. [`yaml`] keeps source locations so every [`diagnostic`] can name its line; [`pointer`]
+//! runs. [`yaml`] keeps source locations so every [`diagnostic`] can name its line; [`pointer`](mod@pointer)
 //! and [`predicate`] are the JSON Pointer and JSON predicate languages that rules use.
 
 pub mod config;
