@@ -21,7 +21,9 @@
 
 mod support;
 
-use support::{bench_main, bind_local, env_parse, free_port, raise_nofile_limit, target_dir};
+use support::{
+    ChildGuard, bench_main, bind_local, env_parse, free_port, raise_nofile_limit, target_dir,
+};
 
 use std::collections::BTreeSet;
 use std::env;
@@ -30,9 +32,8 @@ use std::fs;
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::unix::fs::symlink;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
@@ -49,8 +50,6 @@ const COLD_DEADLINE: Duration = Duration::from_secs(60);
 /// Quiet time between two swaps, so that one swap's aftermath (the old payload directory being
 /// deleted, a removed listener starting its drain) is not measured with the next.
 const SETTLE: Duration = Duration::from_millis(50);
-/// How long a child gets to exit after SIGTERM before SIGKILL.
-const STOP_GRACE: Duration = Duration::from_secs(3);
 /// The target from the issue: p50 of a reload with the default debounce.
 const TARGET_P50_MS: f64 = 250.0;
 
@@ -607,57 +606,31 @@ impl Echo {
 /// The `l7mp` child, stopped (SIGTERM, then SIGKILL) when dropped. If the benchmark dies, the
 /// kernel sends it SIGTERM (`PR_SET_PDEATHSIG`).
 struct Proxy {
-    child: Child,
-    stderr: PathBuf,
+    child: ChildGuard,
 }
 
 impl Proxy {
     fn start(bin: &Path, config: &Path, dir: &Path) -> Result<Self, String> {
-        let stderr = dir.join("l7mp.stderr");
-        let file = fs::File::create(&stderr)
-            .map_err(|e| format!("cannot create {}: {e}", stderr.display()))?;
         let mut command = Command::new(bin);
-        command
-            .arg("--config")
-            .arg(config)
-            .args(["--log-level", "warn", "--bind-address", "127.0.0.1"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(file);
-        // SAFETY: the closure runs between fork and exec and only calls prctl(2), which is
-        // async-signal-safe.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
-        let child = command
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-        Ok(Self { child, stderr })
+        command.arg("--config").arg(config).args([
+            "--log-level",
+            "warn",
+            "--bind-address",
+            "127.0.0.1",
+        ]);
+        let child = ChildGuard::spawn(&mut command, dir.join("l7mp.stderr"))?;
+        Ok(Self { child })
     }
 
     /// An error with the end of the child's stderr if it has exited.
     fn check_alive(&self) -> Result<(), String> {
-        // SAFETY: siginfo_t is plain data; waitid with WNOWAIT only inspects our own child.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let rc = unsafe {
-            libc::waitid(
-                libc::P_PID,
-                self.child.id() as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-            )
-        };
-        // SAFETY: si_pid is valid for the siginfo waitid fills in.
-        if rc == 0 && unsafe { info.si_pid() } != 0 {
-            let text = fs::read_to_string(&self.stderr).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
-            let tail = lines[lines.len().saturating_sub(15)..].join("\n    ");
-            return Err(format!("l7mp exited; its stderr ends with:\n    {tail}"));
+        match self.child.exit_status() {
+            Some(status) => Err(format!(
+                "l7mp {status}; its stderr ends with:\n{}",
+                self.child.stderr_tail()
+            )),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Waits for the first config to serve.
@@ -669,22 +642,5 @@ impl Proxy {
                 Err(format!("l7mp does not answer on port {port}"))
             }
         }
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let pid = self.child.id() as libc::pid_t;
-        // SAFETY: signalling our own child, not yet reaped.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let deadline = Instant::now() + STOP_GRACE;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
