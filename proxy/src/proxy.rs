@@ -323,12 +323,9 @@ fn socket_mode(spec: &ListenerSpec) -> Option<String> {
         ListenerSpec::Udp {
             connect, options, ..
         } => {
-            let connect = connect.clone().unwrap_or_default();
-            let singleton = match options.as_ref().and_then(|o| o.mode) {
-                Some(m) => m == UdpMode::Singleton,
-                None => connect.address.is_some() && connect.port.is_some(),
-            };
+            let singleton = UdpMode::of(connect.as_ref(), options.as_ref()) == UdpMode::Singleton;
             // A singleton's socket is connected to its peer.
+            let connect = connect.clone().unwrap_or_default();
             singleton.then(|| format!("{:?}:{:?}", connect.address, connect.port))
         }
         ListenerSpec::UnixDomainSocket { mode, .. } => {

@@ -213,6 +213,20 @@ pub enum UdpMode {
     Singleton,
 }
 
+impl UdpMode {
+    /// The mode a UDP listener runs in: the one it names, else singleton exactly when both
+    /// parts of `connect` are set (the original's rule).
+    pub fn of(connect: Option<&PeerFilter>, options: Option<&UdpListenerOptions>) -> UdpMode {
+        match options.and_then(|o| o.mode) {
+            Some(mode) => mode,
+            None if connect.is_some_and(|c| c.address.is_some() && c.port.is_some()) => {
+                UdpMode::Singleton
+            }
+            None => UdpMode::Server,
+        }
+    }
+}
+
 /// Unix domain socket flavours.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]

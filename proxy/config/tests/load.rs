@@ -366,3 +366,23 @@ fn sync_query_must_be_a_pointer() {
     let d = one_error("clusters:\n  - name: s\n    spec: {protocol: Sync, query: call}\n");
     assert_eq!(d.field, "/clusters/0/spec/query", "{d}");
 }
+
+#[test]
+fn udp_mode_is_singleton_only_when_named_or_both_peer_parts_are_set() {
+    use l7mp_config::model::{PeerFilter, UdpListenerOptions, UdpMode};
+    let both = PeerFilter {
+        address: Some("10.0.0.1".into()),
+        port: Some(5000),
+    };
+    let port_only = PeerFilter {
+        address: None,
+        port: Some(5000),
+    };
+    let server = UdpListenerOptions {
+        mode: Some(UdpMode::Server),
+    };
+    assert_eq!(UdpMode::of(None, None), UdpMode::Server);
+    assert_eq!(UdpMode::of(Some(&port_only), None), UdpMode::Server);
+    assert_eq!(UdpMode::of(Some(&both), None), UdpMode::Singleton);
+    assert_eq!(UdpMode::of(Some(&both), Some(&server)), UdpMode::Server);
+}

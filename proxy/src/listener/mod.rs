@@ -260,16 +260,14 @@ fn bind_spec(
             options,
         } => {
             let local = SocketAddr::new(ip(address)?, *port);
-            let connect = connect.clone().unwrap_or_default();
-            let both = connect.address.is_some() && connect.port.is_some();
-            match options.as_ref().and_then(|o| o.mode) {
-                Some(UdpMode::Singleton) => Ok(vec![Bound::UdpSingleton(udp::Singleton::bind(
-                    local, &connect,
-                )?)]),
-                None if both => Ok(vec![Bound::UdpSingleton(udp::Singleton::bind(
-                    local, &connect,
-                )?)]),
-                _ => per_worker(&|| Ok(Bound::UdpServer(udp::Server::bind(local)?))),
+            match UdpMode::of(connect.as_ref(), options.as_ref()) {
+                UdpMode::Singleton => {
+                    let connect = connect.clone().unwrap_or_default();
+                    Ok(vec![Bound::UdpSingleton(udp::Singleton::bind(
+                        local, &connect,
+                    )?)])
+                }
+                UdpMode::Server => per_worker(&|| Ok(Bound::UdpServer(udp::Server::bind(local)?))),
             }
         }
         ListenerSpec::Tcp { port, address } => {
