@@ -16,6 +16,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use l7mp_config::config::ListenerConfig;
 use l7mp_config::model::{ListenerSpec, PeerFilter};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
@@ -50,6 +51,14 @@ impl Filter {
             address,
             port: connect.port,
         })
+    }
+
+    /// The filter of a listener spec (none for a JSONSocket listener's non-UDP transport).
+    fn of(spec: &ListenerSpec) -> io::Result<Self> {
+        match super::transport(spec) {
+            ListenerSpec::Udp { connect, .. } => Filter::new(&connect.clone().unwrap_or_default()),
+            _ => Ok(Filter::default()),
+        }
     }
 
     fn admits(&self, peer: SocketAddr) -> bool {
@@ -116,6 +125,7 @@ impl Server {
             next_id: 0,
             draining: false,
             ended: ended_tx,
+            filter: None,
         };
         let mut buf = vec![0u8; MAX_DATAGRAM];
         // This worker's own tokens, so that waiting does not lock a list the listener's other
@@ -161,9 +171,31 @@ struct Demux {
     draining: bool,
     /// Where sessions report that they ended.
     ended: mpsc::UnboundedSender<(SocketAddr, u64)>,
+    /// The `connect` filter, parsed once per settings the listener runs with (a reload can
+    /// change it in place), not once per new peer.
+    /// `None` inside: the filter does not parse, and no new peer is let in.
+    filter: Option<(Arc<ListenerConfig>, Option<Filter>)>,
 }
 
 impl Demux {
+    /// Whether the listener's current `connect` filter lets `peer` open a session.
+    fn admits(&mut self, peer: SocketAddr) -> bool {
+        let config = self.ctx.config();
+        let current = self
+            .filter
+            .as_ref()
+            .is_some_and(|(parsed, _)| Arc::ptr_eq(parsed, &config));
+        if !current {
+            let filter = Filter::of(&config.spec)
+                .inspect_err(|e| {
+                    tracing::warn!(listener = %self.ctx.name, error = %e, "bad connect filter: no new peers");
+                })
+                .ok();
+            self.filter = Some((config, filter));
+        }
+        matches!(&self.filter, Some((_, Some(f))) if f.admits(peer))
+    }
+
     /// Handles what the socket has queued, up to [`BATCH`] datagrams.
     fn drain(&mut self, buf: &mut [u8]) {
         for _ in 0..BATCH {
@@ -198,7 +230,7 @@ impl Demux {
             },
             Entry::Vacant(_) => Bytes::copy_from_slice(data),
         };
-        if self.draining || !admits(&self.ctx, peer) {
+        if self.draining || !self.admits(peer) {
             tracing::debug!(listener = %self.ctx.name, %peer, draining = self.draining, "datagram from a new peer dropped");
             return;
         }
@@ -232,21 +264,6 @@ impl Demux {
             .spawn_session(permit, source, metadata, name, move || {
                 let _ = ended.send((peer, id));
             });
-    }
-}
-
-/// Whether the listener's current `connect` filter lets `peer` open a session.
-fn admits(ctx: &ListenerCtx, peer: SocketAddr) -> bool {
-    let config = ctx.config();
-    let ListenerSpec::Udp { connect, .. } = super::transport(&config.spec) else {
-        return true;
-    };
-    match Filter::new(&connect.clone().unwrap_or_default()) {
-        Ok(f) => f.admits(peer),
-        Err(e) => {
-            tracing::warn!(listener = %ctx.name, error = %e, "bad connect filter");
-            false
-        }
     }
 }
 
