@@ -148,3 +148,35 @@ async fn a_cluster_with_new_endpoints_keeps_old_sessions_on_the_old_endpoint() {
     assert_eq!(proxy.status.reloads_ok.get(), 2);
     proxy.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_changed_connect_filter_applies_to_new_peers_on_the_same_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let echo = udp_echo("E: ").await;
+    let port = free_port();
+    let listener = |peer: Ipv4Addr| {
+        format!(
+            "listeners:\n  - name: a\n    spec: {{protocol: UDP, port: {port}, connect: {{address: {peer}}}}}\n    \
+             rules:\n      - action: {{route: {{destination: {{spec: {{protocol: UDP, port: {}}}, \
+             endpoints: [{{spec: {{address: 127.0.0.1}}}}]}}}}}}\n",
+            echo.port()
+        )
+    };
+    let mut volume = ConfigMapVolume::new(dir.path(), "config.yaml", &listener(loopback(2)));
+    let proxy = Reloading::start(volume.path(), Duration::from_secs(1)).await;
+    let to = SocketAddr::from((loopback(1), port));
+    let from_2 = udp_client_from(loopback(2), to).await;
+    let from_3 = udp_client_from(loopback(3), to).await;
+    assert_eq!(udp_roundtrip(&from_2, b"a").await, "E: a");
+    from_3.send(b"b").await.unwrap();
+    no_reply(&from_3).await;
+
+    volume.update(&listener(loopback(3)));
+    proxy.generation_reaches(2).await;
+    // The filter is re-read for new peers: 127.0.0.3 is let in now.
+    let from_3_again = udp_client_from(loopback(3), to).await;
+    assert_eq!(udp_roundtrip(&from_3_again, b"c").await, "E: c");
+    let new_from_2 = udp_client_from(loopback(2), to).await;
+    new_from_2.send(b"d").await.unwrap();
+    no_reply(&new_from_2).await;
+}
