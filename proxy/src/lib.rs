@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod cluster;
+pub mod gate;
 pub mod inbox;
 pub mod jsonsocket;
 pub mod lb;

@@ -23,6 +23,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::cluster::local::Local;
+use crate::gate::Gate;
 use crate::inbox;
 use crate::shortcut::Shortcut;
 
@@ -90,6 +91,8 @@ pub struct UdpPeer {
 pub struct UdpHop {
     socket: Arc<UdpSocket>,
     error: Pin<Box<dyn Future<Output = ()> + Send>>,
+    /// Keeps the error waiter from being polled per datagram.
+    error_gate: Gate,
 }
 
 impl UdpHop {
@@ -100,7 +103,11 @@ impl UdpHop {
         let error = Box::pin(async move {
             let _ = watched.ready(Interest::ERROR).await;
         });
-        Self { socket, error }
+        Self {
+            socket,
+            error,
+            error_gate: Gate::new(),
+        }
     }
 
     /// The connected socket, for the listener's [`Shortcut`].
@@ -109,14 +116,58 @@ impl UdpHop {
     }
 
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Recv> {
-        if let Poll::Ready(r) = poll_datagram(|buf| self.socket.poll_recv(cx, buf)) {
-            return Poll::Ready(r);
-        }
-        ready!(self.error.as_mut().poll(cx));
+        self.poll_relay(cx, usize::MAX, |_| false)
+    }
+
+    /// Offers each datagram waiting on the hop to `deliver`, straight from the receive buffer,
+    /// and returns when the socket is drained (`Pending`, the task registered for more),
+    /// `deliver` declines one (`Ready(Data)`: the datagram as an owned message, to be sent the
+    /// way that can wait), the socket fails, or `limit` datagrams went by (`Pending`, the task
+    /// woken to go on after the worker's other tasks had a turn).
+    pub fn poll_relay(
+        &mut self,
+        cx: &mut Context<'_>,
+        limit: usize,
+        mut deliver: impl FnMut(&[u8]) -> bool,
+    ) -> Poll<Recv> {
+        let mut passed = 0;
+        with_scratch(|buf| {
+            loop {
+                if passed == limit {
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                match self.socket.try_recv(buf) {
+                    Ok(n) if deliver(&buf[..n]) => passed += 1,
+                    Ok(n) => return Poll::Ready(Recv::Data(Bytes::copy_from_slice(&buf[..n]))),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        match self.socket.poll_recv_ready(cx) {
+                            Poll::Ready(Ok(())) => {}
+                            Poll::Ready(Err(e)) => return Poll::Ready(Recv::Failed(e)),
+                            Poll::Pending => return self.poll_error(cx),
+                        }
+                    }
+                    Err(e) => return Poll::Ready(Recv::Failed(e)),
+                }
+            }
+        })
+    }
+
+    /// Ready once the kernel reports an error on the socket (an ICMP error from the endpoint).
+    fn poll_error(&mut self, cx: &mut Context<'_>) -> Poll<Recv> {
+        let error = &mut self.error;
+        ready!(self.error_gate.poll(cx, |cx| error.as_mut().poll(cx)));
         Poll::Ready(Recv::Failed(match self.socket.take_error() {
             Ok(Some(e)) | Err(e) => e,
             Ok(None) => io::Error::other("socket error"),
         }))
+    }
+}
+
+impl UdpPeer {
+    /// Sends `data` to the peer if the socket has room now; false if it must wait or failed.
+    pub fn try_send(&self, data: &[u8]) -> bool {
+        self.socket.try_send_to(data, self.peer).is_ok()
     }
 }
 
@@ -141,9 +192,14 @@ impl Stage {
     /// Sends one message.
     pub async fn send(&mut self, data: Bytes) -> io::Result<()> {
         match self {
-            Stage::Udp(h) => h.socket.send(&data).await.map(drop),
-            Stage::UdpConnected(s) => s.send(&data).await.map(drop),
-            Stage::UdpPeer(p) => p.socket.send_to(&data, p.peer).await.map(drop),
+            Stage::Udp(h) => send_datagram(h.socket.try_send(&data), || h.socket.send(&data)).await,
+            Stage::UdpConnected(s) => send_datagram(s.try_send(&data), || s.send(&data)).await,
+            Stage::UdpPeer(p) => {
+                send_datagram(p.socket.try_send_to(&data, p.peer), || {
+                    p.socket.send_to(&data, p.peer)
+                })
+                .await
+            }
             Stage::Tcp(s) => s.write_all(&data).await,
             Stage::Unix(s) => s.write_all(&data).await,
             Stage::Seqpacket(s) => s.send(&data).await.map(drop),
@@ -196,6 +252,18 @@ impl Stage {
     /// True for in-proxy transforms, which cannot fail or be reconnected.
     pub fn is_local(&self) -> bool {
         matches!(self, Stage::Local(_))
+    }
+}
+
+/// Finishes a datagram send that was first `attempt`ed at once: a socket almost always has
+/// room, and trying first skips the readiness future that `wait` (the waiting send) sets up.
+async fn send_datagram<F: Future<Output = io::Result<usize>>>(
+    attempt: io::Result<usize>,
+    wait: impl FnOnce() -> F,
+) -> io::Result<()> {
+    match attempt {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait().await.map(drop),
+        sent => sent.map(drop),
     }
 }
 

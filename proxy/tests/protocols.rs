@@ -374,13 +374,14 @@ async fn seqpacket_keeps_message_boundaries() {
 #[tokio::test]
 async fn a_burst_of_udp_replies_arrives_whole_and_in_order() {
     // The upstream answers each request with a burst, so the proxy's hop socket holds several
-    // datagrams at once: each must come out once, in order, with its own boundaries.
+    // datagrams at once: each must come out once, in order, with its own boundaries, also
+    // across the pauses the session takes every 64 datagrams to let other tasks run.
     let upstream = UdpSocket::bind((loopback(1), 0)).await.expect("bind");
     let up = upstream.local_addr().expect("addr");
     tokio::spawn(async move {
         let mut buf = [0u8; 64];
         while let Ok((_, from)) = upstream.recv_from(&mut buf).await {
-            for i in 0..50u8 {
+            for i in 0..150u8 {
                 let reply = vec![i; usize::from(i) + 1];
                 let _ = upstream.send_to(&reply, from).await;
             }
@@ -398,7 +399,7 @@ async fn a_burst_of_udp_replies_arrives_whole_and_in_order() {
     let client = udp_client((loopback(1), port).into()).await;
     for round in 0..3 {
         client.send(b"go").await.expect("send");
-        for i in 0..50u8 {
+        for i in 0..150u8 {
             let reply = udp_recv(&client).await;
             assert_eq!(reply.to_vec(), vec![i; usize::from(i) + 1], "round {round}");
         }

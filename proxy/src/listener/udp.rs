@@ -11,9 +11,11 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::task::Poll;
 
 use bytes::Bytes;
 use l7mp_config::config::ListenerConfig;
@@ -23,6 +25,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use super::{ListenerCtx, ip_metadata};
+use crate::gate::Gate;
 use crate::inbox::{self, Offer, inbox};
 use crate::shortcut::{Shortcut, Taken};
 use crate::stage::{MAX_DATAGRAM, Stage, UdpPeer};
@@ -121,7 +124,7 @@ impl Server {
             local: socket.local_addr()?,
             socket,
             ctx: ctx.clone(),
-            peers: HashMap::new(),
+            peers: HashMap::default(),
             next_id: 0,
             draining: false,
             ended: ended_tx,
@@ -135,25 +138,56 @@ impl Server {
         let stop_accepting = accepting.cancelled();
         let stop = cancel.cancelled();
         tokio::pin!(stop_accepting, stop);
+        // Only the socket is polled on every wake-up; the rest when it fires.
+        let gates = [Gate::new(), Gate::new(), Gate::new()];
         loop {
             if demux.draining && demux.peers.is_empty() {
                 return Ok(());
             }
-            tokio::select! {
-                r = demux.socket.readable() => r?,
-                Some((peer, id)) = ended.recv() => {
+            let wakeup = poll_fn(|cx| {
+                if gates[0].poll(cx, |cx| stop.as_mut().poll(cx)).is_ready() {
+                    return Poll::Ready(Wakeup::Stop);
+                }
+                if !demux.draining
+                    && gates[1]
+                        .poll(cx, |cx| stop_accepting.as_mut().poll(cx))
+                        .is_ready()
+                {
+                    return Poll::Ready(Wakeup::StopAccepting);
+                }
+                if let Poll::Ready(Some((peer, id))) = gates[2].poll(cx, |cx| ended.poll_recv(cx)) {
+                    return Poll::Ready(Wakeup::Ended(peer, id));
+                }
+                demux.socket.poll_recv_ready(cx).map(Wakeup::Readable)
+            })
+            .await;
+            match wakeup {
+                Wakeup::Readable(r) => r?,
+                Wakeup::Ended(peer, id) => {
                     demux.ended(peer, id);
                     continue;
                 }
-                () = &mut stop_accepting, if !demux.draining => {
+                Wakeup::StopAccepting => {
                     demux.draining = true;
                     continue;
                 }
-                () = &mut stop => return Ok(()),
+                Wakeup::Stop => return Ok(()),
             }
             demux.drain(&mut buf);
         }
     }
+}
+
+/// What woke a server-mode listener's loop.
+enum Wakeup {
+    /// The socket has datagrams (or an error).
+    Readable(io::Result<()>),
+    /// The session of (peer, id) ended.
+    Ended(SocketAddr, u64),
+    /// The listener takes no new sessions.
+    StopAccepting,
+    /// The listener stopped.
+    Stop,
 }
 
 /// Most datagrams taken from the socket per wake-up, so that a flood on the listener cannot
@@ -165,7 +199,9 @@ struct Demux {
     socket: Arc<UdpSocket>,
     local: SocketAddr,
     ctx: Arc<ListenerCtx>,
-    peers: HashMap<SocketAddr, Peer>,
+    /// Peer addresses come from the network: the hasher is seeded at random, and fast, since
+    /// every datagram is looked up here.
+    peers: HashMap<SocketAddr, Peer, foldhash::fast::RandomState>,
     next_id: u64,
     /// Set once the listener takes no new sessions.
     draining: bool,

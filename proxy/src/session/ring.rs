@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use super::End;
 use super::setup::connect_hop;
 use crate::cluster::Cluster;
+use crate::gate::Gate;
 use crate::listener::ListenerCtx;
 use crate::listener::sessions::SessionInfo;
 use crate::shortcut::Shortcut;
@@ -56,6 +57,9 @@ pub(super) struct Ring {
     pub(super) pending: Vec<(usize, Bytes)>,
     /// Where the next poll starts, so a busy stage cannot starve the others.
     next_poll: usize,
+    /// Messages moved, for the idle watch; counted, not timed, so that no clock is read per
+    /// message.
+    moved: u64,
     retry: RetryPolicy,
     metadata: Value,
     /// What the admin endpoint shows of the session; a reconnect updates its endpoint.
@@ -81,6 +85,7 @@ impl Ring {
             stages,
             hops,
             next_poll: 0,
+            moved: 0,
             retry,
             // Only a reconnect needs the metadata again (for its balancing key); most sessions
             // can give its memory back now.
@@ -127,9 +132,8 @@ impl Ring {
         let stop = ctx.cancel.child_token();
         let stopped = stop.cancelled();
         tokio::pin!(timer, stopped);
-        // Messages moved, for the idle watch; counted, not timed, so that no clock is read per
-        // message.
-        let mut moved = 0u64;
+        // The stop signal and the timer are polled only when they fire, not per message.
+        let (stop_gate, timer_gate) = (Gate::new(), Gate::new());
         // What was read ahead goes first; only then may the listener send past the session.
         while let Some((i, data)) = self.pending.pop() {
             if let Some(end) = self.forward(ctx, i, data).await {
@@ -139,29 +143,41 @@ impl Ring {
         self.open_shortcut();
         loop {
             if let Some((i, data)) = self.pending.pop() {
-                moved += 1;
+                self.moved += 1;
                 if let Some(end) = self.forward(ctx, i, data).await {
                     return end;
                 }
                 continue;
             }
-            let (i, event) = tokio::select! {
-                // Traffic first; the timer and the stop signal are rare.
-                biased;
-                event = poll_fn(|cx| self.poll_any(cx)) => event,
-                () = &mut timer, if idle.is_some() => {
+            let (i, event) = match poll_fn(|cx| {
+                if stop_gate
+                    .poll(cx, |cx| stopped.as_mut().poll(cx))
+                    .is_ready()
+                {
+                    return Poll::Ready(Wakeup::Stop);
+                }
+                if idle.is_some() && timer_gate.poll(cx, |cx| timer.as_mut().poll(cx)).is_ready() {
+                    return Poll::Ready(Wakeup::Tick);
+                }
+                self.poll_any(ctx, cx).map(Wakeup::Traffic)
+            })
+            .await
+            {
+                Wakeup::Traffic(event) => event,
+                Wakeup::Stop => return End::Stopped,
+                Wakeup::Tick => {
                     let Some(watch) = idle.as_mut() else { continue };
-                    if watch.quiet_after(moved + self.shortcut_carried()) {
+                    if watch.quiet_after(self.moved + self.shortcut_carried()) {
                         return End::Idle;
                     }
                     timer.as_mut().reset(Instant::now() + watch.period());
+                    timer_gate.open();
                     continue;
                 }
-                () = &mut stopped => return End::Stopped,
             };
             let outcome = match event {
                 Recv::Data(data) => {
-                    moved += 1;
+                    self.moved += 1;
                     self.forward(ctx, i, data).await
                 }
                 Recv::Closed => self.on_closed(i).await,
@@ -174,7 +190,7 @@ impl Ring {
     }
 
     /// Waits for the next message from any open stage.
-    fn poll_any(&mut self, cx: &mut Context<'_>) -> Poll<(usize, Recv)> {
+    fn poll_any(&mut self, ctx: &ListenerCtx, cx: &mut Context<'_>) -> Poll<(usize, Recv)> {
         let n = self.stages.len();
         if !self.open.iter().any(|o| *o) {
             return Poll::Ready((0, Recv::Closed));
@@ -184,12 +200,34 @@ impl Ring {
             if !self.open[i] {
                 continue;
             }
-            if let Poll::Ready(event) = self.stages[i].poll_recv(cx) {
+            if let Poll::Ready(event) = self.poll_stage(ctx, i, cx) {
                 self.next_poll = (i + 1) % n;
                 return Poll::Ready((i, event));
             }
         }
         Poll::Pending
+    }
+
+    /// Polls stage `i`. The replies of a shortcut session's hop (the other half of the
+    /// listener's shortcut) go to the peer from the receive buffer right here, counted as
+    /// [`Ring::forward`] counts; only what cannot be sent at once comes back as a message.
+    fn poll_stage(&mut self, ctx: &ListenerCtx, i: usize, cx: &mut Context<'_>) -> Poll<Recv> {
+        if let (1, [Stage::UdpPeer(source), Stage::Udp(hop)]) = (i, self.stages.as_mut_slice()) {
+            let cluster = &self.hops[0].cluster.stats.traffic;
+            let (listener, session) = (&ctx.stats.traffic, &self.info.traffic);
+            let moved = &mut self.moved;
+            return hop.poll_relay(cx, RELAY_BATCH, |data| {
+                if !source.try_send(data) {
+                    return false;
+                }
+                listener.sent(data.len());
+                session.sent(data.len());
+                cluster.received(data.len());
+                *moved += 1;
+                true
+            });
+        }
+        self.stages[i].poll_recv(cx)
     }
 
     fn traffic<'a>(&'a self, ctx: &'a ListenerCtx, stage: usize) -> &'a Traffic {
@@ -282,6 +320,20 @@ impl Ring {
         let closing = join_all(self.stages.iter_mut().map(Stage::close));
         let _ = tokio::time::timeout(std::time::Duration::from_millis(200), closing).await;
     }
+}
+
+/// Most replies a shortcut session relays per wake-up before letting the worker's other tasks
+/// run.
+const RELAY_BATCH: usize = 64;
+
+/// What woke the session's loop.
+enum Wakeup {
+    /// A message, end or failure from stage `.0`.
+    Traffic((usize, Recv)),
+    /// The idle timer.
+    Tick,
+    /// The listener stopped the session.
+    Stop,
 }
 
 /// The idle timeout, checked in quarters: the session is idle once four checks in a row saw no
