@@ -78,15 +78,20 @@ struct Settings {
     /// Worker processes of nginx and worker threads of l7mp, the same for both
     /// (`BENCH_WORKERS`, default 2: one per core of the project's machine).
     workers: usize,
+    /// New client sockets every round (`BENCH_FRESH_FLOWS`, default 1). The kernel spreads
+    /// flows over a proxy's workers by a hash of their addresses, so one set of 16 source
+    /// ports may load one worker with 11 flows and the other with 5; fresh ports each round
+    /// average that luck out instead of handing it to one target for the whole run.
+    fresh_flows: bool,
 }
 
 impl Settings {
     fn from_env() -> Result<Self, String> {
-        let secs: f64 = env_parse("BENCH_SECS", 5.0)?;
+        let secs: f64 = env_parse("BENCH_SECS", 8.0)?;
         if !(secs.is_finite() && secs > 0.0) {
             return Err(format!("BENCH_SECS must be a positive number, got {secs}"));
         }
-        let rounds: u32 = env_parse("BENCH_ROUNDS", 3)?;
+        let rounds: u32 = env_parse("BENCH_ROUNDS", 8)?;
         if rounds == 0 {
             return Err("BENCH_ROUNDS must be at least 1".into());
         }
@@ -101,13 +106,14 @@ impl Settings {
         Ok(Self {
             secs,
             rounds,
-            warmup: Duration::from_millis(env_parse("BENCH_WARMUP_MS", 1000)?),
+            warmup: Duration::from_millis(env_parse("BENCH_WARMUP_MS", 500)?),
             timeout: Duration::from_millis(timeout_ms),
             sessions: env_parse("BENCH_SESSIONS", 10_000)?,
             l7mp_bin: env::var_os("BENCH_L7MP_BIN")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_l7mp"))),
             workers,
+            fresh_flows: env_parse::<u8>("BENCH_FRESH_FLOWS", 1)? != 0,
         })
     }
 
@@ -128,10 +134,15 @@ fn run() -> Result<(), String> {
     let echo = EchoServer::start(2)?;
     println!(
         "udp_forward: {FLOWS} flows x {PAYLOAD}-byte datagrams, {} s measured per target in {} rounds \
-         (warm-up {} ms each), receive timeout {} ms, echo server on {}",
+         (warm-up {} ms each, {} client sockets each round), receive timeout {} ms, echo server on {}",
         settings.secs,
         settings.rounds,
         settings.warmup.as_millis(),
+        if settings.fresh_flows {
+            "new"
+        } else {
+            "the same"
+        },
         settings.timeout.as_millis(),
         echo.addr,
     );
@@ -611,6 +622,9 @@ impl Target {
             self.failure = Some(message);
             return;
         }
+        if settings.fresh_flows {
+            self.flows.clear();
+        }
         if self.flows.is_empty() {
             let opened: Result<Vec<Flow>, String> = (0..FLOWS)
                 .map(|id| Flow::open(id as u16, addr, settings.timeout))
@@ -1022,6 +1036,7 @@ fn json_report(
             "measured_secs_per_target": settings.secs,
             "rounds": settings.rounds,
             "warmup_ms": settings.warmup.as_millis() as u64,
+            "fresh_flows": settings.fresh_flows,
             "timeout_ms": settings.timeout.as_millis() as u64,
             "sessions": settings.sessions,
             "workers": settings.workers,
