@@ -9,6 +9,7 @@
 //! The config format itself lives in the `l7mp-config` crate, shared with the compiler.
 
 pub mod admin;
+pub mod batch;
 pub mod cluster;
 pub mod gate;
 pub mod inbox;

@@ -8,6 +8,7 @@
 //! and a few hundred bytes.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -22,6 +23,7 @@ use tokio_seqpacket::UnixSeqpacket;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::batch::{MAX_BATCH, with_batch};
 use crate::cluster::local::Local;
 use crate::gate::Gate;
 use crate::inbox;
@@ -93,6 +95,9 @@ pub struct UdpHop {
     error: Pin<Box<dyn Future<Output = ()> + Send>>,
     /// Keeps the error waiter from being polled per datagram.
     error_gate: Gate,
+    /// Datagrams received in a batch behind one that could not be relayed at once; handed
+    /// out, in order, before anything is received again. Empty, and unallocated, mostly.
+    held: VecDeque<Bytes>,
 }
 
 impl UdpHop {
@@ -107,6 +112,7 @@ impl UdpHop {
             socket,
             error,
             error_gate: Gate::new(),
+            held: VecDeque::new(),
         }
     }
 
@@ -131,26 +137,44 @@ impl UdpHop {
         mut deliver: impl FnMut(&[u8]) -> bool,
     ) -> Poll<Recv> {
         let mut passed = 0;
-        with_scratch(|buf| {
-            loop {
-                if passed == limit {
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
+        loop {
+            while let Some(data) = self.held.pop_front() {
+                if !deliver(&data) {
+                    return Poll::Ready(Recv::Data(data));
                 }
-                match self.socket.try_recv(buf) {
-                    Ok(n) if deliver(&buf[..n]) => passed += 1,
-                    Ok(n) => return Poll::Ready(Recv::Data(Bytes::copy_from_slice(&buf[..n]))),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        match self.socket.poll_recv_ready(cx) {
-                            Poll::Ready(Ok(())) => {}
-                            Poll::Ready(Err(e)) => return Poll::Ready(Recv::Failed(e)),
-                            Poll::Pending => return self.poll_error(cx),
-                        }
-                    }
-                    Err(e) => return Poll::Ready(Recv::Failed(e)),
-                }
+                passed += 1;
             }
-        })
+            if passed >= limit {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            let (socket, held) = (&self.socket, &mut self.held);
+            let received = with_batch(|batch| {
+                let received = batch.recv(socket, MAX_BATCH)?;
+                for i in 0..received.count {
+                    let data = batch.datagram(i);
+                    // Once one is held, the rest queue behind it, in order.
+                    if held.is_empty() && deliver(data) {
+                        passed += 1;
+                    } else {
+                        held.push_back(Bytes::copy_from_slice(data));
+                    }
+                }
+                Ok::<_, io::Error>(received)
+            });
+            match received {
+                // Maybe more waiting; or held datagrams to hand back first.
+                Ok(r) if !r.drained || !self.held.is_empty() => continue,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Recv::Failed(e)),
+            }
+            match self.socket.poll_recv_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Recv::Failed(e)),
+                Poll::Pending => return self.poll_error(cx),
+            }
+        }
     }
 
     /// Ready once the kernel reports an error on the socket (an ICMP error from the endpoint).

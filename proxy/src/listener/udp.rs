@@ -25,10 +25,11 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use super::{ListenerCtx, ip_metadata};
+use crate::batch::{MAX_BATCH, with_batch};
 use crate::gate::Gate;
 use crate::inbox::{self, Offer, inbox};
 use crate::shortcut::{Shortcut, Taken};
-use crate::stage::{MAX_DATAGRAM, Stage, UdpPeer};
+use crate::stage::{Stage, UdpPeer};
 use crate::stats::Traffic;
 
 /// Datagrams buffered per session while it is busy; beyond that they are dropped, as a
@@ -130,7 +131,6 @@ impl Server {
             ended: ended_tx,
             filter: None,
         };
-        let mut buf = vec![0u8; MAX_DATAGRAM];
         // This worker's own tokens, so that waiting does not lock a list the listener's other
         // workers share; made once, since a fresh `cancelled()` per wake-up would register
         // anew.
@@ -173,7 +173,7 @@ impl Server {
                 }
                 Wakeup::Stop => return Ok(()),
             }
-            demux.drain(&mut buf);
+            demux.drain();
         }
     }
 }
@@ -233,14 +233,27 @@ impl Demux {
     }
 
     /// Handles what the socket has queued, up to [`BATCH`] datagrams.
-    fn drain(&mut self, buf: &mut [u8]) {
-        for _ in 0..BATCH {
-            match self.socket.try_recv_from(buf) {
-                Ok((n, peer)) => self.on_datagram(&buf[..n], peer),
+    fn drain(&mut self) {
+        let socket = self.socket.clone();
+        let mut taken = 0;
+        while taken < BATCH {
+            let received = with_batch(|batch| {
+                let received = batch.recv(&socket, MAX_BATCH)?;
+                for i in 0..received.count {
+                    if let Some(peer) = batch.peer(i) {
+                        self.on_datagram(batch.datagram(i), peer);
+                    }
+                }
+                Ok::<_, io::Error>(received)
+            });
+            match received {
+                Ok(r) if r.drained => return,
+                Ok(r) => taken += r.count,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 // An ICMP error for an earlier reply; it concerns no session.
                 Err(e) => {
                     tracing::debug!(listener = %self.ctx.name, error = %e, "receive error");
+                    taken += 1;
                 }
             }
         }
