@@ -5,6 +5,11 @@
 //! one call and, when it returns fewer than asked, has found the queue empty, which saves that
 //! last read. A proxy hop mostly holds one datagram per wake-up, so this is one system call of
 //! the five or six that forwarding a round trip takes.
+//!
+//! Written on `libc` rather than nix's `recvmmsg`: nix sets each header's address length once,
+//! when its headers are allocated, and the kernel then shrinks it to the last sender's; buffers
+//! shared by a worker's IPv4 and IPv6 sockets would cut an IPv6 sender's address after an IPv4
+//! one. Here every receive sets the full length again.
 
 use std::cell::RefCell;
 use std::io;
@@ -236,6 +241,23 @@ mod tests {
             .unwrap();
         assert_eq!(batch.recv(&rx, MAX_BATCH).unwrap().count, 1);
         assert_eq!(batch.datagram(0), b"second");
+    }
+
+    #[tokio::test]
+    async fn senders_of_both_families_come_out_whole_from_one_batch() {
+        // IPv4 first: the kernel writes a short address; the IPv6 one after it must not be cut.
+        let (rx4, tx4) = pair().await;
+        let Ok(rx6) = UdpSocket::bind("[::1]:0").await else {
+            return; // no IPv6 loopback on this machine
+        };
+        let tx6 = UdpSocket::bind("[::1]:0").await.unwrap();
+        let mut batch = Batch::new();
+        for (rx, tx) in [(&rx4, &tx4), (&rx6, &tx6), (&rx4, &tx4)] {
+            tx.send_to(b"x", rx.local_addr().unwrap()).await.unwrap();
+            rx.readable().await.unwrap();
+            assert_eq!(batch.recv(rx, MAX_BATCH).unwrap().count, 1);
+            assert_eq!(batch.peer(0), Some(tx.local_addr().unwrap()));
+        }
     }
 
     #[tokio::test]
