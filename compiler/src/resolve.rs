@@ -8,7 +8,7 @@
 //!
 //! `routeRef: NAME` (or `NAMESPACE/NAME`) names a route written with `name: NAME` in a rule of a
 //! VirtualService or Rule of that namespace; the resolution points at the defining object, and
-//! [`named_routes`] finds the route in it. Route names are unique per namespace.
+//! [`route_index`] maps each name to the route in it. Route names are unique per namespace.
 //!
 //! `destinationRef` and `clusterRef` name a Target; when no `l7mp.io` object has the name, a
 //! plain `v1` Service of that name is taken (a "naked" Service). `NAME:PORT` picks the

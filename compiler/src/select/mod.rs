@@ -104,7 +104,7 @@ pub fn service_named<'a>(
 }
 
 /// A workload's pod template (or a Pod) as a pod, with its namespace filled in: the form
-/// [`matches`] evaluates.
+/// [`matches()`] evaluates.
 pub fn as_pod(object: &Object) -> Option<Value> {
     let pod = object.value().pointer(object.kind.pod_pointer()?)?;
     let mut metadata = pod.get("metadata").cloned().unwrap_or_else(|| json!({}));

@@ -84,7 +84,7 @@ pub fn ok() -> Bytes {
 
 /// Answers with an error status and closes: a WebSocket gets a close frame, a byte stream a
 /// half-close, after which its input is drained until the client closes (bounded by
-/// [`LINGER`]) so that the answer is not lost to a reset.
+/// `LINGER`) so that the answer is not lost to a reset.
 pub async fn refuse(stage: &mut Stage, status: u16, message: &str) {
     let answer = async {
         if stage.send(wire::response(status, message)).await.is_err() {

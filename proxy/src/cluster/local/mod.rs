@@ -39,15 +39,15 @@ pub enum Transform {
     Discard,
     /// Writes `prefix: message` to its sink, then returns the message.
     Logger(Arc<LogSink>),
-    /// Wraps each message with the session's metadata ([`json`]).
+    /// Wraps each message with the session's metadata (see the `json` module).
     JsonEncap,
     /// Unwraps JSONEncap messages; drops and counts the ones that do not decode.
     JsonDecap(Arc<ClusterStats>),
     /// Counts bytes and packets into named counters, then returns the message ([`metric`]).
     Metric(Arc<MetricPair>),
-    /// Broadcast domains of sessions with the same label ([`sync`]).
+    /// Broadcast domains of sessions with the same label (see the `sync` module).
     Sync(Arc<sync::Registry>),
-    /// The proxy's stdout and stdin ([`stdio`]).
+    /// The proxy's stdout and stdin (see the `stdio` module).
     Stdio,
 }
 
