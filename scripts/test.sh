@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine and passes the whole test suite: formatting, lints, every test.
+# Sets up a fresh machine and passes the whole test suite: formatting, lints, docs, every test.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/setup.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
+RUSTDOCFLAGS='-D warnings' cargo doc --workspace --no-deps
 cargo test --workspace
