@@ -91,7 +91,7 @@ impl Settings {
         if !(secs.is_finite() && secs > 0.0) {
             return Err(format!("BENCH_SECS must be a positive number, got {secs}"));
         }
-        let rounds: u32 = env_parse("BENCH_ROUNDS", 8)?;
+        let rounds: u32 = env_parse("BENCH_ROUNDS", 16)?;
         if rounds == 0 {
             return Err("BENCH_ROUNDS must be at least 1".into());
         }
