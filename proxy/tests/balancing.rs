@@ -34,28 +34,39 @@ async fn udp_endpoints(weights: &[u32]) -> (u16, Vec<Value>, Vec<(SocketAddr, u3
     (port, config, addrs)
 }
 
-/// A proxy with UDP listener `in` routing everything to UDP cluster `pool`.
+/// A proxy with UDP listener `in` routing everything to UDP cluster `pool` under
+/// `loadbalancer` (`null`: the default policy).
 async fn udp_pool(
     echo_port: u16,
     endpoints: Vec<Value>,
     loadbalancer: Value,
 ) -> (l7mp::proxy::Proxy, SocketAddr) {
     let port = free_port();
+    let mut cluster = json!({
+        "name": "pool",
+        "spec": {"protocol": "UDP", "port": echo_port},
+        "endpoints": endpoints,
+    });
+    if !loadbalancer.is_null() {
+        cluster["loadbalancer"] = loadbalancer;
+    }
     let proxy = start_json(json!({
-        "listeners": [{
-            "name": "in",
-            "spec": {"protocol": "UDP", "port": port},
-            "rules": [{"action": {"route": {"destination": "pool"}}}],
-        }],
-        "clusters": [{
-            "name": "pool",
-            "spec": {"protocol": "UDP", "port": echo_port},
-            "endpoints": endpoints,
-            "loadbalancer": loadbalancer,
-        }],
+        "listeners": [route_all_listener("in", "UDP", port, json!({"destination": "pool"}))],
+        "clusters": [cluster],
     }))
     .await;
-    (proxy, SocketAddr::from((loopback(1), port)))
+    (proxy, local(port))
+}
+
+/// [`udp_pool`] over fresh [`udp_endpoints`] with `weights`; returns the proxy, its address and
+/// the endpoints as (address, weight).
+async fn weighted_pool(
+    weights: &[u32],
+    loadbalancer: Value,
+) -> (l7mp::proxy::Proxy, SocketAddr, Vec<(SocketAddr, u32)>) {
+    let (echo_port, endpoints, addrs) = udp_endpoints(weights).await;
+    let (proxy, to) = udp_pool(echo_port, endpoints, loadbalancer).await;
+    (proxy, to, addrs)
 }
 
 /// Which endpoint a new session from `from` (a fresh source port) lands on.
@@ -92,10 +103,8 @@ fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
 
 #[tokio::test]
 async fn consistent_hash_on_source_address_is_sticky_and_spreads() {
-    let (echo_port, endpoints, addrs) = udp_endpoints(&[1, 1, 1]).await;
-    let (proxy, to) = udp_pool(
-        echo_port,
-        endpoints,
+    let (proxy, to, addrs) = weighted_pool(
+        &[1, 1, 1],
         json!({"policy": "ConsistentHash", "key": "/IP/src_addr"}),
     )
     .await;
@@ -123,15 +132,14 @@ async fn consistent_hash_on_source_address_is_sticky_and_spreads() {
             );
         }
     }
-    let stats = &proxy.listener("in").expect("listener").stats;
+    let stats = listener_stats(&proxy, "in");
     assert_eq!(stats.sessions_total.get(), 5 * sources.len() as u64);
     proxy.stop().await;
 }
 
 #[tokio::test]
 async fn consistent_hash_without_key_uses_every_endpoint() {
-    let (echo_port, endpoints, _) = udp_endpoints(&[1, 1, 1]).await;
-    let (proxy, to) = udp_pool(echo_port, endpoints, json!({"policy": "ConsistentHash"})).await;
+    let (proxy, to, _) = weighted_pool(&[1, 1, 1], json!({"policy": "ConsistentHash"})).await;
     let seen = spread(to, 40).await;
     assert_eq!(
         seen.keys().collect::<Vec<_>>(),
@@ -144,8 +152,7 @@ async fn consistent_hash_without_key_uses_every_endpoint() {
 
 #[tokio::test]
 async fn round_robin_gives_each_endpoint_its_turn() {
-    let (echo_port, endpoints, _) = udp_endpoints(&[1, 1, 1]).await;
-    let (proxy, to) = udp_pool(echo_port, endpoints, json!({"policy": "RoundRobin"})).await;
+    let (proxy, to, _) = weighted_pool(&[1, 1, 1], json!({"policy": "RoundRobin"})).await;
     assert_eq!(
         spread(to, 30).await,
         counts(&[("e0", 10), ("e1", 10), ("e2", 10)])
@@ -155,8 +162,7 @@ async fn round_robin_gives_each_endpoint_its_turn() {
 
 #[tokio::test]
 async fn trivial_always_picks_the_first() {
-    let (echo_port, endpoints, _) = udp_endpoints(&[1, 1, 1]).await;
-    let (proxy, to) = udp_pool(echo_port, endpoints, json!({"policy": "Trivial"})).await;
+    let (proxy, to, _) = weighted_pool(&[1, 1, 1], json!({"policy": "Trivial"})).await;
     assert_eq!(spread(to, 10).await, counts(&[("e0", 10)]));
     for n in 2..5 {
         assert_eq!(land(loopback(n), to).await, "e0");
@@ -167,27 +173,11 @@ async fn trivial_always_picks_the_first() {
 #[tokio::test]
 async fn the_default_policy_is_trivial() {
     let (echo_port, mut endpoints, _) = udp_endpoints(&[1, 1]).await;
-    let port = free_port();
     for e in &mut endpoints {
         e.as_object_mut().expect("object").remove("weight");
     }
-    let proxy = start_json(json!({
-        "listeners": [{
-            "name": "in",
-            "spec": {"protocol": "UDP", "port": port},
-            "rules": [{"action": {"route": {"destination": "pool"}}}],
-        }],
-        "clusters": [{
-            "name": "pool",
-            "spec": {"protocol": "UDP", "port": echo_port},
-            "endpoints": endpoints,
-        }],
-    }))
-    .await;
-    assert_eq!(
-        spread((loopback(1), port).into(), 10).await,
-        counts(&[("e0", 10)])
-    );
+    let (proxy, to) = udp_pool(echo_port, endpoints, Value::Null).await;
+    assert_eq!(spread(to, 10).await, counts(&[("e0", 10)]));
     proxy.stop().await;
 }
 
@@ -222,10 +212,8 @@ async fn weight_zero_is_never_chosen_while_others_are_up() {
 #[tokio::test]
 async fn keyed_consistent_hash_honours_weights() {
     // A drained endpoint gets no key at all; the others split them as the balancer predicts.
-    let (echo_port, endpoints, addrs) = udp_endpoints(&[0, 1, 3]).await;
-    let (proxy, to) = udp_pool(
-        echo_port,
-        endpoints,
+    let (proxy, to, addrs) = weighted_pool(
+        &[0, 1, 3],
         json!({"policy": "ConsistentHash", "key": "/IP/src_addr"}),
     )
     .await;
@@ -248,14 +236,10 @@ async fn a_drained_endpoint_is_the_last_resort_when_the_others_fail() {
     tcp_echo_on((loopback(1), echo_port).into(), "drained: ").await;
     let port = free_port();
     let proxy = start_json(json!({
-        "listeners": [{
-            "name": "in",
-            "spec": {"protocol": "TCP", "port": port},
-            "rules": [{"action": {"route": {
-                "destination": "pool",
-                "retry": {"retry_on": "connect-failure", "num_retries": 1, "timeout": 500},
-            }}}],
-        }],
+        "listeners": [route_all_listener("in", "TCP", port, json!({
+            "destination": "pool",
+            "retry": {"retry_on": "connect-failure", "num_retries": 1, "timeout": 500},
+        }))],
         "clusters": [{
             "name": "pool",
             "spec": {"protocol": "TCP", "port": echo_port},
@@ -267,7 +251,7 @@ async fn a_drained_endpoint_is_the_last_resort_when_the_others_fail() {
         }],
     }))
     .await;
-    let mut client = tcp_client_from((loopback(1), 0).into(), (loopback(1), port).into()).await;
+    let mut client = tcp_client(local(port)).await;
     assert_eq!(tcp_ask(&mut client, "drained: ", "hi").await, "drained: hi");
     let pool = proxy.cluster("pool").expect("cluster");
     assert_eq!(pool.stats.connect_failures.get(), 1);
@@ -282,10 +266,8 @@ async fn a_dns_name_endpoint_resolves_and_carries_traffic() {
     let (udp_port, tcp_port) = (free_port(), free_port());
     let proxy = start_json(json!({
         "listeners": [
-            {"name": "udp-in", "spec": {"protocol": "UDP", "port": udp_port},
-             "rules": [{"action": {"route": {"destination": "udp-by-name"}}}]},
-            {"name": "tcp-in", "spec": {"protocol": "TCP", "port": tcp_port},
-             "rules": [{"action": {"route": {"destination": "tcp-by-name"}}}]},
+            route_all_listener("udp-in", "UDP", udp_port, json!({"destination": "udp-by-name"})),
+            route_all_listener("tcp-in", "TCP", tcp_port, json!({"destination": "tcp-by-name"})),
         ],
         "clusters": [
             {"name": "udp-by-name", "spec": {"protocol": "UDP", "port": udp.port()},
@@ -295,9 +277,9 @@ async fn a_dns_name_endpoint_resolves_and_carries_traffic() {
         ],
     }))
     .await;
-    let client = udp_client((loopback(1), udp_port).into()).await;
+    let client = udp_client(local(udp_port)).await;
     assert_eq!(udp_ask(&client, "by name").await, "udp: by name");
-    let mut stream = tcp_client_from((loopback(1), 0).into(), (loopback(1), tcp_port).into()).await;
+    let mut stream = tcp_client(local(tcp_port)).await;
     assert_eq!(
         tcp_ask(&mut stream, "tcp: ", "by name").await,
         "tcp: by name"
@@ -319,10 +301,8 @@ async fn a_dns_name_endpoint_resolves_and_carries_traffic() {
 
 #[tokio::test]
 async fn consistent_hash_on_a_numeric_key_hashes_its_json_text() {
-    let (echo_port, endpoints, addrs) = udp_endpoints(&[1, 1, 1]).await;
-    let (proxy, to) = udp_pool(
-        echo_port,
-        endpoints,
+    let (proxy, to, addrs) = weighted_pool(
+        &[1, 1, 1],
         json!({"policy": "ConsistentHash", "key": "/UDP/src_port"}),
     )
     .await;
@@ -331,10 +311,7 @@ async fn consistent_hash_on_a_numeric_key_hashes_its_json_text() {
         let expected = format!("e{}", consistent_hash_choice(&addrs, &source.to_string()));
         // The same source port from different addresses: the key is the port alone.
         for n in [1, 2, 3] {
-            let client = tokio::net::UdpSocket::bind((loopback(n), source))
-                .await
-                .expect("bind");
-            client.connect(to).await.expect("connect");
+            let client = udp_client_at((loopback(n), source).into(), to).await;
             assert_eq!(who(&udp_ask(&client, "hi").await), expected);
         }
     }

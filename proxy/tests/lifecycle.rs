@@ -9,42 +9,46 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
+use l7mp::proxy::Proxy;
 use serde_json::{Value, json};
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
-/// A listener config routing everything to `cluster`, with listener `options`.
-fn listener(protocol: &str, port: u16, options: Value, cluster: &str) -> Value {
-    json!({
-        "name": "in",
-        "spec": {"protocol": protocol, "port": port},
-        "rules": [{"action": {"route": {"destination": cluster}}}],
-        "options": options,
-    })
+/// Starts a proxy whose listener `in` of `protocol` (on a free port, with listener `options`)
+/// routes everything to cluster `out`, one endpoint at 127.0.0.1:`upstream_port`; returns it
+/// and the listener's address.
+async fn start_to_out(protocol: &str, options: Value, upstream_port: u16) -> (Proxy, SocketAddr) {
+    let port = free_port();
+    let mut listener = route_all_listener("in", protocol, port, json!({"destination": "out"}));
+    listener["options"] = options;
+    let proxy = start_json(json!({
+        "listeners": [listener],
+        "clusters": [one_endpoint_cluster("out", protocol, upstream_port)],
+    }))
+    .await;
+    (proxy, local(port))
 }
 
-fn single(name: &str, protocol: &str, port: u16) -> Value {
-    json!({
-        "name": name,
-        "spec": {"protocol": protocol, "port": port},
-        "endpoints": [{"spec": {"address": "127.0.0.1"}}],
-    })
-}
+/// What a [`udp_recorder`] has received: each datagram with its source.
+type Received = Arc<Mutex<Vec<(SocketAddr, Vec<u8>)>>>;
 
-/// A UDP echo (`prefix` + datagram) on 127.0.0.1 that records every source address it sees.
-async fn udp_echo_recording(prefix: &str) -> (SocketAddr, Arc<Mutex<Vec<SocketAddr>>>) {
+/// A UDP server on 127.0.0.1 that records every datagram with its source and, given a
+/// `reply_prefix`, answers it with that prefix + the datagram (else it never replies).
+async fn udp_recorder(reply_prefix: Option<&str>) -> (SocketAddr, Received) {
     let socket = UdpSocket::bind((loopback(1), 0)).await.expect("bind");
     let addr = socket.local_addr().expect("addr");
-    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen = Received::default();
     let log = seen.clone();
-    let prefix = prefix.as_bytes().to_vec();
+    let prefix = reply_prefix.map(|p| p.as_bytes().to_vec());
     tokio::spawn(async move {
         let mut buf = vec![0u8; 65_536];
         while let Ok((n, from)) = socket.recv_from(&mut buf).await {
-            log.lock().expect("lock").push(from);
-            let mut reply = prefix.clone();
-            reply.extend_from_slice(&buf[..n]);
-            let _ = socket.send_to(&reply, from).await;
+            log.lock().expect("lock").push((from, buf[..n].to_vec()));
+            if let Some(prefix) = &prefix {
+                let _ = socket
+                    .send_to(&[&prefix[..], &buf[..n]].concat(), from)
+                    .await;
+            }
         }
     });
     (addr, seen)
@@ -58,20 +62,15 @@ fn udp_port_free(addr: SocketAddr) -> bool {
 
 #[tokio::test]
 async fn udp_idle_timeout_ends_the_session_and_releases_its_socket() {
-    let (echo, seen) = udp_echo_recording("e: ").await;
-    let port = free_port();
-    let proxy = start_json(json!({
-        "listeners": [listener("UDP", port, json!({"idle_timeout": 1}), "out")],
-        "clusters": [single("out", "UDP", echo.port())],
-    }))
-    .await;
-    let stats = &proxy.listener("in").expect("listener").stats;
-    let client = udp_client((loopback(1), port).into()).await;
+    let (echo, seen) = udp_recorder(Some("e: ")).await;
+    let (proxy, to) = start_to_out("UDP", json!({"idle_timeout": 1}), echo.port()).await;
+    let stats = listener_stats(&proxy, "in");
+    let client = udp_client(to).await;
     let start = Instant::now();
     assert_eq!(udp_ask(&client, "one").await, "e: one");
     assert_eq!(stats.sessions_total.get(), 1);
     assert_eq!(stats.sessions_active.get(), 1);
-    let upstream = seen.lock().expect("lock")[0];
+    let upstream = seen.lock().expect("lock")[0].0;
     assert!(
         !udp_port_free(upstream),
         "the session holds its upstream socket"
@@ -98,21 +97,19 @@ async fn udp_idle_timeout_ends_the_session_and_releases_its_socket() {
     assert_eq!(stats.sessions_active.get(), 1);
     let seen = seen.lock().expect("lock").clone();
     assert_eq!(seen.len(), 2);
-    assert_ne!(seen[1], upstream, "a new session has a new upstream socket");
+    assert_ne!(
+        seen[1].0, upstream,
+        "a new session has a new upstream socket"
+    );
     proxy.stop().await;
 }
 
 #[tokio::test]
 async fn udp_traffic_keeps_the_session_alive() {
     let echo = udp_echo("e: ").await;
-    let port = free_port();
-    let proxy = start_json(json!({
-        "listeners": [listener("UDP", port, json!({"idle_timeout": 1}), "out")],
-        "clusters": [single("out", "UDP", echo.port())],
-    }))
-    .await;
-    let stats = &proxy.listener("in").expect("listener").stats;
-    let client = udp_client((loopback(1), port).into()).await;
+    let (proxy, to) = start_to_out("UDP", json!({"idle_timeout": 1}), echo.port()).await;
+    let stats = listener_stats(&proxy, "in");
+    let client = udp_client(to).await;
     // Nine messages 200 ms apart: 1.6 s in all (more than the 1.25 s a session can last
     // after its last message), never 1 s of silence, with room for a slow machine.
     for i in 0..9 {
@@ -130,14 +127,9 @@ async fn udp_traffic_keeps_the_session_alive() {
 #[tokio::test]
 async fn closing_a_tcp_client_closes_the_upstream_connection() {
     let (echo, log) = tcp_echo_tracked((loopback(1), 0).into(), "e: ", None).await;
-    let port = free_port();
-    let proxy = start_json(json!({
-        "listeners": [listener("TCP", port, json!({}), "out")],
-        "clusters": [single("out", "TCP", echo.port())],
-    }))
-    .await;
-    let stats = &proxy.listener("in").expect("listener").stats;
-    let mut client = tcp_client_from((loopback(1), 0).into(), (loopback(1), port).into()).await;
+    let (proxy, to) = start_to_out("TCP", json!({}), echo.port()).await;
+    let stats = listener_stats(&proxy, "in");
+    let mut client = tcp_client(to).await;
     assert_eq!(tcp_ask(&mut client, "e: ", "hi").await, "e: hi");
     assert_eq!(stats.sessions_active.get(), 1);
     assert_eq!(log.closed(), 0);
@@ -152,14 +144,9 @@ async fn closing_a_tcp_client_closes_the_upstream_connection() {
 #[tokio::test]
 async fn tcp_idle_timeout_closes_both_sides() {
     let (echo, log) = tcp_echo_tracked((loopback(1), 0).into(), "e: ", None).await;
-    let port = free_port();
-    let proxy = start_json(json!({
-        "listeners": [listener("TCP", port, json!({"idle_timeout": 1}), "out")],
-        "clusters": [single("out", "TCP", echo.port())],
-    }))
-    .await;
-    let stats = &proxy.listener("in").expect("listener").stats;
-    let mut client = tcp_client_from((loopback(1), 0).into(), (loopback(1), port).into()).await;
+    let (proxy, to) = start_to_out("TCP", json!({"idle_timeout": 1}), echo.port()).await;
+    let stats = listener_stats(&proxy, "in");
+    let mut client = tcp_client(to).await;
     let start = Instant::now();
     assert_eq!(tcp_ask(&mut client, "e: ", "hi").await, "e: hi");
     tcp_expect_eof(&mut client).await;
@@ -177,15 +164,10 @@ async fn tcp_idle_timeout_closes_both_sides() {
 #[tokio::test]
 async fn stopping_the_proxy_closes_every_session_socket() {
     let (echo, log) = tcp_echo_tracked((loopback(1), 0).into(), "e: ", None).await;
-    let port = free_port();
-    let proxy = start_json(json!({
-        "listeners": [listener("TCP", port, json!({}), "out")],
-        "clusters": [single("out", "TCP", echo.port())],
-    }))
-    .await;
+    let (proxy, to) = start_to_out("TCP", json!({}), echo.port()).await;
     let mut clients = Vec::new();
     for i in 0..3 {
-        let mut c = tcp_client_from((loopback(1), 0).into(), (loopback(1), port).into()).await;
+        let mut c = tcp_client(to).await;
         assert_eq!(
             tcp_ask(&mut c, "e: ", &format!("c{i}")).await,
             format!("e: c{i}")
@@ -208,20 +190,14 @@ async fn stopping_the_proxy_closes_every_session_socket() {
 #[tokio::test]
 async fn tcp_session_limit_refuses_the_extra_session_until_one_ends() {
     let echo = tcp_echo("e: ").await;
-    let port = free_port();
-    let proxy = start_json(json!({
-        "listeners": [listener("TCP", port, json!({"max_sessions": 2}), "out")],
-        "clusters": [single("out", "TCP", echo.port())],
-    }))
-    .await;
-    let stats = &proxy.listener("in").expect("listener").stats;
-    let to: SocketAddr = (loopback(1), port).into();
-    let mut first = tcp_client_from((loopback(1), 0).into(), to).await;
-    let mut second = tcp_client_from((loopback(1), 0).into(), to).await;
+    let (proxy, to) = start_to_out("TCP", json!({"max_sessions": 2}), echo.port()).await;
+    let stats = listener_stats(&proxy, "in");
+    let mut first = tcp_client(to).await;
+    let mut second = tcp_client(to).await;
     assert_eq!(tcp_ask(&mut first, "e: ", "1").await, "e: 1");
     assert_eq!(tcp_ask(&mut second, "e: ", "2").await, "e: 2");
 
-    let mut third = tcp_client_from((loopback(1), 0).into(), to).await;
+    let mut third = tcp_client(to).await;
     tcp_expect_eof(&mut third).await;
     assert_eq!(stats.sessions_refused.get(), 1);
     assert_eq!(stats.sessions_total.get(), 2);
@@ -229,7 +205,7 @@ async fn tcp_session_limit_refuses_the_extra_session_until_one_ends() {
 
     drop(first);
     eventually("a slot to free up", || stats.sessions_active.get() == 1).await;
-    let mut fourth = tcp_client_from((loopback(1), 0).into(), to).await;
+    let mut fourth = tcp_client(to).await;
     assert_eq!(tcp_ask(&mut fourth, "e: ", "4").await, "e: 4");
     assert_eq!(tcp_ask(&mut second, "e: ", "2 again").await, "e: 2 again");
     assert_eq!(stats.sessions_refused.get(), 1);
@@ -241,14 +217,13 @@ async fn tcp_session_limit_refuses_the_extra_session_until_one_ends() {
 #[tokio::test]
 async fn udp_session_limit_refuses_the_extra_peer_until_sessions_end() {
     let echo = udp_echo("e: ").await;
-    let port = free_port();
-    let proxy = start_json(json!({
-        "listeners": [listener("UDP", port, json!({"max_sessions": 2, "idle_timeout": 1}), "out")],
-        "clusters": [single("out", "UDP", echo.port())],
-    }))
+    let (proxy, to) = start_to_out(
+        "UDP",
+        json!({"max_sessions": 2, "idle_timeout": 1}),
+        echo.port(),
+    )
     .await;
-    let stats = &proxy.listener("in").expect("listener").stats;
-    let to: SocketAddr = (loopback(1), port).into();
+    let stats = listener_stats(&proxy, "in");
     let first = udp_client(to).await;
     let second = udp_client(to).await;
     let third = udp_client(to).await;
@@ -275,20 +250,14 @@ async fn udp_session_limit_refuses_the_extra_peer_until_sessions_end() {
 #[tokio::test]
 async fn udp_byte_and_packet_counters_per_listener_and_cluster() {
     let echo = udp_echo("e: ").await;
-    let port = free_port();
-    let proxy = start_json(json!({
-        "listeners": [listener("UDP", port, json!({}), "out")],
-        "clusters": [single("out", "UDP", echo.port())],
-    }))
-    .await;
-    let to: SocketAddr = (loopback(1), port).into();
+    let (proxy, to) = start_to_out("UDP", json!({}), echo.port()).await;
     let one = udp_client(to).await;
     let two = udp_client_from(loopback(2), to).await;
     assert_eq!(udp_ask(&one, "hello").await, "e: hello");
     assert_eq!(udp_ask(&one, "hi!").await, "e: hi!");
     assert_eq!(udp_ask(&two, "abcdefgh").await, "e: abcdefgh");
     // In: 5 + 3 + 8 = 16 bytes in 3 datagrams; out: 16 + 3 * 3 prefix bytes = 25.
-    let listener = &proxy.listener("in").expect("listener").stats.traffic;
+    let listener = &listener_stats(&proxy, "in").traffic;
     let cluster = proxy.cluster("out").expect("cluster");
     let cluster = &cluster.stats.traffic;
     eventually("the last reply counted", || listener.tx_packets.get() == 3).await;
@@ -301,7 +270,7 @@ async fn udp_byte_and_packet_counters_per_listener_and_cluster() {
     assert_eq!(cluster.tx_bytes.get(), 16);
     assert_eq!(cluster.rx_packets.get(), 3);
     assert_eq!(cluster.rx_bytes.get(), 25);
-    let stats = &proxy.listener("in").expect("listener").stats;
+    let stats = listener_stats(&proxy, "in");
     assert_eq!(stats.sessions_total.get(), 2);
     assert_eq!(
         proxy.cluster("out").expect("cluster").stats.connects.get(),
@@ -313,20 +282,15 @@ async fn udp_byte_and_packet_counters_per_listener_and_cluster() {
 #[tokio::test]
 async fn tcp_byte_counters_per_listener_and_cluster() {
     let echo = tcp_echo("echo: ").await;
-    let port = free_port();
-    let proxy = start_json(json!({
-        "listeners": [listener("TCP", port, json!({}), "out")],
-        "clusters": [single("out", "TCP", echo.port())],
-    }))
-    .await;
-    let mut client = tcp_client_from((loopback(1), 0).into(), (loopback(1), port).into()).await;
+    let (proxy, to) = start_to_out("TCP", json!({}), echo.port()).await;
+    let mut client = tcp_client(to).await;
     assert_eq!(tcp_ask(&mut client, "echo: ", "hello").await, "echo: hello");
     assert_eq!(
         tcp_ask(&mut client, "echo: ", "0123456789").await,
         "echo: 0123456789"
     );
     // In: 5 + 10 = 15 bytes; out: 15 + 2 * 6 prefix bytes = 27.
-    let listener = &proxy.listener("in").expect("listener").stats.traffic;
+    let listener = &listener_stats(&proxy, "in").traffic;
     let cluster = proxy.cluster("out").expect("cluster");
     let cluster = &cluster.stats.traffic;
     eventually("the last reply counted", || listener.tx_bytes.get() == 27).await;
@@ -340,34 +304,14 @@ async fn tcp_byte_counters_per_listener_and_cluster() {
     proxy.stop().await;
 }
 
-/// A UDP sink on 127.0.0.1 that never replies and records each datagram with its source.
-async fn udp_sink() -> (SocketAddr, Arc<Mutex<Vec<(SocketAddr, Vec<u8>)>>>) {
-    let socket = UdpSocket::bind((loopback(1), 0)).await.expect("bind");
-    let addr = socket.local_addr().expect("addr");
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 65_536];
-        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
-            log.lock().expect("lock").push((from, buf[..n].to_vec()));
-        }
-    });
-    (addr, seen)
-}
-
 #[tokio::test]
 async fn one_way_udp_traffic_keeps_the_session_alive_and_counted() {
     // A single UDP hop: the listener sends the client's datagrams upstream itself, so the
     // session's task never sees them; they must still count as activity and as traffic.
-    let (sink, seen) = udp_sink().await;
-    let port = free_port();
-    let proxy = start_json(json!({
-        "listeners": [listener("UDP", port, json!({"idle_timeout": 1}), "out")],
-        "clusters": [single("out", "UDP", sink.port())],
-    }))
-    .await;
-    let stats = &proxy.listener("in").expect("listener").stats;
-    let client = udp_client((loopback(1), port).into()).await;
+    let (sink, seen) = udp_recorder(None).await;
+    let (proxy, to) = start_to_out("UDP", json!({"idle_timeout": 1}), sink.port()).await;
+    let stats = listener_stats(&proxy, "in");
+    let client = udp_client(to).await;
     for i in 0..10 {
         if i > 0 {
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -407,14 +351,9 @@ async fn one_way_udp_traffic_keeps_the_session_alive_and_counted() {
 async fn a_burst_from_a_new_peer_arrives_in_order() {
     // The first datagrams wait in the session's inbox while it connects; later ones take the
     // listener's shortcut. None may overtake another.
-    let (sink, seen) = udp_sink().await;
-    let port = free_port();
-    let proxy = start_json(json!({
-        "listeners": [listener("UDP", port, json!({}), "out")],
-        "clusters": [single("out", "UDP", sink.port())],
-    }))
-    .await;
-    let client = udp_client((loopback(1), port).into()).await;
+    let (sink, seen) = udp_recorder(None).await;
+    let (proxy, to) = start_to_out("UDP", json!({}), sink.port()).await;
+    let client = udp_client(to).await;
     for i in 0u32..300 {
         client.send(&i.to_be_bytes()).await.expect("send");
         if i % 50 == 0 {

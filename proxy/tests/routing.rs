@@ -7,23 +7,15 @@ mod common;
 use std::net::SocketAddr;
 
 use common::*;
+use l7mp::proxy::Proxy;
 use serde_json::{Value, json};
-
-/// A cluster of `protocol` named `name` with one endpoint at 127.0.0.1:`port`.
-fn single(name: &str, protocol: &str, port: u16) -> Value {
-    json!({
-        "name": name,
-        "spec": {"protocol": protocol, "port": port},
-        "endpoints": [{"spec": {"address": "127.0.0.1"}}],
-    })
-}
 
 /// Three UDP echo clusters `a`, `b` and `c`, each answering with its own name.
 async fn udp_abc() -> Vec<Value> {
     let mut clusters = Vec::new();
     for name in ["a", "b", "c"] {
         let echo = udp_echo(&format!("{name}: ")).await;
-        clusters.push(single(name, "UDP", echo.port()));
+        clusters.push(one_endpoint_cluster(name, "UDP", echo.port()));
     }
     clusters
 }
@@ -33,7 +25,7 @@ async fn tcp_abc() -> Vec<Value> {
     let mut clusters = Vec::new();
     for name in ["a", "b", "c"] {
         let echo = tcp_echo(&format!("{name}: ")).await;
-        clusters.push(single(name, "TCP", echo.port()));
+        clusters.push(one_endpoint_cluster(name, "TCP", echo.port()));
     }
     clusters
 }
@@ -46,33 +38,44 @@ fn listener(protocol: &str, port: u16, rules: Value) -> Value {
     json!({"name": "in", "spec": {"protocol": protocol, "port": port}, "rules": rules})
 }
 
-fn proxy_addr(port: u16) -> SocketAddr {
-    SocketAddr::from((loopback(1), port))
+/// The rules of a listener that routes everything to `destination` under `retry`.
+fn retrying_route(destination: &str, retry: Value) -> Value {
+    json!([{"action": {"route": {"destination": destination, "retry": retry}}}])
+}
+
+/// Starts a proxy whose listener `in` of `protocol` (on a free port) has `rules`, with the
+/// rest of the config (clusters, rule lists) from `rest`; returns it and the listener's port.
+async fn start_with_rules(protocol: &str, rules: Value, mut rest: Value) -> (Proxy, u16) {
+    let port = free_port();
+    rest["listeners"] = json!([listener(protocol, port, rules)]);
+    (start_json(rest).await, port)
 }
 
 /// Which cluster answered a UDP session from `from`.
 async fn udp_answer_from(from: std::net::Ipv4Addr, port: u16) -> String {
-    let client = udp_client_from(from, proxy_addr(port)).await;
+    let client = udp_client_from(from, local(port)).await;
     who(&udp_ask(&client, "hi").await).to_string()
 }
 
 #[tokio::test]
 async fn first_matching_rule_wins_on_source_address() {
-    let port = free_port();
-    let proxy = start_json(json!({
-        "listeners": [listener("UDP", port, json!([
+    let (proxy, port) = start_with_rules(
+        "UDP",
+        json!([
             {"match": {"op": "test", "path": "/IP/src_addr", "value": "127.0.0.2"}, "action": route_to("a")},
             {"match": {"op": "starts", "path": "/IP/src_addr", "value": "127.0.0."}, "action": route_to("b")},
             {"action": route_to("c")},
-        ]))],
-        "clusters": udp_abc().await,
-    }))
+        ]),
+        json!({
+            "clusters": udp_abc().await,
+        }),
+    )
     .await;
     assert_eq!(udp_answer_from(loopback(2), port).await, "a");
     assert_eq!(udp_answer_from(loopback(3), port).await, "b");
     assert_eq!(udp_answer_from(loopback(1), port).await, "b");
     assert_eq!(udp_answer_from(loopback(2), port).await, "a");
-    let stats = &proxy.listener("in").expect("listener").stats;
+    let stats = listener_stats(&proxy, "in");
     assert_eq!(stats.sessions_total.get(), 4);
     assert_eq!(stats.sessions_refused.get(), 0);
     assert_eq!(proxy.cluster("a").expect("a").stats.connects.get(), 2);
@@ -83,56 +86,54 @@ async fn first_matching_rule_wins_on_source_address() {
 
 #[tokio::test]
 async fn udp_source_port_selects_the_rule() {
-    let port = free_port();
     let special = free_port();
-    let proxy = start_json(json!({
-        "listeners": [listener("UDP", port, json!([
+    let (proxy, port) = start_with_rules(
+        "UDP",
+        json!([
             {"match": {"op": "test", "path": "/UDP/src_port", "value": special}, "action": route_to("a")},
             {"action": route_to("b")},
-        ]))],
-        "clusters": udp_abc().await,
-    }))
+        ]),
+        json!({
+            "clusters": udp_abc().await,
+        }),
+    )
     .await;
-    let pinned = tokio::net::UdpSocket::bind((loopback(1), special))
-        .await
-        .expect("bind the special port");
-    pinned.connect(proxy_addr(port)).await.expect("connect");
+    let pinned = udp_client_at((loopback(1), special).into(), local(port)).await;
     assert_eq!(udp_ask(&pinned, "hi").await, "a: hi");
     assert_eq!(udp_answer_from(loopback(1), port).await, "b");
     assert_eq!(udp_answer_from(loopback(2), port).await, "b");
     // The same source port from another address matches too: the rule looks at the port only.
-    let elsewhere = tokio::net::UdpSocket::bind((loopback(2), special))
-        .await
-        .expect("bind the special port on another address");
-    elsewhere.connect(proxy_addr(port)).await.expect("connect");
+    let elsewhere = udp_client_at((loopback(2), special).into(), local(port)).await;
     assert_eq!(udp_ask(&elsewhere, "hi").await, "a: hi");
     proxy.stop().await;
 }
 
 #[tokio::test]
 async fn tcp_source_port_and_address_select_the_rule() {
-    let port = free_port();
     let special = free_port();
-    let proxy = start_json(json!({
-        "listeners": [listener("TCP", port, json!([
+    let (proxy, port) = start_with_rules(
+        "TCP",
+        json!([
             {"match": {"op": "and", "apply": [
                 {"op": "test", "path": "/TCP/src_port", "value": special},
                 {"op": "test", "path": "/IP/src_addr", "value": "127.0.0.3"},
             ]}, "action": route_to("a")},
             {"match": {"op": "test", "path": "/TCP/src_port", "value": special}, "action": route_to("b")},
             {"action": route_to("c")},
-        ]))],
-        "clusters": tcp_abc().await,
-    }))
+        ]),
+        json!({
+            "clusters": tcp_abc().await,
+        }),
+    )
     .await;
-    let to = proxy_addr(port);
+    let to = local(port);
     let mut both = tcp_client_from((loopback(3), special).into(), to).await;
     assert_eq!(tcp_ask(&mut both, "a: ", "x").await, "a: x");
     let mut port_only = tcp_client_from((loopback(2), special).into(), to).await;
     assert_eq!(tcp_ask(&mut port_only, "b: ", "x").await, "b: x");
     let mut neither = tcp_client_from((loopback(3), 0).into(), to).await;
     assert_eq!(tcp_ask(&mut neither, "c: ", "x").await, "c: x");
-    let stats = &proxy.listener("in").expect("listener").stats;
+    let stats = listener_stats(&proxy, "in");
     assert_eq!(stats.sessions_total.get(), 3);
     assert_eq!(stats.sessions_active.get(), 3);
     proxy.stop().await;
@@ -140,16 +141,18 @@ async fn tcp_source_port_and_address_select_the_rule() {
 
 #[tokio::test]
 async fn udp_session_matching_no_rule_is_refused() {
-    let port = free_port();
-    let proxy = start_json(json!({
-        "listeners": [listener("UDP", port, json!([
+    let (proxy, port) = start_with_rules(
+        "UDP",
+        json!([
             {"match": {"op": "test", "path": "/IP/src_addr", "value": "127.0.0.2"}, "action": route_to("a")},
-        ]))],
-        "clusters": udp_abc().await,
-    }))
+        ]),
+        json!({
+            "clusters": udp_abc().await,
+        }),
+    )
     .await;
-    let stats = &proxy.listener("in").expect("listener").stats;
-    let stranger = udp_client_from(loopback(3), proxy_addr(port)).await;
+    let stats = listener_stats(&proxy, "in");
+    let stranger = udp_client_from(loopback(3), local(port)).await;
     stranger.send(b"let me in").await.expect("send");
     eventually("the refusal", || stats.sessions_refused.get() == 1).await;
     // Every datagram from an unroutable peer is a new attempt, refused again.
@@ -168,17 +171,19 @@ async fn udp_session_matching_no_rule_is_refused() {
 
 #[tokio::test]
 async fn tcp_connection_matching_no_rule_is_closed_and_counted() {
-    let port = free_port();
-    let proxy = start_json(json!({
-        "listeners": [listener("TCP", port, json!([
+    let (proxy, port) = start_with_rules(
+        "TCP",
+        json!([
             {"match": {"op": "test", "path": "/IP/src_addr", "value": "127.0.0.2"}, "action": route_to("a")},
-        ]))],
-        "clusters": tcp_abc().await,
-    }))
+        ]),
+        json!({
+            "clusters": tcp_abc().await,
+        }),
+    )
     .await;
-    let mut stranger = tcp_client_from((loopback(4), 0).into(), proxy_addr(port)).await;
+    let mut stranger = tcp_client_from((loopback(4), 0).into(), local(port)).await;
     tcp_expect_eof(&mut stranger).await;
-    let stats = &proxy.listener("in").expect("listener").stats;
+    let stats = listener_stats(&proxy, "in");
     assert_eq!(stats.sessions_refused.get(), 1);
     eventually("no active session", || stats.sessions_active.get() == 0).await;
     assert_eq!(proxy.cluster("a").expect("a").stats.connects.get(), 0);
@@ -187,24 +192,23 @@ async fn tcp_connection_matching_no_rule_is_closed_and_counted() {
 
 #[tokio::test]
 async fn apply_continues_in_the_named_rule_list() {
-    let port = free_port();
     let special = free_port();
-    let proxy = start_json(json!({
-        "listeners": [listener("UDP", port, json!([
+    let (proxy, port) = start_with_rules(
+        "UDP",
+        json!([
             {"match": {"op": "test", "path": "/IP/src_addr", "value": "127.0.0.2"}, "action": {"apply": "by-port"}},
             {"action": route_to("b")},
-        ]))],
-        "rulelists": [{"name": "by-port", "rules": [
-            {"match": {"op": "test", "path": "/UDP/src_port", "value": special}, "action": route_to("a")},
-            {"action": route_to("c")},
-        ]}],
-        "clusters": udp_abc().await,
-    }))
+        ]),
+        json!({
+            "rulelists": [{"name": "by-port", "rules": [
+                {"match": {"op": "test", "path": "/UDP/src_port", "value": special}, "action": route_to("a")},
+                {"action": route_to("c")},
+            ]}],
+            "clusters": udp_abc().await,
+        }),
+    )
     .await;
-    let pinned = tokio::net::UdpSocket::bind((loopback(2), special))
-        .await
-        .expect("bind");
-    pinned.connect(proxy_addr(port)).await.expect("connect");
+    let pinned = udp_client_at((loopback(2), special).into(), local(port)).await;
     assert_eq!(who(&udp_ask(&pinned, "hi").await), "a");
     assert_eq!(udp_answer_from(loopback(2), port).await, "c");
     assert_eq!(udp_answer_from(loopback(3), port).await, "b");
@@ -213,20 +217,22 @@ async fn apply_continues_in_the_named_rule_list() {
 
 #[tokio::test]
 async fn an_applied_list_that_does_not_match_refuses_the_session() {
-    let port = free_port();
-    let proxy = start_json(json!({
-        "listeners": [listener("UDP", port, json!([
+    let (proxy, port) = start_with_rules(
+        "UDP",
+        json!([
             {"match": {"op": "test", "path": "/IP/src_addr", "value": "127.0.0.2"}, "action": {"apply": "nothing"}},
             {"action": route_to("b")},
-        ]))],
-        "rulelists": [{"name": "nothing", "rules": [
-            {"match": {"op": "test", "path": "/IP/src_addr", "value": "127.0.0.9"}, "action": route_to("a")},
-        ]}],
-        "clusters": udp_abc().await,
-    }))
+        ]),
+        json!({
+            "rulelists": [{"name": "nothing", "rules": [
+                {"match": {"op": "test", "path": "/IP/src_addr", "value": "127.0.0.9"}, "action": route_to("a")},
+            ]}],
+            "clusters": udp_abc().await,
+        }),
+    )
     .await;
-    let stats = &proxy.listener("in").expect("listener").stats;
-    let applied = udp_client_from(loopback(2), proxy_addr(port)).await;
+    let stats = listener_stats(&proxy, "in");
+    let applied = udp_client_from(loopback(2), local(port)).await;
     applied.send(b"hi").await.expect("send");
     // The applied list's result is final: the listener's catch-all rule is not tried.
     eventually("the refusal", || stats.sessions_refused.get() == 1).await;
@@ -239,20 +245,22 @@ async fn an_applied_list_that_does_not_match_refuses_the_session() {
 
 #[tokio::test]
 async fn a_rewritten_label_routes_in_the_applied_list() {
-    let port = free_port();
-    let proxy = start_json(json!({
-        "listeners": [listener("UDP", port, json!([
+    let (proxy, port) = start_with_rules(
+        "UDP",
+        json!([
             {"match": {"op": "test", "path": "/IP/src_addr", "value": "127.0.0.2"},
              "action": {"rewrite": [{"path": "/labels/tier", "value": "gold"}], "apply": "tiers"}},
             {"action": {"rewrite": [{"path": "/labels/tier", "value": "silver"}], "apply": "tiers"}},
-        ]))],
-        "rulelists": [{"name": "tiers", "rules": [
-            {"match": {"op": "test", "path": "/labels/tier", "value": "gold"}, "action": route_to("a")},
-            {"match": {"op": "test", "path": "/labels/tier", "value": "silver"}, "action": route_to("b")},
-            {"action": route_to("c")},
-        ]}],
-        "clusters": udp_abc().await,
-    }))
+        ]),
+        json!({
+            "rulelists": [{"name": "tiers", "rules": [
+                {"match": {"op": "test", "path": "/labels/tier", "value": "gold"}, "action": route_to("a")},
+                {"match": {"op": "test", "path": "/labels/tier", "value": "silver"}, "action": route_to("b")},
+                {"action": route_to("c")},
+            ]}],
+            "clusters": udp_abc().await,
+        }),
+    )
     .await;
     assert_eq!(udp_answer_from(loopback(2), port).await, "a");
     assert_eq!(udp_answer_from(loopback(3), port).await, "b");
@@ -280,20 +288,22 @@ async fn a_rewritten_label_is_the_consistent_hash_key() {
         .find(|k| consistent_hash_choice(&weighted, k) != gold_at)
         .expect("some key lands elsewhere");
     let silver_at = consistent_hash_choice(&weighted, &silver);
-    let port = free_port();
-    let proxy = start_json(json!({
-        "listeners": [listener("UDP", port, json!([
+    let (proxy, port) = start_with_rules(
+        "UDP",
+        json!([
             {"match": {"op": "test", "path": "/IP/src_addr", "value": "127.0.0.2"},
              "action": {"rewrite": [{"path": "/labels/x", "value": gold}], "route": {"destination": "hashed"}}},
             {"action": {"rewrite": [{"path": "/labels/x", "value": silver}], "route": {"destination": "hashed"}}},
-        ]))],
-        "clusters": [{
-            "name": "hashed",
-            "spec": {"protocol": "UDP", "port": echo_port},
-            "endpoints": endpoints,
-            "loadbalancer": {"policy": "ConsistentHash", "key": "/labels/x"},
-        }],
-    }))
+        ]),
+        json!({
+            "clusters": [{
+                "name": "hashed",
+                "spec": {"protocol": "UDP", "port": echo_port},
+                "endpoints": endpoints,
+                "loadbalancer": {"policy": "ConsistentHash", "key": "/labels/x"},
+            }],
+        }),
+    )
     .await;
     // Each session has its own source port; only the rewritten label decides the endpoint.
     for _ in 0..10 {
@@ -340,13 +350,11 @@ async fn dead_then_live(policy: &str, retry: Value) -> (Value, SocketAddr) {
     });
     let port = free_port();
     let config = json!({
-        "listeners": [listener("TCP", port, json!([
-            {"action": {"route": {"destination": "flaky", "retry": retry}}},
-        ]))],
+        "listeners": [listener("TCP", port, retrying_route("flaky", retry))],
         "clusters": [cluster],
     });
     assert_ne!(live.port(), port);
-    (config, proxy_addr(port))
+    (config, local(port))
 }
 
 #[tokio::test]
@@ -355,14 +363,14 @@ async fn connect_failures_are_retried_on_the_live_endpoint() {
     let (config, to) = dead_then_live("Trivial", retry).await;
     let proxy = start_json(config).await;
     for i in 0..3 {
-        let mut client = tcp_client_from((loopback(1), 0).into(), to).await;
+        let mut client = tcp_client(to).await;
         let message = format!("hello {i}");
         assert_eq!(
             tcp_ask(&mut client, "live: ", &message).await,
             format!("live: {message}")
         );
     }
-    let stats = &proxy.listener("in").expect("listener").stats;
+    let stats = listener_stats(&proxy, "in");
     assert_eq!(stats.sessions_total.get(), 3);
     assert_eq!(stats.session_errors.get(), 0);
     let cluster = proxy.cluster("flaky").expect("cluster");
@@ -376,9 +384,9 @@ async fn connect_failures_are_retried_on_the_live_endpoint() {
 async fn without_retries_a_refused_endpoint_fails_the_session() {
     let (config, to) = dead_then_live("Trivial", json!({"retry_on": "never"})).await;
     let proxy = start_json(config).await;
-    let mut client = tcp_client_from((loopback(1), 0).into(), to).await;
+    let mut client = tcp_client(to).await;
     tcp_expect_eof(&mut client).await;
-    let stats = &proxy.listener("in").expect("listener").stats;
+    let stats = listener_stats(&proxy, "in");
     eventually("the failed session to end", || {
         stats.sessions_active.get() == 0
     })
@@ -399,24 +407,26 @@ async fn a_disconnecting_destination_is_reconnected_and_traffic_continues() {
     // Both endpoints hang up after their first reply.
     let (_, first) = tcp_echo_tracked((ips[0], echo_port).into(), "first: ", Some(1)).await;
     let (_, second) = tcp_echo_tracked((ips[1], echo_port).into(), "second: ", Some(1)).await;
-    let port = free_port();
-    let proxy = start_json(json!({
-        "listeners": [listener("TCP", port, json!([{"action": {"route": {
-            "destination": "closing",
-            "retry": {"retry_on": "disconnect", "num_retries": 2, "timeout": 500},
-        }}}]))],
-        "clusters": [{
-            "name": "closing",
-            "spec": {"protocol": "TCP", "port": echo_port},
-            "endpoints": [
-                {"name": "first", "spec": {"address": "127.0.0.1"}},
-                {"name": "second", "spec": {"address": "127.0.0.2"}},
-            ],
-        }],
-    }))
+    let (proxy, port) = start_with_rules(
+        "TCP",
+        retrying_route(
+            "closing",
+            json!({"retry_on": "disconnect", "num_retries": 2, "timeout": 500}),
+        ),
+        json!({
+            "clusters": [{
+                "name": "closing",
+                "spec": {"protocol": "TCP", "port": echo_port},
+                "endpoints": [
+                    {"name": "first", "spec": {"address": "127.0.0.1"}},
+                    {"name": "second", "spec": {"address": "127.0.0.2"}},
+                ],
+            }],
+        }),
+    )
     .await;
     let cluster = proxy.cluster("closing").expect("cluster");
-    let mut client = tcp_client_from((loopback(1), 0).into(), proxy_addr(port)).await;
+    let mut client = tcp_client(local(port)).await;
     assert_eq!(tcp_ask(&mut client, "first: ", "one").await, "first: one");
     // The reconnect avoids the endpoint that just hung up...
     eventually("the reconnect", || cluster.stats.connects.get() == 2).await;
@@ -429,7 +439,7 @@ async fn a_disconnecting_destination_is_reconnected_and_traffic_continues() {
         "first: three"
     );
     assert_eq!(first.accepted(), 2);
-    let stats = &proxy.listener("in").expect("listener").stats;
+    let stats = listener_stats(&proxy, "in");
     assert_eq!(stats.sessions_total.get(), 1);
     assert_eq!(stats.sessions_active.get(), 1);
     assert_eq!(stats.session_errors.get(), 0);
@@ -439,19 +449,19 @@ async fn a_disconnecting_destination_is_reconnected_and_traffic_continues() {
 #[tokio::test]
 async fn without_disconnect_retries_the_hang_up_reaches_the_client() {
     let (echo, log) = tcp_echo_tracked((loopback(1), 0).into(), "once: ", Some(1)).await;
-    let port = free_port();
-    let proxy = start_json(json!({
-        "listeners": [listener("TCP", port, json!([{"action": {"route": {
-            "destination": "closing", "retry": {"retry_on": "connect-failure"},
-        }}}]))],
-        "clusters": [single("closing", "TCP", echo.port())],
-    }))
+    let (proxy, port) = start_with_rules(
+        "TCP",
+        retrying_route("closing", json!({"retry_on": "connect-failure"})),
+        json!({
+            "clusters": [one_endpoint_cluster("closing", "TCP", echo.port())],
+        }),
+    )
     .await;
-    let mut client = tcp_client_from((loopback(1), 0).into(), proxy_addr(port)).await;
+    let mut client = tcp_client(local(port)).await;
     assert_eq!(tcp_ask(&mut client, "once: ", "one").await, "once: one");
     tcp_expect_eof(&mut client).await;
     drop(client);
-    let stats = &proxy.listener("in").expect("listener").stats;
+    let stats = listener_stats(&proxy, "in");
     eventually("the session to end", || stats.sessions_active.get() == 0).await;
     assert_eq!(log.accepted(), 1);
     assert_eq!(stats.session_errors.get(), 0);
@@ -462,26 +472,28 @@ async fn without_disconnect_retries_the_hang_up_reaches_the_client() {
 async fn retries_give_up_when_every_endpoint_refuses() {
     // Nothing listens on either address.
     let dead_port = shared_free_port(&[loopback(1), loopback(2)]);
-    let port = free_port();
-    let proxy = start_json(json!({
-        "listeners": [listener("TCP", port, json!([{"action": {"route": {
-            "destination": "dead",
-            "retry": {"retry_on": "connect-failure", "num_retries": 2, "timeout": 500},
-        }}}]))],
-        "clusters": [{
-            "name": "dead",
-            "spec": {"protocol": "TCP", "port": dead_port},
-            "endpoints": [
-                {"spec": {"address": "127.0.0.1"}},
-                {"spec": {"address": "127.0.0.2"}},
-            ],
-            "loadbalancer": {"policy": "RoundRobin"},
-        }],
-    }))
+    let (proxy, port) = start_with_rules(
+        "TCP",
+        retrying_route(
+            "dead",
+            json!({"retry_on": "connect-failure", "num_retries": 2, "timeout": 500}),
+        ),
+        json!({
+            "clusters": [{
+                "name": "dead",
+                "spec": {"protocol": "TCP", "port": dead_port},
+                "endpoints": [
+                    {"spec": {"address": "127.0.0.1"}},
+                    {"spec": {"address": "127.0.0.2"}},
+                ],
+                "loadbalancer": {"policy": "RoundRobin"},
+            }],
+        }),
+    )
     .await;
-    let mut client = tcp_client_from((loopback(1), 0).into(), proxy_addr(port)).await;
+    let mut client = tcp_client(local(port)).await;
     tcp_expect_eof(&mut client).await;
-    let stats = &proxy.listener("in").expect("listener").stats;
+    let stats = listener_stats(&proxy, "in");
     assert_eq!(stats.session_errors.get(), 1);
     let cluster = proxy.cluster("dead").expect("cluster");
     // The first attempt and two retries.
@@ -492,25 +504,25 @@ async fn retries_give_up_when_every_endpoint_refuses() {
 
 /// A UDP cluster over a refusing endpoint (127.0.0.2: ICMP port unreachable) and a live echo
 /// (127.0.0.1), in that order, under Trivial and `retry`.
-async fn udp_dead_then_live(retry: Value) -> (l7mp::proxy::Proxy, SocketAddr) {
+async fn udp_dead_then_live(retry: Value) -> (Proxy, SocketAddr) {
     let echo_port = shared_free_port(&[loopback(1), loopback(2)]);
     udp_echo_on((loopback(1), echo_port).into(), "live: ").await;
-    let port = free_port();
-    let proxy = start_json(json!({
-        "listeners": [listener("UDP", port, json!([{"action": {"route": {
-            "destination": "flaky", "retry": retry,
-        }}}]))],
-        "clusters": [{
-            "name": "flaky",
-            "spec": {"protocol": "UDP", "port": echo_port},
-            "endpoints": [
-                {"name": "dead", "spec": {"address": "127.0.0.2"}},
-                {"name": "live", "spec": {"address": "127.0.0.1"}},
-            ],
-        }],
-    }))
+    let (proxy, port) = start_with_rules(
+        "UDP",
+        retrying_route("flaky", retry),
+        json!({
+            "clusters": [{
+                "name": "flaky",
+                "spec": {"protocol": "UDP", "port": echo_port},
+                "endpoints": [
+                    {"name": "dead", "spec": {"address": "127.0.0.2"}},
+                    {"name": "live", "spec": {"address": "127.0.0.1"}},
+                ],
+            }],
+        }),
+    )
     .await;
-    (proxy, proxy_addr(port))
+    (proxy, local(port))
 }
 
 /// Sends a probe datagram every 20 ms until `check` holds, failing the test after [`WAIT`].
@@ -532,7 +544,7 @@ async fn probe_until(client: &tokio::net::UdpSocket, what: &str, check: impl Fn(
 async fn a_refusing_udp_endpoint_fails_the_session_without_retries() {
     let (proxy, to) = udp_dead_then_live(json!({"retry_on": "never"})).await;
     let client = udp_client(to).await;
-    let stats = &proxy.listener("in").expect("listener").stats;
+    let stats = listener_stats(&proxy, "in");
     probe_until(&client, "the session to fail", || {
         stats.session_errors.get() == 1
     })
@@ -560,7 +572,7 @@ async fn a_refusing_udp_endpoint_is_replaced_with_disconnect_retries() {
         reply = udp_recv(&client).await;
     }
     assert_eq!(reply, "live: now?");
-    let stats = &proxy.listener("in").expect("listener").stats;
+    let stats = listener_stats(&proxy, "in");
     assert_eq!(stats.sessions_total.get(), 1);
     assert_eq!(stats.session_errors.get(), 0);
     proxy.stop().await;
@@ -569,16 +581,18 @@ async fn a_refusing_udp_endpoint_is_replaced_with_disconnect_retries() {
 #[tokio::test]
 async fn a_client_half_close_ends_the_session_despite_disconnect_retries() {
     let (echo, log) = tcp_echo_tracked((loopback(1), 0).into(), "e: ", None).await;
-    let port = free_port();
-    let proxy = start_json(json!({
-        "listeners": [listener("TCP", port, json!([{"action": {"route": {
-            "destination": "out",
-            "retry": {"retry_on": "disconnect", "num_retries": 2, "timeout": 500},
-        }}}]))],
-        "clusters": [single("out", "TCP", echo.port())],
-    }))
+    let (proxy, port) = start_with_rules(
+        "TCP",
+        retrying_route(
+            "out",
+            json!({"retry_on": "disconnect", "num_retries": 2, "timeout": 500}),
+        ),
+        json!({
+            "clusters": [one_endpoint_cluster("out", "TCP", echo.port())],
+        }),
+    )
     .await;
-    let mut client = tcp_client_from((loopback(1), 0).into(), proxy_addr(port)).await;
+    let mut client = tcp_client(local(port)).await;
     assert_eq!(tcp_ask(&mut client, "e: ", "bye").await, "e: bye");
     // The client is done sending; the upstream answers the half-close by closing, which is the
     // end of the session, not a disconnect to repair.
@@ -586,7 +600,7 @@ async fn a_client_half_close_ends_the_session_despite_disconnect_retries() {
         .await
         .expect("shutdown");
     tcp_expect_eof(&mut client).await;
-    let stats = &proxy.listener("in").expect("listener").stats;
+    let stats = listener_stats(&proxy, "in");
     eventually("the session to end", || stats.sessions_active.get() == 0).await;
     assert_eq!(log.accepted(), 1);
     assert_eq!(
@@ -614,19 +628,21 @@ async fn a_failed_reconnect_fails_the_session() {
             .await
             .expect("write");
     });
-    let port = free_port();
-    let proxy = start_json(json!({
-        "listeners": [listener("TCP", port, json!([{"action": {"route": {
-            "destination": "out",
-            "retry": {"retry_on": "always", "num_retries": 2, "timeout": 500},
-        }}}]))],
-        "clusters": [single("out", "TCP", echo.port())],
-    }))
+    let (proxy, port) = start_with_rules(
+        "TCP",
+        retrying_route(
+            "out",
+            json!({"retry_on": "always", "num_retries": 2, "timeout": 500}),
+        ),
+        json!({
+            "clusters": [one_endpoint_cluster("out", "TCP", echo.port())],
+        }),
+    )
     .await;
-    let mut client = tcp_client_from((loopback(1), 0).into(), proxy_addr(port)).await;
+    let mut client = tcp_client(local(port)).await;
     assert_eq!(tcp_ask(&mut client, "gone: ", "hi").await, "gone: hi");
     tcp_expect_eof(&mut client).await;
-    let stats = &proxy.listener("in").expect("listener").stats;
+    let stats = listener_stats(&proxy, "in");
     eventually("the session to end", || stats.sessions_active.get() == 0).await;
     assert_eq!(stats.session_errors.get(), 1);
     let cluster = proxy.cluster("out").expect("cluster");

@@ -6,17 +6,14 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use common::*;
 use futures_util::SinkExt;
+use l7mp::proxy::Proxy;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 use tokio_tungstenite::tungstenite::Message;
-
-fn local(port: u16) -> SocketAddr {
-    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
-}
 
 fn one_listener(spec: &str, clusters: &str) -> String {
     format!(
@@ -30,6 +27,24 @@ fn inet_cluster(name: &str, proto: &str, port: u16) -> String {
         "  - name: {name}\n    spec: {{protocol: {proto}, port: {port}}}\n    \
          endpoints: [{{spec: {{address: 127.0.0.1}}}}]\n"
     )
+}
+
+/// Starts a proxy whose listener `in` of `protocol` (on a free port) routes everything to
+/// cluster `out` of `clusters`; returns it and the listener's address.
+async fn start_inet(protocol: &str, clusters: &str) -> (Proxy, SocketAddr) {
+    let port = free_port();
+    let spec = format!("{{protocol: {protocol}, port: {port}}}");
+    (
+        start_proxy(&one_listener(&spec, clusters)).await,
+        local(port),
+    )
+}
+
+/// A TCP connection to `to` that has sent `data`.
+async fn tcp_sent(to: SocketAddr, data: &[u8]) -> TcpStream {
+    let mut s = TcpStream::connect(to).await.expect("connect");
+    s.write_all(data).await.expect("write");
+    s
 }
 
 const ECHO: &str = "  - name: out\n    spec: {protocol: Echo}\n";
@@ -61,23 +76,17 @@ async fn good_ws_session(addr: SocketAddr) {
 
 #[tokio::test]
 async fn random_bytes_on_the_websocket_port_are_an_error_and_closed() {
-    let port = free_port();
-    let proxy = start_proxy(&one_listener(
-        &format!("{{protocol: WebSocket, port: {port}}}"),
-        ECHO,
-    ))
-    .await;
-    let mut s = TcpStream::connect(local(port)).await.expect("connect");
-    s.write_all(&garbage(4096)).await.expect("write");
+    let (proxy, to) = start_inet("WebSocket", ECHO).await;
+    let mut s = tcp_sent(to, &garbage(4096)).await;
     s.write_all(b"\r\n\r\n").await.expect("write");
     let reply = read_to_close(&mut s).await;
     assert!(reply.is_empty(), "no reply to garbage, got {reply:?}");
-    let stats = &proxy.listener("in").expect("listener").stats;
+    let stats = listener_stats(&proxy, "in");
     eventually("the failed handshake is counted", || {
         stats.session_errors.get() == 1
     })
     .await;
-    good_ws_session(local(port)).await;
+    good_ws_session(to).await;
     assert_eq!(stats.sessions_total.get(), 1);
     assert_eq!(stats.session_errors.get(), 1);
     proxy.stop().await;
@@ -85,24 +94,16 @@ async fn random_bytes_on_the_websocket_port_are_an_error_and_closed() {
 
 #[tokio::test]
 async fn plain_http_on_the_websocket_port_is_an_error_and_closed() {
-    let port = free_port();
-    let proxy = start_proxy(&one_listener(
-        &format!("{{protocol: WebSocket, port: {port}}}"),
-        ECHO,
-    ))
-    .await;
-    let mut s = TcpStream::connect(local(port)).await.expect("connect");
-    s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .await
-        .expect("write");
+    let (proxy, to) = start_inet("WebSocket", ECHO).await;
+    let mut s = tcp_sent(to, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
     let reply = read_to_close(&mut s).await;
     assert!(reply.is_empty(), "no reply to plain HTTP, got {reply:?}");
-    let stats = &proxy.listener("in").expect("listener").stats;
+    let stats = listener_stats(&proxy, "in");
     eventually("the failed handshake is counted", || {
         stats.session_errors.get() == 1
     })
     .await;
-    good_ws_session(local(port)).await;
+    good_ws_session(to).await;
     assert_eq!(stats.sessions_total.get(), 1);
     proxy.stop().await;
 }
@@ -112,17 +113,12 @@ async fn plain_http_on_the_websocket_port_is_an_error_and_closed() {
 #[tokio::test]
 async fn largest_udp_datagram_is_forwarded_whole() {
     let echo = udp_echo("").await;
-    let port = free_port();
-    let proxy = start_proxy(&one_listener(
-        &format!("{{protocol: UDP, port: {port}}}"),
-        &inet_cluster("out", "UDP", echo.port()),
-    ))
-    .await;
-    let client = udp_client(local(port)).await;
+    let (proxy, to) = start_inet("UDP", &inet_cluster("out", "UDP", echo.port())).await;
+    let client = udp_client(to).await;
     let big = garbage(65_507);
     assert_eq!(udp_roundtrip(&client, &big).await, big);
     assert_eq!(udp_roundtrip(&client, b"small").await, "small");
-    let stats = &proxy.listener("in").expect("listener").stats;
+    let stats = listener_stats(&proxy, "in");
     assert_eq!(stats.traffic.rx_bytes.get(), 65_507 + 5);
     assert_eq!(stats.session_errors.get(), 0);
     proxy.stop().await;
@@ -133,17 +129,11 @@ async fn largest_udp_datagram_is_forwarded_whole() {
 #[tokio::test]
 async fn stream_burst_larger_than_a_datagram_reaches_a_udp_hop() {
     let echo = udp_echo("").await;
-    let port = free_port();
-    let proxy = start_proxy(&one_listener(
-        &format!("{{protocol: TCP, port: {port}}}"),
-        &inet_cluster("out", "UDP", echo.port()),
-    ))
-    .await;
-    let mut s = TcpStream::connect(local(port)).await.expect("connect");
+    let (proxy, to) = start_inet("TCP", &inet_cluster("out", "UDP", echo.port())).await;
     let burst = garbage(100_000);
-    s.write_all(&burst).await.expect("write");
+    let mut s = tcp_sent(to, &burst).await;
     assert_eq!(tcp_read_exact(&mut s, burst.len()).await, burst);
-    let stats = &proxy.listener("in").expect("listener").stats;
+    let stats = listener_stats(&proxy, "in");
     assert_eq!(stats.session_errors.get(), 0);
     proxy.stop().await;
 }
@@ -153,21 +143,14 @@ async fn stream_burst_larger_than_a_datagram_reaches_a_udp_hop() {
 #[tokio::test]
 async fn half_closed_tcp_peer_gets_the_reply_then_eof() {
     let upstream = tcp_echo("tcp: ").await;
-    let port = free_port();
-    let proxy = start_proxy(&one_listener(
-        &format!("{{protocol: TCP, port: {port}}}"),
-        &inet_cluster("out", "TCP", upstream.port()),
-    ))
-    .await;
-    let mut s = TcpStream::connect(local(port)).await.expect("connect");
-    s.write_all(b"last words").await.expect("write");
+    let (proxy, to) = start_inet("TCP", &inet_cluster("out", "TCP", upstream.port())).await;
+    let mut s = tcp_sent(to, b"last words").await;
     s.shutdown().await.expect("shutdown");
     assert_eq!(read_to_close(&mut s).await, b"tcp: last words");
-    let stats = &proxy.listener("in").expect("listener").stats;
+    let stats = listener_stats(&proxy, "in");
     eventually("the session ends", || stats.sessions_active.get() == 0).await;
     assert_eq!(stats.session_errors.get(), 0);
-    let mut s = TcpStream::connect(local(port)).await.expect("connect");
-    s.write_all(b"next").await.expect("write");
+    let mut s = tcp_sent(to, b"next").await;
     assert_eq!(tcp_read_exact(&mut s, 9).await, b"tcp: next");
     proxy.stop().await;
 }
@@ -175,23 +158,17 @@ async fn half_closed_tcp_peer_gets_the_reply_then_eof() {
 /// The same with an Echo destination: the echo of what was sent before the half-close arrives.
 #[tokio::test]
 async fn half_closed_tcp_peer_to_echo_gets_the_reply_then_eof() {
-    let port = free_port();
-    let proxy = start_proxy(&one_listener(
-        &format!("{{protocol: TCP, port: {port}}}"),
-        ECHO,
-    ))
-    .await;
-    let mut s = TcpStream::connect(local(port)).await.expect("connect");
-    s.write_all(b"last words").await.expect("write");
+    let (proxy, to) = start_inet("TCP", ECHO).await;
+    let mut s = tcp_sent(to, b"last words").await;
     s.shutdown().await.expect("shutdown");
     assert_eq!(read_to_close(&mut s).await, b"last words");
-    let stats = &proxy.listener("in").expect("listener").stats;
+    let stats = listener_stats(&proxy, "in");
     eventually("the session ends", || stats.sessions_active.get() == 0).await;
     assert_eq!(stats.session_errors.get(), 0);
     proxy.stop().await;
 }
 
-async fn unix_proxy(dir: &std::path::Path) -> (l7mp::proxy::Proxy, std::path::PathBuf) {
+async fn unix_proxy(dir: &std::path::Path) -> (Proxy, std::path::PathBuf) {
     let upstream = dir.join("up.sock");
     unix_echo(&upstream, "uds: ");
     let path = dir.join("in.sock");
@@ -228,7 +205,7 @@ async fn unix_peer_vanishing_between_messages_ends_the_session_cleanly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (proxy, path) = unix_proxy(dir.path()).await;
     unix_roundtrip(&path, "hello").await;
-    let stats = &proxy.listener("in").expect("listener").stats;
+    let stats = listener_stats(&proxy, "in");
     eventually("the session ends", || stats.sessions_active.get() == 0).await;
     assert_eq!(stats.session_errors.get(), 0);
     unix_roundtrip(&path, "next").await;
@@ -245,7 +222,7 @@ async fn unix_peer_vanishing_with_a_reply_in_flight_is_a_session_error() {
     let mut s = UnixStream::connect(&path).await.expect("connect");
     s.write_all(b"bye").await.expect("write");
     drop(s);
-    let stats = &proxy.listener("in").expect("listener").stats;
+    let stats = listener_stats(&proxy, "in");
     eventually("the session ends", || {
         stats.sessions_total.get() == 1 && stats.sessions_active.get() == 0
     })
@@ -272,7 +249,7 @@ async fn udp_endpoint_port_closed_fails_the_session() {
     .await;
     let client = udp_client(local(bad)).await;
     client.send(b"anyone?").await.expect("send");
-    let stats = &proxy.listener("bad").expect("listener").stats;
+    let stats = listener_stats(&proxy, "bad");
     eventually("the refused session is counted", || {
         stats.session_errors.get() == 1
     })
@@ -305,16 +282,14 @@ async fn tcp_endpoint_refusing_fails_the_session_setup() {
         inet_cluster("closed", "TCP", closed),
     ))
     .await;
-    let mut s = TcpStream::connect(local(bad)).await.expect("connect");
-    s.write_all(b"anyone?").await.expect("write");
+    let mut s = tcp_sent(local(bad), b"anyone?").await;
     assert!(read_to_close(&mut s).await.is_empty());
-    let stats = &proxy.listener("bad").expect("listener").stats;
+    let stats = listener_stats(&proxy, "bad");
     eventually("the failure is counted", || stats.session_errors.get() == 1).await;
     let closed = cluster(&proxy, "bad", "closed");
     assert_eq!(closed.stats.connect_failures.get(), 1);
     assert_eq!(closed.stats.connects.get(), 0);
-    let mut s = TcpStream::connect(local(good)).await.expect("connect");
-    s.write_all(b"ok").await.expect("write");
+    let mut s = tcp_sent(local(good), b"ok").await;
     assert_eq!(tcp_read_exact(&mut s, 2).await, b"ok");
     proxy.stop().await;
 }

@@ -66,6 +66,16 @@ pub async fn udp_echo(prefix: &str) -> SocketAddr {
 
 /// A TCP server that answers each chunk it reads with `prefix` + the chunk.
 pub async fn tcp_echo(prefix: &str) -> SocketAddr {
+    tcp_server(prefix, echo_stream).await
+}
+
+/// A TCP server on 127.0.0.1 (any port) that runs `serve(connection, prefix)` on a task of its
+/// own for every connection it accepts: the accept loop every TCP-based echo shares.
+async fn tcp_server<F, Fut>(prefix: &str, serve: F) -> SocketAddr
+where
+    F: Fn(TcpStream, String) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
         .expect("bind");
@@ -73,7 +83,7 @@ pub async fn tcp_echo(prefix: &str) -> SocketAddr {
     let prefix = prefix.to_string();
     tokio::spawn(async move {
         while let Ok((s, _)) = listener.accept().await {
-            tokio::spawn(echo_stream(s, prefix.clone()));
+            tokio::spawn(serve(s, prefix.clone()));
         }
     });
     addr
@@ -127,33 +137,25 @@ pub fn seqpacket_echo(path: &Path, prefix: &str) {
 
 /// A WebSocket server answering each message with a binary `prefix` + the message.
 pub async fn ws_echo(prefix: &str) -> SocketAddr {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let prefix = prefix.to_string();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = listener.accept().await {
-            let prefix = prefix.clone();
-            tokio::spawn(async move {
-                let Ok(mut ws) = tokio_tungstenite::accept_async(s).await else {
-                    return;
-                };
-                while let Some(Ok(m)) = ws.next().await {
-                    let data = match m {
-                        Message::Binary(b) => b.to_vec(),
-                        Message::Text(t) => t.as_bytes().to_vec(),
-                        _ => continue,
-                    };
-                    let reply = Message::Binary(prefixed(&prefix, &data).into());
-                    if ws.send(reply).await.is_err() {
-                        break;
-                    }
-                }
-            });
+    tcp_server(prefix, ws_echo_connection).await
+}
+
+/// Answers each data message on one WebSocket connection with a binary `prefix` + the message.
+async fn ws_echo_connection(s: TcpStream, prefix: String) {
+    let Ok(mut ws) = tokio_tungstenite::accept_async(s).await else {
+        return;
+    };
+    while let Some(Ok(m)) = ws.next().await {
+        let data = match m {
+            Message::Binary(b) => b.to_vec(),
+            Message::Text(t) => t.as_bytes().to_vec(),
+            _ => continue,
+        };
+        let reply = Message::Binary(prefixed(&prefix, &data).into());
+        if ws.send(reply).await.is_err() {
+            break;
         }
-    });
-    addr
+    }
 }
 
 /// A UDP socket connected to `to`.
@@ -330,9 +332,56 @@ pub fn consistent_hash_choice(endpoints: &[(SocketAddr, u32)], key: &str) -> usi
 
 /// A UDP socket on `from` (any port) connected to `to`.
 pub async fn udp_client_from(from: Ipv4Addr, to: SocketAddr) -> UdpSocket {
-    let socket = UdpSocket::bind((from, 0)).await.expect("bind");
+    udp_client_at((from, 0).into(), to).await
+}
+
+/// A UDP socket bound to exactly `from` (a chosen source port, for rules and hash keys that
+/// look at it) and connected to `to`.
+pub async fn udp_client_at(from: SocketAddr, to: SocketAddr) -> UdpSocket {
+    let socket = UdpSocket::bind(from)
+        .await
+        .expect("bind the source address");
     socket.connect(to).await.expect("connect");
     socket
+}
+
+/// `127.0.0.1:<port>`: where a test proxy's listener on `port` is reached.
+pub fn local(port: u16) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+}
+
+/// A TCP connection from 127.0.0.1 (any port) to `to`.
+pub async fn tcp_client(to: SocketAddr) -> TcpStream {
+    tcp_client_from(local(0), to).await
+}
+
+/// The counters of the proxy's listener `name`, which the test's config must have.
+pub fn listener_stats<'a>(proxy: &'a Proxy, name: &str) -> &'a l7mp::stats::ListenerStats {
+    &proxy.listener(name).expect("listener").stats
+}
+
+/// A cluster config `name` of `protocol` with one endpoint, 127.0.0.1:`port`.
+pub fn one_endpoint_cluster(name: &str, protocol: &str, port: u16) -> serde_json::Value {
+    serde_json::json!({
+        "name": name,
+        "spec": {"protocol": protocol, "port": port},
+        "endpoints": [{"spec": {"address": "127.0.0.1"}}],
+    })
+}
+
+/// A listener config `name` of `protocol` on `port` whose one rule routes everything per
+/// `route` (a route object: destination, retry).
+pub fn route_all_listener(
+    name: &str,
+    protocol: &str,
+    port: u16,
+    route: serde_json::Value,
+) -> serde_json::Value {
+    serde_json::json!({
+        "name": name,
+        "spec": {"protocol": protocol, "port": port},
+        "rules": [{"action": {"route": route}}],
+    })
 }
 
 /// Sends `message` and returns the reply as text.

@@ -23,6 +23,16 @@ async fn serving_a(dir: &std::path::Path, port: u16, echo: SocketAddr) -> Config
     )
 }
 
+/// A first swap to the same listener `a` (a comment changes), seen through the watch: the
+/// controller is running and the config file watched.
+async fn warm_up(volume: &mut ConfigMapVolume, proxy: &Reloading, port: u16, echo: SocketAddr) {
+    volume.update(&format!(
+        "# warm-up\n{}",
+        config(&[udp_listener("a", port, echo)])
+    ));
+    proxy.generation_reaches(2).await;
+}
+
 #[tokio::test]
 async fn a_deleted_and_recreated_config_directory_is_followed_again() {
     let root = tempfile::tempdir().unwrap();
@@ -39,12 +49,8 @@ async fn a_deleted_and_recreated_config_directory_is_followed_again() {
     })
     .await;
     // A first swap, seen through the watch: the directory is watched.
-    volume.update(&format!(
-        "# warm-up\n{}",
-        config(&[udp_listener("a", p1, echo)])
-    ));
-    proxy.generation_reaches(2).await;
-    let client = udp_client(([127, 0, 0, 1], p1).into()).await;
+    warm_up(&mut volume, &proxy, p1, echo).await;
+    let client = udp_client(local(p1)).await;
 
     // Gone: reading fails, which is counted, and the running config stays.
     std::fs::remove_dir_all(&dir).unwrap();
@@ -72,8 +78,7 @@ async fn a_deleted_and_recreated_config_directory_is_followed_again() {
     })
     .await
     .expect("the re-created directory is read at the next re-check");
-    let b = udp_client(([127, 0, 0, 1], p2).into()).await;
-    assert_eq!(udp_roundtrip(&b, b"b").await, "e: b");
+    assert_eq!(first_reply(p2, b"b").await, "e: b");
 
     // The watch is on the new directory: a swap is seen at once, not at the next re-check.
     let swapped = Instant::now();
@@ -87,8 +92,7 @@ async fn a_deleted_and_recreated_config_directory_is_followed_again() {
         "the swap took {:?}: only the re-check saw it, so the watch was not re-armed",
         swapped.elapsed()
     );
-    let c = udp_client(([127, 0, 0, 1], p3).into()).await;
-    assert_eq!(udp_roundtrip(&c, b"c").await, "e: c");
+    assert_eq!(first_reply(p3, b"c").await, "e: c");
     assert_eq!(udp_roundtrip(&client, b"y").await, "e: y");
     assert_eq!(proxy.status.reloads_ok.get(), 4);
     assert!(proxy.status.last_ok());
@@ -103,7 +107,7 @@ async fn a_directory_in_place_of_the_file_is_rejected() {
     let volume = serving_a(dir.path(), p1, echo).await;
     let path = volume.path();
     let proxy = Reloading::start(path.clone(), Duration::from_secs(1)).await;
-    let client = udp_client(([127, 0, 0, 1], p1).into()).await;
+    let client = udp_client(local(p1)).await;
 
     std::fs::remove_file(&path).unwrap();
     std::fs::create_dir(&path).unwrap();
@@ -124,8 +128,7 @@ async fn a_directory_in_place_of_the_file_is_rejected() {
     std::fs::remove_dir_all(&path).unwrap();
     std::fs::write(&path, config(&[udp_listener("b", p2, echo)])).unwrap();
     proxy.generation_reaches(2).await;
-    let b = udp_client(([127, 0, 0, 1], p2).into()).await;
-    assert_eq!(udp_roundtrip(&b, b"b").await, "e: b");
+    assert_eq!(first_reply(p2, b"b").await, "e: b");
     assert_eq!(proxy.status.reloads_failed.get(), 1);
     proxy.shutdown().await;
 }
@@ -138,7 +141,7 @@ async fn a_symlink_loop_at_the_config_path_is_rejected() {
     let path = dir.path().join("config.yaml");
     std::fs::write(&path, config(&[udp_listener("a", p1, echo)])).unwrap();
     let proxy = Reloading::start(path.clone(), Duration::from_secs(1)).await;
-    let client = udp_client(([127, 0, 0, 1], p1).into()).await;
+    let client = udp_client(local(p1)).await;
 
     // config.yaml -> loop.yaml -> config.yaml, put in place by a rename.
     let tmp = dir.path().join(".config.yaml.tmp");
@@ -158,8 +161,7 @@ async fn a_symlink_loop_at_the_config_path_is_rejected() {
     std::fs::remove_file(&path).unwrap();
     std::fs::write(&path, config(&[udp_listener("b", p2, echo)])).unwrap();
     proxy.generation_reaches(2).await;
-    let b = udp_client(([127, 0, 0, 1], p2).into()).await;
-    assert_eq!(udp_roundtrip(&b, b"b").await, "e: b");
+    assert_eq!(first_reply(p2, b"b").await, "e: b");
     proxy.shutdown().await;
 }
 
@@ -170,7 +172,7 @@ async fn a_50_mb_file_is_rejected_without_being_parsed() {
     let (p1, p2) = (free_port(), free_port());
     let mut volume = serving_a(dir.path(), p1, echo).await;
     let proxy = Reloading::start(volume.path(), Duration::from_secs(1)).await;
-    let client = udp_client(([127, 0, 0, 1], p1).into()).await;
+    let client = udp_client(local(p1)).await;
 
     // A valid config padded with comments to 50 MB: had it been parsed, it would apply.
     let mut big = config(&[udp_listener("a", p1, echo), udp_listener("b", p2, echo)]);
@@ -208,11 +210,7 @@ async fn two_swaps_within_the_debounce_window_make_one_reload_of_the_last() {
     })
     .await;
     // A first swap, seen through the watch: the controller is running.
-    volume.update(&format!(
-        "# warm-up\n{}",
-        config(&[udp_listener("a", p1, echo)])
-    ));
-    proxy.generation_reaches(2).await;
+    warm_up(&mut volume, &proxy, p1, echo).await;
 
     volume.update(&config(&[
         udp_listener("a", p1, echo),
@@ -234,8 +232,7 @@ async fn two_swaps_within_the_debounce_window_make_one_reload_of_the_last() {
         "{summary}"
     );
     assert!(proxy.view.listener("b").is_none());
-    let c = udp_client(([127, 0, 0, 1], p3).into()).await;
-    assert_eq!(udp_roundtrip(&c, b"c").await, "e: c");
+    assert_eq!(first_reply(p3, b"c").await, "e: c");
     proxy.shutdown().await;
 }
 
@@ -272,7 +269,7 @@ async fn a_hundred_swaps_in_ten_seconds_end_on_the_last_content_and_never_stop_s
     });
 
     // One session through the listener that never changes, answering all along.
-    let client = udp_client(([127, 0, 0, 1], pa).into()).await;
+    let client = udp_client(local(pa)).await;
     let mut sent = 0u64;
     while !swaps.is_finished() {
         let msg = format!("m{sent}");
@@ -295,8 +292,7 @@ async fn a_hundred_swaps_in_ten_seconds_end_on_the_last_content_and_never_stop_s
     assert_eq!(proxy.status.reloads_ok.get(), generation);
     assert_eq!(proxy.status.reloads_failed.get(), 0);
     assert!(proxy.status.last_ok());
-    let b = udp_client(([127, 0, 0, 1], pb).into()).await;
-    assert_eq!(udp_roundtrip(&b, b"b").await, "last: b");
+    assert_eq!(first_reply(pb, b"b").await, "last: b");
     let a = proxy.view.listener("a").unwrap();
     assert_eq!(a.stats.sessions_total.get(), 1, "the session lived through");
     assert_eq!(a.stats.traffic.rx_packets.get(), sent);
@@ -362,8 +358,7 @@ async fn sighup_forces_a_re_read_when_no_event_arrived() {
     assert_eq!(proxy.status.generation(), 3);
     assert_eq!(proxy.status.reloads_ok.get(), 3);
     assert_eq!(proxy.status.reloads_failed.get(), 0);
-    let c = udp_client(([127, 0, 0, 1], p3).into()).await;
-    assert_eq!(udp_roundtrip(&c, b"c").await, "e: c");
+    assert_eq!(first_reply(p3, b"c").await, "e: c");
     assert!(proxy.view.listener("b").is_none());
 
     // Unchanged content: another SIGHUP re-reads but reloads nothing.
@@ -395,8 +390,7 @@ async fn poll_mode_picks_up_a_change_without_inotify() {
         udp_listener("b", p2, echo),
     ]));
     proxy.generation_reaches(2).await;
-    let b = udp_client(([127, 0, 0, 1], p2).into()).await;
-    assert_eq!(udp_roundtrip(&b, b"b").await, "e: b");
+    assert_eq!(first_reply(p2, b"b").await, "e: b");
 
     // Identical content at every poll: no further reloads.
     tokio::time::sleep(Duration::from_millis(700)).await;

@@ -120,6 +120,11 @@ fn udp_listener(name: &str, port: u16, to: SocketAddr) -> String {
     )
 }
 
+/// The reply to the first datagram of a new UDP session to the proxy's listener on `port`.
+async fn first_reply(port: u16, message: &[u8]) -> bytes::Bytes {
+    udp_roundtrip(&udp_client(local(port)).await, message).await
+}
+
 fn config(listeners: &[String]) -> String {
     format!("listeners:\n{}", listeners.concat())
 }
@@ -138,8 +143,7 @@ async fn an_added_listener_serves_after_a_configmap_swap_and_identical_content_i
         udp_listener("b", p2, echo),
     ]));
     proxy.generation_reaches(2).await;
-    let client = udp_client(([127, 0, 0, 1], p2).into()).await;
-    assert_eq!(udp_roundtrip(&client, b"new").await, "e: new");
+    assert_eq!(first_reply(p2, b"new").await, "e: new");
 
     // The same bytes again: nothing is reloaded.
     volume.update(&config(&[
@@ -164,7 +168,7 @@ async fn a_udp_flow_through_an_unchanged_listener_loses_nothing_across_50_reload
         &config(&[udp_listener("a", port, echo)]),
     );
     let proxy = Reloading::start(volume.path(), Duration::from_secs(1)).await;
-    let client = udp_client(([127, 0, 0, 1], port).into()).await;
+    let client = udp_client(local(port)).await;
     let mut sent = 0;
     for round in 0..50u64 {
         // Every other swap adds a listener, the others remove it.
@@ -271,7 +275,7 @@ async fn bad_files_never_replace_the_running_config() {
     let good = config(&[udp_listener("a", port, echo)]);
     let mut volume = ConfigMapVolume::new(dir.path(), "config.yaml", &good);
     let proxy = Reloading::start(volume.path(), Duration::from_secs(1)).await;
-    let client = udp_client(([127, 0, 0, 1], port).into()).await;
+    let client = udp_client(local(port)).await;
     let still_serving = || async { assert_eq!(udp_roundtrip(&client, b"x").await, "e: x") };
 
     volume.update("listeners: [\n");
@@ -328,8 +332,7 @@ async fn plain_files_edited_in_place_or_replaced_by_rename_are_followed() {
     std::fs::write(&tmp, config(&[udp_listener("c", p3, echo)])).unwrap();
     std::fs::rename(&tmp, &path).unwrap();
     proxy.generation_reaches(3).await;
-    let client = udp_client(([127, 0, 0, 1], p3).into()).await;
-    assert_eq!(udp_roundtrip(&client, b"c").await, "e: c");
+    assert_eq!(first_reply(p3, b"c").await, "e: c");
     assert!(proxy.view.listener("a").is_none());
     proxy.shutdown().await;
 }
