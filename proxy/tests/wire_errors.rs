@@ -62,6 +62,13 @@ fn garbage(n: usize) -> Vec<u8> {
         .collect()
 }
 
+/// A proxy whose listener of `protocol` routes to a UDP echo that answers verbatim; returns it
+/// and the listener's address.
+async fn start_to_udp_echo(protocol: &str) -> (Proxy, SocketAddr) {
+    let echo = udp_echo("").await;
+    start_inet(protocol, &inet_cluster("out", "UDP", echo.port())).await
+}
+
 /// A good WebSocket session on `addr` through an Echo destination.
 async fn good_ws_session(addr: SocketAddr) {
     let mut ws = ws_client(addr, "/").await;
@@ -74,13 +81,18 @@ async fn good_ws_session(addr: SocketAddr) {
     );
 }
 
-#[tokio::test]
-async fn random_bytes_on_the_websocket_port_are_an_error_and_closed() {
+/// Sends `chunks` (written one after another) to a WebSocket listener in front of an Echo
+/// destination and checks what every failed handshake must do: no reply, the connection
+/// closed, one session error counted, and the next good session served. Returns the proxy
+/// for the caller's further checks.
+async fn failed_ws_handshake(chunks: &[&[u8]], what: &str) -> Proxy {
     let (proxy, to) = start_inet("WebSocket", ECHO).await;
-    let mut s = tcp_sent(to, &garbage(4096)).await;
-    s.write_all(b"\r\n\r\n").await.expect("write");
+    let mut s = TcpStream::connect(to).await.expect("connect");
+    for chunk in chunks {
+        s.write_all(chunk).await.expect("write");
+    }
     let reply = read_to_close(&mut s).await;
-    assert!(reply.is_empty(), "no reply to garbage, got {reply:?}");
+    assert!(reply.is_empty(), "no reply to {what}, got {reply:?}");
     let stats = listener_stats(&proxy, "in");
     eventually("the failed handshake is counted", || {
         stats.session_errors.get() == 1
@@ -88,23 +100,20 @@ async fn random_bytes_on_the_websocket_port_are_an_error_and_closed() {
     .await;
     good_ws_session(to).await;
     assert_eq!(stats.sessions_total.get(), 1);
-    assert_eq!(stats.session_errors.get(), 1);
+    proxy
+}
+
+#[tokio::test]
+async fn random_bytes_on_the_websocket_port_are_an_error_and_closed() {
+    let proxy = failed_ws_handshake(&[&garbage(4096), b"\r\n\r\n"], "garbage").await;
+    assert_eq!(listener_stats(&proxy, "in").session_errors.get(), 1);
     proxy.stop().await;
 }
 
 #[tokio::test]
 async fn plain_http_on_the_websocket_port_is_an_error_and_closed() {
-    let (proxy, to) = start_inet("WebSocket", ECHO).await;
-    let mut s = tcp_sent(to, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
-    let reply = read_to_close(&mut s).await;
-    assert!(reply.is_empty(), "no reply to plain HTTP, got {reply:?}");
-    let stats = listener_stats(&proxy, "in");
-    eventually("the failed handshake is counted", || {
-        stats.session_errors.get() == 1
-    })
-    .await;
-    good_ws_session(to).await;
-    assert_eq!(stats.sessions_total.get(), 1);
+    let request = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let proxy = failed_ws_handshake(&[request], "plain HTTP").await;
     proxy.stop().await;
 }
 
@@ -112,8 +121,7 @@ async fn plain_http_on_the_websocket_port_is_an_error_and_closed() {
 /// whole, as one datagram.
 #[tokio::test]
 async fn largest_udp_datagram_is_forwarded_whole() {
-    let echo = udp_echo("").await;
-    let (proxy, to) = start_inet("UDP", &inet_cluster("out", "UDP", echo.port())).await;
+    let (proxy, to) = start_to_udp_echo("UDP").await;
     let client = udp_client(to).await;
     let big = garbage(65_507);
     assert_eq!(udp_roundtrip(&client, &big).await, big);
@@ -128,8 +136,7 @@ async fn largest_udp_datagram_is_forwarded_whole() {
 /// a 100,000-byte burst on TCP comes back whole through a UDP echo.
 #[tokio::test]
 async fn stream_burst_larger_than_a_datagram_reaches_a_udp_hop() {
-    let echo = udp_echo("").await;
-    let (proxy, to) = start_inet("TCP", &inet_cluster("out", "UDP", echo.port())).await;
+    let (proxy, to) = start_to_udp_echo("TCP").await;
     let burst = garbage(100_000);
     let mut s = tcp_sent(to, &burst).await;
     assert_eq!(tcp_read_exact(&mut s, burst.len()).await, burst);
