@@ -5,15 +5,11 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-
-fn local(port: u16) -> SocketAddr {
-    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
-}
 
 /// The seed's transcoder side: a WebSocket listener routed to a Unix stream server.
 fn transcoder_yaml(ws_port: u16, uds: &Path) -> String {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -171,7 +171,7 @@ async fn config_serves_and_stops_cleanly_on_sigterm() {
         .env_remove("L7MP_LOG")
         .spawn()
         .expect("spawn l7mp");
-    let client = udp_client(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await;
+    let client = udp_client(local(port)).await;
     // The process binds soon after start; datagrams sent before then are lost, so resend.
     let mut buf = [0u8; 64];
     let deadline = tokio::time::Instant::now() + WAIT;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::*;
 use futures_util::SinkExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket, UnixStream};
 use tokio_seqpacket::UnixSeqpacket;
 use tokio_tungstenite::tungstenite::Message;
@@ -95,12 +95,7 @@ impl Client {
             }
             Client::Unix(s) => {
                 s.write_all(msg).await.expect("write");
-                let mut buf = vec![0u8; want];
-                tokio::time::timeout(WAIT, s.read_exact(&mut buf))
-                    .await
-                    .expect("data in time")
-                    .expect("read");
-                buf
+                read_exact_in_time(s, want).await
             }
             Client::Ws(ws, text) => {
                 let m = if *text {
@@ -143,7 +138,7 @@ fn config(listener_spec: &str, cluster_body: &str) -> String {
 async fn setup(l: L, c: C, dir: &Path) -> (l7mp::proxy::Proxy, Client, &'static str) {
     let (cluster_body, prefix) = upstream(c, dir).await;
     let port = free_port();
-    let proxy_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let proxy_addr = local(port);
     let path = dir.join("in.sock");
     let mut singleton_client = None;
     let spec = match l {
@@ -267,7 +262,7 @@ matrix! {
 async fn udp_connect_port_filter_ignores_other_peers() {
     let echo = udp_echo("echo: ").await;
     let port = free_port();
-    let proxy_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let proxy_addr = local(port);
     let allowed = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
         .await
         .expect("bind");
@@ -295,7 +290,7 @@ async fn udp_connect_port_filter_ignores_other_peers() {
 #[tokio::test]
 async fn udp_connect_address_and_port_filter_in_server_mode() {
     let port = free_port();
-    let proxy_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let proxy_addr = local(port);
     let allowed = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
         .await
         .expect("bind");
@@ -322,7 +317,7 @@ async fn udp_connect_address_and_port_filter_in_server_mode() {
 #[tokio::test]
 async fn websocket_path_refuses_other_paths() {
     let port = free_port();
-    let proxy_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let proxy_addr = local(port);
     let spec = format!("{{protocol: WebSocket, port: {port}, path: /game}}");
     let proxy = start_proxy(&config(&spec, "    spec: {protocol: Echo}\n")).await;
     let refused = tokio_tungstenite::connect_async(format!("ws://{proxy_addr}/other")).await;

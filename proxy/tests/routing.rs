@@ -10,22 +10,17 @@ use common::*;
 use l7mp::proxy::Proxy;
 use serde_json::{Value, json};
 
-/// Three UDP echo clusters `a`, `b` and `c`, each answering with its own name.
-async fn udp_abc() -> Vec<Value> {
+/// Three echo clusters `a`, `b` and `c` of `protocol` (UDP or TCP), each answering with its
+/// own name.
+async fn abc(protocol: &str) -> Vec<Value> {
     let mut clusters = Vec::new();
     for name in ["a", "b", "c"] {
-        let echo = udp_echo(&format!("{name}: ")).await;
-        clusters.push(one_endpoint_cluster(name, "UDP", echo.port()));
-    }
-    clusters
-}
-
-/// Three TCP echo clusters `a`, `b` and `c`, each answering with its own name.
-async fn tcp_abc() -> Vec<Value> {
-    let mut clusters = Vec::new();
-    for name in ["a", "b", "c"] {
-        let echo = tcp_echo(&format!("{name}: ")).await;
-        clusters.push(one_endpoint_cluster(name, "TCP", echo.port()));
+        let prefix = format!("{name}: ");
+        let echo = match protocol {
+            "UDP" => udp_echo(&prefix).await,
+            _ => tcp_echo(&prefix).await,
+        };
+        clusters.push(one_endpoint_cluster(name, protocol, echo.port()));
     }
     clusters
 }
@@ -51,6 +46,12 @@ async fn start_with_rules(protocol: &str, rules: Value, mut rest: Value) -> (Pro
     (start_json(rest).await, port)
 }
 
+/// [`start_with_rules`] over the clusters [`abc`] of the listener's `protocol`.
+async fn start_abc(protocol: &str, rules: Value) -> (Proxy, u16) {
+    let clusters = abc(protocol).await;
+    start_with_rules(protocol, rules, json!({"clusters": clusters})).await
+}
+
 /// Which cluster answered a UDP session from `from`.
 async fn udp_answer_from(from: std::net::Ipv4Addr, port: u16) -> String {
     let client = udp_client_from(from, local(port)).await;
@@ -59,16 +60,13 @@ async fn udp_answer_from(from: std::net::Ipv4Addr, port: u16) -> String {
 
 #[tokio::test]
 async fn first_matching_rule_wins_on_source_address() {
-    let (proxy, port) = start_with_rules(
+    let (proxy, port) = start_abc(
         "UDP",
         json!([
             {"match": {"op": "test", "path": "/IP/src_addr", "value": "127.0.0.2"}, "action": route_to("a")},
             {"match": {"op": "starts", "path": "/IP/src_addr", "value": "127.0.0."}, "action": route_to("b")},
             {"action": route_to("c")},
         ]),
-        json!({
-            "clusters": udp_abc().await,
-        }),
     )
     .await;
     assert_eq!(udp_answer_from(loopback(2), port).await, "a");
@@ -87,15 +85,12 @@ async fn first_matching_rule_wins_on_source_address() {
 #[tokio::test]
 async fn udp_source_port_selects_the_rule() {
     let special = free_port();
-    let (proxy, port) = start_with_rules(
+    let (proxy, port) = start_abc(
         "UDP",
         json!([
             {"match": {"op": "test", "path": "/UDP/src_port", "value": special}, "action": route_to("a")},
             {"action": route_to("b")},
         ]),
-        json!({
-            "clusters": udp_abc().await,
-        }),
     )
     .await;
     let pinned = udp_client_at((loopback(1), special).into(), local(port)).await;
@@ -111,7 +106,7 @@ async fn udp_source_port_selects_the_rule() {
 #[tokio::test]
 async fn tcp_source_port_and_address_select_the_rule() {
     let special = free_port();
-    let (proxy, port) = start_with_rules(
+    let (proxy, port) = start_abc(
         "TCP",
         json!([
             {"match": {"op": "and", "apply": [
@@ -121,9 +116,6 @@ async fn tcp_source_port_and_address_select_the_rule() {
             {"match": {"op": "test", "path": "/TCP/src_port", "value": special}, "action": route_to("b")},
             {"action": route_to("c")},
         ]),
-        json!({
-            "clusters": tcp_abc().await,
-        }),
     )
     .await;
     let to = local(port);
@@ -141,14 +133,11 @@ async fn tcp_source_port_and_address_select_the_rule() {
 
 #[tokio::test]
 async fn udp_session_matching_no_rule_is_refused() {
-    let (proxy, port) = start_with_rules(
+    let (proxy, port) = start_abc(
         "UDP",
         json!([
             {"match": {"op": "test", "path": "/IP/src_addr", "value": "127.0.0.2"}, "action": route_to("a")},
         ]),
-        json!({
-            "clusters": udp_abc().await,
-        }),
     )
     .await;
     let stats = listener_stats(&proxy, "in");
@@ -171,14 +160,11 @@ async fn udp_session_matching_no_rule_is_refused() {
 
 #[tokio::test]
 async fn tcp_connection_matching_no_rule_is_closed_and_counted() {
-    let (proxy, port) = start_with_rules(
+    let (proxy, port) = start_abc(
         "TCP",
         json!([
             {"match": {"op": "test", "path": "/IP/src_addr", "value": "127.0.0.2"}, "action": route_to("a")},
         ]),
-        json!({
-            "clusters": tcp_abc().await,
-        }),
     )
     .await;
     let mut stranger = tcp_client_from((loopback(4), 0).into(), local(port)).await;
@@ -204,7 +190,7 @@ async fn apply_continues_in_the_named_rule_list() {
                 {"match": {"op": "test", "path": "/UDP/src_port", "value": special}, "action": route_to("a")},
                 {"action": route_to("c")},
             ]}],
-            "clusters": udp_abc().await,
+            "clusters": abc("UDP").await,
         }),
     )
     .await;
@@ -227,7 +213,7 @@ async fn an_applied_list_that_does_not_match_refuses_the_session() {
             "rulelists": [{"name": "nothing", "rules": [
                 {"match": {"op": "test", "path": "/IP/src_addr", "value": "127.0.0.9"}, "action": route_to("a")},
             ]}],
-            "clusters": udp_abc().await,
+            "clusters": abc("UDP").await,
         }),
     )
     .await;
@@ -258,7 +244,7 @@ async fn a_rewritten_label_routes_in_the_applied_list() {
                 {"match": {"op": "test", "path": "/labels/tier", "value": "silver"}, "action": route_to("b")},
                 {"action": route_to("c")},
             ]}],
-            "clusters": udp_abc().await,
+            "clusters": abc("UDP").await,
         }),
     )
     .await;

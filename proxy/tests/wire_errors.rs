@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use common::*;
 use futures_util::SinkExt;
 use l7mp::proxy::Proxy;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UnixStream};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -198,11 +198,7 @@ async fn unix_roundtrip(path: &std::path::Path, msg: &str) {
     let mut s = UnixStream::connect(path).await.expect("connect");
     s.write_all(msg.as_bytes()).await.expect("write");
     let want = format!("uds: {msg}");
-    let mut buf = vec![0u8; want.len()];
-    tokio::time::timeout(WAIT, s.read_exact(&mut buf))
-        .await
-        .expect("in time")
-        .expect("read");
+    let buf = read_exact_in_time(&mut s, want.len()).await;
     assert_eq!(String::from_utf8_lossy(&buf), want);
 }
 

@@ -185,6 +185,12 @@ pub async fn udp_recv(socket: &UdpSocket) -> Bytes {
 
 /// Reads from a TCP stream until `want` bytes arrived.
 pub async fn tcp_read_exact(stream: &mut TcpStream, want: usize) -> Vec<u8> {
+    read_exact_in_time(stream, want).await
+}
+
+/// Reads from any byte stream (TCP, Unix) until `want` bytes arrived, failing the test after
+/// [`WAIT`].
+pub async fn read_exact_in_time<S: AsyncRead + Unpin>(stream: &mut S, want: usize) -> Vec<u8> {
     let mut buf = vec![0u8; want];
     tokio::time::timeout(WAIT, stream.read_exact(&mut buf))
         .await
