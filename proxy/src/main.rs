@@ -29,18 +29,22 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let initial = match load_file(&path) {
-        Ok(l) => Some(l),
+        Ok(l) => Ok(l),
         Err(diagnostics) => {
-            eprint!("{}", Report(&diagnostics));
+            let report = Report(&diagnostics).to_string();
+            eprint!("{report}");
             if !cli.wait_for_config {
                 return ExitCode::from(2);
             }
-            None
+            Err(report)
         }
     };
     init_logging(
         &cli,
-        initial.as_ref().and_then(|l| l.config.log_level.as_deref()),
+        initial
+            .as_ref()
+            .ok()
+            .and_then(|l| l.config.log_level.as_deref()),
     );
     raise_open_file_limit();
     let count = cli.worker_count();
@@ -68,11 +72,11 @@ fn main() -> ExitCode {
 }
 
 /// Serves until SIGINT or SIGTERM: an empty proxy first, so that the admin endpoint answers
-/// (not ready) before the first config is applied, then the initial config, then whatever the
-/// file becomes.
+/// (not ready) before the first config is applied, then the initial config (or, when it did not
+/// load, why, counted as a failed attempt), then whatever the file becomes.
 async fn serve(
     cli: &Cli,
-    initial: Option<Loaded>,
+    initial: Result<Loaded, String>,
     reload: ReloadOptions,
     workers: &Workers,
 ) -> ExitCode {
@@ -103,7 +107,7 @@ async fn serve(
     }
     let file = reload.path.display().to_string();
     match initial {
-        Some(loaded) => {
+        Ok(loaded) => {
             for w in &loaded.warnings {
                 tracing::warn!("{w}");
             }
@@ -114,7 +118,10 @@ async fn serve(
             tracing::info!(file, sha256 = %loaded.sha256, "config applied");
             status.record_success(&loaded.sha256, Arc::new(loaded.text));
         }
-        None => tracing::warn!(file, "no valid config yet; waiting for one"),
+        Err(why) => {
+            l7mp::reload::record_initial_failure(&status, &reload.path, &why);
+            tracing::warn!(file, "no valid config yet; waiting for one");
+        }
     }
     let proxy = l7mp::reload::run(proxy, reload, status, shutdown).await;
     tracing::info!("stopping");

@@ -51,8 +51,35 @@ enum Rejection {
     Empty,
     /// Unchanged content.
     Unchanged,
-    /// Unreadable, invalid or unstartable; the message says why.
-    Bad(String),
+    /// Unreadable, invalid or unstartable: what about and why.
+    Bad {
+        /// The failing content's hash, or the message when the file could not be read.
+        about: String,
+        /// What went wrong, for the log and the admin endpoint.
+        why: String,
+    },
+}
+
+impl Rejection {
+    /// A file that could not be read: the failure is about the message itself.
+    fn unreadable(why: String) -> Rejection {
+        Rejection::Bad {
+            about: why.clone(),
+            why,
+        }
+    }
+}
+
+/// Counts the file the proxy started with, which did not load (`why`), as one failed attempt,
+/// about the same thing its first check will be about, so that the check does not count it
+/// again while it stays the same. An empty file is not counted (a writer may be filling it).
+pub fn record_initial_failure(status: &ReloadStatus, path: &std::path::Path, why: &str) {
+    let about = match read_config(path) {
+        Ok(text) => sha256_hex(text.as_bytes()),
+        Err(Rejection::Bad { about, .. }) => about,
+        Err(Rejection::Empty | Rejection::Unchanged) => return,
+    };
+    status.record_failure(&about, why);
 }
 
 /// Follows the config file until `shutdown` completes, then returns the proxy.
@@ -73,7 +100,6 @@ pub async fn run(
     let debounce = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(debounce, shutdown);
     let mut pending = false;
-    let mut last_failure = String::new();
     loop {
         tokio::select! {
             Some(()) = events.recv() => {
@@ -91,13 +117,10 @@ pub async fn run(
             () = &mut shutdown => return proxy,
         }
         match check(&mut proxy, &options, &status).await {
-            Ok(()) => last_failure.clear(),
-            Err(Rejection::Empty | Rejection::Unchanged) => {}
-            Err(Rejection::Bad(why)) => {
-                if why != last_failure {
+            Ok(()) | Err(Rejection::Empty | Rejection::Unchanged) => {}
+            Err(Rejection::Bad { about, why }) => {
+                if status.record_failure(&about, &why) {
                     tracing::error!("config not applied, the running config stays: {why}");
-                    status.record_failure(&why);
-                    last_failure = why;
                 }
             }
         }
@@ -123,11 +146,12 @@ async fn check(
     if status.sha256() == sha256 {
         return Err(Rejection::Unchanged);
     }
-    let loaded = l7mp_config::load_str(&name, &text).map_err(|d| {
-        Rejection::Bad(format!(
+    let loaded = l7mp_config::load_str(&name, &text).map_err(|d| Rejection::Bad {
+        about: sha256.clone(),
+        why: format!(
             "{name} (sha256 {sha256}) is invalid:\n{}",
             Report(&d).to_string().trim_end()
-        ))
+        ),
     })?;
     for w in &loaded.warnings {
         tracing::warn!("{w}");
@@ -135,7 +159,10 @@ async fn check(
     let summary = proxy
         .apply(loaded.config, options.drain)
         .await
-        .map_err(|e| Rejection::Bad(format!("{name} (sha256 {sha256}) cannot be applied: {e}")))?;
+        .map_err(|e| Rejection::Bad {
+            why: format!("{name} (sha256 {sha256}) cannot be applied: {e}"),
+            about: sha256.clone(),
+        })?;
     tracing::info!(sha256 = %sha256, generation = status.generation() + 1, "config reloaded: {summary}");
     status.record_reload(&sha256, Arc::new(text), summary);
     Ok(())
@@ -145,13 +172,16 @@ async fn check(
 /// be a config before reading it all.
 fn read_config(path: &std::path::Path) -> Result<String, Rejection> {
     let unreadable =
-        |e: std::io::Error| Rejection::Bad(format!("cannot read {}: {e}", path.display()));
+        |e: std::io::Error| Rejection::unreadable(format!("cannot read {}: {e}", path.display()));
     let meta = std::fs::metadata(path).map_err(unreadable)?;
     if meta.is_dir() {
-        return Err(Rejection::Bad(format!("{} is a directory", path.display())));
+        return Err(Rejection::unreadable(format!(
+            "{} is a directory",
+            path.display()
+        )));
     }
     if meta.len() > MAX_CONFIG_BYTES {
-        return Err(Rejection::Bad(format!(
+        return Err(Rejection::unreadable(format!(
             "{} is {} bytes, more than the {MAX_CONFIG_BYTES} a config may have",
             path.display(),
             meta.len()

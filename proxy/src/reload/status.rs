@@ -30,6 +30,10 @@ struct Active {
     sha256: String,
     text: Arc<String>,
     last_error: Option<String>,
+    /// What the latest failure was about (the failing content's hash, or the message when the
+    /// file could not be read), so that one bad file is counted once however often it is
+    /// checked. Cleared by a success.
+    failed: Option<String>,
     summary: Option<ReloadSummary>,
 }
 
@@ -56,6 +60,7 @@ impl ReloadStatus {
             a.sha256 = sha256.to_string();
             a.text = text;
             a.last_error = None;
+            a.failed = None;
         }
         self.generation.fetch_add(1, Ordering::Relaxed);
         self.reloads_ok.inc();
@@ -69,11 +74,21 @@ impl ReloadStatus {
         self.record_success(sha256, text);
     }
 
-    /// Records a rejected or failed reload.
-    pub fn record_failure(&self, why: &str) {
-        self.active().last_error = Some(why.to_string());
+    /// Records a rejected or failed reload about `about` (the failing content's hash, or the
+    /// message when the file could not be read), unless the latest failure was about the same
+    /// thing; true when it was recorded.
+    pub fn record_failure(&self, about: &str, why: &str) -> bool {
+        {
+            let mut a = self.active();
+            if a.failed.as_deref() == Some(about) {
+                return false;
+            }
+            a.failed = Some(about.to_string());
+            a.last_error = Some(why.to_string());
+        }
         self.reloads_failed.inc();
         self.stamp(false);
+        true
     }
 
     /// Hash of the config in force ("" before the first).
@@ -109,5 +124,25 @@ impl ReloadStatus {
     /// When the latest attempt finished (ms since the Unix epoch; 0 = never).
     pub fn last_attempt_ms(&self) -> u64 {
         self.last_attempt_ms.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_bad_file_counts_once_until_something_else_happens() {
+        let status = ReloadStatus::default();
+        assert!(status.record_failure("sha-a", "a is invalid"));
+        assert!(!status.record_failure("sha-a", "a is invalid"));
+        assert_eq!(status.reloads_failed.get(), 1);
+        // Another bad file is a new failure.
+        assert!(status.record_failure("sha-b", "b is invalid"));
+        assert_eq!(status.last_error().as_deref(), Some("b is invalid"));
+        // After a success, the first bad file counts again.
+        status.record_success("sha-c", Arc::new(String::new()));
+        assert!(status.record_failure("sha-a", "a is invalid"));
+        assert_eq!(status.reloads_failed.get(), 3);
     }
 }
