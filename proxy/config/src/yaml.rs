@@ -86,10 +86,12 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, YamlError> {
         message: e.info().to_string(),
         location: offsets.location(e.marker().index(), e.marker().line(), e.marker().col(), 0),
     })?;
-    docs.iter()
+    // Consumed one document at a time, so that each parser tree is freed once converted rather
+    // than all of them living on beside their conversions (the peak of a large stream).
+    docs.into_iter()
         .map(|doc| {
             let mut locations = HashMap::new();
-            let value = convert(doc, String::new(), &offsets, &mut locations)?;
+            let value = convert(&doc, String::new(), &offsets, &mut locations)?;
             let start = locations.get("").copied().unwrap_or_default();
             Ok(Document {
                 value,
