@@ -116,7 +116,9 @@ impl Lowering<'_> {
         let name = format!("{}/{}", object.namespace, object.name);
         let rules: Vec<MatchRule> =
             serde_json::from_value(object.value().pointer("/spec/listener/rules")?.clone()).ok()?;
-        let mut lowered = Vec::new();
+        // Sized up front: a growing Vec of these large plans keeps room for four, and every
+        // VirtualService's list lives until lowering ends.
+        let mut lowered = Vec::with_capacity(rules.len());
         for (i, rule) in rules.iter().enumerate() {
             let at = format!("/spec/listener/rules/{i}");
             if let Some(rule) = self.rule(owner, &at, rule, diags) {

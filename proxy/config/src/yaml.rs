@@ -6,8 +6,6 @@
 //! knows its pointer (a serde path, a JSON Schema instance path, a dangling reference) can be
 //! turned back into a location. The same loader serves the proxy and the compiler.
 
-use std::collections::HashMap;
-
 use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
 use serde_json::{Map, Number, Value};
 
@@ -32,7 +30,9 @@ pub struct Document {
     pub value: Value,
     /// Where the document starts (its first node).
     pub start: Location,
-    locations: HashMap<String, Location>,
+    /// Sorted by pointer, one entry per node: a third smaller than a hash map of them, which
+    /// matters because every loaded document keeps its table for as long as it is used.
+    locations: Vec<(Box<str>, Location)>,
 }
 
 impl Document {
@@ -42,8 +42,8 @@ impl Document {
     pub fn locate(&self, pointer: &str) -> Location {
         let mut p = pointer;
         loop {
-            if let Some(loc) = self.locations.get(p) {
-                return *loc;
+            if let Ok(i) = self.locations.binary_search_by(|(k, _)| (**k).cmp(p)) {
+                return self.locations[i].1;
             }
             match p.rfind('/') {
                 Some(i) => p = &p[..i],
@@ -86,11 +86,17 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, YamlError> {
         message: e.info().to_string(),
         location: offsets.location(e.marker().index(), e.marker().line(), e.marker().col(), 0),
     })?;
-    docs.iter()
+    // Consumed one document at a time, so that each parser tree is freed once converted rather
+    // than all of them living on beside their conversions (the peak of a large stream).
+    docs.into_iter()
         .map(|doc| {
-            let mut locations = HashMap::new();
-            let value = convert(doc, String::new(), &offsets, &mut locations)?;
-            let start = locations.get("").copied().unwrap_or_default();
+            let mut locations = Vec::new();
+            let value = convert(&doc, String::new(), &offsets, &mut locations)?;
+            let locations = sorted(locations);
+            let start = locations
+                .first()
+                .filter(|(k, _)| k.is_empty())
+                .map_or_else(Location::default, |(_, l)| *l);
             Ok(Document {
                 value,
                 start,
@@ -104,7 +110,7 @@ fn convert(
     node: &MarkedYaml<'_>,
     pointer: String,
     offsets: &CharOffsets<'_>,
-    locations: &mut HashMap<String, Location>,
+    locations: &mut Vec<(Box<str>, Location)>,
 ) -> Result<Value, YamlError> {
     let span = node.span;
     let location = offsets.location(
@@ -146,8 +152,18 @@ fn convert(
             ));
         }
     };
-    locations.insert(pointer, location);
+    locations.push((pointer.into_boxed_str(), location));
     Ok(value)
+}
+
+/// The locations sorted by pointer; where two keys gave one pointer (`1` and `"1"`), the later
+/// wins, as in the document's value.
+fn sorted(mut locations: Vec<(Box<str>, Location)>) -> Vec<(Box<str>, Location)> {
+    locations.reverse();
+    locations.sort_by(|a, b| a.0.cmp(&b.0)); // stable: the later of equal pointers comes first
+    locations.dedup_by(|later, first| later.0 == first.0);
+    locations.shrink_to_fit();
+    locations
 }
 
 fn mapping_key(key: &MarkedYaml<'_>, offsets: &CharOffsets<'_>) -> Result<String, YamlError> {
@@ -274,6 +290,14 @@ mod tests {
         let err = parse_documents("a: [1, 2\nb: c\n").unwrap_err();
         assert!(err.location.line >= 1);
         assert!(!err.message.is_empty());
+    }
+
+    #[test]
+    fn a_key_written_twice_as_different_scalars_is_located_at_the_later() {
+        let doc = &parse_documents("1: {a: 1}\n\"1\": 2\n").unwrap()[0];
+        assert_eq!(doc.value["1"], 2);
+        assert_eq!(doc.locate("/1").line, 2);
+        assert_eq!(doc.locate("").line, 1);
     }
 
     #[test]
