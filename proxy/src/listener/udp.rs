@@ -139,23 +139,24 @@ impl Server {
         let stop = cancel.cancelled();
         tokio::pin!(stop_accepting, stop);
         // Only the socket is polled on every wake-up; the rest when it fires.
-        let gates = [Gate::new(), Gate::new(), Gate::new()];
+        let (stop_gate, accepting_gate, ended_gate) = (Gate::new(), Gate::new(), Gate::new());
         loop {
             if demux.draining && demux.peers.is_empty() {
                 return Ok(());
             }
             let wakeup = poll_fn(|cx| {
-                if gates[0].poll(cx, |cx| stop.as_mut().poll(cx)).is_ready() {
+                if stop_gate.poll(cx, |cx| stop.as_mut().poll(cx)).is_ready() {
                     return Poll::Ready(Wakeup::Stop);
                 }
                 if !demux.draining
-                    && gates[1]
+                    && accepting_gate
                         .poll(cx, |cx| stop_accepting.as_mut().poll(cx))
                         .is_ready()
                 {
                     return Poll::Ready(Wakeup::StopAccepting);
                 }
-                if let Poll::Ready(Some((peer, id))) = gates[2].poll(cx, |cx| ended.poll_recv(cx)) {
+                if let Poll::Ready(Some((peer, id))) = ended_gate.poll(cx, |cx| ended.poll_recv(cx))
+                {
                     return Poll::Ready(Wakeup::Ended(peer, id));
                 }
                 demux.socket.poll_recv_ready(cx).map(Wakeup::Readable)
