@@ -1,4 +1,4 @@
-//! Compile-time benchmark: generated meshes of 1x, 4x and 16x the unit mesh (1x: 500
+//! Compile-time benchmark: generated meshes of 1x, 4x and 16x a unit mesh (1x: 500
 //! VirtualServices, 500 Targets, 100 workloads; 16x: 8,000 + 8,000 and 1,600 workloads),
 //! timing `compile` in-process and measuring peak memory as the maxrss of a child process per
 //! size (`cargo bench -p l7mpc --bench compile`).

@@ -50,7 +50,7 @@ const COLD_DEADLINE: Duration = Duration::from_secs(60);
 /// Quiet time between two swaps, so that one swap's aftermath (the old payload directory being
 /// deleted, a removed listener starting its drain) is not measured with the next.
 const SETTLE: Duration = Duration::from_millis(50);
-/// The target from the issue: p50 of a reload with the default debounce.
+/// The reload latency we hold ourselves to: p50 of a reload with the default debounce.
 const TARGET_P50_MS: f64 = 250.0;
 
 fn main() -> ExitCode {

@@ -3,8 +3,8 @@
 //! Reading a socket until it would block costs one more system call per wake-up than there
 //! are datagrams: the last read only finds the queue empty. `recvmmsg` reads up to a batch in
 //! one call and, when it returns fewer than asked, has found the queue empty, which saves that
-//! last read. A proxy hop mostly holds one datagram per wake-up, so this is one system call of
-//! the five or six that forwarding a round trip takes.
+//! last read. A proxy hop mostly holds one datagram per wake-up, so the saved read is a large
+//! share of the few system calls that forwarding a round trip takes.
 //!
 //! Written on `libc` rather than nix's `recvmmsg`: nix sets each header's address length once,
 //! when its headers are allocated, and the kernel then shrinks it to the last sender's; buffers

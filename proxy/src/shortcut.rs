@@ -6,11 +6,11 @@
 //! through the session's task, which owns the upstream socket.
 //!
 //! The session opens the shortcut once its hop is connected and again after a reconnect. The
-//! listener closes it when a send fails with anything but a full buffer, and hands that datagram
-//! to the session's inbox instead, so that the session sees the failure (the next send on a
-//! refused endpoint brings the next ICMP error) and retries or ends as its route says. Datagrams
-//! waiting in the inbox go first: while any are queued the listener queues too, which keeps a
-//! peer's datagrams in order.
+//! listener closes it when a send fails with anything but a full buffer (a refusing endpoint's
+//! pending ICMP error, for one), and hands that datagram to the session's inbox instead, so that
+//! the session sees the failure and retries or ends as its route says. The session closes it too
+//! when its hop fails (before reconnecting) and when it ends. Datagrams waiting in the inbox go
+//! first: while any are queued the listener queues too, which keeps a peer's datagrams in order.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};

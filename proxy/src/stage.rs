@@ -3,9 +3,9 @@
 //! protocols keep their boundaries, byte streams deliver whatever chunk the kernel returns.
 //!
 //! Receiving is poll-based so that one session task can wait on all of its stages at once
-//! without a task or a buffer per stage: reads go through a per-thread scratch buffer and only
-//! the bytes actually received are copied out. That keeps an idle session down to its sockets
-//! and a few hundred bytes.
+//! without a task or a buffer per stage: reads go through a per-thread scratch buffer (UDP hops
+//! through the worker's [`crate::batch`] buffers) and only the bytes actually received are
+//! copied out. That keeps an idle session down to its sockets and a few kilobytes.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;

@@ -512,8 +512,8 @@ async fn udp_dead_then_live(retry: Value) -> (Proxy, SocketAddr) {
 }
 
 /// Sends a probe datagram every 20 ms until `check` holds, failing the test after [`WAIT`].
-/// A refusing UDP endpoint's ICMP error surfaces on the proxy's next send to it (tokio's
-/// `poll_recv` does not wake on socket errors), so a refusal needs traffic to be noticed.
+/// A refusing UDP endpoint answers a datagram with an ICMP error, so a refusal needs traffic to
+/// be noticed; probing keeps traffic going until it is.
 async fn probe_until(client: &tokio::net::UdpSocket, what: &str, check: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + WAIT;
     while !check() {

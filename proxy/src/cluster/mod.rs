@@ -3,8 +3,9 @@
 //! ([`local`]) builds a transform stage.
 //!
 //! A [`Cluster`] is shared by every session routed through it. Its endpoint set can be swapped
-//! while sessions run (DNS refresh now, config reload later): a session keeps the connection it
-//! has, and only new connects see the new set.
+//! while sessions run (the periodic DNS refresh): a session keeps the connection it has, and
+//! only new connects see the new set. A reload that changes the cluster's settings starts a new
+//! `Cluster` (with the old one's counters); sessions that hold the old one keep it until they end.
 
 pub mod endpoints;
 pub mod local;

@@ -1,7 +1,9 @@
-//! UDP cluster connections: a socket per session, connected to the endpoint so that the kernel
-//! filters replies and reports ICMP errors. A refusing endpoint shows up as a failed *send* of
-//! the next datagram, not as a failed receive: tokio's `poll_recv` does not wake on a socket
-//! error, so the datagram that drew the refusal is lost and the next one notices it.
+//! UDP cluster connections: a socket per session hop, connected to the endpoint so that the
+//! kernel lets only the endpoint's datagrams in and reports its ICMP errors on the socket. The
+//! session's [`UdpHop`](crate::stage::UdpHop) waits for the socket's error readiness beside its
+//! reads, so an endpoint that refuses (ICMP port unreachable) fails the hop as soon as the ICMP
+//! arrives, and the session retries or ends as its route says. The datagram that drew the
+//! refusal is lost, as it would be on the network.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

@@ -1,8 +1,9 @@
 //! UDP listeners.
 //!
 //! Server mode: the listener's socket is shared by its sessions. The first datagram from an
-//! unknown peer opens a session; later ones are handed to it by peer address; replies go out
-//! through the same socket, so they leave from the listener's address and port. Each worker
+//! unknown peer opens a session; later ones are handed to it by peer address (through its
+//! inbox, or past its task through the [`Shortcut`] when its route is one UDP hop); replies go
+//! out through the same socket, so they leave from the listener's address and port. Each worker
 //! has its own socket in a SO_REUSEPORT group, and the kernel always delivers one peer's
 //! datagrams to the same one, so a peer's session lives on one worker.
 //!

@@ -7,7 +7,9 @@
 //! One task drives the whole ring: it waits on every stage at once, forwards each message as it
 //! comes, and ends the session when a stage closes (after passing the half-close on where the
 //! protocol can carry it), when a hop fails and retries are exhausted, after the idle timeout,
-//! or when the listener goes away. Dropping the session releases every socket it held.
+//! or when the listener goes away. Dropping the session releases every socket it held. (When the
+//! route is a single UDP hop from a server-mode UDP listener, the listener sends the peer's
+//! datagrams past this task: see [`crate::shortcut`].)
 
 mod ring;
 mod setup;
