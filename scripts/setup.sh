@@ -21,8 +21,8 @@ if ! python3 -c 'import kubernetes_validate' 2>/dev/null; then
   echo "setup: installing kubernetes-validate"
   python3 -m pip --version >/dev/null 2>&1 || apt-get install -y -qq python3-pip >/dev/null
   # Debian's own python3 is externally managed; a pyenv or venv python is not.
-  python3 -m pip install -q kubernetes-validate 2>/dev/null \
-    || python3 -m pip install -q --break-system-packages kubernetes-validate
+  python3 -m pip install -q --root-user-action=ignore --disable-pip-version-check kubernetes-validate 2>/dev/null \
+    || python3 -m pip install -q --root-user-action=ignore --disable-pip-version-check --break-system-packages kubernetes-validate
 fi
 command -v kubectl >/dev/null || { echo "setup: kubectl is missing; install it (its kustomize renders deploy/)" >&2; exit 1; }
 command -v cargo >/dev/null || { echo "setup: cargo is missing; install Rust (rustup) first" >&2; exit 1; }
