@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine: the programs the examples and tests
-# run (socat, perl; ip and dnsmasq for the local cluster harness) and a Rust toolchain check.
-# dnsmasq comes from dnsmasq-base: the binary only, no system service. Safe to run again.
+# run (socat, perl; ip and dnsmasq for the local cluster harness), the manifest checks' Python
+# package (kubernetes-validate: the official Kubernetes schemas, offline) and checks for kubectl
+# (its kustomize renders deploy/) and a Rust toolchain. dnsmasq comes from dnsmasq-base: the
+# binary only, no system service. Safe to run again.
 set -euo pipefail
 need=()
 for pair in socat:socat perl:perl ip:iproute2 dnsmasq:dnsmasq-base; do
@@ -15,4 +17,12 @@ if ((${#need[@]})); then
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+if ! python3 -c 'import kubernetes_validate' 2>/dev/null; then
+  echo "setup: installing kubernetes-validate"
+  python3 -m pip --version >/dev/null 2>&1 || apt-get install -y -qq python3-pip >/dev/null
+  # Debian's own python3 is externally managed; a pyenv or venv python is not.
+  python3 -m pip install -q --root-user-action=ignore --disable-pip-version-check kubernetes-validate 2>/dev/null \
+    || python3 -m pip install -q --root-user-action=ignore --disable-pip-version-check --break-system-packages kubernetes-validate
+fi
+command -v kubectl >/dev/null || { echo "setup: kubectl is missing; install it (its kustomize renders deploy/)" >&2; exit 1; }
 command -v cargo >/dev/null || { echo "setup: cargo is missing; install Rust (rustup) first" >&2; exit 1; }
