@@ -5,18 +5,19 @@
 #   scripts/image.sh l7mp [--bin-dir DIR] [--tag IMAGE]...
 #       The proxy image, `FROM scratch` plus what scripts/image/rootfs.sh lays out (the stripped
 #       binaries, their shared libraries and loader, a nonroot user), with the Containerfile's
-#       USER, ENTRYPOINT and LABEL lines. Without --bin-dir it first runs
+#       final-stage ENV, USER, ENTRYPOINT and LABEL lines. Without --bin-dir it first runs
 #       `cargo build --release -p l7mp -p l7mpc` and takes target/release. Tags: every --tag,
 #       else localhost/l7mp-rs:dev and localhost/l7mp-rs:<workspace version>.
 #   scripts/image.sh examples
-#       Every examples/images/<name> as localhost/l7mp-examples/<name>:<workspace version>: its
+#       Every examples/images/<name> as localhost/example-apps/<name>:<workspace version>: its
 #       Containerfile's PACKAGES installed by mmdebstrap from the Debian mirror, then its USER
 #       and ENTRYPOINT lines.
 #
 # An image whose inputs are unchanged is not rebuilt: each carries the hash of its inputs in the
 # label io.l7mp.inputs (the proxy's: the laid-out files and the Containerfile lines; an
-# example's: its Containerfile and this script). Prints each image's size. Podman runs with
-# scripts/podman/containers.conf (unless CONTAINERS_CONF names another) and `--runtime runc`.
+# example's: its Containerfile and the mmdebstrap options). Prints each image's size. Podman
+# runs with scripts/podman/containers.conf (unless CONTAINERS_CONF names another) and
+# `--runtime runc`.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$root/scripts/podman/containers.conf}
@@ -103,23 +104,26 @@ build_l7mp() {
   report "${tags[@]}"
 }
 
+# How mmdebstrap makes an example image's filesystem: the Debian packages only (the essential
+# set plus PACKAGES), without documentation and translations, as in Debian's slim images.
+mmdebstrap_opts=(--variant=essential
+  --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright'
+  --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*'
+  --dpkgopt='path-exclude=/usr/share/locale/*')
+suite=bookworm
+
 build_examples() {
   local dir name file tag hash packages
   for dir in "$root"/examples/images/*/; do
     name=$(basename "$dir")
     file=$dir/Containerfile
-    tag=localhost/l7mp-examples/$name:$version
-    hash=$(cat "$file" "$root/scripts/image.sh" | sha256sum | cut -c1-64)
+    tag=localhost/example-apps/$name:$version
+    hash=$({ cat "$file"; echo "$suite ${mmdebstrap_opts[*]}"; } | sha256sum | cut -c1-64)
     if ! up_to_date "$tag" "$hash"; then
       packages=$(sed -n 's/^ARG PACKAGES="\([^"]*\)"$/\1/p' "$file")
       [[ -n $packages ]] || die "$file: no ARG PACKAGES=\"...\" line naming the Debian packages"
-      # The Debian packages only: documentation and translations are left out, as in Debian's
-      # slim images.
-      mmdebstrap --quiet --variant=essential --include="${packages// /,}" \
-        --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
-        --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
-        --dpkgopt='path-exclude=/usr/share/locale/*' \
-        bookworm "$work/$name.tar"
+      mmdebstrap --quiet "${mmdebstrap_opts[@]}" --include="${packages// /,}" \
+        "$suite" "$work/$name.tar"
       import_image "$work/$name.tar" "$file" "$hash" "$tag"
     fi
     report "$tag"
