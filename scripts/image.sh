@@ -105,8 +105,10 @@ build_l7mp() {
 }
 
 # How mmdebstrap makes an example image's filesystem: the Debian packages only (the essential
-# set plus PACKAGES), without documentation and translations, as in Debian's slim images.
-mmdebstrap_opts=(--variant=essential
+# set plus PACKAGES), without documentation and translations, as in Debian's slim images. The
+# merged-usr hook lays out the merged /usr itself, so the usrmerge package (and the whole perl it
+# needs, some 50 MB) stays out.
+mmdebstrap_opts=(--variant=essential --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr
   --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright'
   --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*'
   --dpkgopt='path-exclude=/usr/share/locale/*')
