@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine: the programs the examples and tests
-# run (socat, perl; ip and dnsmasq for the local cluster harness), the manifest checks' Python
+# run (socat, perl; ip and dnsmasq for the local cluster harness), what scripts/image.sh builds the
+# container images with (podman and runc, mmdebstrap, strip), the manifest checks' Python
 # package (kubernetes-validate: the official Kubernetes schemas, offline) and checks for kubectl
 # (its kustomize renders deploy/) and a Rust toolchain. dnsmasq comes from dnsmasq-base: the
 # binary only, no system service. Safe to run again.
 set -euo pipefail
 need=()
-for pair in socat:socat perl:perl ip:iproute2 dnsmasq:dnsmasq-base; do
+for pair in socat:socat perl:perl ip:iproute2 dnsmasq:dnsmasq-base podman:podman runc:runc \
+  mmdebstrap:mmdebstrap strip:binutils; do
   cmd=${pair%%:*}
   command -v "$cmd" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 \
     || need+=("${pair#*:}")

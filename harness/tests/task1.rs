@@ -95,16 +95,16 @@ impl Client {
 /// The worker and transcoder pod names in a reply, checking its exact shape:
 /// `Echo on <worker>: \nTranscoded on <transcoder>: <message>\n`.
 fn parse_reply(reply: &str, message: &str) -> (String, String) {
-    let rest = reply
-        .strip_prefix("Echo on ")
-        .unwrap_or_else(|| panic!("unexpected reply {reply:?}"));
-    let (worker, rest) = rest
-        .split_once(": \nTranscoded on ")
-        .unwrap_or_else(|| panic!("unexpected reply {reply:?}"));
-    let transcoder = rest
-        .strip_suffix(&format!(": {message}\n"))
-        .unwrap_or_else(|| panic!("unexpected reply {reply:?}"));
-    (worker.to_string(), transcoder.to_string())
+    try_parse_reply(reply, message).unwrap_or_else(|| panic!("unexpected reply {reply:?}"))
+}
+
+/// [`parse_reply`], `None` for a reply of another shape.
+fn try_parse_reply(reply: &str, message: &str) -> Option<(String, String)> {
+    let (worker, rest) = reply
+        .strip_prefix("Echo on ")?
+        .split_once(": \nTranscoded on ")?;
+    let transcoder = rest.strip_suffix(&format!(": {message}\n"))?;
+    Some((worker.to_string(), transcoder.to_string()))
 }
 
 fn pod_names(c: &Cluster, prefix: &str) -> BTreeSet<String> {
@@ -303,5 +303,80 @@ fn the_seed_runs_with_pod_ip_endpoints() {
     }
     let (workers, transcoders) = spread(&node, 9001, 40);
     assert_eq!((workers.len(), transcoders.len()), (2, 2));
+    c.down();
+}
+
+/// A burst of new sessions, as many users arriving at once make: 200 clients, each its own UDP
+/// socket and source port, each sending one datagram, all sent before any reply is read. Every
+/// session is answered, with its own message, by one of the pods.
+#[test]
+fn two_hundred_new_sessions_at_once_are_all_answered() {
+    const SESSIONS: usize = 200;
+    let _turn = HOST_PORTS.lock().unwrap_or_else(|p| p.into_inner());
+    let work = tempfile::tempdir().unwrap();
+    let c = start(
+        "task1burst",
+        24,
+        work.path(),
+        &seed_inputs(example("gateway"), &[]),
+    );
+    let node = c.node_ip();
+    let workers = pod_names(&c, "worker-deployment-");
+    let transcoders = pod_names(&c, "transcoder-deployment-");
+    // Every pod's app is up before the burst: sequential sessions until each pod has answered.
+    Client::new(&node, 9001).exchange_until_reply("warm-up", Duration::from_secs(20));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (mut seen_workers, mut seen_transcoders) = (BTreeSet::new(), BTreeSet::new());
+    while seen_workers != workers || seen_transcoders != transcoders {
+        assert!(
+            Instant::now() < deadline,
+            "not every pod answered before the burst: {seen_workers:?} {seen_transcoders:?}"
+        );
+        let (w, t) = spread(&node, 9001, 4);
+        seen_workers.extend(w);
+        seen_transcoders.extend(t);
+    }
+
+    let clients: Vec<Client> = (0..SESSIONS).map(|_| Client::new(&node, 9001)).collect();
+    for (i, client) in clients.iter().enumerate() {
+        client
+            .socket
+            .send(format!("burst {i}\n").as_bytes())
+            .unwrap();
+    }
+    // Replies are read afterwards, each socket until its whole answer is in or the common
+    // deadline has passed (a lost session never answers).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut wrong = Vec::new();
+    let mut unanswered = Vec::new();
+    for (i, client) in clients.iter().enumerate() {
+        let message = format!("burst {i}");
+        let mut reply = String::new();
+        let mut buf = [0u8; 2048];
+        while !reply.ends_with(&format!(": {message}\n")) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            client
+                .socket
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .unwrap();
+            match client.socket.recv(&mut buf) {
+                Ok(n) => reply.push_str(&String::from_utf8_lossy(&buf[..n])),
+                Err(_) => break,
+            }
+        }
+        if reply.is_empty() {
+            unanswered.push(i);
+            continue;
+        }
+        match try_parse_reply(&reply, &message) {
+            Some((w, t)) if workers.contains(&w) && transcoders.contains(&t) => {}
+            _ => wrong.push(reply),
+        }
+    }
+    assert!(
+        unanswered.is_empty() && wrong.is_empty(),
+        "{} of {SESSIONS} sessions answered right; unanswered: {unanswered:?}; wrong: {wrong:?}",
+        SESSIONS - unanswered.len() - wrong.len()
+    );
     c.down();
 }

@@ -9,10 +9,12 @@ use crate::state::Dirs;
 use crate::{Result, err};
 
 /// The built-in image → program table, for containers that give no `command`. Keys are the
-/// image's last path element without tag or digest.
+/// image's last path element without tag or digest; `socat-perl` is the examples' app image
+/// (`examples/images/socat-perl`, whose entrypoint is socat).
 pub fn default_images() -> BTreeMap<String, String> {
     [
         ("socat", "socat"),
+        ("socat-perl", "socat"),
         ("l7mp", "l7mp"),
         ("l7mp-rs", "l7mp"),
         ("perl", "perl"),
@@ -74,5 +76,7 @@ mod tests {
         assert_eq!(image_base("alpine/socat"), "socat");
         assert_eq!(image_base("docker.io/l7mp/l7mp-rs:latest"), "l7mp-rs");
         assert_eq!(image_base("reg:5000/x/perl@sha256:ab"), "perl");
+        let examples_app = image_base("localhost/example-apps/socat-perl:0.1.0");
+        assert_eq!(default_images()[examples_app], "socat");
     }
 }
