@@ -21,7 +21,8 @@ pids+=($!)
 POD_NAME=worker-demo socat udp-l:9999,fork,reuseaddr \
   "exec:'perl -pe \"BEGIN{\$|=1} s/^/Echo on \$ENV{POD_NAME}: \\\\n/\"'" 2>"$work/worker.log" &
 pids+=($!)
-target/release/l7mp --config examples/proxy-demo/l7mp.yaml --log-level warn 2>"$work/l7mp.log" &
+target/release/l7mp --config examples/proxy-demo/l7mp.yaml --log-level warn --metrics-address none \
+  2>"$work/l7mp.log" &
 pids+=($!)
 
 for _ in $(seq 50); do [ -S "$work/uds-echo.sock" ] && break; sleep 0.1; done

@@ -9,9 +9,10 @@
 //! her messages are counted there (a client that writes the role into its own header is not);
 //! a session without a call is refused with a status header.
 //!
-//! The gateway owns host ports 9100 (UDP) and 9101 (its admin endpoint), which no other test
-//! uses, so this runs beside task1's tests. It needs root, the harness's tools and the `l7mp`
-//! and `l7mpc` binaries built next to the harness (`cargo test --workspace` builds them).
+//! The gateway owns host ports 9100 (UDP), 9101 (its admin endpoint) and 9103 (its metrics
+//! address), which no other test uses, so this runs beside task1's tests. It needs root, the
+//! harness's tools and the `l7mp` and `l7mpc` binaries built next to the harness (`cargo test
+//! --workspace` builds them).
 
 mod common;
 

@@ -3,8 +3,8 @@
 //! gateway and sidecars, the apps' socat + perl commands as written), and a client on the host
 //! sends the seed's messages to the node's UDP port 9001.
 //!
-//! The gateway runs in the host network namespace and owns host ports 9001, 9002 and 1234, so
-//! these scenarios take turns (one lock) instead of running side by side. They need root and
+//! The gateway runs in the host network namespace and owns host ports 9001, 9002, 1234 and
+//! 9102, so these scenarios take turns (one lock) instead of running side by side. They need root and
 //! the tools the harness needs, and the `l7mp` and `l7mpc` binaries built next to the harness
 //! (`cargo test --workspace` builds them).
 

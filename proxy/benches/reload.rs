@@ -617,6 +617,8 @@ impl Proxy {
             "warn",
             "--bind-address",
             "127.0.0.1",
+            "--metrics-address",
+            "none",
         ]);
         let child = ChildGuard::spawn(&mut command, dir.join("l7mp.stderr"))?;
         Ok(Self { child })

@@ -436,6 +436,7 @@ fn start_l7mp(dir: &Path, echo: SocketAddr, bin: &Path, workers: usize) -> Resul
             .arg("--config")
             .arg(&config_path)
             .args(["--log-level", "warn", "--admin-address", "none"])
+            .args(["--metrics-address", "none"])
             .arg("--workers")
             .arg(workers.to_string()),
         dir.join("stderr.log"),

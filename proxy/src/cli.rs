@@ -45,28 +45,34 @@ pub struct Cli {
     /// Milliseconds of quiet after a change event before the file is read.
     #[arg(long, default_value_t = 100)]
     pub debounce_ms: u64,
-    /// Seconds the sessions of a removed or re-bound listener get before they are closed.
+    /// Seconds live sessions get to end by themselves before they are closed: the sessions of
+    /// a listener that a reload removes or re-binds, and every session when the process stops
+    /// (SIGTERM or SIGINT; a second signal stops at once).
     #[arg(long, default_value_t = 30.0)]
     pub drain_timeout: f64,
     /// Start even if the file is missing or invalid, and wait (not ready) for a valid one.
     #[arg(long)]
     pub wait_for_config: bool,
-    /// Address of the read-only admin endpoint (health, readiness, metrics, status), or
-    /// `none` for no endpoint.
-    #[arg(long, value_name = "IP:PORT|none", default_value = "127.0.0.1:1234", value_parser = admin_address)]
-    pub admin_address: AdminAddress,
+    /// Address of the read-only admin endpoint (health, readiness, metrics, and the config and
+    /// sessions, which stay local by default), or `none` for no endpoint.
+    #[arg(long, value_name = "IP:PORT|none", default_value = "127.0.0.1:1234", value_parser = endpoint_address)]
+    pub admin_address: EndpointAddress,
+    /// Address serving only /metrics, /healthz and /readyz, or `none`. The default listens on
+    /// every IPv4 address of the pod, so that kubelet probes and Prometheus reach it.
+    #[arg(long, value_name = "IP:PORT|none", default_value = "0.0.0.0:9102", value_parser = endpoint_address)]
+    pub metrics_address: EndpointAddress,
 }
 
-/// `--admin-address`: an address, or `none`.
+/// `--admin-address` and `--metrics-address`: an address, or `none`.
 #[derive(Clone, Debug)]
-pub struct AdminAddress(pub Option<SocketAddr>);
+pub struct EndpointAddress(pub Option<SocketAddr>);
 
-fn admin_address(s: &str) -> Result<AdminAddress, String> {
+fn endpoint_address(s: &str) -> Result<EndpointAddress, String> {
     if s.eq_ignore_ascii_case("none") {
-        return Ok(AdminAddress(None));
+        return Ok(EndpointAddress(None));
     }
     s.parse()
-        .map(|a| AdminAddress(Some(a)))
+        .map(|a| EndpointAddress(Some(a)))
         .map_err(|e| format!("{e} (expected IP:PORT or none)"))
 }
 

@@ -1,6 +1,6 @@
-//! `l7mp`: serves one config file and follows it as it changes. Exit codes: 0 after a clean
-//! stop, 1 when the config cannot be started (a port in use), 2 for an invalid config or
-//! command line.
+//! `l7mp`: serves one config file and follows it as it changes. Exit codes: 0 after a stop by
+//! signal, 1 when the config cannot be started (a port in use, the admin or metrics address
+//! taken), 2 for an invalid config or command line.
 
 mod cli;
 
@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use l7mp::admin::Admin;
+use l7mp::admin::{Admin, Scope};
 use l7mp::proxy::{Options, Proxy, Workers};
 use l7mp::reload::{ReloadOptions, ReloadStatus};
 use l7mp_config::diagnostic::Report;
 use l7mp_config::{Config, Loaded, load_file};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -73,14 +74,16 @@ fn main() -> ExitCode {
 
 /// Serves until SIGINT or SIGTERM: an empty proxy first, so that the admin endpoint answers
 /// (not ready) before the first config is applied, then the initial config (or, when it did not
-/// load, why, counted as a failed attempt), then whatever the file becomes.
+/// load, why, counted as a failed attempt), then whatever the file becomes. On the signal, the
+/// listeners close, `/readyz` turns 503 and the live sessions get the drain timeout to end; a
+/// second signal ends them at once.
 async fn serve(
     cli: &Cli,
     initial: Result<Loaded, String>,
     reload: ReloadOptions,
     workers: &Workers,
 ) -> ExitCode {
-    let shutdown = stop_signals();
+    let mut signals = StopSignals::register();
     let status = Arc::new(ReloadStatus::default());
     let options = Options {
         bind_address: cli.bind_address,
@@ -92,18 +95,11 @@ async fn serve(
             return ExitCode::from(1);
         }
     };
-    let admin_stop = CancellationToken::new();
-    if let Some(address) = cli.admin_address.0 {
-        let listener = match tokio::net::TcpListener::bind(address).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!("admin endpoint: cannot bind {address}: {e}");
-                return ExitCode::from(1);
-            }
-        };
-        tracing::info!(%address, "admin endpoint listening");
-        let admin = Admin::new(status.clone(), proxy.view());
-        tokio::spawn(admin.serve(listener, admin_stop.clone().cancelled_owned()));
+    let admin = Admin::new(status.clone(), proxy.view());
+    let endpoints_stop = CancellationToken::new();
+    if let Err(e) = serve_endpoints(cli, &admin, &endpoints_stop).await {
+        tracing::error!("{e}");
+        return ExitCode::from(1);
     }
     let file = reload.path.display().to_string();
     match initial {
@@ -123,11 +119,54 @@ async fn serve(
             tracing::warn!(file, "no valid config yet; waiting for one");
         }
     }
-    let proxy = l7mp::reload::run(proxy, reload, status, shutdown).await;
-    tracing::info!("stopping");
-    proxy.stop().await;
-    admin_stop.cancel();
+    let drain = reload.drain;
+    let proxy = l7mp::reload::run(proxy, reload, status, signals.next()).await;
+    admin.set_stopping();
+    tracing::info!(
+        drain_timeout = ?drain,
+        "stopping: no new sessions, live ones get the drain timeout (a second signal ends them)"
+    );
+    tokio::select! {
+        () = proxy.drain(drain) => tracing::info!("stopped"),
+        () = signals.next() => tracing::warn!("second stop signal: stopping without waiting for live sessions"),
+    }
+    endpoints_stop.cancel();
     ExitCode::SUCCESS
+}
+
+/// Binds the admin and metrics addresses (both before either serves, so that a taken port
+/// fails the start before anything answers) and serves them until `stop`.
+async fn serve_endpoints(
+    cli: &Cli,
+    admin: &Arc<Admin>,
+    stop: &CancellationToken,
+) -> Result<(), String> {
+    let wanted = [
+        ("--admin-address", cli.admin_address.0, Scope::Admin),
+        ("--metrics-address", cli.metrics_address.0, Scope::Metrics),
+    ];
+    let mut bound = Vec::new();
+    for (flag, address, scope) in wanted {
+        let Some(address) = address else { continue };
+        let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
+            format!(
+                "{flag} {address}: cannot bind: {e}; free the port, or pick another address \
+                 with {flag} (`none` turns it off)"
+            )
+        })?;
+        bound.push((listener, scope));
+    }
+    for (listener, scope) in bound {
+        if let Ok(address) = listener.local_addr() {
+            tracing::info!(%address, ?scope, "admin endpoint listening");
+        }
+        tokio::spawn(
+            admin
+                .clone()
+                .serve(listener, scope, stop.clone().cancelled_owned()),
+        );
+    }
+    Ok(())
 }
 
 fn validate(path: &Path) -> ExitCode {
@@ -156,26 +195,36 @@ fn init_logging(cli: &Cli, file_level: Option<&str>) {
     }
 }
 
-/// Registers the stop and reload signals at once (a signal that arrives before its handler
-/// exists would kill the process) and returns a future that completes on SIGINT or SIGTERM.
-fn stop_signals() -> impl std::future::Future<Output = ()> {
-    use tokio::signal::unix::{Signal, SignalKind, signal};
-    let term = signal(SignalKind::terminate()).ok();
-    let int = signal(SignalKind::interrupt()).ok();
-    // Registered now so that an early SIGHUP is harmless; the reload controller listens to it.
-    let _ = signal(SignalKind::hangup());
-    async fn recv(s: Option<Signal>) {
-        match s {
-            Some(mut s) => {
-                s.recv().await;
-            }
-            None => std::future::pending().await,
+/// The stop signals, SIGTERM and SIGINT, registered together with SIGHUP when the process
+/// starts (a signal that arrives before its handler exists would kill the process; the reload
+/// controller listens to SIGHUP).
+struct StopSignals {
+    term: Option<Signal>,
+    int: Option<Signal>,
+}
+
+impl StopSignals {
+    fn register() -> Self {
+        let _ = signal(SignalKind::hangup());
+        Self {
+            term: signal(SignalKind::terminate()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
         }
     }
-    async move {
+
+    /// Completes on the next SIGTERM or SIGINT.
+    async fn next(&mut self) {
+        async fn recv(s: &mut Option<Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
         tokio::select! {
-            () = recv(term) => {}
-            () = recv(int) => {}
+            () = recv(&mut self.term) => {}
+            () = recv(&mut self.int) => {}
         }
     }
 }

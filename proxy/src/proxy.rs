@@ -302,11 +302,21 @@ impl Proxy {
         self.routing.load().cluster(name).cloned()
     }
 
+    /// Stops every listener taking sessions at once (their sockets close, so new connections
+    /// are refused) and gives the live sessions `timeout` to end by themselves before the rest
+    /// are closed: the process's graceful stop, with the drain a reload gives a removed
+    /// listener.
+    pub async fn drain(self, timeout: Duration) {
+        let retiring = self
+            .listeners
+            .into_values()
+            .map(|r| retire_listener(r, timeout));
+        futures_util::future::join_all(retiring).await;
+    }
+
     /// Stops every listener and ends every session.
     pub async fn stop(self) {
-        for r in self.listeners.into_values() {
-            retire_listener(r, Duration::ZERO).await;
-        }
+        self.drain(Duration::ZERO).await;
     }
 }
 

@@ -1,7 +1,8 @@
 //! The `l7mp` binary as a process: `--validate` on valid and invalid files (exit codes and the
 //! diagnostic naming file, line, object and field), `--config` with an invalid file (exit 2
-//! before binding anything), with a port already in use (exit 1 naming the listener), and a
-//! valid config that serves and stops cleanly on SIGTERM.
+//! before binding anything), with a port already in use (exit 1 naming the listener), a file
+//! over the size limit (refused alike by `--validate` and at start), and a valid config that
+//! serves and stops cleanly on SIGTERM.
 
 mod common;
 
@@ -165,7 +166,8 @@ async fn config_serves_and_stops_cleanly_on_sigterm() {
     let child = l7mp_binary()
         .arg("--config")
         .arg(&file)
-        .args(["--workers", "1"])
+        // The UDP session below lives until its idle timeout: a short drain.
+        .args(["--workers", "1", "--drain-timeout", "0.1"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env_remove("L7MP_LOG")
@@ -191,4 +193,30 @@ async fn config_serves_and_stops_cleanly_on_sigterm() {
         .await
         .expect("join");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_file_over_the_size_limit_is_refused_by_validate_and_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A valid config padded with comments to 50 MB: had it been read, it would be valid.
+    let mut big = udp_echo_config(free_port(), "in");
+    let line = format!("# {}\n", "x".repeat(97));
+    while big.len() < 50_000_000 {
+        big.push_str(&line);
+    }
+    let file = write(dir.path(), "big.yaml", &big);
+    let expected = format!(
+        "big.yaml:1:1: error: the file is {} bytes, more than the {} (16 MiB) a config may have",
+        big.len(),
+        l7mp_config::load::MAX_CONFIG_BYTES
+    );
+    let out = run(l7mp_binary().arg("--validate").arg(&file));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(text(&out.stderr).contains(&expected), "{out:?}");
+    let out = run(l7mp_binary()
+        .arg("--config")
+        .arg(&file)
+        .args(["--workers", "1"]));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(text(&out.stderr).contains(&expected), "{out:?}");
 }

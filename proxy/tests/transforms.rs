@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use common::*;
-use l7mp::admin::Admin;
+use l7mp::admin::{Admin, Scope};
 use l7mp::proxy::Proxy;
 use l7mp::reload::ReloadStatus;
 use serde_json::{Value, json};
@@ -44,7 +44,7 @@ async fn scrape(proxy: &Proxy) -> String {
     let admin = listener.local_addr().expect("addr");
     let stop = CancellationToken::new();
     let server = Admin::new(Arc::new(ReloadStatus::default()), proxy.view());
-    let task = tokio::spawn(server.serve(listener, stop.clone().cancelled_owned()));
+    let task = tokio::spawn(server.serve(listener, Scope::Metrics, stop.clone().cancelled_owned()));
     let mut conn = TcpStream::connect(admin).await.expect("connect");
     conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
         .await

@@ -1,6 +1,8 @@
 //! Reading a config file: bytes → YAML → [`ConfigFile`] → [`Config`]. The proxy's startup, its
-//! reload path and `l7mp --validate` all call [`load_str`], so they can never disagree.
+//! reload path and `l7mp --validate` all read with [`read_file`] and check with [`load_str`], so
+//! they can never disagree.
 
+use std::io::Read;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -24,17 +26,59 @@ pub struct Loaded {
     pub text: String,
 }
 
+/// The largest config file accepted, in bytes. A ConfigMap holds at most 1 MiB, so anything
+/// much bigger is a mistake (the wrong file, a runaway generator), and parsing it would only
+/// cost memory. Checked wherever a file is read: `l7mp --validate`, the proxy's start and every
+/// reload, so a file is never valid in one place and refused in another.
+pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Reads and validates a config file. The file name in diagnostics is `path` as given.
 pub fn load_file(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
+    let text = read_file(path)?;
+    load_str(&path.display().to_string(), &text)
+}
+
+/// Reads a config file's text through its path (following symlinks), refusing what cannot be
+/// a config (a directory, more than [`MAX_CONFIG_BYTES`], not UTF-8) before reading it all.
+pub fn read_file(path: &Path) -> Result<String, Vec<Diagnostic>> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| {
+    let unreadable = |e: std::io::Error| {
         vec![file_error(
             &name,
             format!("cannot read the file: {e}"),
             "check the path and that the file is readable",
         )]
-    })?;
-    let text = String::from_utf8(bytes).map_err(|e| {
+    };
+    let meta = std::fs::metadata(path).map_err(unreadable)?;
+    if meta.is_dir() {
+        return Err(vec![file_error(
+            &name,
+            "the path is a directory, not a file".into(),
+            "point --config at the config file itself",
+        )]);
+    }
+    let too_large = |size: u64| {
+        vec![file_error(
+            &name,
+            format!(
+                "the file is {size} bytes, more than the {MAX_CONFIG_BYTES} (16 MiB) a config may have"
+            ),
+            "check that this is the config file; a proxy config is a few KiB",
+        )]
+    };
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(too_large(meta.len()));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(unreadable)?;
+    // The file grew since it was measured: only the first bytes past the limit were read.
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        let size = std::fs::metadata(path).map_or(bytes.len() as u64, |m| m.len());
+        return Err(too_large(size));
+    }
+    String::from_utf8(bytes).map_err(|e| {
         vec![file_error(
             &name,
             format!(
@@ -43,8 +87,7 @@ pub fn load_file(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
             ),
             "save the config as UTF-8 YAML or JSON",
         )]
-    })?;
-    load_str(&name, &text)
+    })
 }
 
 /// Validates config text that came from `file`.

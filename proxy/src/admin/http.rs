@@ -11,8 +11,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// Largest request head accepted; a bigger one gets 431.
 pub const MAX_HEAD: usize = 8 * 1024;
 
-/// Time a client has to send its request head.
-pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time a client has to send its request head. Probes and scrapers send theirs at once, so
+/// an idle client is dropped after a second rather than holding a connection (and, beyond the
+/// connection budget, it is closed sooner, as newer connections arrive).
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The parts of a request the admin endpoint looks at.
 #[derive(Debug, PartialEq, Eq)]

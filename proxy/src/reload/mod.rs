@@ -2,16 +2,17 @@
 //!
 //! One controller task owns the running [`Proxy`]. It wakes on directory events (debounced),
 //! on a periodic re-check, and on SIGHUP; reads the file through its path; does nothing when
-//! the content hash is unchanged; validates with the same code as `l7mp --validate` and
-//! `l7mpc`; and applies the new config with [`Proxy::apply`], which changes only what differs.
-//! A file that cannot be read or does not validate never replaces the running config: it is
-//! logged once, with its hash, and counted.
+//! the content hash is unchanged; reads and validates with the same code as `l7mp --validate`
+//! and `l7mpc`; and applies the new config with [`Proxy::apply`], which changes only what
+//! differs. A file that cannot be read or does not validate (an empty one included: the
+//! kubelet's atomic swap never shows a half-written file) never replaces the running config: it
+//! is logged once, with its hash, and counted. When the file goes back to the running config's
+//! bytes, the failure is over and is cleared.
 
 pub mod status;
 pub mod watch;
 
 use std::future::Future;
-use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,10 +25,6 @@ use tokio::time::Instant;
 use crate::proxy::Proxy;
 pub use status::ReloadStatus;
 use watch::{DirWatch, WatchMode};
-
-/// Files larger than this are rejected unread: a ConfigMap holds at most 1 MiB, so anything
-/// much bigger is a mistake, and parsing it would only cost memory.
-pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
 
 /// How the controller watches and applies.
 #[derive(Clone, Debug)]
@@ -47,9 +44,7 @@ pub struct ReloadOptions {
 
 /// Why the file was not applied.
 enum Rejection {
-    /// Empty: a writer has created but not yet filled it. Not an error.
-    Empty,
-    /// Unchanged content.
+    /// The content of the config in force.
     Unchanged,
     /// Unreadable, invalid or unstartable: what about and why.
     Bad {
@@ -72,12 +67,12 @@ impl Rejection {
 
 /// Counts the file the proxy started with, which did not load (`why`), as one failed attempt,
 /// about the same thing its first check will be about, so that the check does not count it
-/// again while it stays the same. An empty file is not counted (a writer may be filling it).
+/// again while it stays the same.
 pub fn record_initial_failure(status: &ReloadStatus, path: &std::path::Path, why: &str) {
     let about = match read_config(path) {
         Ok(text) => sha256_hex(text.as_bytes()),
         Err(Rejection::Bad { about, .. }) => about,
-        Err(Rejection::Empty | Rejection::Unchanged) => return,
+        Err(Rejection::Unchanged) => return,
     };
     status.record_failure(&about, why);
 }
@@ -117,7 +112,15 @@ pub async fn run(
             () = &mut shutdown => return proxy,
         }
         match check(&mut proxy, &options, &status).await {
-            Ok(()) | Err(Rejection::Empty | Rejection::Unchanged) => {}
+            Ok(()) => {}
+            Err(Rejection::Unchanged) => {
+                if status.record_restored() {
+                    tracing::info!(
+                        sha256 = %status.sha256(),
+                        "the file is back to the config in force; the earlier failure is over"
+                    );
+                }
+            }
             Err(Rejection::Bad { about, why }) => {
                 if status.record_failure(&about, &why) {
                     tracing::error!("config not applied, the running config stays: {why}");
@@ -168,31 +171,9 @@ async fn check(
     Ok(())
 }
 
-/// Reads the config through its path (following the ConfigMap's symlinks), refusing what cannot
-/// be a config before reading it all.
+/// Reads the config through its path (following the ConfigMap's symlinks), with the checks
+/// every reader of a config file makes ([`l7mp_config::load::read_file`]).
 fn read_config(path: &std::path::Path) -> Result<String, Rejection> {
-    let unreadable =
-        |e: std::io::Error| Rejection::unreadable(format!("cannot read {}: {e}", path.display()));
-    let meta = std::fs::metadata(path).map_err(unreadable)?;
-    if meta.is_dir() {
-        return Err(Rejection::unreadable(format!(
-            "{} is a directory",
-            path.display()
-        )));
-    }
-    if meta.len() > MAX_CONFIG_BYTES {
-        return Err(Rejection::unreadable(format!(
-            "{} is {} bytes, more than the {MAX_CONFIG_BYTES} a config may have",
-            path.display(),
-            meta.len()
-        )));
-    }
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text))
-        .map_err(unreadable)?;
-    if text.trim().is_empty() {
-        return Err(Rejection::Empty);
-    }
-    Ok(text)
+    l7mp_config::load::read_file(path)
+        .map_err(|d| Rejection::unreadable(Report(&d).to_string().trim_end().to_string()))
 }

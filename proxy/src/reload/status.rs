@@ -91,6 +91,23 @@ impl ReloadStatus {
         true
     }
 
+    /// Records that the file, after a failure, holds the config in force again: the failure is
+    /// over (the latest attempt succeeded, with nothing to apply). True when there was a
+    /// failure to clear; the generation stays.
+    pub fn record_restored(&self) -> bool {
+        {
+            let mut a = self.active();
+            if a.failed.is_none() {
+                return false;
+            }
+            a.failed = None;
+            a.last_error = None;
+        }
+        self.reloads_ok.inc();
+        self.stamp(true);
+        true
+    }
+
     /// Hash of the config in force ("" before the first).
     pub fn sha256(&self) -> String {
         self.active().sha256.clone()
@@ -144,5 +161,21 @@ mod tests {
         status.record_success("sha-c", Arc::new(String::new()));
         assert!(status.record_failure("sha-a", "a is invalid"));
         assert_eq!(status.reloads_failed.get(), 3);
+    }
+
+    #[test]
+    fn going_back_to_the_config_in_force_clears_a_failure_once() {
+        let status = ReloadStatus::default();
+        status.record_success("sha-good", Arc::new(String::new()));
+        assert!(!status.record_restored(), "nothing to clear");
+        assert!(status.record_failure("sha-bad", "bad is invalid"));
+        assert!(!status.last_ok());
+        assert!(status.record_restored());
+        assert!(status.last_ok());
+        assert_eq!(status.last_error(), None);
+        assert_eq!((status.reloads_ok.get(), status.generation()), (2, 1));
+        assert!(!status.record_restored(), "cleared once");
+        // The same bad file again is a new failure.
+        assert!(status.record_failure("sha-bad", "bad is invalid"));
     }
 }

@@ -4,6 +4,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod process;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use l7mp::admin::Admin;
+use l7mp::admin::{Admin, Scope};
 use l7mp::proxy::{Options, Proxy, View, Workers};
 use l7mp::reload::watch::WatchMode;
 use l7mp::reload::{ReloadOptions, ReloadStatus};
@@ -47,10 +48,11 @@ impl Served {
         let stop = CancellationToken::new();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let admin = listener.local_addr().unwrap();
-        tokio::spawn(
-            Admin::new(status.clone(), proxy.view())
-                .serve(listener, stop.clone().cancelled_owned()),
-        );
+        tokio::spawn(Admin::new(status.clone(), proxy.view()).serve(
+            listener,
+            Scope::Admin,
+            stop.clone().cancelled_owned(),
+        ));
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         if let Ok(loaded) = l7mp_config::load_str("config.yaml", &text) {
             proxy.apply(loaded.config, Duration::ZERO).await.unwrap();
@@ -473,6 +475,8 @@ async fn the_binary_serves_metrics_and_readiness_on_its_admin_address() {
             .arg(&path)
             .args(["--wait-for-config", "--workers", "1", "--log-level", "warn"])
             .args(["--admin-address", &admin.to_string(), "--debounce-ms", "20"])
+            // The UDP session below would keep a graceful stop waiting for its drain.
+            .args(["--metrics-address", "none", "--drain-timeout", "0.1"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

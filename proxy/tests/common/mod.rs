@@ -503,11 +503,11 @@ pub async fn read_to_close<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> V
     out
 }
 
-/// The proxy binary, without its admin endpoint (tests run side by side and would all claim
-/// the default admin port).
+/// The proxy binary, without its admin and metrics endpoints (tests run side by side and would
+/// all claim the default ports).
 pub fn l7mp_binary() -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_l7mp"));
-    cmd.args(["--admin-address", "none"]);
+    cmd.args(["--admin-address", "none", "--metrics-address", "none"]);
     cmd
 }
 

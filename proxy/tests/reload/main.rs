@@ -296,10 +296,13 @@ async fn bad_files_never_replace_the_running_config() {
     assert!(proxy.view.listener("b").is_none());
     still_serving().await;
 
-    // An empty file is a file not yet written: ignored, not a failure.
+    // An empty file is final (a ConfigMap swap never shows a half-written one): rejected and
+    // counted like any other invalid file.
     volume.update("");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(proxy.status.reloads_failed.get(), 2);
+    proxy.failures_reach(3).await;
+    assert!(proxy.status.last_error().unwrap().contains("no content"));
+    assert!(!proxy.status.last_ok());
+    still_serving().await;
 
     // The next good file is applied.
     volume.update(&config(&[
