@@ -39,7 +39,9 @@ fn git_commit(manifest: &Path) -> Option<String> {
         return None;
     }
     for path in ["HEAD", "refs", "packed-refs"] {
-        if let Some(file) = git(&["rev-parse", "--path-format=absolute", "--git-path", path]) {
+        // Cargo takes a missing file for a changed one and would rerun on every build.
+        let file = git(&["rev-parse", "--path-format=absolute", "--git-path", path]);
+        if let Some(file) = file.filter(|f| Path::new(f).exists()) {
             println!("cargo:rerun-if-changed={file}");
         }
     }

@@ -228,11 +228,6 @@ fn run_compile(args: &CompileArgs) -> ExitCode {
     if args.format == Contents::Config && args.output == output::Format::Json {
         return usage("--format config writes the bare proxy configs, which come only as YAML");
     }
-    if let Some(dir) = &args.output_dir
-        && let Err(e) = dir::prepare(dir)
-    {
-        return usage(&format!("--output-dir {e}"));
-    }
     let output = match output_of(&args.input, args.diagnostics, 1) {
         Ok(output) => output,
         Err(code) => return code,
@@ -252,6 +247,9 @@ fn run_compile(args: &CompileArgs) -> ExitCode {
 
 /// `--output-dir`: writes the files, says what it removed, lists names under `-o name`.
 fn write_dir(dir: &Path, docs: &[&Emitted], args: &CompileArgs) -> ExitCode {
+    if let Err(e) = dir::prepare(dir) {
+        return usage(&format!("--output-dir {e}"));
+    }
     let files: Result<Vec<_>, _> = docs
         .iter()
         .map(|d| dir::file(d, args.format, args.output))

@@ -159,7 +159,7 @@ fn output_dir_writes_each_object_and_removes_only_its_own_stale_files() {
         );
     }
 
-    // A file where the folder should be, or below a file: exit 2 before compiling.
+    // A file where the folder should be, or below a file: exit 2, nothing written.
     let file = out.join("README.md").display().to_string();
     let refused = l7mpc(&["compile", "-f", &seed, "--output-dir", &file], "");
     assert_eq!(refused.status.code(), Some(2));
@@ -173,6 +173,21 @@ fn output_dir_writes_each_object_and_removes_only_its_own_stale_files() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(stderr(&refused).contains(&below), "{}", stderr(&refused));
     assert_eq!(listing(&out), expected, "nothing changed by refused runs");
+    // Input with errors: exit 1 and no folder at all.
+    let never = scratch.path().join("never");
+    let broken = input("compile-forwarding-loop");
+    let failed = l7mpc(
+        &[
+            "compile",
+            "-f",
+            &broken,
+            "--output-dir",
+            &never.display().to_string(),
+        ],
+        "",
+    );
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(!never.exists());
 }
 
 /// `compile -o json` turned into what `kubectl get configmaps,services -o json` prints after

@@ -80,7 +80,7 @@ pub fn file(doc: &Emitted, contents: Contents, format: Format) -> Result<File, S
 }
 
 /// Makes `dir` a directory if it is not one yet and checks that files can be created in it,
-/// so that a wrong `--output-dir` fails before any work.
+/// so that a wrong `--output-dir` fails before any file is written.
 ///
 /// # Errors
 /// `dir` is a file, or cannot be created or written.
@@ -93,8 +93,14 @@ pub fn prepare(dir: &Path) -> Result<(), DirError> {
         );
         return Err(DirError::new(dir, problem));
     }
-    std::fs::create_dir_all(dir).map_err(|e| DirError::new(dir, e))?;
-    temporary(dir).map(drop).map_err(|e| DirError::new(dir, e))
+    let context = |what: &str, e: io::Error| {
+        let source = io::Error::new(e.kind(), format!("{what}: {e}"));
+        DirError::new(dir, source)
+    };
+    std::fs::create_dir_all(dir).map_err(|e| context("cannot create this directory", e))?;
+    temporary(dir)
+        .map(drop)
+        .map_err(|e| context("cannot write files in this directory", e))
 }
 
 /// What [`write()`] did.

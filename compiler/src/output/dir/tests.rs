@@ -145,7 +145,11 @@ fn a_file_or_unwritable_path_is_refused_before_any_work() {
     assert_eq!(err.path, file_path);
     assert!(err.to_string().contains("not a directory"), "{err}");
     let below = file_path.join("sub");
-    assert!(prepare(&below).is_err());
+    let err = prepare(&below).unwrap_err();
+    assert!(
+        err.to_string().contains("cannot create this directory"),
+        "{err}"
+    );
     let fresh = tmp.path().join("new/deeper");
     prepare(&fresh).unwrap();
     assert!(fresh.is_dir());
