@@ -69,6 +69,14 @@ fn output_formats_print_like_kubectl() {
     assert_eq!(list["apiVersion"], "v1");
     assert_eq!(list["kind"], "List");
     assert_eq!(list["items"], Value::Array(docs.clone()));
+    // The config text survives the trip to JSON byte for byte.
+    let configs = stdout(&l7mpc(&["compile", "-f", &seed, "--format", "config"], ""));
+    let configs: Vec<&str> = configs.split("---\n").skip(1).collect();
+    for item in list["items"].as_array().unwrap() {
+        if let Some(config) = item.pointer("/data/config.yaml").and_then(Value::as_str) {
+            assert!(configs.contains(&config), "{config}");
+        }
+    }
 
     let names = l7mpc(&["compile", "-f", &seed, "-o", "name"], "");
     let expected_names: Vec<String> = docs
