@@ -15,8 +15,8 @@ out=$(mktemp -d)
 cleanup() { "$bin/l7mp-localcluster" --cluster "$cluster" down >/dev/null 2>&1 || true; rm -rf "$out"; }
 trap cleanup EXIT INT TERM
 
-echo "\$ l7mpc compile -f examples/task1/{mesh,gateway,workloads} -o $out"
-"$bin/l7mpc" compile -f examples/task1/mesh -f examples/task1/gateway -f examples/task1/workloads -o "$out"
+echo "\$ l7mpc compile -f examples/task1/{mesh,gateway,workloads} --output-dir $out"
+"$bin/l7mpc" compile -f examples/task1/mesh -f examples/task1/gateway -f examples/task1/workloads --output-dir "$out"
 "$bin/l7mp-localcluster" --cluster "$cluster" up --bin-dir "$bin" -f examples/task1/workloads -f "$out"
 "$bin/l7mp-localcluster" --cluster "$cluster" status
 node=$("$bin/l7mp-localcluster" --cluster "$cluster" status | sed -n 's/.*node IP \([0-9.]*\).*/\1/p' | head -1)

@@ -6,8 +6,7 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use l7mpc::check::Options;
-use l7mpc::compile::compile;
+use l7mpc::compile::{Options, compile};
 use l7mpc::load::SourceFile;
 
 /// The 1x mesh has 100 workloads, 500 VirtualServices and 500 Targets; larger sizes scale

@@ -1,28 +1,74 @@
-//! `l7mpc compile`: the front half, then lowering, the dataflow graph's checks and emission.
-//! Output is produced only when no error was found, so a broken mesh never reaches a cluster.
+//! The one pipeline behind `l7mpc check`, `compile`, `graph` and `diff`: the front half
+//! ([`crate::front`]), then lowering, the dataflow graph's checks and emission. Every command
+//! runs all of it, so `check` reports exactly what `compile` would; output is produced only when
+//! no error was found, so a broken mesh never reaches a cluster.
 
-use crate::check::{self, Options};
+use std::collections::BTreeSet;
+
 use crate::diagnostics::{Diagnostic, Diagnostics, Severity};
 use crate::emit::{self, Output};
+use crate::front;
 use crate::graph::{self, Mesh};
-use crate::load::{self, Kind, Object, SourceFile};
+use crate::load::{self, Kind, Object, Skipped, SourceFile};
 use crate::lower;
 
-/// What a compile run produced.
+/// Settings of a run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The namespace of objects whose manifest names none.
+    pub namespace: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            namespace: "default".into(),
+        }
+    }
+}
+
+/// What a run produced.
 #[derive(Debug)]
 pub struct Compiled {
     /// All diagnostics, sorted.
     pub diagnostics: Vec<Diagnostic>,
+    /// The documents of kinds the compiler does not read.
+    pub skipped: Vec<Skipped>,
     /// The dataflow graph (built even when there are errors, for `l7mpc graph`).
     pub mesh: Mesh,
     /// The emitted objects; None when an error was found.
     pub output: Option<Output>,
 }
 
+impl Compiled {
+    /// Whether the run failed: any error, or any warning when warnings are denied.
+    pub fn failed(&self, deny_warnings: bool) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error || deny_warnings)
+    }
+
+    /// One line on the skipped documents, as kubectl reports what it ignores: "skipped 3
+    /// objects of kinds it does not read: Ingress, Secret"; None when nothing was skipped.
+    pub fn skipped_summary(&self) -> Option<String> {
+        let kinds: BTreeSet<&str> = self.skipped.iter().map(|s| s.kind.as_str()).collect();
+        let kinds = kinds.into_iter().collect::<Vec<_>>().join(", ");
+        match self.skipped.len() {
+            0 => None,
+            1 => Some(format!(
+                "skipped 1 object of a kind it does not read: {kinds}"
+            )),
+            n => Some(format!(
+                "skipped {n} objects of kinds it does not read: {kinds}"
+            )),
+        }
+    }
+}
+
 /// Compiles `files`; `pods` is the `--pods` snapshot (pod IPs instead of headless Services).
 pub fn compile(files: &[SourceFile], pods: Option<&[SourceFile]>, options: &Options) -> Compiled {
     let mut diags = Diagnostics::default();
-    let front = check::front(files, options, &mut diags);
+    let front = front::front(files, options, &mut diags);
     let snapshot: Option<Vec<Object>> = pods.map(|pods| {
         let inputs = load::parse(pods, &options.namespace, &mut diags);
         inputs
@@ -43,6 +89,8 @@ pub fn compile(files: &[SourceFile], pods: Option<&[SourceFile]>, options: &Opti
     let mesh = graph::build(objects, &lowered);
     graph::check(objects, &front.resolutions, &lowered, &mesh, &mut diags);
     let failed = |d: &Diagnostics| d.iter().any(|d| d.severity == Severity::Error);
+    // Emission's own checks (the proxy's validator, ConfigMap conflicts and size) need
+    // configs lowered from valid input: after an error they would only repeat it.
     let output = if failed(&diags) {
         None
     } else {
@@ -51,7 +99,68 @@ pub fn compile(files: &[SourceFile], pods: Option<&[SourceFile]>, options: &Opti
     };
     Compiled {
         diagnostics: diags.into_sorted(),
+        skipped: front.inputs.skipped,
         mesh,
         output,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostics::Code;
+
+    fn seed() -> Vec<SourceFile> {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/golden/seed-task1/input"
+        );
+        let paths = [std::path::PathBuf::from(dir)];
+        load::read_sources(&paths).expect("the seed case is readable")
+    }
+
+    /// The seed compiles, with one warning: its transcoder's Unix socket is a byte stream.
+    #[test]
+    fn the_seed_compiles() {
+        let compiled = compile(&seed(), None, &Options::default());
+        let codes: Vec<_> = compiled.diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(codes, [Code::FramingLoss]);
+        assert!(!compiled.failed(false) && compiled.failed(true));
+        let output = compiled.output.expect("output without errors");
+        let maps: Vec<_> = output.config_maps.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            maps,
+            [
+                "l7mp-ingress-config",
+                "transcoder-sidecar-config",
+                "worker-sidecar-config"
+            ]
+        );
+    }
+
+    /// Nothing panics on broken input: every prefix of every seed file, and every file with
+    /// one line's indentation removed, still gives diagnostics, not a crash.
+    #[test]
+    fn mangled_input_never_panics() {
+        let files = seed();
+        for (i, file) in files.iter().enumerate() {
+            let mangle = |text: String| {
+                let mut files = files.clone();
+                files[i].text = text;
+                compile(&files, None, &Options::default())
+            };
+            let cuts = (0..file.text.len())
+                .step_by(5)
+                .filter(|&n| file.text.is_char_boundary(n));
+            for cut in cuts {
+                mangle(file.text[..cut].to_string());
+            }
+            let lines: Vec<&str> = file.text.lines().collect();
+            for n in 0..lines.len() {
+                let mut changed = lines.clone();
+                changed[n] = changed[n].trim_start();
+                mangle(changed.join("\n"));
+            }
+        }
     }
 }

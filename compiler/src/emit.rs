@@ -46,22 +46,46 @@ pub struct Output {
     pub configs: Vec<Emitted>,
 }
 
-impl Output {
-    /// ConfigMaps then Services as one multi-document stream for `kubectl apply -f -`.
-    pub fn manifests(&self) -> String {
-        stream(self.config_maps.iter().chain(&self.services))
-    }
+/// Which of the emitted objects a run writes (`--format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Contents {
+    /// ConfigMaps holding the configs, then the headless Services: what a cluster needs.
+    Configmap,
+    /// The bare proxy config of each workload, for running a proxy by hand.
+    Config,
+}
 
-    /// The bare configs as one multi-document stream.
-    pub fn bare_configs(&self) -> String {
-        stream(&self.configs)
+impl Output {
+    /// The documents of `contents`, in output order (ConfigMaps before the Services).
+    pub fn documents(&self, contents: Contents) -> Vec<&Emitted> {
+        match contents {
+            Contents::Configmap => self.config_maps.iter().chain(&self.services).collect(),
+            Contents::Config => self.configs.iter().collect(),
+        }
     }
 }
 
-fn stream<'a>(docs: impl IntoIterator<Item = &'a Emitted>) -> String {
-    docs.into_iter()
-        .map(|d| format!("---\n{}", d.text))
-        .collect()
+impl Emitted {
+    /// The document as a JSON value, parsed back from its YAML text (kept only as text, since
+    /// most runs need nothing else).
+    ///
+    /// # Errors
+    /// The text does not parse back: an l7mpc bug, described for the bug report.
+    pub fn value(&self) -> Result<serde_json::Value, String> {
+        let parsed = l7mp_config::yaml::parse_documents(&self.text).map_err(|e| e.message);
+        match parsed.map(|docs| docs.into_iter().next()) {
+            Ok(Some(doc)) => Ok(doc.value),
+            Ok(None) => Err("it is empty".into()),
+            Err(e) => Err(e),
+        }
+        .map_err(|e| {
+            format!(
+                "the emitted {} {}/{} does not parse back ({e}): this is an l7mpc bug, please \
+                 report it with the input",
+                self.kind, self.namespace, self.name
+            )
+        })
+    }
 }
 
 /// Renders every plan; a config the proxy would reject is reported as a compiler bug.

@@ -1,7 +1,8 @@
 //! `l7mpc`: compiles `l7mp.io/v1` resources and workload manifests into per-pod proxy configs.
 //!
-//! The front half of the compiler, one module per stage, each pushing into one
-//! [`diagnostics::Diagnostics`] sink so that a run reports every problem at once:
+//! One pipeline, [`compile::compile`], runs every stage over the input, each stage pushing into
+//! one [`diagnostics::Diagnostics`] sink so that a run reports every problem at once. The front
+//! half ([`front`]):
 //!
 //! 1. [`load`]: files → Kubernetes objects with source locations;
 //! 2. [`schema`]: `l7mp.io` objects against the schemas of the CRDs generated from [`crd`];
@@ -15,20 +16,23 @@
 //! 7. [`graph`]: the mesh as a dataflow graph, and the checks that need all of it;
 //! 8. [`emit`]: ConfigMaps and headless Services, checked by the proxy's own validator.
 //!
-//! [`check`] runs the front half, [`compile`] everything; the `l7mpc` binary is a thin command
-//! line over them.
+//! Every command of the `l7mpc` binary (a thin command line over this library) runs the whole
+//! pipeline, so `check` and `compile` always agree; [`output`] prints or writes the result and
+//! [`diff`] compares it with a cluster's objects.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms, missing_docs)]
 
-pub mod check;
 pub mod compile;
 pub mod crd;
 pub mod diagnostics;
+pub mod diff;
 pub mod emit;
 pub mod endpoints;
+pub mod front;
 pub mod graph;
 pub mod load;
 pub mod lower;
+pub mod output;
 pub mod resolve;
 pub mod schema;
 pub mod select;

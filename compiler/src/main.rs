@@ -1,21 +1,32 @@
-//! The `l7mpc` command line: parses arguments, reads files, runs the library, sets the exit code
-//! (0 clean, 1 diagnostics that fail the run, 2 usage or I/O errors).
+//! The `l7mpc` command line: parses arguments, reads files, runs the library's one pipeline,
+//! sets the exit code (0 clean, 1 diagnostics that fail the run or, for `diff`, a difference,
+//! 2 usage or I/O errors).
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
-use l7mpc::check::{Options, check};
-use l7mpc::compile::{Compiled, compile};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap_complete::Shell;
+use l7mpc::compile::{Compiled, Options, compile};
 use l7mpc::diagnostics::{Format, render};
+use l7mpc::emit::{Contents, Emitted};
 use l7mpc::graph::GraphFormat;
 use l7mpc::load::read_sources;
+use l7mpc::output::{self, dir};
+
+/// The version with the commit it was built from (`unknown` outside a git checkout).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("L7MP_COMMIT"),
+    ")"
+);
 
 /// Compiles l7mp.io/v1 VirtualService, Target and Rule resources plus workload manifests into
 /// per-pod l7mp proxy configs.
 #[derive(Parser)]
-#[command(version)]
+#[command(name = "l7mpc", version = VERSION, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -23,50 +34,30 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Validates the resources and reports every problem found.
+    /// Validates the resources and reports every problem `compile` would, writing nothing.
     Check(CheckArgs),
     /// Compiles the resources into ConfigMaps (and headless Services) for `kubectl apply -f -`.
     Compile(CompileArgs),
+    /// Compares the compiled objects with a cluster dump or an output directory.
+    Diff(DiffArgs),
     /// Draws the mesh's dataflow graph.
     Graph(GraphArgs),
     /// Prints the VirtualService, Target and Rule CRDs as one YAML stream.
     Crds,
+    /// Prints a shell completion script (e.g. `l7mpc completions bash > /etc/bash_completion.d/l7mpc`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Prints a manual page in roff (`l7mpc man | man -l -`; `l7mpc man compile` for a command's).
+    Man {
+        /// The command whose page to print; l7mpc's own without one.
+        command: Option<String>,
+    },
 }
 
-/// What `compile` writes.
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum OutputFormat {
-    /// ConfigMaps holding the configs, then the headless Services.
-    Configmap,
-    /// The bare proxy config of each workload.
-    Config,
-}
-
-#[derive(Args)]
-struct CompileArgs {
-    #[command(flatten)]
-    input: InputArgs,
-    /// Writes one file per object under DIR/<namespace>/ instead of one stream on stdout.
-    #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
-    output: Option<PathBuf>,
-    /// A `kubectl get pods -o yaml` snapshot: endpoints become pod IPs, no Services.
-    #[arg(long, value_name = "FILE")]
-    pods: Option<PathBuf>,
-    /// What to write.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Configmap)]
-    format: OutputFormat,
-}
-
-#[derive(Args)]
-struct GraphArgs {
-    #[command(flatten)]
-    input: InputArgs,
-    /// Drawing language.
-    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
-    format: GraphFormat,
-}
-
-/// The input options `compile` and `graph` share.
+/// The input options every command that compiles shares.
 #[derive(Args)]
 struct InputArgs {
     /// Files or directories (recursively, *.yaml and *.yml) to read; `-` reads stdin.
@@ -75,89 +66,110 @@ struct InputArgs {
     /// Namespace of objects whose manifest names none.
     #[arg(short = 'n', long, default_value = "default")]
     namespace: String,
+    /// A `kubectl get pods -o yaml` snapshot: endpoints become pod IPs, no Services.
+    #[arg(long, value_name = "FILE")]
+    pods: Option<PathBuf>,
     /// Fails the run on warnings too.
     #[arg(long)]
     deny_warnings: bool,
-    /// Format of the diagnostics, which go to stderr.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    diagnostics: Format,
+    /// Lists each document skipped because the compiler does not read its kind.
+    #[arg(short, long)]
+    verbose: bool,
+    /// Never colours the diagnostics (also off when they do not go to a terminal or NO_COLOR
+    /// is set).
+    #[arg(long)]
+    no_color: bool,
 }
 
 #[derive(Args)]
 struct CheckArgs {
-    /// Files or directories (recursively, *.yaml and *.yml) to read; `-` reads stdin.
-    #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
-    files: Vec<PathBuf>,
-    /// Output format of the diagnostics.
+    #[command(flatten)]
+    input: InputArgs,
+    /// Format of the diagnostics, which go to stdout.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
-    /// Fails the run on warnings too.
-    #[arg(long)]
-    deny_warnings: bool,
-    /// Namespace of objects whose manifest names none.
-    #[arg(short = 'n', long, default_value = "default")]
-    namespace: String,
-    /// Lists the documents skipped because the compiler does not read their kind.
-    #[arg(short, long)]
-    verbose: bool,
-    /// Never colours the output (also off when stdout is not a terminal or NO_COLOR is set).
-    #[arg(long)]
-    no_color: bool,
+}
+
+#[derive(Args)]
+struct CompileArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// Format of the diagnostics, which go to stderr.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    diagnostics: Format,
+    /// Output format: a YAML stream, a JSON `v1 List`, or `kind/name` lines.
+    #[arg(short = 'o', long, value_enum, default_value_t = output::Format::Yaml)]
+    output: output::Format,
+    /// Writes one file per object under DIR/<namespace>/ instead of stdout, and removes the
+    /// files of objects an earlier run wrote that are gone.
+    #[arg(long, value_name = "DIR")]
+    output_dir: Option<PathBuf>,
+    /// What to write; `config` (bare proxy configs) only as YAML.
+    #[arg(long, value_enum, default_value_t = Contents::Configmap)]
+    format: Contents,
+}
+
+#[derive(Args)]
+struct DiffArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// Format of the diagnostics, which go to stderr.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    diagnostics: Format,
+    /// A directory written by `compile --output-dir`, or a file holding the output of
+    /// `kubectl get configmaps,services -o yaml` (or `-o json`).
+    #[arg(long, value_name = "DIR|FILE")]
+    against: PathBuf,
+}
+
+#[derive(Args)]
+struct GraphArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// Format of the diagnostics, which go to stderr.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    diagnostics: Format,
+    /// Drawing language.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+    format: GraphFormat,
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Check(args) => run_check(&args),
         Command::Compile(args) => run_compile(&args),
+        Command::Diff(args) => run_diff(&args),
         Command::Graph(args) => run_graph(&args),
         Command::Crds => {
             print_out(&l7mpc::crd::crds_yaml());
             ExitCode::SUCCESS
         }
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "l7mpc", &mut out);
+            print_out(&String::from_utf8_lossy(&out));
+            ExitCode::SUCCESS
+        }
+        Command::Man { command } => man(command.as_deref()),
     }
 }
 
-fn run_check(args: &CheckArgs) -> ExitCode {
-    let files = match read_sources(&args.files) {
-        Ok(files) => files,
-        Err(e) => {
-            eprintln!("l7mpc: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let options = Options {
-        namespace: args.namespace.clone(),
-    };
-    let outcome = check(&files, &options);
-    if args.verbose {
-        for skipped in &outcome.inputs.skipped {
-            eprintln!("skipped {skipped}");
-        }
-    }
-    let color =
-        !args.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
-    let text = |name: &str| {
-        files
-            .iter()
-            .find(|f| f.name == name)
-            .map(|f| f.text.as_str())
-    };
-    print_out(&render(&outcome.diagnostics, text, args.format, color));
-    if outcome.failed(args.deny_warnings) {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+/// Where a command's diagnostics go: `check`'s are its output, the others' are on stderr.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    Stdout,
+    Stderr,
 }
 
-/// Reads the input, compiles it and prints its diagnostics to stderr; None on usage errors.
-fn compile_input(input: &InputArgs, pods: Option<&PathBuf>) -> Result<Compiled, ExitCode> {
+/// Reads the input, runs the pipeline, and reports: the skipped documents on stderr, the
+/// diagnostics on `stream`. Err(2) when the input cannot be read.
+fn run(input: &InputArgs, format: Format, stream: Stream) -> Result<Compiled, ExitCode> {
     let usage = |e: std::io::Error| {
         eprintln!("l7mpc: {e}");
         ExitCode::from(2)
     };
     let files = read_sources(&input.files).map_err(usage)?;
-    let pods = match pods {
+    let pods = match &input.pods {
         Some(path) => Some(read_sources(std::slice::from_ref(path)).map_err(usage)?),
         None => None,
     };
@@ -165,63 +177,158 @@ fn compile_input(input: &InputArgs, pods: Option<&PathBuf>) -> Result<Compiled, 
         namespace: input.namespace.clone(),
     };
     let compiled = compile(&files, pods.as_deref(), &options);
+    if input.verbose {
+        for skipped in &compiled.skipped {
+            eprintln!("l7mpc: skipped {skipped}");
+        }
+    }
+    if let Some(summary) = compiled.skipped_summary() {
+        eprintln!("l7mpc: {summary}");
+    }
     let all: Vec<_> = files.iter().chain(pods.iter().flatten()).collect();
     let text = |name: &str| all.iter().find(|f| f.name == name).map(|f| f.text.as_str());
-    let color = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
-    if !compiled.diagnostics.is_empty() {
-        let rendered = render(&compiled.diagnostics, text, input.diagnostics, color);
-        let _ = std::io::stderr().write_all(rendered.as_bytes());
-    }
-    let denied = input.deny_warnings && !compiled.diagnostics.is_empty();
-    if denied || compiled.output.is_none() {
-        return Err(ExitCode::from(1));
+    let terminal = match stream {
+        Stream::Stdout => std::io::stdout().is_terminal(),
+        Stream::Stderr => std::io::stderr().is_terminal(),
+    };
+    let color = !input.no_color && std::env::var_os("NO_COLOR").is_none() && terminal;
+    let rendered = render(&compiled.diagnostics, text, format, color);
+    match stream {
+        Stream::Stdout => print_out(&rendered),
+        Stream::Stderr if compiled.diagnostics.is_empty() => {}
+        Stream::Stderr => {
+            let _ = std::io::stderr().write_all(rendered.as_bytes());
+        }
     }
     Ok(compiled)
 }
 
+fn run_check(args: &CheckArgs) -> ExitCode {
+    match run(&args.input, args.format, Stream::Stdout) {
+        Ok(compiled) if compiled.failed(args.input.deny_warnings) => ExitCode::from(1),
+        Ok(_) => ExitCode::SUCCESS,
+        Err(code) => code,
+    }
+}
+
+/// Runs the pipeline for a command that needs the output: Err(`failed`) when it fails.
+fn output_of(
+    input: &InputArgs,
+    diagnostics: Format,
+    failed: u8,
+) -> Result<l7mpc::emit::Output, ExitCode> {
+    let compiled = run(input, diagnostics, Stream::Stderr)?;
+    match compiled.output {
+        Some(output) if !compiled.failed(input.deny_warnings) => Ok(output),
+        _ => Err(ExitCode::from(failed)),
+    }
+}
+
 fn run_compile(args: &CompileArgs) -> ExitCode {
-    let compiled = match compile_input(&args.input, args.pods.as_ref()) {
-        Ok(compiled) => compiled,
+    if args.format == Contents::Config && args.output == output::Format::Json {
+        return usage("--format config writes the bare proxy configs, which come only as YAML");
+    }
+    let output = match output_of(&args.input, args.diagnostics, 1) {
+        Ok(output) => output,
         Err(code) => return code,
     };
-    let Some(output) = compiled.output else {
-        return ExitCode::from(1);
+    let docs = output.documents(args.format);
+    match &args.output_dir {
+        None => match output::stream(&docs, args.output) {
+            Ok(text) => {
+                print_out(&text);
+                ExitCode::SUCCESS
+            }
+            Err(bug) => usage(&bug),
+        },
+        Some(dir) => write_dir(dir, &docs, args),
+    }
+}
+
+/// `--output-dir`: writes the files, says what it removed, lists names under `-o name`.
+fn write_dir(dir: &Path, docs: &[&Emitted], args: &CompileArgs) -> ExitCode {
+    if let Err(e) = dir::prepare(dir) {
+        return usage(&format!("--output-dir {e}"));
+    }
+    let files: Result<Vec<_>, _> = docs
+        .iter()
+        .map(|d| dir::file(d, args.format, args.output))
+        .collect();
+    let report = match files.map(|files| dir::write(dir, &files).map_err(|e| e.to_string())) {
+        Ok(Ok(report)) => report,
+        Ok(Err(e)) | Err(e) => return usage(&e),
     };
-    let (docs, stream) = match args.format {
-        OutputFormat::Configmap => {
-            let docs: Vec<_> = output.config_maps.iter().chain(&output.services).collect();
-            (docs, output.manifests())
-        }
-        OutputFormat::Config => (output.configs.iter().collect(), output.bare_configs()),
-    };
-    let Some(dir) = &args.output else {
-        print_out(&stream);
-        return ExitCode::SUCCESS;
-    };
-    for doc in docs {
-        let file = match args.format {
-            OutputFormat::Configmap => format!("{}-{}.yaml", doc.kind.to_lowercase(), doc.name),
-            OutputFormat::Config => format!("{}.yaml", doc.name),
-        };
-        let folder = dir.join(&doc.namespace);
-        let written = std::fs::create_dir_all(&folder)
-            .and_then(|()| std::fs::write(folder.join(&file), &doc.text));
-        if let Err(e) = written {
-            eprintln!("l7mpc: {}: {e}", folder.join(&file).display());
-            return ExitCode::from(2);
-        }
+    for removed in &report.removed {
+        eprintln!("l7mpc: removed {} (its object is gone)", removed.display());
+    }
+    if args.output == output::Format::Name {
+        let names: String = docs.iter().map(|d| output::name(d) + "\n").collect();
+        print_out(&names);
     }
     ExitCode::SUCCESS
 }
 
+fn run_diff(args: &DiffArgs) -> ExitCode {
+    // Like `kubectl diff`: 1 means a difference, so a run that cannot compare exits 2.
+    let output = match output_of(&args.input, args.diagnostics, 2) {
+        Ok(output) => output,
+        Err(code) => return code,
+    };
+    let other = match l7mpc::diff::live::read(&args.against) {
+        Ok(other) => other,
+        Err(e) => return usage(&e.to_string()),
+    };
+    let docs = output.documents(Contents::Configmap);
+    match l7mpc::diff::diff(&docs, other, &args.input.namespace) {
+        Ok(text) if text.is_empty() => ExitCode::SUCCESS,
+        Ok(text) => {
+            print_out(&text);
+            ExitCode::from(1)
+        }
+        Err(bug) => usage(&bug),
+    }
+}
+
 fn run_graph(args: &GraphArgs) -> ExitCode {
-    match compile_input(&args.input, None) {
+    match run(&args.input, args.diagnostics, Stream::Stderr) {
+        Ok(compiled) if compiled.failed(args.input.deny_warnings) => ExitCode::from(1),
         Ok(compiled) => {
             print_out(&l7mpc::graph::render(&compiled.mesh, args.format));
             ExitCode::SUCCESS
         }
         Err(code) => code,
     }
+}
+
+/// `l7mpc man [COMMAND]`: the page of l7mpc or of one of its commands.
+fn man(command: Option<&str>) -> ExitCode {
+    let mut cli = Cli::command();
+    // Building gives each command its page name (`l7mpc-compile`).
+    cli.build();
+    let page = match command {
+        None => cli,
+        Some(name) => match cli.find_subcommand(name) {
+            Some(sub) => sub.clone(),
+            None => {
+                let names: Vec<_> = cli.get_subcommands().map(|s| s.get_name()).collect();
+                return usage(&format!(
+                    "no command `{name}`; the commands are {}",
+                    names.join(", ")
+                ));
+            }
+        },
+    };
+    let mut out = Vec::new();
+    // Rendering into a Vec cannot fail.
+    let _ = clap_mangen::Man::new(page).render(&mut out);
+    print_out(&String::from_utf8_lossy(&out));
+    ExitCode::SUCCESS
+}
+
+/// Reports a usage or I/O error: exit 2.
+fn usage(message: &str) -> ExitCode {
+    eprintln!("l7mpc: {message}");
+    ExitCode::from(2)
 }
 
 /// Writes to stdout, ignoring a closed pipe (`l7mpc crds | head` must not panic).

@@ -6,25 +6,12 @@
 //! rewrites the expected files.
 //! The other command-line behaviour (stdin, formats, exit codes, `crds`) is tested here too.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
 
-fn l7mpc(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_l7mpc"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("l7mpc runs");
-    let mut input = child.stdin.take().expect("piped stdin");
-    input
-        .write_all(stdin.as_bytes())
-        .expect("stdin accepts the input");
-    drop(input);
-    child.wait_with_output().expect("l7mpc finishes")
-}
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{l7mpc, l7mpc_in};
 
 const BAD_PORT: &str = "apiVersion: l7mp.io/v1\nkind: Target\nmetadata: {name: t}\nspec:\n  cluster: {spec: {UDP: {port: 70000}}}\n";
 
@@ -33,13 +20,17 @@ fn stdin_and_machine_formats() {
     let out = l7mpc(&["check", "-f", "-", "--format", "json"], BAD_PORT);
     assert_eq!(out.status.code(), Some(1));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
-    assert_eq!(json[0]["code"], "L7MPC0203");
-    assert_eq!(json[0]["file"], "<stdin>");
-    assert_eq!(json[0]["line"], 5);
+    let port = json
+        .as_array()
+        .and_then(|all| all.iter().find(|d| d["code"] == "L7MPC0203"))
+        .expect("the port is reported");
+    assert_eq!(port["file"], "<stdin>");
+    assert_eq!(port["line"], 5);
     let out = l7mpc(&["check", "-f", "-", "--format", "github"], BAD_PORT);
     let text = String::from_utf8(out.stdout).expect("UTF-8");
     assert!(
-        text.starts_with("::error file=<stdin>,line=5,col="),
+        text.lines()
+            .any(|l| l.starts_with("::error file=<stdin>,line=5,col=")),
         "{text}"
     );
 }
@@ -130,6 +121,61 @@ fn reversed_inputs(case: &Path) -> Vec<String> {
     files
 }
 
+/// The number of errors in the summary line of human diagnostics ("l7mpc: 2 errors, ...").
+fn errors(diagnostics: &str) -> usize {
+    diagnostics
+        .lines()
+        .filter_map(|l| l.strip_prefix("l7mpc: ")?.split_once(" error"))
+        .find_map(|(count, _)| count.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `check` runs every stage `compile` runs: on every case both exit alike and report the same
+/// diagnostics (`check`'s on stdout, `compile`'s on stderr, both after the skipped-kinds line
+/// on stderr), also under `--deny-warnings` where a case has warnings.
+#[test]
+fn check_and_compile_agree_on_every_case() {
+    let mut compared = 0;
+    for case in cases() {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let args = command(&case);
+        let pods = args
+            .iter()
+            .position(|a| a == "--pods")
+            .map(|i| {
+                args[i..i + 2]
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        for deny in [false, true] {
+            let run = |command: &str| {
+                let mut line = vec![command];
+                line.extend(&pods);
+                line.extend(deny.then_some("--deny-warnings"));
+                line.extend(["-f", "input"]);
+                l7mpc_in(&case, &line, "")
+            };
+            let (check, compile) = (run("check"), run("compile"));
+            let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).expect("UTF-8");
+            let checked = text(&check.stderr) + &text(&check.stdout);
+            let compiled = text(&compile.stderr);
+            assert_eq!(
+                check.status.code(),
+                compile.status.code(),
+                "{name}, deny {deny}:\n{checked}"
+            );
+            assert_eq!(checked, compiled, "{name}, deny {deny}");
+            compared += 1;
+            if deny || check.status.code() != Some(0) || checked.is_empty() {
+                break; // --deny-warnings changes only a passing run with warnings
+            }
+        }
+    }
+    assert!(compared > cases().len(), "some case has warnings only");
+}
+
 /// Compares `actual` with the expected file, rewriting it under `L7MPC_ACCEPT`.
 fn compare(path: &Path, actual: &str, name: &str, failures: &mut Vec<String>) {
     if std::env::var_os("L7MPC_ACCEPT").is_some() {
@@ -156,10 +202,9 @@ fn golden_cases() {
             (&reordered.0, &reordered.1),
             "{name}: output depends on argument order"
         );
-        let failed = !actual.contains("l7mpc: 0 errors") && actual != "ok\n";
         assert_eq!(
             code,
-            i32::from(failed),
+            i32::from(errors(&actual) > 0),
             "{name}: exit code {code} for\n{actual}"
         );
         compare(&case.join("expected.txt"), &actual, &name, &mut failures);

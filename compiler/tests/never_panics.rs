@@ -1,8 +1,7 @@
 //! Property test: random text and mutations of the seed's files go through the whole pipeline
 //! (`compile`, with and without a pods snapshot) without panicking.
 
-use l7mpc::check::Options;
-use l7mpc::compile::compile;
+use l7mpc::compile::{Options, compile};
 use l7mpc::load::{SourceFile, read_sources};
 use proptest::prelude::*;
 

@@ -8,9 +8,17 @@ use clap::{Parser, ValueEnum};
 use l7mp::reload::ReloadOptions;
 use l7mp::reload::watch::WatchMode;
 
+/// The version with the commit it was built from (`unknown` outside a git checkout).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("L7MP_COMMIT"),
+    ")"
+);
+
 /// The l7mp multiprotocol proxy.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version = VERSION, about)]
 pub struct Cli {
     /// Config file to serve (the l7mp static config format, YAML or JSON).
     #[arg(

@@ -2,7 +2,8 @@
 //! diagnostic naming file, line, object and field), `--config` with an invalid file (exit 2
 //! before binding anything), with a port already in use (exit 1 naming the listener), a file
 //! over the size limit (refused alike by `--validate` and at start), and a valid config that
-//! serves and stops cleanly on SIGTERM.
+//! serves and stops cleanly on SIGTERM;
+//! `--version` with the commit.
 
 mod common;
 
@@ -58,6 +59,30 @@ fn udp_echo_config(port: u16, listener: &str) -> String {
 const INVALID: &str = "listeners:\n  - name: web\n    spec: {protocol: TCP, port: 8080}\n    \
      options:\n      idle_timeout: soon\n    rules:\n      - action: {route: {destination: echo}}\n\
      clusters:\n  - name: echo\n    spec: {protocol: Echo}\n";
+
+/// `--version` names the commit built from: `git rev-parse --short HEAD` in a checkout,
+/// `$L7MP_COMMIT` when set, else `unknown` (the build script's rules, seen from outside).
+#[test]
+fn version_names_the_commit() {
+    let out = run(l7mp_binary().arg("--version"));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let commit = std::env::var("L7MP_COMMIT")
+        .ok()
+        .filter(|c| !c.is_empty())
+        .or_else(|| {
+            let git = Command::new("git")
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .args(["rev-parse", "--short", "HEAD"])
+                .output()
+                .ok()?;
+            git.status
+                .success()
+                .then(|| text(&git.stdout).trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let expected = format!("l7mp {} (commit {commit})\n", env!("CARGO_PKG_VERSION"));
+    assert_eq!(text(&out.stdout), expected);
+}
 
 #[test]
 fn validate_accepts_a_valid_file() {

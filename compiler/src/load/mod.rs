@@ -10,7 +10,10 @@ use std::sync::Arc;
 use l7mp_config::yaml::{Document, parse_documents};
 use serde_json::Value;
 
-use crate::diagnostics::{Code, Diagnostic, Diagnostics};
+use crate::diagnostics::{Code, Diagnostic, Diagnostics, ObjectId, did_you_mean};
+
+/// The API group of the l7mp resources: documents of this group are never skipped.
+const L7MP_GROUP: &str = "l7mp.io";
 
 mod kind;
 mod object;
@@ -80,8 +83,34 @@ fn read_path(path: &Path, files: &mut Vec<SourceFile>) -> std::io::Result<()> {
 pub struct Inputs {
     /// The objects of known kinds.
     pub objects: Vec<Object>,
-    /// `file: apiVersion kind name` of each skipped document, for `--verbose`.
-    pub skipped: Vec<String>,
+    /// The documents of kinds the compiler does not read, outside `l7mp.io`.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A document of a kind the compiler does not read (a Secret, an Ingress...): the command line
+/// lists them so that a misspelt or misplaced kind does not go unnoticed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    /// The file it is in.
+    pub file: String,
+    /// Its `apiVersion`.
+    pub api_version: String,
+    /// Its `kind`.
+    pub kind: String,
+    /// Its `metadata.name`, if it has one.
+    pub name: Option<String>,
+}
+
+impl std::fmt::Display for Skipped {
+    /// `file: apiVersion kind name`, as `--verbose` lists it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = self.name.as_deref().unwrap_or("(unnamed)");
+        write!(
+            f,
+            "{}: {} {} {name}",
+            self.file, self.api_version, self.kind
+        )
+    }
 }
 
 /// Parses every file into objects; problems become diagnostics.
@@ -168,11 +197,58 @@ impl DocContext<'_> {
                 )
                 .hint("every Kubernetes object needs a name"),
             ),
-            (None, _) => inputs.skipped.push(format!(
-                "{}: {api_version} {kind} {}",
-                self.file,
-                name.unwrap_or("(unnamed)")
-            )),
+            (None, _) if api_version.split('/').next() == Some(L7MP_GROUP) => {
+                diags.push(self.unknown_l7mp(root, api_version, kind));
+            }
+            (None, _) => inputs.skipped.push(Skipped {
+                file: self.file.to_string(),
+                api_version: api_version.to_string(),
+                kind: kind.to_string(),
+                name: name.map(str::to_string),
+            }),
+        }
+    }
+
+    /// An `l7mp.io` document of a kind or version the compiler does not read: an error, not a
+    /// skip, since it is meant for the compiler and would otherwise vanish silently.
+    fn unknown_l7mp(&self, root: &str, api_version: &str, kind: &str) -> Diagnostic {
+        let l7mp = Kind::TABLE.iter().filter(|row| row.0.is_l7mp());
+        let (code, field, message, hint) = match l7mp.clone().find(|row| row.2 == kind) {
+            Some(row) => (
+                Code::UnknownApiVersion,
+                "/apiVersion",
+                format!("`{api_version}` is not a version of {kind} that l7mpc reads"),
+                format!("write `apiVersion: {}`", row.1),
+            ),
+            None => {
+                let names: Vec<&str> = l7mp.map(|row| row.2).collect();
+                let hint = match did_you_mean(kind, names.iter().copied()) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => format!("the kinds of `{L7MP_GROUP}` are {}", names.join(", ")),
+                };
+                let message = format!("`{L7MP_GROUP}` has no kind `{kind}`");
+                (Code::UnknownKind, "/kind", message, hint)
+            }
+        };
+        let diag = self
+            .diag(code, &format!("{root}{field}"), message)
+            .hint(hint);
+        let text = |pointer: &str| {
+            let value = self.doc.value.pointer(&format!("{root}{pointer}"));
+            value.and_then(Value::as_str)
+        };
+        match text("/metadata/name") {
+            Some(name) => diag.at(
+                ObjectId {
+                    kind: kind.to_string(),
+                    namespace: text("/metadata/namespace")
+                        .unwrap_or(self.default_namespace)
+                        .to_string(),
+                    name: name.to_string(),
+                },
+                field,
+            ),
+            None => diag,
         }
     }
 

@@ -70,6 +70,7 @@ impl Lowering<'_> {
         let object = &self.objects[origin.object];
         let cluster_spec = match spec::cluster(&cluster.spec) {
             Ok(s) => s,
+            Err(SpecError::Unsupported(spec::NO_PROTOCOL)) => return None,
             Err(SpecError::Unsupported(protocol)) => {
                 let message = format!("the proxy does not implement {protocol} clusters yet");
                 let at = format!("{}/spec", origin.pointer);

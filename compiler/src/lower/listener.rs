@@ -37,6 +37,7 @@ impl Lowering<'_> {
         let listener: Listener = serde_json::from_value(value.clone()).ok()?;
         let listener_spec = match spec::listener(&listener.spec) {
             Ok(s) => s,
+            Err(spec::NO_PROTOCOL) => return None,
             Err(protocol) => {
                 let message = format!("the proxy does not implement {protocol} listeners yet");
                 diags.push(object.diag(Code::Unsupported, "/spec/listener/spec", message));

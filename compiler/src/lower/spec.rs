@@ -8,6 +8,10 @@ use l7mp_config::pointer::JsonPointer;
 
 use crate::crd::{self, ClusterSpec, ListenerSpec};
 
+/// The "protocol" of a spec that names none the compiler knows: the schema stage has reported
+/// it (L7MPC0205/0206), so lowering only skips the spec.
+pub(super) const NO_PROTOCOL: &str = "(none)";
+
 /// Why a CRD spec has no proxy spec: a protocol the proxy lacks, or a bad value at a pointer
 /// relative to the spec.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,7 +39,7 @@ pub fn listener(spec: &ListenerSpec) -> Result<model::ListenerSpec, &'static str
     if spec.http.is_some() {
         return Err("HTTP");
     }
-    listener_transport(&spec.transport).ok_or("(none)")
+    listener_transport(&spec.transport).ok_or(NO_PROTOCOL)
 }
 
 /// The proxy spec of a listener transport protocol; None when no protocol is set.
@@ -122,7 +126,7 @@ pub fn cluster(spec: &ClusterSpec) -> Result<model::ClusterSpec, SpecError> {
     ]
     .into_iter()
     .find_map(|(set, spec)| set.then_some(spec))
-    .ok_or(SpecError::Unsupported("(none)"))
+    .ok_or(SpecError::Unsupported(NO_PROTOCOL))
 }
 
 /// The proxy spec of a cluster transport protocol; None when no protocol is set.

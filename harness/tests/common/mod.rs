@@ -278,7 +278,7 @@ pub fn sibling_binary(name: &str) -> PathBuf {
     bin
 }
 
-/// Runs `l7mpc compile -f ... -o DIR` (plus `--pods` when given) and returns DIR.
+/// Runs `l7mpc compile -f ... --output-dir DIR` (plus `--pods` when given) and returns DIR.
 pub fn compile(out: &Path, inputs: &[PathBuf], pods: Option<&Path>) -> PathBuf {
     let _ = std::fs::remove_dir_all(out);
     let mut cmd = Command::new(sibling_binary("l7mpc"));
@@ -289,7 +289,7 @@ pub fn compile(out: &Path, inputs: &[PathBuf], pods: Option<&Path>) -> PathBuf {
     if let Some(p) = pods {
         cmd.arg("--pods").arg(p);
     }
-    cmd.arg("-o").arg(out);
+    cmd.arg("--output-dir").arg(out);
     let result = cmd.output().unwrap();
     assert!(
         result.status.success(),
