@@ -4,6 +4,7 @@
 //! later, a reload) before anything changes. Each session gets the listener's current routing,
 //! a slot under the listener's session limit, and the listener's stop signal.
 
+mod claim;
 pub mod sessions;
 mod tcp;
 mod udp;
@@ -207,8 +208,14 @@ impl Drop for Live {
 
 /// A bound listener socket, ready to serve on one worker. Sockets are bound as plain OS
 /// sockets and registered with the async runtime only by `serve`, on the worker that drives
-/// them.
-pub enum Bound {
+/// them. An IP socket holds its claim on the port for as long as it is open.
+pub struct Bound {
+    socket: Open,
+    claim: Option<claim::Claim>,
+}
+
+/// The open socket of a [`Bound`], by protocol.
+enum Open {
     /// UDP, one session per peer.
     UdpServer(udp::Server),
     /// UDP, one session with a fixed peer.
@@ -223,10 +230,28 @@ pub enum Bound {
     Seqpacket(unix::SeqpacketListener),
 }
 
+impl Bound {
+    fn ip(socket: Open, claim: claim::Claim) -> Self {
+        Self {
+            socket,
+            claim: Some(claim),
+        }
+    }
+
+    fn unix(socket: Open) -> Self {
+        Self {
+            socket,
+            claim: None,
+        }
+    }
+}
+
 /// Binds the sockets of `config`: one per worker for UDP server mode, TCP and WebSocket (the
 /// kernel spreads peers over them with SO_REUSEPORT, and always sends one UDP peer to the same
 /// socket), a single one otherwise. `default_ip` replaces the wildcard address for listeners
-/// that name no address of their own (`--bind-address`).
+/// that name no address of their own (`--bind-address`). A port or socket that another
+/// process holds is an error; one that this process's listeners hold is shared (see
+/// the `claim` module).
 pub fn bind(
     config: &ListenerConfig,
     default_ip: Option<IpAddr>,
@@ -250,8 +275,7 @@ fn bind_spec(
             None => Ok(default_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))),
         }
     };
-    let per_worker =
-        |make: &dyn Fn() -> io::Result<Bound>| (0..workers.max(1)).map(|_| make()).collect();
+    let workers = workers.max(1);
     match spec {
         ListenerSpec::Udp {
             port,
@@ -263,26 +287,34 @@ fn bind_spec(
             match UdpMode::of(connect.as_ref(), options.as_ref()) {
                 UdpMode::Singleton => {
                     let connect = connect.clone().unwrap_or_default();
-                    Ok(vec![Bound::UdpSingleton(udp::Singleton::bind(
-                        local, &connect,
-                    )?)])
+                    let (s, claim) = udp::Singleton::bind(local, &connect)?;
+                    Ok(vec![Bound::ip(Open::UdpSingleton(s), claim)])
                 }
-                UdpMode::Server => per_worker(&|| Ok(Bound::UdpServer(udp::Server::bind(local)?))),
+                UdpMode::Server => Ok(udp::Server::bind(local, workers)?
+                    .into_iter()
+                    .map(|(s, claim)| Bound::ip(Open::UdpServer(s), claim))
+                    .collect()),
             }
         }
         ListenerSpec::Tcp { port, address } => {
             let local = SocketAddr::new(ip(address)?, *port);
-            per_worker(&|| Ok(Bound::Tcp(tcp::bind(local)?)))
+            Ok(tcp::bind(local, workers)?
+                .into_iter()
+                .map(|(l, claim)| Bound::ip(Open::Tcp(l), claim))
+                .collect())
         }
         ListenerSpec::WebSocket { port, address, .. } => {
             let local = SocketAddr::new(ip(address)?, *port);
-            per_worker(&|| Ok(Bound::WebSocket(tcp::bind(local)?)))
+            Ok(tcp::bind(local, workers)?
+                .into_iter()
+                .map(|(l, claim)| Bound::ip(Open::WebSocket(l), claim))
+                .collect())
         }
         ListenerSpec::UnixDomainSocket { filename, mode } => {
-            Ok(vec![match mode.unwrap_or_default() {
-                UnixMode::Stream => Bound::Unix(unix::StreamListener::bind(filename)?),
-                UnixMode::Seqpacket => Bound::Seqpacket(unix::SeqpacketListener::bind(filename)?),
-            }])
+            Ok(vec![Bound::unix(match mode.unwrap_or_default() {
+                UnixMode::Stream => Open::Unix(unix::StreamListener::bind(filename)?),
+                UnixMode::Seqpacket => Open::Seqpacket(unix::SeqpacketListener::bind(filename)?),
+            })])
         }
         ListenerSpec::JsonSocket { transport, .. } => match **transport {
             ListenerSpec::JsonSocket { .. } => Err(io::Error::new(
@@ -295,16 +327,19 @@ fn bind_spec(
 }
 
 impl Bound {
-    /// Serves sessions on the current worker until `ctx.cancel` fires.
+    /// Serves sessions on the current worker until `ctx.cancel` fires; the port stays claimed
+    /// until then.
     pub async fn serve(self, ctx: Arc<ListenerCtx>) {
-        let result = match self {
-            Bound::UdpServer(s) => s.serve(ctx.clone()).await,
-            Bound::UdpSingleton(s) => s.serve(ctx.clone()).await,
-            Bound::Tcp(l) => tcp::serve(l, ctx.clone()).await,
-            Bound::WebSocket(l) => websocket::serve(l, ctx.clone()).await,
-            Bound::Unix(l) => l.serve(ctx.clone()).await,
-            Bound::Seqpacket(l) => l.serve(ctx.clone()).await,
+        let Bound { socket, claim } = self;
+        let result = match socket {
+            Open::UdpServer(s) => s.serve(ctx.clone()).await,
+            Open::UdpSingleton(s) => s.serve(ctx.clone()).await,
+            Open::Tcp(l) => tcp::serve(l, ctx.clone()).await,
+            Open::WebSocket(l) => websocket::serve(l, ctx.clone()).await,
+            Open::Unix(l) => l.serve(ctx.clone()).await,
+            Open::Seqpacket(l) => l.serve(ctx.clone()).await,
         };
+        drop(claim);
         if let Err(e) = result {
             tracing::error!(listener = %ctx.name, error = %e, "listener stopped");
         }
