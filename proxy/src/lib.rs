@@ -4,7 +4,7 @@
 //! each with the config's rules, [`cluster`] connects the route's hops (one file per protocol,
 //! plus in-proxy transforms), [`session`] moves messages around the resulting ring of
 //! [`stage`]s, [`jsonsocket`] does the JSONSocket header exchange for listeners and clusters,
-//! [`lb`] chooses endpoints, [`stats`] counts, [`proxy`] starts and stops the whole,
+//! [`lb`] chooses endpoints, [`stats`] counts, [`throttle`] thins repeated warnings, [`proxy`] starts and stops the whole,
 //! [`reload`] follows the config file and [`admin`] reports, read-only, over HTTP.
 //! The config format itself lives in the `l7mp-config` crate, shared with the compiler.
 
@@ -23,6 +23,7 @@ pub mod session;
 pub mod shortcut;
 pub mod stage;
 pub mod stats;
+pub mod throttle;
 
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 

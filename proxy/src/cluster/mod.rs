@@ -27,6 +27,7 @@ use crate::jsonsocket;
 use crate::jsonsocket::wire::HeaderPlan;
 use crate::stage::{Stage, UdpHop};
 use crate::stats::ClusterStats;
+use crate::throttle::{Scope, Throttle};
 use endpoints::{Address, EndpointSet, Target};
 use local::Transform;
 use local::metric::MetricCounters;
@@ -40,6 +41,8 @@ pub struct Cluster {
     pub config: ClusterConfig,
     /// Counters exported per cluster; carried over when a reload changes the cluster.
     pub stats: Arc<ClusterStats>,
+    /// Rate limit for the connect failures its sessions log.
+    pub warnings: Throttle,
     endpoints: RwLock<Arc<EndpointSet>>,
     transform: Option<Transform>,
     /// How a JSONSocket cluster builds its request header; `None` for other protocols.
@@ -109,6 +112,7 @@ impl Cluster {
         let set = endpoints::resolve(&config).await;
         let refresh = endpoints::has_names(&config);
         let cluster = Arc::new(Cluster {
+            warnings: Throttle::new(Scope::Cluster, &config.name),
             config,
             stats,
             endpoints: RwLock::new(Arc::new(set)),

@@ -30,6 +30,7 @@ use crate::routing::RoutingHandle;
 use crate::session::{self, Greeting, Source};
 use crate::stage::Stage;
 use crate::stats::ListenerStats;
+use crate::throttle::{Scope, Throttle};
 use sessions::{SessionInfo, SessionRegistry};
 
 /// Milliseconds a JSONSocket client has to send its header when the listener sets no
@@ -50,6 +51,8 @@ pub struct ListenerCtx {
     pub accepting: CancellationToken,
     /// Fires when the listener's sessions must end.
     pub cancel: CancellationToken,
+    /// Rate limit for the warnings its sessions and accepts log.
+    pub warnings: Throttle,
     settings: RwLock<Arc<ListenerConfig>>,
     slots: Arc<Semaphore>,
     max_sessions: AtomicU32,
@@ -65,6 +68,7 @@ impl ListenerCtx {
             routing,
             accepting: CancellationToken::new(),
             cancel: CancellationToken::new(),
+            warnings: Throttle::new(Scope::Listener, &config.name),
             slots: Arc::new(Semaphore::new(config.max_sessions as usize)),
             max_sessions: AtomicU32::new(config.max_sessions),
             settings: RwLock::new(Arc::new(config)),
@@ -388,7 +392,9 @@ pub async fn accept_loop<C>(
                 id += 1;
             }
             Err(e) => {
-                tracing::warn!(listener = %ctx.name, error = %e, "accept failed");
+                if ctx.warnings.admit() {
+                    tracing::warn!(listener = %ctx.name, error = %e, "accept failed");
+                }
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
         }
