@@ -14,6 +14,7 @@ mod websocket;
 use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
@@ -25,6 +26,7 @@ use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use crate::fds;
 use crate::jsonsocket;
 use crate::routing::RoutingHandle;
 use crate::session::{self, Greeting, Source};
@@ -118,6 +120,20 @@ impl ListenerCtx {
             tracing::debug!(listener = %self.name, "session limit reached, refused");
         }
         permit
+    }
+
+    /// A slot for a session on the connection `fd` (see [`ListenerCtx::admit`]); `None`,
+    /// counted as refused, as well when the process holds all the descriptors sessions may
+    /// use (see [`fds`]), so that the caller closes it at once.
+    pub fn admit_connection(&self, fd: BorrowedFd<'_>) -> Option<OwnedSemaphorePermit> {
+        if let Err(e) = fds::check(fd) {
+            self.stats.sessions_refused.inc();
+            if self.warnings.admit() {
+                tracing::warn!(listener = %self.name, "connection refused: {e}");
+            }
+            return None;
+        }
+        self.admit()
     }
 
     /// Runs a session on its own task; `on_end` runs when it is over. On a JSONSocket

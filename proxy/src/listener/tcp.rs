@@ -3,6 +3,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -42,7 +43,9 @@ pub async fn serve(listener: std::net::TcpListener, ctx: Arc<ListenerCtx>) -> io
         &ctx,
         |cx| listener.poll_accept(cx),
         |(stream, peer), id| {
-            let Some(permit) = ctx.admit() else { return };
+            let Some(permit) = ctx.admit_connection(stream.as_fd()) else {
+                return;
+            };
             let Ok(local) = stream.local_addr() else {
                 return;
             };

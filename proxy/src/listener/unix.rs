@@ -6,7 +6,7 @@
 //! still the very file the listener created.
 
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use std::task::Context;
 use serde_json::json;
 use socket2::{Domain, SockAddr, Socket, Type};
 use tokio::net::UnixListener;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_seqpacket::UnixSeqpacketListener;
 
 use super::claim::{Claim, Held};
@@ -138,7 +139,9 @@ impl StreamListener {
         let path = self.file.path();
         let accept = |cx: &mut Context<'_>| listener.poll_accept(cx).map_ok(|(s, _)| s);
         accept_loop(&ctx, accept, |stream, id| {
-            start(&ctx, path, Stage::Unix(stream), id);
+            if let Some(permit) = ctx.admit_connection(stream.as_fd()) {
+                start(&ctx, path, permit, Stage::Unix(stream), id);
+            }
         })
         .await
     }
@@ -172,16 +175,23 @@ impl SeqpacketListener {
             &ctx,
             |cx| listener.poll_accept(cx),
             |socket, id| {
-                start(&ctx, path, Stage::Seqpacket(socket), id);
+                if let Some(permit) = ctx.admit_connection(socket.as_fd()) {
+                    start(&ctx, path, permit, Stage::Seqpacket(socket), id);
+                }
             },
         )
         .await
     }
 }
 
-/// Starts a session for an accepted connection on the socket at `path`.
-fn start(ctx: &Arc<ListenerCtx>, path: &Path, source: Stage, id: u64) {
-    let Some(permit) = ctx.admit() else { return };
+/// Starts a session, in the slot `permit`, for an accepted connection on the socket at `path`.
+fn start(
+    ctx: &Arc<ListenerCtx>,
+    path: &Path,
+    permit: OwnedSemaphorePermit,
+    source: Stage,
+    id: u64,
+) {
     let name = format!("UNIX:{}-{id}", ctx.name);
     let md = json!({"UNIX": {"filename": path.display().to_string()}});
     ctx.spawn_session(permit, source, md, name, || {});
