@@ -25,7 +25,7 @@ use tokio::time::Instant;
 
 use crate::jsonsocket;
 use crate::jsonsocket::wire::HeaderPlan;
-use crate::stage::{Stage, UdpHop};
+use crate::stage::{Stage, UdpHop, WsStage};
 use crate::stats::ClusterStats;
 use crate::throttle::{Scope, Throttle};
 use endpoints::{Address, EndpointSet, Target};
@@ -254,7 +254,7 @@ async fn open_transport(
             let stream = tcp::connect(*a, bind.as_ref()).await?;
             websocket::handshake(stream, &target.host, a.port(), path.as_deref())
                 .await
-                .map(|ws| Stage::WebSocket(Box::new(ws)))
+                .map(|ws| Stage::WebSocket(Box::new(WsStage::new(ws))))
         }
         (ClusterSpec::UnixDomainSocket { mode, .. }, Address::Unix(path)) => {
             match mode.unwrap_or_default() {

@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::StatusCode;
 
 use super::{ListenerCtx, accept_loop, ip_metadata};
-use crate::stage::Stage;
+use crate::stage::{Stage, WsStage};
 use crate::websocket_config;
 
 /// Time a client has to finish the upgrade.
@@ -91,7 +91,7 @@ async fn upgrade(
     }
     ctx.spawn_session(
         permit,
-        Stage::WebSocket(Box::new(ws)),
+        Stage::WebSocket(Box::new(WsStage::new(ws))),
         metadata,
         name,
         || {},
