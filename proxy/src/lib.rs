@@ -4,13 +4,14 @@
 //! each with the config's rules, [`cluster`] connects the route's hops (one file per protocol,
 //! plus in-proxy transforms), [`session`] moves messages around the resulting ring of
 //! [`stage`]s, [`jsonsocket`] does the JSONSocket header exchange for listeners and clusters,
-//! [`lb`] chooses endpoints, [`stats`] counts, [`proxy`] starts and stops the whole,
+//! [`lb`] chooses endpoints, [`stats`] counts, [`throttle`] thins repeated warnings, [`fds`] keeps descriptors for the admin endpoint, [`proxy`] starts and stops the whole,
 //! [`reload`] follows the config file and [`admin`] reports, read-only, over HTTP.
 //! The config format itself lives in the `l7mp-config` crate, shared with the compiler.
 
 pub mod admin;
 pub mod batch;
 pub mod cluster;
+pub mod fds;
 pub mod gate;
 pub mod inbox;
 pub mod jsonsocket;
@@ -23,6 +24,7 @@ pub mod session;
 pub mod shortcut;
 pub mod stage;
 pub mod stats;
+pub mod throttle;
 
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 

@@ -21,7 +21,9 @@ use tokio::io::{AsyncRead, AsyncWriteExt, Interest, ReadBuf};
 use tokio::net::{TcpStream, UdpSocket, UnixStream};
 use tokio_seqpacket::UnixSeqpacket;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use crate::batch::{MAX_BATCH, with_batch};
 use crate::cluster::local::Local;
@@ -66,9 +68,83 @@ pub enum Stage {
     /// A Unix seqpacket connection.
     Seqpacket(UnixSeqpacket),
     /// A WebSocket connection, server or client side.
-    WebSocket(Box<WebSocketStream<TcpStream>>),
+    WebSocket(Box<WsStage>),
     /// An in-proxy transform (Echo, Logger, JSONEncap, Sync, ...).
     Local(Local),
+}
+
+/// A WebSocket connection. Sessions carry plain messages, without the text/binary kind of a
+/// WebSocket frame, so the stage answers in its peer's kind: a message goes out as text when
+/// the peer's latest message was text and the message is UTF-8 (a text client gets text back,
+/// from Echo or from any upstream that answers in UTF-8), else as binary.
+pub struct WsStage {
+    ws: WebSocketStream<TcpStream>,
+    /// Whether the peer's latest message was text.
+    peer_text: bool,
+    /// The close code owed to a peer that broke the protocol (1007 for text that is not UTF-8),
+    /// sent with the close frame.
+    close_code: Option<CloseCode>,
+}
+
+impl WsStage {
+    /// A stage on a connection whose handshake is done.
+    pub fn new(ws: WebSocketStream<TcpStream>) -> Self {
+        Self {
+            ws,
+            peer_text: false,
+            close_code: None,
+        }
+    }
+
+    async fn send(&mut self, data: Bytes) -> io::Result<()> {
+        let message = match self.peer_text {
+            // A clone of `Bytes` shares the buffer; it is kept for the binary fallback.
+            true => match Utf8Bytes::try_from(data.clone()) {
+                Ok(text) => Message::Text(text),
+                Err(_) => Message::Binary(data),
+            },
+            false => Message::Binary(data),
+        };
+        self.ws.send(message).await.map_err(io::Error::other)
+    }
+
+    async fn close(&mut self) {
+        let frame = self.close_code.map(|code| CloseFrame {
+            code,
+            reason: "text message is not valid UTF-8".into(),
+        });
+        let _ = self.ws.close(frame).await;
+    }
+
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Recv> {
+        loop {
+            let message = match ready!(Pin::new(&mut self.ws).poll_next(cx)) {
+                None => return Poll::Ready(Recv::Closed),
+                Some(Err(WsError::Utf8(e))) => {
+                    self.close_code = Some(CloseCode::Invalid);
+                    return Poll::Ready(Recv::Failed(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("WebSocket text message is not valid UTF-8: {e}"),
+                    )));
+                }
+                Some(Err(e)) => return Poll::Ready(Recv::Failed(io::Error::other(e))),
+                Some(Ok(m)) => m,
+            };
+            match message {
+                Message::Binary(b) => {
+                    self.peer_text = false;
+                    return Poll::Ready(Recv::Data(b));
+                }
+                Message::Text(t) => {
+                    self.peer_text = true;
+                    return Poll::Ready(Recv::Data(t.into()));
+                }
+                Message::Close(_) => return Poll::Ready(Recv::Closed),
+                // Pings are answered by the library; pongs and raw frames carry no payload.
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+            }
+        }
+    }
 }
 
 /// A UDP server-mode session's source. The listener's socket is shared by all of its sessions:
@@ -208,7 +284,7 @@ impl Stage {
             Stage::Tcp(s) => poll_stream(Pin::new(s), cx),
             Stage::Unix(s) => poll_stream(Pin::new(s), cx),
             Stage::Seqpacket(s) => poll_seqpacket(s, cx),
-            Stage::WebSocket(ws) => poll_websocket(ws, cx),
+            Stage::WebSocket(ws) => ws.poll_recv(cx),
             Stage::Local(l) => l.poll_recv(cx),
         }
     }
@@ -227,10 +303,7 @@ impl Stage {
             Stage::Tcp(s) => s.write_all(&data).await,
             Stage::Unix(s) => s.write_all(&data).await,
             Stage::Seqpacket(s) => s.send(&data).await.map(drop),
-            Stage::WebSocket(ws) => ws
-                .send(Message::Binary(data))
-                .await
-                .map_err(io::Error::other),
+            Stage::WebSocket(ws) => ws.send(data).await,
             Stage::Local(l) => {
                 l.send(data).await;
                 Ok(())
@@ -259,7 +332,7 @@ impl Stage {
     /// Closes the stage politely where the protocol has a way to (a WebSocket close frame).
     pub async fn close(&mut self) {
         if let Stage::WebSocket(ws) = self {
-            let _ = SinkExt::close(ws.as_mut()).await;
+            ws.close().await;
         }
     }
 
@@ -324,21 +397,4 @@ fn poll_seqpacket(socket: &UnixSeqpacket, cx: &mut Context<'_>) -> Poll<Recv> {
         ))),
         Err(e) => Poll::Ready(Recv::Failed(e)),
     })
-}
-
-fn poll_websocket(ws: &mut WebSocketStream<TcpStream>, cx: &mut Context<'_>) -> Poll<Recv> {
-    loop {
-        let message = match ready!(Pin::new(&mut *ws).poll_next(cx)) {
-            None => return Poll::Ready(Recv::Closed),
-            Some(Err(e)) => return Poll::Ready(Recv::Failed(io::Error::other(e))),
-            Some(Ok(m)) => m,
-        };
-        match message {
-            Message::Binary(b) => return Poll::Ready(Recv::Data(b)),
-            Message::Text(t) => return Poll::Ready(Recv::Data(t.into())),
-            Message::Close(_) => return Poll::Ready(Recv::Closed),
-            // Pings are answered by the library; pongs and raw frames carry no payload for us.
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
-        }
-    }
 }

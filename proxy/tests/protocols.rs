@@ -104,9 +104,14 @@ impl Client {
                     Message::Binary(msg.to_vec().into())
                 };
                 ws.send(m).await.expect("send");
-                match ws_recv(ws).await {
-                    Message::Binary(b) => b.to_vec(),
-                    other => panic!("expected a binary message, got {other:?}"),
+                // Answered in the client's kind: the replies here are all UTF-8.
+                match (ws_recv(ws).await, *text) {
+                    (Message::Binary(b), false) => b.to_vec(),
+                    (Message::Text(t), true) => t.as_bytes().to_vec(),
+                    (other, _) => panic!(
+                        "expected a {} message, got {other:?}",
+                        if *text { "text" } else { "binary" }
+                    ),
                 }
             }
             Client::Seqpacket(s) => {

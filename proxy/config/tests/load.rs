@@ -236,6 +236,25 @@ clusters:
 }
 
 #[test]
+fn a_session_limit_of_zero_is_rejected_at_its_field() {
+    let d = one_error(
+        "listeners:\n  - name: l\n    spec: {protocol: TCP, port: 5}\n    \
+         options: {max_sessions: 0}\n    \
+         rules: [{action: {route: {destination: {spec: {protocol: Echo}}}}}]\n",
+    );
+    assert_eq!(d.field, "/listeners/0/options/max_sessions", "{d}");
+    assert_eq!(d.location.line, 4, "{d}");
+    assert!(d.to_string().contains("listener \"l\""), "{d}");
+    assert!(d.message.contains("limit of 0"), "{d}");
+    assert!(
+        d.hint
+            .as_deref()
+            .is_some_and(|h| h.contains("leave it out")),
+        "{d}"
+    );
+}
+
+#[test]
 fn singleton_mode_needs_a_peer() {
     let d = one_error(
         "listeners: [{name: l, spec: {protocol: UDP, port: 5, options: {mode: singleton}}, \

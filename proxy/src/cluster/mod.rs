@@ -22,11 +22,13 @@ use bytes::Bytes;
 use l7mp_config::config::ClusterConfig;
 use l7mp_config::model::{ClusterSpec, UnixMode};
 use serde_json::Value;
+use tokio::time::Instant;
 
 use crate::jsonsocket;
 use crate::jsonsocket::wire::HeaderPlan;
-use crate::stage::{Stage, UdpHop};
+use crate::stage::{Stage, UdpHop, WsStage};
 use crate::stats::ClusterStats;
+use crate::throttle::{Scope, Throttle};
 use endpoints::{Address, EndpointSet, Target};
 use local::Transform;
 use local::metric::MetricCounters;
@@ -40,6 +42,8 @@ pub struct Cluster {
     pub config: ClusterConfig,
     /// Counters exported per cluster; carried over when a reload changes the cluster.
     pub stats: Arc<ClusterStats>,
+    /// Rate limit for the connect failures its sessions log.
+    pub warnings: Throttle,
     endpoints: RwLock<Arc<EndpointSet>>,
     transform: Option<Transform>,
     /// How a JSONSocket cluster builds its request header; `None` for other protocols.
@@ -109,6 +113,7 @@ impl Cluster {
         let set = endpoints::resolve(&config).await;
         let refresh = endpoints::has_names(&config);
         let cluster = Arc::new(Cluster {
+            warnings: Throttle::new(Scope::Cluster, &config.name),
             config,
             stats,
             endpoints: RwLock::new(Arc::new(set)),
@@ -175,7 +180,8 @@ impl Cluster {
             return Err(ConnectError::NoEndpoints(self.config.name.clone()));
         };
         let target = &set.targets[index];
-        let result = tokio::time::timeout(timeout, self.open(target, metadata)).await;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let result = tokio::time::timeout_at(deadline, self.open(target, metadata, deadline)).await;
         let error = match result {
             Ok(Ok((stage, pending))) => {
                 self.stats.connects.inc();
@@ -213,21 +219,31 @@ impl Cluster {
         })
     }
 
-    /// Opens a connection to `target`; a JSONSocket cluster then does its header exchange
-    /// and may return payload that arrived behind the server's answer.
-    async fn open(&self, target: &Target, metadata: &Value) -> io::Result<(Stage, Option<Bytes>)> {
+    /// Opens a connection to `target` by `deadline`; a JSONSocket cluster then does its
+    /// header exchange and may return payload that arrived behind the server's answer.
+    async fn open(
+        &self,
+        target: &Target,
+        metadata: &Value,
+        deadline: Instant,
+    ) -> io::Result<(Stage, Option<Bytes>)> {
         match (&self.config.spec, &self.header) {
             (ClusterSpec::JsonSocket { transport, .. }, Some(plan)) => {
-                let stage = open_transport(transport, target).await?;
+                let stage = open_transport(transport, target, deadline).await?;
                 jsonsocket::client::connect(stage, plan.build(metadata)).await
             }
-            (spec, _) => Ok((open_transport(spec, target).await?, None)),
+            (spec, _) => Ok((open_transport(spec, target, deadline).await?, None)),
         }
     }
 }
 
-/// Opens a connection of protocol `spec` to `target`.
-async fn open_transport(spec: &ClusterSpec, target: &Target) -> io::Result<Stage> {
+/// Opens a connection of protocol `spec` to `target`; `deadline` bounds the retries of a
+/// Unix connect that met a busy or restarting server.
+async fn open_transport(
+    spec: &ClusterSpec,
+    target: &Target,
+    deadline: Instant,
+) -> io::Result<Stage> {
     match (spec, &target.address) {
         (ClusterSpec::Udp { bind, .. }, Address::Inet(a)) => {
             udp::connect(*a, bind.as_ref()).map(|s| Stage::Udp(UdpHop::new(s)))
@@ -239,12 +255,14 @@ async fn open_transport(spec: &ClusterSpec, target: &Target) -> io::Result<Stage
             let stream = tcp::connect(*a, bind.as_ref()).await?;
             websocket::handshake(stream, &target.host, a.port(), path.as_deref())
                 .await
-                .map(|ws| Stage::WebSocket(Box::new(ws)))
+                .map(|ws| Stage::WebSocket(Box::new(WsStage::new(ws))))
         }
         (ClusterSpec::UnixDomainSocket { mode, .. }, Address::Unix(path)) => {
             match mode.unwrap_or_default() {
-                UnixMode::Stream => unix::connect_stream(path).await.map(Stage::Unix),
-                UnixMode::Seqpacket => unix::connect_seqpacket(path).await.map(Stage::Seqpacket),
+                UnixMode::Stream => unix::connect_stream(path, deadline).await.map(Stage::Unix),
+                UnixMode::Seqpacket => unix::connect_seqpacket(path, deadline)
+                    .await
+                    .map(Stage::Seqpacket),
             }
         }
         _ => Err(io::Error::new(

@@ -2,11 +2,13 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 
 use l7mp_config::model::Bind;
 use tokio::net::{TcpSocket, TcpStream};
 
 use super::udp::local_address;
+use crate::fds;
 
 /// Connects to `to` from `bind` (if given), with Nagle off: the proxy forwards messages as they
 /// come and batching them would only add latency.
@@ -16,6 +18,7 @@ pub async fn connect(to: SocketAddr, bind: Option<&Bind>) -> io::Result<TcpStrea
     } else {
         TcpSocket::new_v4()?
     };
+    fds::check(socket.as_fd())?;
     if bind.is_some() {
         socket.set_reuseaddr(true)?;
         socket.bind(local_address(to, bind)?)?;

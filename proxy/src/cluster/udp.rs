@@ -7,14 +7,18 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::AsFd;
 
 use l7mp_config::model::Bind;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 
+use crate::fds;
+
 /// Opens a UDP socket bound to `bind` (default: any address, any port) and connected to `to`.
 pub fn connect(to: SocketAddr, bind: Option<&Bind>) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(to), Type::DGRAM, Some(Protocol::UDP))?;
+    fds::check(socket.as_fd())?;
     socket.set_nonblocking(true)?;
     socket.bind(&local_address(to, bind)?.into())?;
     socket.connect(&to.into())?;

@@ -4,6 +4,7 @@
 //! later, a reload) before anything changes. Each session gets the listener's current routing,
 //! a slot under the listener's session limit, and the listener's stop signal.
 
+mod claim;
 pub mod sessions;
 mod tcp;
 mod udp;
@@ -13,6 +14,7 @@ mod websocket;
 use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
@@ -24,11 +26,13 @@ use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use crate::fds;
 use crate::jsonsocket;
 use crate::routing::RoutingHandle;
 use crate::session::{self, Greeting, Source};
 use crate::stage::Stage;
 use crate::stats::ListenerStats;
+use crate::throttle::{Scope, Throttle};
 use sessions::{SessionInfo, SessionRegistry};
 
 /// Milliseconds a JSONSocket client has to send its header when the listener sets no
@@ -49,6 +53,8 @@ pub struct ListenerCtx {
     pub accepting: CancellationToken,
     /// Fires when the listener's sessions must end.
     pub cancel: CancellationToken,
+    /// Rate limit for the warnings its sessions and accepts log.
+    pub warnings: Throttle,
     settings: RwLock<Arc<ListenerConfig>>,
     slots: Arc<Semaphore>,
     max_sessions: AtomicU32,
@@ -64,6 +70,7 @@ impl ListenerCtx {
             routing,
             accepting: CancellationToken::new(),
             cancel: CancellationToken::new(),
+            warnings: Throttle::new(Scope::Listener, &config.name),
             slots: Arc::new(Semaphore::new(config.max_sessions as usize)),
             max_sessions: AtomicU32::new(config.max_sessions),
             settings: RwLock::new(Arc::new(config)),
@@ -113,6 +120,20 @@ impl ListenerCtx {
             tracing::debug!(listener = %self.name, "session limit reached, refused");
         }
         permit
+    }
+
+    /// A slot for a session on the connection `fd` (see [`ListenerCtx::admit`]); `None`,
+    /// counted as refused, as well when the process holds all the descriptors sessions may
+    /// use (see [`fds`]), so that the caller closes it at once.
+    pub fn admit_connection(&self, fd: BorrowedFd<'_>) -> Option<OwnedSemaphorePermit> {
+        if let Err(e) = fds::check(fd) {
+            self.stats.sessions_refused.inc();
+            if self.warnings.admit() {
+                tracing::warn!(listener = %self.name, "connection refused: {e}");
+            }
+            return None;
+        }
+        self.admit()
     }
 
     /// Runs a session on its own task; `on_end` runs when it is over. On a JSONSocket
@@ -207,8 +228,14 @@ impl Drop for Live {
 
 /// A bound listener socket, ready to serve on one worker. Sockets are bound as plain OS
 /// sockets and registered with the async runtime only by `serve`, on the worker that drives
-/// them.
-pub enum Bound {
+/// them. An IP socket holds its claim on the port for as long as it is open.
+pub struct Bound {
+    socket: Open,
+    claim: Option<claim::Claim>,
+}
+
+/// The open socket of a [`Bound`], by protocol.
+enum Open {
     /// UDP, one session per peer.
     UdpServer(udp::Server),
     /// UDP, one session with a fixed peer.
@@ -223,10 +250,28 @@ pub enum Bound {
     Seqpacket(unix::SeqpacketListener),
 }
 
+impl Bound {
+    fn ip(socket: Open, claim: claim::Claim) -> Self {
+        Self {
+            socket,
+            claim: Some(claim),
+        }
+    }
+
+    fn unix(socket: Open) -> Self {
+        Self {
+            socket,
+            claim: None,
+        }
+    }
+}
+
 /// Binds the sockets of `config`: one per worker for UDP server mode, TCP and WebSocket (the
 /// kernel spreads peers over them with SO_REUSEPORT, and always sends one UDP peer to the same
 /// socket), a single one otherwise. `default_ip` replaces the wildcard address for listeners
-/// that name no address of their own (`--bind-address`).
+/// that name no address of their own (`--bind-address`). A port or socket that another
+/// process holds is an error; one that this process's listeners hold is shared (see
+/// the `claim` module).
 pub fn bind(
     config: &ListenerConfig,
     default_ip: Option<IpAddr>,
@@ -250,8 +295,7 @@ fn bind_spec(
             None => Ok(default_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))),
         }
     };
-    let per_worker =
-        |make: &dyn Fn() -> io::Result<Bound>| (0..workers.max(1)).map(|_| make()).collect();
+    let workers = workers.max(1);
     match spec {
         ListenerSpec::Udp {
             port,
@@ -263,26 +307,34 @@ fn bind_spec(
             match UdpMode::of(connect.as_ref(), options.as_ref()) {
                 UdpMode::Singleton => {
                     let connect = connect.clone().unwrap_or_default();
-                    Ok(vec![Bound::UdpSingleton(udp::Singleton::bind(
-                        local, &connect,
-                    )?)])
+                    let (s, claim) = udp::Singleton::bind(local, &connect)?;
+                    Ok(vec![Bound::ip(Open::UdpSingleton(s), claim)])
                 }
-                UdpMode::Server => per_worker(&|| Ok(Bound::UdpServer(udp::Server::bind(local)?))),
+                UdpMode::Server => Ok(udp::Server::bind(local, workers)?
+                    .into_iter()
+                    .map(|(s, claim)| Bound::ip(Open::UdpServer(s), claim))
+                    .collect()),
             }
         }
         ListenerSpec::Tcp { port, address } => {
             let local = SocketAddr::new(ip(address)?, *port);
-            per_worker(&|| Ok(Bound::Tcp(tcp::bind(local)?)))
+            Ok(tcp::bind(local, workers)?
+                .into_iter()
+                .map(|(l, claim)| Bound::ip(Open::Tcp(l), claim))
+                .collect())
         }
         ListenerSpec::WebSocket { port, address, .. } => {
             let local = SocketAddr::new(ip(address)?, *port);
-            per_worker(&|| Ok(Bound::WebSocket(tcp::bind(local)?)))
+            Ok(tcp::bind(local, workers)?
+                .into_iter()
+                .map(|(l, claim)| Bound::ip(Open::WebSocket(l), claim))
+                .collect())
         }
         ListenerSpec::UnixDomainSocket { filename, mode } => {
-            Ok(vec![match mode.unwrap_or_default() {
-                UnixMode::Stream => Bound::Unix(unix::StreamListener::bind(filename)?),
-                UnixMode::Seqpacket => Bound::Seqpacket(unix::SeqpacketListener::bind(filename)?),
-            }])
+            Ok(vec![Bound::unix(match mode.unwrap_or_default() {
+                UnixMode::Stream => Open::Unix(unix::StreamListener::bind(filename)?),
+                UnixMode::Seqpacket => Open::Seqpacket(unix::SeqpacketListener::bind(filename)?),
+            })])
         }
         ListenerSpec::JsonSocket { transport, .. } => match **transport {
             ListenerSpec::JsonSocket { .. } => Err(io::Error::new(
@@ -295,16 +347,19 @@ fn bind_spec(
 }
 
 impl Bound {
-    /// Serves sessions on the current worker until `ctx.cancel` fires.
+    /// Serves sessions on the current worker until `ctx.cancel` fires; the port stays claimed
+    /// until then.
     pub async fn serve(self, ctx: Arc<ListenerCtx>) {
-        let result = match self {
-            Bound::UdpServer(s) => s.serve(ctx.clone()).await,
-            Bound::UdpSingleton(s) => s.serve(ctx.clone()).await,
-            Bound::Tcp(l) => tcp::serve(l, ctx.clone()).await,
-            Bound::WebSocket(l) => websocket::serve(l, ctx.clone()).await,
-            Bound::Unix(l) => l.serve(ctx.clone()).await,
-            Bound::Seqpacket(l) => l.serve(ctx.clone()).await,
+        let Bound { socket, claim } = self;
+        let result = match socket {
+            Open::UdpServer(s) => s.serve(ctx.clone()).await,
+            Open::UdpSingleton(s) => s.serve(ctx.clone()).await,
+            Open::Tcp(l) => tcp::serve(l, ctx.clone()).await,
+            Open::WebSocket(l) => websocket::serve(l, ctx.clone()).await,
+            Open::Unix(l) => l.serve(ctx.clone()).await,
+            Open::Seqpacket(l) => l.serve(ctx.clone()).await,
         };
+        drop(claim);
         if let Err(e) = result {
             tracing::error!(listener = %ctx.name, error = %e, "listener stopped");
         }
@@ -353,7 +408,9 @@ pub async fn accept_loop<C>(
                 id += 1;
             }
             Err(e) => {
-                tracing::warn!(listener = %ctx.name, error = %e, "accept failed");
+                if ctx.warnings.admit() {
+                    tracing::warn!(listener = %ctx.name, error = %e, "accept failed");
+                }
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
         }

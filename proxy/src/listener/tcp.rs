@@ -3,28 +3,37 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
 
+use super::claim::{self, Claim, Held};
 use super::{ListenerCtx, accept_loop, ip_metadata};
 use crate::stage::Stage;
 
-/// Binds a listening TCP socket: SO_REUSEADDR so a restart does not wait out TIME_WAIT, and
-/// SO_REUSEPORT so each worker can have its own.
-pub fn bind(local: SocketAddr) -> io::Result<std::net::TcpListener> {
-    let socket = Socket::new(
-        Domain::for_address(local),
-        Type::STREAM,
-        Some(Protocol::TCP),
-    )?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&local.into())?;
-    socket.listen(1024)?;
-    Ok(socket.into())
+/// Binds `count` listening TCP sockets on `local`, one per worker (see [`claim::bind_group`]),
+/// with SO_REUSEADDR so that a restart does not wait out TIME_WAIT (it never lets a second
+/// socket listen on the port).
+pub fn bind(local: SocketAddr, count: usize) -> io::Result<Vec<(std::net::TcpListener, Claim)>> {
+    let make = || {
+        let socket = Socket::new(
+            Domain::for_address(local),
+            Type::STREAM,
+            Some(Protocol::TCP),
+        )?;
+        socket.set_reuse_address(true)?;
+        socket.set_nonblocking(true)?;
+        Ok(socket)
+    };
+    let sockets = claim::bind_group(Held::Tcp(local.port()), local, count, make, |s| {
+        s.listen(1024)
+    })?;
+    Ok(sockets
+        .into_iter()
+        .map(|(s, claim)| (s.into(), claim))
+        .collect())
 }
 
 /// Accepts connections until the listener stops.
@@ -34,7 +43,9 @@ pub async fn serve(listener: std::net::TcpListener, ctx: Arc<ListenerCtx>) -> io
         &ctx,
         |cx| listener.poll_accept(cx),
         |(stream, peer), id| {
-            let Some(permit) = ctx.admit() else { return };
+            let Some(permit) = ctx.admit_connection(stream.as_fd()) else {
+                return;
+            };
             let Ok(local) = stream.local_addr() else {
                 return;
             };

@@ -25,6 +25,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+use super::claim::{self, Claim, Held};
 use super::{ListenerCtx, ip_metadata};
 use crate::batch::{MAX_BATCH, with_batch};
 use crate::gate::Gate;
@@ -72,14 +73,19 @@ impl Filter {
     }
 }
 
-/// A UDP socket on `local` that the listener's other sockets may share.
-fn bind_shared(local: SocketAddr) -> io::Result<std::net::UdpSocket> {
-    let socket = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&local.into())?;
-    Ok(socket.into())
+/// `count` UDP sockets on `local`, one per worker (see [`claim::bind_group`]). No
+/// SO_REUSEADDR: on UDP it would let sockets of any user share the port.
+fn bind_shared(local: SocketAddr, count: usize) -> io::Result<Vec<(std::net::UdpSocket, Claim)>> {
+    let make = || {
+        let socket = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
+        socket.set_nonblocking(true)?;
+        Ok(socket)
+    };
+    let sockets = claim::bind_group(Held::Udp(local.port()), local, count, make, |_| Ok(()))?;
+    Ok(sockets
+        .into_iter()
+        .map(|(s, claim)| (s.into(), claim))
+        .collect())
 }
 
 /// A bound server-mode UDP listener socket.
@@ -109,11 +115,12 @@ impl Peer {
 }
 
 impl Server {
-    /// Binds `local`.
-    pub fn bind(local: SocketAddr) -> io::Result<Self> {
-        Ok(Self {
-            socket: bind_shared(local)?,
-        })
+    /// Binds one socket per worker on `local`.
+    pub fn bind(local: SocketAddr, workers: usize) -> io::Result<Vec<(Self, Claim)>> {
+        Ok(bind_shared(local, workers)?
+            .into_iter()
+            .map(|(socket, claim)| (Self { socket }, claim))
+            .collect())
     }
 
     /// Demultiplexes datagrams into sessions until the listener stops. Once it stops taking
@@ -326,7 +333,7 @@ pub struct Singleton {
 
 impl Singleton {
     /// Binds `local` and connects it to the `connect` peer.
-    pub fn bind(local: SocketAddr, connect: &PeerFilter) -> io::Result<Self> {
+    pub fn bind(local: SocketAddr, connect: &PeerFilter) -> io::Result<(Self, Claim)> {
         let (Some(address), Some(port)) = (connect.address.as_deref(), connect.port) else {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -337,9 +344,11 @@ impl Singleton {
             .parse()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let peer = SocketAddr::new(ip, port);
-        let socket = bind_shared(local)?;
+        let Some((socket, claim)) = bind_shared(local, 1)?.pop() else {
+            return Err(io::Error::other("no socket bound"));
+        };
         socket.connect(peer)?;
-        Ok(Self { socket, peer })
+        Ok((Self { socket, peer }, claim))
     }
 
     /// Runs one session at a time with the peer until the listener stops.

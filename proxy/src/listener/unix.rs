@@ -1,10 +1,12 @@
 //! Unix domain socket listeners, as a byte stream (SOCK_STREAM, like the original) or keeping
-//! message boundaries (SOCK_SEQPACKET). A stale socket file left by an earlier run is removed
-//! at start (anything else at that path is an error, never deleted), and the file is removed
-//! when the listener goes away.
+//! message boundaries (SOCK_SEQPACKET). A socket file at the path is removed at start only when
+//! it is stale (a connect to it is refused) or when this process's own listener holds it (a
+//! reload re-binding the path); a live socket of another process is an error, as is anything
+//! that is not a socket. The file is removed when the listener goes away, and only if it is
+//! still the very file the listener created.
 
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,23 +15,43 @@ use std::task::Context;
 use serde_json::json;
 use socket2::{Domain, SockAddr, Socket, Type};
 use tokio::net::UnixListener;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_seqpacket::UnixSeqpacketListener;
 
+use super::claim::{Claim, Held};
 use super::{ListenerCtx, accept_loop};
 use crate::stage::Stage;
 
-/// Removes the socket file when dropped, unless another socket has taken the path since (a
-/// reload that re-binds the same path while the old listener drains).
+/// Which file a path named when the listener bound it: device, inode and change time, so that
+/// a file made later at the same path (which may get the freed inode number) is told apart.
+type Identity = (u64, u64, i64, i64);
+
+fn identity(path: &Path) -> Option<Identity> {
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino(), m.ctime(), m.ctime_nsec()))
+}
+
+/// The listener's socket file: removed when dropped, unless another file has taken the path
+/// since (a reload that re-binds the path while the old listener drains, or another program).
 struct SocketFile {
     path: PathBuf,
-    inode: Option<u64>,
+    identity: Option<Identity>,
+    _claim: Claim,
 }
 
 impl SocketFile {
-    /// Clears a stale socket at `path` so it can be bound again.
-    fn claim(path: &str) -> io::Result<Self> {
+    /// Makes `path` free to bind a socket of type `kind`: a stale socket file is removed, as
+    /// is one this process's listener holds; a live socket of another process is an error.
+    fn claim(path: &str, kind: Type) -> io::Result<Self> {
+        let held = Held::Unix(path.to_string());
         match std::fs::symlink_metadata(path) {
-            Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path)?,
+            Ok(m) if m.file_type().is_socket() => {
+                if !Claim::is_ours(&held) {
+                    ensure_stale(path, kind)?;
+                }
+                std::fs::remove_file(path)?;
+            }
             Ok(_) => {
                 return Err(io::Error::new(
                     io::ErrorKind::AlreadyExists,
@@ -41,13 +63,14 @@ impl SocketFile {
         }
         Ok(Self {
             path: PathBuf::from(path),
-            inode: None,
+            identity: None,
+            _claim: Claim::new(held),
         })
     }
 
     /// Remembers which file the bound socket created.
     fn bound(mut self) -> Self {
-        self.inode = std::fs::symlink_metadata(&self.path).ok().map(|m| m.ino());
+        self.identity = identity(&self.path);
         self
     }
 
@@ -58,10 +81,37 @@ impl SocketFile {
 
 impl Drop for SocketFile {
     fn drop(&mut self) {
-        let current = std::fs::symlink_metadata(&self.path).ok().map(|m| m.ino());
-        if current.is_some() && current == self.inode {
+        let current = identity(&self.path);
+        if current.is_some() && current == self.identity {
             let _ = std::fs::remove_file(&self.path);
         }
+    }
+}
+
+/// Succeeds when the socket at `path` is stale: nothing listens on it, so a connect is
+/// refused. A connect that succeeds, finds the backlog full or meets a socket of another type
+/// means another process serves it.
+fn ensure_stale(path: &str, kind: Type) -> io::Result<()> {
+    let probe = Socket::new(Domain::UNIX, kind, None)?;
+    probe.set_nonblocking(true)?;
+    match probe.connect(&SockAddr::unix(path)?) {
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Ok(()),
+        Err(e)
+            if e.kind() != io::ErrorKind::WouldBlock
+                && e.raw_os_error() != Some(libc::EPROTOTYPE) =>
+        {
+            Err(io::Error::new(
+                e.kind(),
+                format!("{path}: cannot tell whether another process serves this socket: {e}"),
+            ))
+        }
+        _ => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!(
+                "{path} is a socket another process is listening on; stop that process or \
+                 choose another filename"
+            ),
+        )),
     }
 }
 
@@ -74,7 +124,7 @@ pub struct StreamListener {
 impl StreamListener {
     /// Binds `path`.
     pub fn bind(path: &str) -> io::Result<Self> {
-        let file = SocketFile::claim(path)?;
+        let file = SocketFile::claim(path, Type::STREAM)?;
         let listener = std::os::unix::net::UnixListener::bind(file.path())?;
         listener.set_nonblocking(true)?;
         Ok(Self {
@@ -89,7 +139,9 @@ impl StreamListener {
         let path = self.file.path();
         let accept = |cx: &mut Context<'_>| listener.poll_accept(cx).map_ok(|(s, _)| s);
         accept_loop(&ctx, accept, |stream, id| {
-            start(&ctx, path, Stage::Unix(stream), id);
+            if let Some(permit) = ctx.admit_connection(stream.as_fd()) {
+                start(&ctx, path, permit, Stage::Unix(stream), id);
+            }
         })
         .await
     }
@@ -104,7 +156,7 @@ pub struct SeqpacketListener {
 impl SeqpacketListener {
     /// Binds `path`.
     pub fn bind(path: &str) -> io::Result<Self> {
-        let file = SocketFile::claim(path)?;
+        let file = SocketFile::claim(path, Type::SEQPACKET)?;
         let socket = Socket::new(Domain::UNIX, Type::SEQPACKET, None)?;
         socket.set_nonblocking(true)?;
         socket.bind(&SockAddr::unix(file.path())?)?;
@@ -123,16 +175,23 @@ impl SeqpacketListener {
             &ctx,
             |cx| listener.poll_accept(cx),
             |socket, id| {
-                start(&ctx, path, Stage::Seqpacket(socket), id);
+                if let Some(permit) = ctx.admit_connection(socket.as_fd()) {
+                    start(&ctx, path, permit, Stage::Seqpacket(socket), id);
+                }
             },
         )
         .await
     }
 }
 
-/// Starts a session for an accepted connection on the socket at `path`.
-fn start(ctx: &Arc<ListenerCtx>, path: &Path, source: Stage, id: u64) {
-    let Some(permit) = ctx.admit() else { return };
+/// Starts a session, in the slot `permit`, for an accepted connection on the socket at `path`.
+fn start(
+    ctx: &Arc<ListenerCtx>,
+    path: &Path,
+    permit: OwnedSemaphorePermit,
+    source: Stage,
+    id: u64,
+) {
     let name = format!("UNIX:{}-{id}", ctx.name);
     let md = json!({"UNIX": {"filename": path.display().to_string()}});
     ctx.spawn_session(permit, source, md, name, || {});

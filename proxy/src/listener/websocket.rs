@@ -1,21 +1,24 @@
 //! WebSocket listeners: one session per connection, each message one datagram. The upgrade
 //! request becomes `/HTTP/...` metadata (method, path, query, lower-cased headers) that rules
-//! can match. A connection that does not complete the handshake in time, or is not an upgrade
-//! at all, is counted as a session error and closed.
+//! can match. A connection takes its slot under the listener's session limit when it is
+//! accepted, so pending handshakes count; one that does not complete the handshake in time, or
+//! is not an upgrade at all, is counted as a session error and closed.
 
 use std::io;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
 
 use l7mp_config::model::ListenerSpec;
 use serde_json::{Map, Value, json};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_tungstenite::accept_hdr_async_with_config;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
 
 use super::{ListenerCtx, accept_loop, ip_metadata};
-use crate::stage::Stage;
+use crate::stage::{Stage, WsStage};
 use crate::websocket_config;
 
 /// Time a client has to finish the upgrade.
@@ -28,13 +31,23 @@ pub async fn serve(listener: std::net::TcpListener, ctx: Arc<ListenerCtx>) -> io
         &ctx,
         |cx| listener.poll_accept(cx),
         |(stream, peer), id| {
-            tokio::spawn(upgrade(stream, ctx.clone(), format!("WS:{peer}-{id}")));
+            let Some(permit) = ctx.admit_connection(stream.as_fd()) else {
+                return;
+            };
+            let name = format!("WS:{peer}-{id}");
+            tokio::spawn(upgrade(stream, ctx.clone(), permit, name));
         },
     )
     .await
 }
 
-async fn upgrade(stream: TcpStream, ctx: Arc<ListenerCtx>, name: String) {
+/// Runs the handshake, holding the session's slot `permit`, and starts the session.
+async fn upgrade(
+    stream: TcpStream,
+    ctx: Arc<ListenerCtx>,
+    permit: OwnedSemaphorePermit,
+    name: String,
+) {
     let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
         return;
     };
@@ -72,14 +85,13 @@ async fn upgrade(stream: TcpStream, ctx: Arc<ListenerCtx>, name: String) {
             return;
         }
     };
-    let Some(permit) = ctx.admit() else { return };
     let mut metadata = ip_metadata("TCP", peer, local);
     if let (Value::Object(m), Some(h)) = (&mut metadata, http) {
         m.insert("HTTP".into(), h);
     }
     ctx.spawn_session(
         permit,
-        Stage::WebSocket(Box::new(ws)),
+        Stage::WebSocket(Box::new(WsStage::new(ws))),
         metadata,
         name,
         || {},

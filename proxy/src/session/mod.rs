@@ -108,7 +108,9 @@ pub async fn run(ctx: &ListenerCtx, source: Source, metadata: Value, info: Arc<S
     match &end {
         End::Failed(stage, e) => {
             ctx.stats.session_errors.inc();
-            tracing::warn!(session = name, stage, "session failed: {e}");
+            if ctx.warnings.admit() {
+                tracing::warn!(session = name, listener = %ctx.name, stage, "session failed: {e}");
+            }
         }
         End::Closed(stage) => tracing::debug!(session = name, stage, "session closed"),
         End::Done | End::Idle | End::Stopped => {

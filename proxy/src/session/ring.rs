@@ -285,6 +285,10 @@ impl Ring {
         if let Some((shortcut, _)) = self.shortcut() {
             shortcut.close();
         }
+        // Say goodbye on the failed connection first: a WebSocket peer that broke the protocol
+        // learns why (1007 for text that is not UTF-8).
+        let closing = self.stages[stage].close();
+        let _ = tokio::time::timeout(Duration::from_millis(200), closing).await;
         let hop = &mut self.hops[stage - 1];
         let mut failed = std::mem::take(&mut hop.failed);
         failed.push(hop.index);

@@ -99,7 +99,9 @@ pub(super) async fn setup(
             }
             Err(e) => {
                 ctx.stats.session_errors.inc();
-                tracing::warn!(session = name, cluster = %cluster.config.name, "connect failed: {e}");
+                if cluster.warnings.admit() {
+                    tracing::warn!(session = name, cluster = %cluster.config.name, "connect failed: {e}");
+                }
                 let message = format!(
                     "Service Unavailable: cluster {} could not be connected: {e}",
                     cluster.config.name

@@ -31,8 +31,9 @@ pub struct ListenerOptions {
     /// Seconds without traffic after which a session ends (default 60; 0 disables it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_timeout: Option<u64>,
-    /// Concurrent sessions beyond which new ones are refused (default 10,000).
+    /// Concurrent sessions beyond which new ones are refused (default 10,000; at least 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub max_sessions: Option<u32>,
 }
 

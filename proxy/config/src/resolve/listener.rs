@@ -28,6 +28,15 @@ impl Resolver<'_> {
             }
         };
         let options = l.options.clone().unwrap_or_default();
+        if options.max_sessions == Some(0) {
+            self.error(
+                &object,
+                &format!("{at}/options/max_sessions"),
+                "a session limit of 0 refuses every session".into(),
+                "give the most sessions the listener may run at once, such as 10000, \
+                 or leave it out for the default",
+            );
+        }
         let idle = options.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT_SECS);
         self.config.listeners.push(ListenerConfig {
             name: l.name.clone(),
