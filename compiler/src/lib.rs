@@ -16,7 +16,8 @@
 //! 8. [`emit`]: ConfigMaps and headless Services, checked by the proxy's own validator.
 //!
 //! [`check`] runs the front half, [`compile`] everything; the `l7mpc` binary is a thin command
-//! line over them.
+//! line over them. [`inject`] adds the proxy sidecar to workload manifests, using the front half
+//! and lowering to find the Unix sockets each sidecar must share with its app.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms, missing_docs)]
 
@@ -27,6 +28,7 @@ pub mod diagnostics;
 pub mod emit;
 pub mod endpoints;
 pub mod graph;
+pub mod inject;
 pub mod load;
 pub mod lower;
 pub mod resolve;

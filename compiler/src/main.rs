@@ -29,6 +29,8 @@ enum Command {
     Compile(CompileArgs),
     /// Draws the mesh's dataflow graph.
     Graph(GraphArgs),
+    /// Adds the l7mp sidecar to workload manifests and prints them.
+    Inject(InjectArgs),
     /// Prints the VirtualService, Target and Rule CRDs as one YAML stream.
     Crds,
 }
@@ -84,6 +86,25 @@ struct InputArgs {
 }
 
 #[derive(Args)]
+struct InjectArgs {
+    /// Manifests to inject (files, directories, `-` for stdin); other kinds pass through.
+    #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+    files: Vec<PathBuf>,
+    /// The mesh's l7mp.io objects, read to share Unix sockets' volumes but not printed.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    mesh: Vec<PathBuf>,
+    /// The proxy image.
+    #[arg(long, default_value = l7mpc::inject::DEFAULT_IMAGE)]
+    image: String,
+    /// Namespace of objects whose manifest names none.
+    #[arg(short = 'n', long, default_value = "default")]
+    namespace: String,
+    /// Format of the diagnostics, which go to stderr.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    diagnostics: Format,
+}
+
+#[derive(Args)]
 struct CheckArgs {
     /// Files or directories (recursively, *.yaml and *.yml) to read; `-` reads stdin.
     #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
@@ -110,6 +131,7 @@ fn main() -> ExitCode {
         Command::Check(args) => run_check(&args),
         Command::Compile(args) => run_compile(&args),
         Command::Graph(args) => run_graph(&args),
+        Command::Inject(args) => run_inject(&args),
         Command::Crds => {
             print_out(&l7mpc::crd::crds_yaml());
             ExitCode::SUCCESS
@@ -221,6 +243,40 @@ fn run_graph(args: &GraphArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(code) => code,
+    }
+}
+
+fn run_inject(args: &InjectArgs) -> ExitCode {
+    let read = |paths: &[PathBuf]| {
+        read_sources(paths).map_err(|e| {
+            eprintln!("l7mpc: {e}");
+            ExitCode::from(2)
+        })
+    };
+    let (files, mesh) = match (read(&args.files), read(&args.mesh)) {
+        (Ok(files), Ok(mesh)) => (files, mesh),
+        (Err(code), _) | (_, Err(code)) => return code,
+    };
+    let options = l7mpc::inject::Options {
+        image: args.image.clone(),
+        namespace: args.namespace.clone(),
+    };
+    let injected = l7mpc::inject::inject(&files, &mesh, &options);
+    let text = |name: &str| {
+        let mut all = files.iter().chain(&mesh);
+        all.find(|f| f.name == name).map(|f| f.text.as_str())
+    };
+    let color = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+    if !injected.diagnostics.is_empty() {
+        let rendered = render(&injected.diagnostics, text, args.diagnostics, color);
+        let _ = std::io::stderr().write_all(rendered.as_bytes());
+    }
+    match injected.output {
+        Some(output) => {
+            print_out(&output);
+            ExitCode::SUCCESS
+        }
+        None => ExitCode::from(1),
     }
 }
 

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use l7mp_config::yaml::{Document, parse_documents};
+use l7mp_config::yaml::{Document, Location, parse_documents};
 use serde_json::Value;
 
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
@@ -80,8 +80,40 @@ fn read_path(path: &Path, files: &mut Vec<SourceFile>) -> std::io::Result<()> {
 pub struct Inputs {
     /// The objects of known kinds.
     pub objects: Vec<Object>,
-    /// `file: apiVersion kind name` of each skipped document, for `--verbose`.
-    pub skipped: Vec<String>,
+    /// Each document (or List item) of a kind the compiler does not read.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A document of a kind the compiler does not read: named for `--verbose`, and kept with its
+/// location and whether it runs pods, since `l7mpc inject` must refuse pod templates it cannot
+/// inject rather than pass them through.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    /// The file it is in.
+    pub file: String,
+    /// Its `apiVersion`.
+    pub api_version: String,
+    /// Its `kind`.
+    pub kind: String,
+    /// Its `metadata.name`, if it has one.
+    pub name: Option<String>,
+    /// Its `metadata.namespace`, if it has one.
+    pub namespace: Option<String>,
+    /// Where it starts.
+    pub location: Location,
+    /// Whether it has a pod spec (`spec.template.spec`, `spec.jobTemplate` or `spec.containers`).
+    pub runs_pods: bool,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = self.name.as_deref().unwrap_or("(unnamed)");
+        write!(
+            f,
+            "{}: {} {} {name}",
+            self.file, self.api_version, self.kind
+        )
+    }
 }
 
 /// Parses every file into objects; problems become diagnostics.
@@ -91,12 +123,13 @@ pub fn parse(files: &[SourceFile], default_namespace: &str, diags: &mut Diagnost
         match parse_documents(&file.text) {
             Ok(docs) => {
                 let text: Arc<str> = Arc::from(file.text.as_str());
-                for doc in docs {
+                for (index, doc) in docs.into_iter().enumerate() {
                     yaml11::check(&file.name, &file.text, &doc, diags);
                     let ctx = DocContext {
                         file: &file.name,
                         text: Arc::clone(&text),
                         doc: Arc::new(doc),
+                        index,
                         default_namespace,
                     };
                     ctx.route("", &mut inputs, diags);
@@ -117,6 +150,8 @@ struct DocContext<'a> {
     file: &'a str,
     text: Arc<str>,
     doc: Arc<Document>,
+    /// The document's position in its file.
+    index: usize,
     default_namespace: &'a str,
 }
 
@@ -168,11 +203,23 @@ impl DocContext<'_> {
                 )
                 .hint("every Kubernetes object needs a name"),
             ),
-            (None, _) => inputs.skipped.push(format!(
-                "{}: {api_version} {kind} {}",
-                self.file,
-                name.unwrap_or("(unnamed)")
-            )),
+            (None, _) => {
+                let has = |pointer: &str| value.pointer(pointer).is_some();
+                inputs.skipped.push(Skipped {
+                    file: self.file.to_string(),
+                    api_version: api_version.to_string(),
+                    kind: kind.to_string(),
+                    name: name.map(str::to_string),
+                    namespace: value
+                        .pointer("/metadata/namespace")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                    location: self.doc.locate(root),
+                    runs_pods: has("/spec/template/spec")
+                        || has("/spec/jobTemplate")
+                        || has("/spec/containers"),
+                });
+            }
         }
     }
 
@@ -202,6 +249,7 @@ impl DocContext<'_> {
             file: self.file.to_string(),
             text: Arc::clone(&self.text),
             doc: Arc::clone(&self.doc),
+            document: self.index,
             root: root.to_string(),
         }
     }
