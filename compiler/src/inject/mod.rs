@@ -2,11 +2,11 @@
 //! in every pod and the ConfigMap it emits is the one the pod mounts.
 //!
 //! Every Deployment, DaemonSet, StatefulSet and Pod of the input gets the proxy container, its
-//! config volume and Prometheus annotations ([`sidecar`]); where the mesh (the `l7mp.io`
-//! objects of the input and of `--mesh`) puts a Unix socket on a workload ([`sockets`]), the
+//! config volume and Prometheus annotations (module `sidecar`); where the mesh (the `l7mp.io`
+//! objects of the input and of `--mesh`) puts a Unix socket on a workload (module `sockets`), the
 //! sidecar also mounts the app volume that holds it. Other documents pass through; objects that
 //! run pods but are of another kind are refused. Output keeps the documents, their order and
-//! their fields ([`tree`]), and is written only when nothing failed.
+//! their fields (module `tree`), and is written only when nothing failed.
 
 mod pod;
 mod sidecar;
