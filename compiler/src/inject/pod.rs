@@ -39,12 +39,15 @@ pub fn plan(
     diags: &mut Diagnostics,
 ) -> Option<Plan> {
     let pod_pointer = object.kind.pod_pointer()?;
-    let pod = object.value().pointer(pod_pointer)?;
+    let pod = object.value().pointer(pod_pointer).unwrap_or(&Value::Null);
     let raw_spec = pod.get("spec").unwrap_or(&Value::Null);
     let spec: PodSpec = match serde_json::from_value(raw_spec.clone()) {
         Ok(spec) => spec,
         Err(e) => {
-            let message = format!("this is not a pod spec inject can read: {e}");
+            let message = match raw_spec {
+                Value::Null => format!("there is no pod spec at {pod_pointer}/spec to inject"),
+                _ => format!("this is not a pod spec inject can read: {e}"),
+            };
             let hint = "fix the pod spec; `kubectl apply --dry-run=server` says what is wrong";
             let at = format!("{pod_pointer}/spec");
             diags.push(object.diag(Code::NotInjectable, &at, message).hint(hint));

@@ -15,8 +15,13 @@ use crate::load::Object;
 use crate::workload::{ProxyMount, config_map_name};
 use crate::{lower, resolve, select};
 
-/// The socket paths of each of `workloads` (object indexes) that has any.
+/// The socket paths of each of `workloads` (object indexes) that has any. Every socket comes
+/// from a `UnixDomainSocket` spec of an `l7mp.io` object, so a mesh without one is not lowered.
 pub fn socket_paths(objects: &[Object], workloads: &[usize]) -> BTreeMap<usize, BTreeSet<String>> {
+    let mut mesh = objects.iter().filter(|o| o.kind.is_l7mp());
+    if !mesh.any(|o| !o.spec_fields(&["UnixDomainSocket"]).is_empty()) {
+        return BTreeMap::new();
+    }
     let mut ignored = Diagnostics::default();
     let resolutions = resolve::resolve(objects, &mut ignored);
     let placements = select::select(objects, &mut ignored);

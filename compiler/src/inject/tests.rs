@@ -149,6 +149,10 @@ fn malformed_or_untyped_input_writes_nothing() {
             "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: b}]}\nx: !custom 1\n",
             Code::YamlSyntax,
         ),
+        (
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {replicas: 1}\n",
+            Code::NotInjectable,
+        ),
     ] {
         let run = inject(&text("bad.yaml", input), &[], &Options::default());
         assert!(run.output.is_none(), "{input}");
