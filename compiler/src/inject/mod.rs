@@ -67,36 +67,8 @@ fn run(
     options: &Options,
     diags: &mut Diagnostics,
 ) -> Option<String> {
-    let is_input = |name: &str| files.iter().any(|f| f.name == name);
-    let extra = mesh.iter().filter(|m| !is_input(&m.name));
-    let all: Vec<SourceFile> = files.iter().chain(extra).cloned().collect();
-    let inputs = load::parse(&all, &options.namespace, diags);
-    for skipped in inputs.skipped.iter().filter(|s| s.runs_pods) {
-        if is_input(&skipped.file) {
-            diags.push(not_injectable(skipped, &options.namespace));
-        }
-    }
-    let objects = &inputs.objects;
-    let workloads: Vec<usize> = (0..objects.len())
-        .filter(|&i| objects[i].kind.pod_pointer().is_some() && is_input(&objects[i].file))
-        .collect();
-    let mesh_given = objects.iter().any(|o| o.kind.is_l7mp());
-    let sockets = if mesh_given && !workloads.is_empty() {
-        sockets::socket_paths(objects, &workloads)
-    } else {
-        Default::default()
-    };
-    if let (false, Some(&first)) = (mesh_given, workloads.first()) {
-        diags.push(no_mesh(&objects[first], workloads.len()));
-    }
-    let none = BTreeSet::new();
-    let plans: Vec<_> = workloads
-        .iter()
-        .filter_map(|&w| {
-            let paths = sockets.get(&w).unwrap_or(&none);
-            Some((w, pod::plan(&objects[w], paths, &options.image, diags)?))
-        })
-        .collect();
+    // Planned first, so that the loaded objects are freed before the trees are built.
+    let edits = plan(files, mesh, options, diags);
     let mut trees = Vec::new();
     for file in files {
         match tree::parse(&file.text) {
@@ -116,20 +88,83 @@ fn run(
     if diags.iter().any(|d| d.severity == Severity::Error) {
         return None;
     }
-    for (w, plan) in &plans {
-        let object = &objects[*w];
-        let file = files.iter().position(|f| f.name == object.file)?;
-        let doc = trees.get_mut(file)?.get_mut(object.document)?;
-        let pointer = format!("{}{}", object.root(), plan.pod);
-        if apply(doc, &pointer, plan).is_none() {
-            let message = "inject could not find the pod it planned to edit";
-            let hint = "this is an l7mpc bug: please report it with the input";
-            diags.push(object.diag(Code::InternalError, "", message).hint(hint));
+    for edit in edits {
+        let doc = trees
+            .get_mut(edit.file)
+            .and_then(|docs| docs.get_mut(edit.document));
+        if doc
+            .and_then(|doc| apply(doc, &edit.pointer, &edit.plan))
+            .is_none()
+        {
+            diags.push(edit.lost);
             return None;
         }
     }
     let docs: Vec<_> = trees.iter().flatten().filter(|d| !d.is_null()).collect();
     Some(tree::emit(&docs))
+}
+
+/// One workload's plan and where it applies: its file (index in the input), document and the
+/// JSON pointer of its pod there.
+struct Edit {
+    file: usize,
+    document: usize,
+    pointer: String,
+    plan: pod::Plan,
+    /// The diagnostic if the pod is not there: a bug, since the plan was made from that text.
+    lost: Diagnostic,
+}
+
+/// Loads the input and the mesh, and plans every input workload's injection.
+fn plan(
+    files: &[SourceFile],
+    mesh: &[SourceFile],
+    options: &Options,
+    diags: &mut Diagnostics,
+) -> Vec<Edit> {
+    let input = |name: &str| files.iter().position(|f| f.name == name);
+    let extra = mesh.iter().filter(|m| input(&m.name).is_none());
+    let all: Vec<SourceFile> = files.iter().chain(extra).cloned().collect();
+    let inputs = load::parse(&all, &options.namespace, diags);
+    for skipped in inputs.skipped.iter().filter(|s| s.runs_pods) {
+        if input(&skipped.file).is_some() {
+            diags.push(not_injectable(skipped, &options.namespace));
+        }
+    }
+    let objects = &inputs.objects;
+    let workloads: Vec<(usize, usize)> = (0..objects.len())
+        .filter(|&i| objects[i].kind.pod_pointer().is_some())
+        .filter_map(|i| Some((i, input(&objects[i].file)?)))
+        .collect();
+    let indexes: Vec<usize> = workloads.iter().map(|(w, _)| *w).collect();
+    let mesh_given = objects.iter().any(|o| o.kind.is_l7mp());
+    let sockets = if mesh_given && !indexes.is_empty() {
+        sockets::socket_paths(objects, &indexes)
+    } else {
+        Default::default()
+    };
+    if let (false, Some(&first)) = (mesh_given, indexes.first()) {
+        diags.push(no_mesh(&objects[first], indexes.len()));
+    }
+    let none = BTreeSet::new();
+    let mut edits = Vec::new();
+    for (w, file) in workloads {
+        let object = &objects[w];
+        let paths = sockets.get(&w).unwrap_or(&none);
+        let Some(plan) = pod::plan(object, paths, &options.image, diags) else {
+            continue;
+        };
+        let message = "inject could not find the pod it planned to edit";
+        let hint = "this is an l7mpc bug: please report it with the input";
+        edits.push(Edit {
+            file,
+            document: object.document,
+            pointer: format!("{}{}", object.root(), plan.pod),
+            plan,
+            lost: object.diag(Code::InternalError, "", message).hint(hint),
+        });
+    }
+    edits
 }
 
 /// Adds `plan`'s parts to the pod at `pointer` in `doc`; None if the pod is not where planned.
