@@ -1,23 +1,32 @@
 //! Compile-time benchmark: generated meshes of 1x, 4x and 16x a unit mesh (1x: 500
 //! VirtualServices, 500 Targets, 100 workloads; 16x: 8,000 + 8,000 and 1,600 workloads),
 //! timing `compile` in-process and measuring peak memory as the maxrss of a child process per
-//! size (`cargo bench -p l7mpc --bench compile`).
+//! size (`cargo bench -p l7mpc --bench compile`). `inject` is timed the same way, on the same
+//! mesh with its workloads' sidecars left out (one input file: workloads and mesh together).
 
 use std::fmt::Write as _;
 use std::time::Instant;
 
 use l7mpc::compile::{Options, compile};
+use l7mpc::inject::{self, inject};
 use l7mpc::load::SourceFile;
 
 /// The 1x mesh has 100 workloads, 500 VirtualServices and 500 Targets; larger sizes scale
-/// every count up.
-fn mesh(scale: usize) -> Vec<SourceFile> {
+/// every count up. Without `sidecars`, each workload runs only an app container.
+fn mesh(scale: usize, sidecars: bool) -> Vec<SourceFile> {
     let (workloads, services) = (100 * scale, 500 * scale);
     let mut text = String::new();
     for w in 0..workloads {
+        let pod = if sidecars {
+            format!(
+                "      containers:\n        - name: proxy\n          image: l7mp/l7mp-rs\n          command: [l7mp, --config, /etc/l7mp/config.yaml]\n          volumeMounts: [{{name: c, mountPath: /etc/l7mp}}]\n      volumes: [{{name: c, configMap: {{name: w{w}-config}}}}]\n"
+            )
+        } else {
+            "      containers: [{name: app, image: app}]\n".to_string()
+        };
         let _ = write!(
             text,
-            "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: w{w}}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: w{w}}}}}\n  template:\n    metadata: {{labels: {{app: w{w}}}}}\n    spec:\n      containers:\n        - name: proxy\n          image: l7mp/l7mp-rs\n          command: [l7mp, --config, /etc/l7mp/config.yaml]\n          volumeMounts: [{{name: c, mountPath: /etc/l7mp}}]\n      volumes: [{{name: c, configMap: {{name: w{w}-config}}}}]\n"
+            "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: w{w}}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: w{w}}}}}\n  template:\n    metadata: {{labels: {{app: w{w}}}}}\n    spec:\n{pod}"
         );
     }
     // A chain: vs{s} on w{s} routes to t{s}, whose endpoints are the pods running vs{s+1};
@@ -43,16 +52,25 @@ fn mesh(scale: usize) -> Vec<SourceFile> {
     }]
 }
 
-fn run(scale: usize) -> f64 {
-    let files = mesh(scale);
+/// Seconds to compile the mesh of `scale`, or with `injecting`, to inject its bare workloads.
+fn run(scale: usize, injecting: bool) -> f64 {
+    let files = mesh(scale, !injecting);
     let start = Instant::now();
-    let compiled = compile(&files, None, &Options::default());
+    let (ok, first) = if injecting {
+        let injected = inject(&files, &[], &inject::Options::default());
+        (
+            injected.output.is_some(),
+            injected.diagnostics.first().cloned(),
+        )
+    } else {
+        let compiled = compile(&files, None, &Options::default());
+        (
+            compiled.output.is_some(),
+            compiled.diagnostics.first().cloned(),
+        )
+    };
     let seconds = start.elapsed().as_secs_f64();
-    assert!(
-        compiled.output.is_some(),
-        "{:?}",
-        compiled.diagnostics.first()
-    );
+    assert!(ok, "{first:?}");
     seconds
 }
 
@@ -67,24 +85,29 @@ fn peak_kib() -> u64 {
 }
 
 fn main() {
-    // In a child (`--child SCALE`) compile once and print the peak memory; the parent times.
+    // In a child (`--child SCALE [inject]`) run once and print the peak memory; the parent
+    // times.
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--child") {
         let scale = args.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(1);
-        run(scale);
+        run(scale, args.get(i + 2).is_some_and(|a| a == "inject"));
         println!("{}", peak_kib());
         return;
     }
-    for scale in [1, 4, 16] {
-        let best = (0..3).map(|_| run(scale)).fold(f64::INFINITY, f64::min);
-        let child = std::process::Command::new(&args[0])
-            .args(["--child", &scale.to_string()])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_default();
-        println!(
-            "compile {scale:>2}x: {:>8.1} ms (best of 3), peak memory {child} KiB",
-            best * 1000.0
-        );
+    for (command, injecting) in [("compile", false), ("inject", true)] {
+        for scale in [1, 4, 16] {
+            let best = (0..3)
+                .map(|_| run(scale, injecting))
+                .fold(f64::INFINITY, f64::min);
+            let child = std::process::Command::new(&args[0])
+                .args(["--child", &scale.to_string(), command])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                .unwrap_or_default();
+            println!(
+                "{command} {scale:>2}x: {:>8.1} ms (best of 3), peak memory {child} KiB",
+                best * 1000.0
+            );
+        }
     }
 }

@@ -19,6 +19,8 @@
 //! Every command of the `l7mpc` binary (a thin command line over this library) runs the whole
 //! pipeline, so `check` and `compile` always agree; [`output`] prints or writes the result and
 //! [`diff`] compares it with a cluster's objects.
+//! [`inject`] adds the proxy sidecar to workload manifests, using the front half and lowering
+//! to find the Unix sockets each sidecar must share with its app.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms, missing_docs)]
 
@@ -30,6 +32,7 @@ pub mod emit;
 pub mod endpoints;
 pub mod front;
 pub mod graph;
+pub mod inject;
 pub mod load;
 pub mod lower;
 pub mod output;

@@ -42,6 +42,8 @@ enum Command {
     Diff(DiffArgs),
     /// Draws the mesh's dataflow graph.
     Graph(GraphArgs),
+    /// Adds the l7mp sidecar to workload manifests and prints them.
+    Inject(InjectArgs),
     /// Prints the VirtualService, Target and Rule CRDs as one YAML stream.
     Crds,
     /// Prints a shell completion script (e.g. `l7mpc completions bash > /etc/bash_completion.d/l7mpc`).
@@ -79,6 +81,25 @@ struct InputArgs {
     /// is set).
     #[arg(long)]
     no_color: bool,
+}
+
+#[derive(Args)]
+struct InjectArgs {
+    /// Manifests to inject (files, directories, `-` for stdin); other kinds pass through.
+    #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+    files: Vec<PathBuf>,
+    /// The mesh's l7mp.io objects, read to share Unix sockets' volumes but not printed.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    mesh: Vec<PathBuf>,
+    /// The proxy image.
+    #[arg(long, default_value = l7mpc::inject::DEFAULT_IMAGE)]
+    image: String,
+    /// Namespace of objects whose manifest names none.
+    #[arg(short = 'n', long, default_value = "default")]
+    namespace: String,
+    /// Format of the diagnostics, which go to stderr.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    diagnostics: Format,
 }
 
 #[derive(Args)]
@@ -140,6 +161,7 @@ fn main() -> ExitCode {
         Command::Compile(args) => run_compile(&args),
         Command::Diff(args) => run_diff(&args),
         Command::Graph(args) => run_graph(&args),
+        Command::Inject(args) => run_inject(&args),
         Command::Crds => {
             print_out(&l7mpc::crd::crds_yaml());
             ExitCode::SUCCESS
@@ -329,6 +351,35 @@ fn man(command: Option<&str>) -> ExitCode {
 fn usage(message: &str) -> ExitCode {
     eprintln!("l7mpc: {message}");
     ExitCode::from(2)
+}
+
+fn run_inject(args: &InjectArgs) -> ExitCode {
+    let read = |paths: &[PathBuf]| read_sources(paths).map_err(|e| usage(&e.to_string()));
+    let (files, mesh) = match (read(&args.files), read(&args.mesh)) {
+        (Ok(files), Ok(mesh)) => (files, mesh),
+        (Err(code), _) | (_, Err(code)) => return code,
+    };
+    let options = l7mpc::inject::Options {
+        image: args.image.clone(),
+        namespace: args.namespace.clone(),
+    };
+    let injected = l7mpc::inject::inject(&files, &mesh, &options);
+    let text = |name: &str| {
+        let mut all = files.iter().chain(&mesh);
+        all.find(|f| f.name == name).map(|f| f.text.as_str())
+    };
+    let color = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+    if !injected.diagnostics.is_empty() {
+        let rendered = render(&injected.diagnostics, text, args.diagnostics, color);
+        let _ = std::io::stderr().write_all(rendered.as_bytes());
+    }
+    match injected.output {
+        Some(output) => {
+            print_out(&output);
+            ExitCode::SUCCESS
+        }
+        None => ExitCode::from(1),
+    }
 }
 
 /// Writes to stdout, ignoring a closed pipe (`l7mpc crds | head` must not panic).

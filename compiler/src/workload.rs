@@ -16,6 +16,26 @@ use crate::select::Placement;
 /// The annotation that names the proxy container when it cannot be recognised.
 pub const PROXY_CONTAINER_ANNOTATION: &str = "l7mp.io/proxy-container";
 
+/// The ConfigMap that holds the proxy config of the workload `name` when `l7mpc inject` wrote
+/// its pod: the one naming rule for it. `compile` reads the ConfigMap's name from the mount, so
+/// whatever inject mounts is what compile emits.
+pub fn config_map_name(name: &str) -> String {
+    format!("{name}-l7mp")
+}
+
+/// The index of the proxy container among `containers`: the one `annotation` (the value of
+/// [`PROXY_CONTAINER_ANNOTATION`]) names, else the one whose command or args run `l7mp`, else the
+/// one whose image contains `l7mp`. `compile` and `inject` must agree on it.
+pub fn proxy_container(containers: &[Container], annotation: Option<&str>) -> Option<usize> {
+    match annotation {
+        Some(name) => containers.iter().position(|c| c.name == name),
+        None => containers
+            .iter()
+            .position(|c| argv(c).iter().any(|w| is_l7mp(w)))
+            .or_else(|| containers.iter().position(image_is_l7mp)),
+    }
+}
+
 /// Where a workload's proxy reads its config.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProxyMount {
@@ -90,11 +110,7 @@ impl<'o> Pod<'o> {
 
     /// Whether the pod runs a proxy container (or names one by annotation).
     fn has_proxy(&self) -> bool {
-        let containers = &self.spec.containers;
-        self.annotation.is_some()
-            || containers
-                .iter()
-                .any(|c| argv(c).iter().any(|w| is_l7mp(w)) || image_is_l7mp(c))
+        self.annotation.is_some() || proxy_container(&self.spec.containers, None).is_some()
     }
 
     fn proxy_mount(
@@ -150,14 +166,7 @@ impl<'o> Pod<'o> {
 
     /// The annotated container, else the one running `l7mp`, else the one whose image says l7mp.
     fn proxy_container(&self, placed_by: &Object) -> Result<usize, Box<Diagnostic>> {
-        let containers = &self.spec.containers;
-        let found = match self.annotation {
-            Some(name) => containers.iter().position(|c| c.name == name),
-            None => containers
-                .iter()
-                .position(|c| argv(c).iter().any(|w| is_l7mp(w)))
-                .or_else(|| containers.iter().position(image_is_l7mp)),
-        };
+        let found = proxy_container(&self.spec.containers, self.annotation);
         found.ok_or_else(|| match self.annotation {
             Some(name) => {
                 let at = format!(
@@ -208,7 +217,10 @@ impl<'o> Pod<'o> {
 
 /// The container's mount that holds `path`: the deepest whose mountPath is `path` or a parent
 /// directory of it.
-fn covering_mount<'c>(container: &'c Container, path: &str) -> Option<(usize, &'c VolumeMount)> {
+pub fn covering_mount<'c>(
+    container: &'c Container,
+    path: &str,
+) -> Option<(usize, &'c VolumeMount)> {
     let covers = |m: &VolumeMount| {
         let dir = m.mount_path.trim_end_matches('/');
         !dir.is_empty()

@@ -363,7 +363,10 @@ fn the_gateway_config_lands_in_the_base_namespace() {
     let rendered = kustomize(&repo().join("examples/task1"));
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    compile(&["-f", "-", "-o", out.to_str().unwrap()], &rendered);
+    compile(
+        &["-f", "-", "--output-dir", out.to_str().unwrap()],
+        &rendered,
+    );
     let gateway =
         std::fs::read_to_string(out.join("l7mp-system/configmap-l7mp-ingress-config.yaml"))
             .expect("the gateway's ConfigMap in l7mp-system");

@@ -1,7 +1,9 @@
 //! Property test: random text and mutations of the seed's files go through the whole pipeline
-//! (`compile`, with and without a pods snapshot) without panicking.
+//! (`compile`, with and without a pods snapshot, and `inject`) without panicking; what inject
+//! writes, it reads back to the same bytes.
 
 use l7mpc::compile::{Options, compile};
+use l7mpc::inject::{self, inject};
 use l7mpc::load::{SourceFile, read_sources};
 use proptest::prelude::*;
 
@@ -43,11 +45,18 @@ proptest! {
         let pods = [SourceFile { name: "pods.yaml".into(), text: files[i].text.clone() }];
         compile(&files, None, &Options::default());
         compile(&files, Some(&pods), &Options::default());
+        let options = inject::Options::default();
+        if let Some(out) = inject(&files[i..=i], &files, &options).output {
+            let again = [SourceFile { name: "again.yaml".into(), text: out.clone() }];
+            let twice = inject(&again, &files, &options).output;
+            prop_assert_eq!(twice.as_deref(), Some(out.as_str()));
+        }
     }
 
     #[test]
     fn random_text_never_panics(text in "\\PC{0,300}") {
         let files = [SourceFile { name: "random.yaml".into(), text }];
         compile(&files, Some(&files), &Options::default());
+        inject(&files, &[], &inject::Options::default());
     }
 }

@@ -81,6 +81,11 @@ codes! {
     UnusedTarget = 704, Warning, "A Target is used by no route.";
     FramingLoss = 705, Warning, "A datagram stream crosses a byte-stream hop and loses its message boundaries.";
     TrivialOverMany = 706, Warning, "`Trivial` load balancing over more than one pod sends every session to the first.";
+    SidecarConflict = 801, Error, "`inject`: the pod already has a proxy container, or a container or volume of the sidecar's name, that differs from what inject writes.";
+    AmbiguousAppContainer = 802, Error, "`inject`: app containers mount different volumes over a Unix socket's directory and no `l7mp.io/app-container` annotation picks one (or it names no container).";
+    SocketNotPlaced = 803, Warning, "`inject`: a Unix socket the mesh places on a workload is on no app volume, so the sidecar cannot share it (or no mesh was given to tell).";
+    MetricsAnnotationKept = 804, Warning, "`inject`: the pod's own `prometheus.io/*` annotation is kept, so Prometheus does not scrape the proxy's metrics.";
+    NotInjectable = 805, Error, "`inject`: an object runs pods but is not a Deployment, DaemonSet, StatefulSet or Pod, or its pod spec is not valid.";
 }
 
 impl std::fmt::Display for Code {

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use l7mp_config::yaml::{Document, parse_documents};
+use l7mp_config::yaml::{Document, Location, parse_documents};
 use serde_json::Value;
 
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, ObjectId, did_you_mean};
@@ -88,7 +88,9 @@ pub struct Inputs {
 }
 
 /// A document of a kind the compiler does not read (a Secret, an Ingress...): the command line
-/// lists them so that a misspelt or misplaced kind does not go unnoticed.
+/// lists them so that a misspelt or misplaced kind does not go unnoticed, and `l7mpc inject`
+/// keeps its location and whether it runs pods, since it must refuse pod templates it cannot
+/// inject rather than pass them through.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Skipped {
     /// The file it is in.
@@ -99,6 +101,12 @@ pub struct Skipped {
     pub kind: String,
     /// Its `metadata.name`, if it has one.
     pub name: Option<String>,
+    /// Its `metadata.namespace`, if it has one.
+    pub namespace: Option<String>,
+    /// Where it starts.
+    pub location: Location,
+    /// Whether it has a pod spec (`spec.template.spec`, `spec.jobTemplate` or `spec.containers`).
+    pub runs_pods: bool,
 }
 
 impl std::fmt::Display for Skipped {
@@ -120,12 +128,13 @@ pub fn parse(files: &[SourceFile], default_namespace: &str, diags: &mut Diagnost
         match parse_documents(&file.text) {
             Ok(docs) => {
                 let text: Arc<str> = Arc::from(file.text.as_str());
-                for doc in docs {
+                for (index, doc) in docs.into_iter().enumerate() {
                     yaml11::check(&file.name, &file.text, &doc, diags);
                     let ctx = DocContext {
                         file: &file.name,
                         text: Arc::clone(&text),
                         doc: Arc::new(doc),
+                        index,
                         default_namespace,
                     };
                     ctx.route("", &mut inputs, diags);
@@ -146,6 +155,8 @@ struct DocContext<'a> {
     file: &'a str,
     text: Arc<str>,
     doc: Arc<Document>,
+    /// The document's position in its file.
+    index: usize,
     default_namespace: &'a str,
 }
 
@@ -200,12 +211,23 @@ impl DocContext<'_> {
             (None, _) if api_version.split('/').next() == Some(L7MP_GROUP) => {
                 diags.push(self.unknown_l7mp(root, api_version, kind));
             }
-            (None, _) => inputs.skipped.push(Skipped {
-                file: self.file.to_string(),
-                api_version: api_version.to_string(),
-                kind: kind.to_string(),
-                name: name.map(str::to_string),
-            }),
+            (None, _) => {
+                let has = |pointer: &str| value.pointer(pointer).is_some();
+                inputs.skipped.push(Skipped {
+                    file: self.file.to_string(),
+                    api_version: api_version.to_string(),
+                    kind: kind.to_string(),
+                    name: name.map(str::to_string),
+                    namespace: value
+                        .pointer("/metadata/namespace")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                    location: self.doc.locate(root),
+                    runs_pods: has("/spec/template/spec")
+                        || has("/spec/jobTemplate")
+                        || has("/spec/containers"),
+                });
+            }
         }
     }
 
@@ -278,6 +300,7 @@ impl DocContext<'_> {
             file: self.file.to_string(),
             text: Arc::clone(&self.text),
             doc: Arc::clone(&self.doc),
+            document: self.index,
             root: root.to_string(),
         }
     }

@@ -23,6 +23,8 @@ pub struct Object {
     pub(super) text: Arc<str>,
     /// The document the object is in.
     pub(super) doc: Arc<Document>,
+    /// The position of that document in its file, counting from 0.
+    pub document: usize,
     /// The object's JSON pointer within the document (`/items/N` in a List).
     pub(super) root: String,
 }
@@ -31,6 +33,11 @@ impl Object {
     /// The object's content.
     pub fn value(&self) -> &Value {
         self.doc.value.pointer(&self.root).unwrap_or(&Value::Null)
+    }
+
+    /// The object's JSON pointer within its document: empty, or `/items/N` in a List.
+    pub fn root(&self) -> &str {
+        &self.root
     }
 
     /// Where the node at `pointer` (relative to the object) is in the file.

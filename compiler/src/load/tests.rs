@@ -33,6 +33,8 @@ fn routes_kinds_and_defaults_namespace() {
     );
     let skipped: Vec<String> = inputs.skipped.iter().map(ToString::to_string).collect();
     assert_eq!(skipped, ["t.yaml: v1 ConfigMap c"]);
+    assert!(!inputs.skipped[0].runs_pods);
+    assert_eq!(inputs.skipped[0].location.line, 9);
 }
 
 #[test]
