@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use l7mpc::check::{Options, check};
 use l7mpc::compile::{Compiled, compile};
 use l7mpc::diagnostics::{Format, render};
-use l7mpc::graph::GraphFormat;
+use l7mpc::graph::{GraphFormat, Renderer};
 use l7mpc::load::read_sources;
 
 /// Compiles l7mp.io/v1 VirtualService, Target and Rule resources plus workload manifests into
@@ -61,9 +61,15 @@ struct CompileArgs {
 struct GraphArgs {
     #[command(flatten)]
     input: InputArgs,
-    /// Drawing language.
-    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
-    format: GraphFormat,
+    /// Drawing language [default: from the `-o` file's extension, else dot].
+    #[arg(long, value_enum)]
+    format: Option<GraphFormat>,
+    /// Who lays out SVG: Graphviz's `dot` when installed (auto), only Graphviz, or built in.
+    #[arg(long, value_enum, default_value_t = Renderer::Auto)]
+    renderer: Renderer,
+    /// Writes the drawing to FILE instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 /// The input options `compile` and `graph` share.
@@ -215,13 +221,31 @@ fn run_compile(args: &CompileArgs) -> ExitCode {
 }
 
 fn run_graph(args: &GraphArgs) -> ExitCode {
-    match compile_input(&args.input, None) {
-        Ok(compiled) => {
-            print_out(&l7mpc::graph::render(&compiled.mesh, args.format));
-            ExitCode::SUCCESS
+    let compiled = match compile_input(&args.input, None) {
+        Ok(compiled) => compiled,
+        Err(code) => return code,
+    };
+    let from_file = args.output.as_deref().and_then(GraphFormat::of_path);
+    let format = args.format.or(from_file).unwrap_or(GraphFormat::Dot);
+    let drawing = match l7mpc::graph::draw(&compiled.mesh, format, args.renderer) {
+        Ok(drawing) => drawing,
+        Err(e) => {
+            eprintln!("l7mpc: {e}");
+            return ExitCode::from(2);
         }
-        Err(code) => code,
+    };
+    if let Some(note) = &drawing.note {
+        eprintln!("l7mpc: {note}");
     }
+    let Some(path) = &args.output else {
+        print_out(&drawing.text);
+        return ExitCode::SUCCESS;
+    };
+    if let Err(e) = std::fs::write(path, &drawing.text) {
+        eprintln!("l7mpc: {}: {e}", path.display());
+        return ExitCode::from(2);
+    }
+    ExitCode::SUCCESS
 }
 
 /// Writes to stdout, ignoring a closed pipe (`l7mpc crds | head` must not panic).

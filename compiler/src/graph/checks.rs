@@ -3,18 +3,17 @@
 
 use std::collections::BTreeMap;
 
-use l7mp_config::config::{Framing, ListenerConfig};
-use l7mp_config::model::ClusterSpec;
-use petgraph::algo::tarjan_scc;
-use petgraph::graph::NodeIndex;
-use serde_json::Value;
-
+use super::apps::{Socket, containers};
 use super::{Mesh, NodeKind, proxy_of, serves};
 use crate::crd::LoadBalancerPolicy;
 use crate::diagnostics::{Code, Diagnostics};
 use crate::load::{Kind, Object};
 use crate::lower::{Lowered, Origin, network_port};
 use crate::resolve::Resolution;
+use l7mp_config::config::{Framing, ListenerConfig};
+use l7mp_config::model::ClusterSpec;
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::NodeIndex;
 
 /// Runs every check, pushing what it finds.
 pub fn check(
@@ -116,23 +115,7 @@ fn unserved(objects: &[Object], lowered: &Lowered, w: usize, spec: &ClusterSpec)
     {
         return None;
     }
-    let base = objects[w].kind.pod_pointer()?;
-    let containers = objects[w]
-        .value()
-        .pointer(&format!("{base}/spec/containers"))?;
-    let declared = containers
-        .as_array()?
-        .iter()
-        .flat_map(|c| {
-            c.get("ports")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-        })
-        .any(|p| {
-            p.get("containerPort").and_then(Value::as_u64) == Some(u64::from(port))
-                && p.get("protocol").and_then(Value::as_str).unwrap_or("TCP") == protocol
-        });
+    let declared = !containers(&objects[w], &Socket::Port(protocol, port)).is_empty();
     (!declared).then(|| format!("{protocol} {port}"))
 }
 
@@ -153,7 +136,7 @@ fn loops(mesh: &Mesh, report: &mut dyn FnMut(&Origin, String, &str)) {
             .iter()
             .position(|&n| graph[n].kind == NodeKind::Listener);
         cycle.rotate_left(first.unwrap_or(0));
-        let path: Vec<&str> = cycle.iter().map(|&n| graph[n].label.as_str()).collect();
+        let path: Vec<String> = cycle.iter().map(|&n| mesh.label(n)).collect();
         let at = &graph[cycle[0]];
         let message = format!(
             "forwarding loop: {} -> back to the start",
