@@ -12,7 +12,7 @@ use crate::lower::{Lowered, Origin, network_port};
 use crate::resolve::Resolution;
 use l7mp_config::config::{Framing, ListenerConfig};
 use l7mp_config::model::ClusterSpec;
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::kosaraju_scc;
 use petgraph::graph::NodeIndex;
 
 /// Runs every check, pushing what it finds.
@@ -122,7 +122,7 @@ fn unserved(objects: &[Object], lowered: &Lowered, w: usize, spec: &ClusterSpec)
 /// Reports every strongly connected part of the graph as a loop, hop by hop.
 fn loops(mesh: &Mesh, report: &mut dyn FnMut(&Origin, String, &str)) {
     let graph = &mesh.graph;
-    for component in tarjan_scc(graph) {
+    for component in kosaraju_scc(graph) {
         let Some(&start) = component.iter().min() else {
             continue;
         };
@@ -202,5 +202,28 @@ fn unused_targets(objects: &[Object], resolutions: &[Resolution], diags: &mut Di
                     .hint(hint),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::tests::mesh;
+
+    #[test]
+    fn a_long_chain_into_a_loop_is_one_loop_and_no_stack_overflow() {
+        let n = 200_000;
+        let mut edges: Vec<(u32, u32)> = (0..n - 1).map(|i| (i, i + 1)).collect();
+        edges.push((n - 1, n - 3));
+        let mut found = Vec::new();
+        loops(&mesh(n as usize, &edges), &mut |origin, message, _| {
+            found.push((origin.clone(), message));
+        });
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0]
+                .1
+                .starts_with("forwarding loop: n199997 -> n199998 -> n199999")
+        );
     }
 }

@@ -79,32 +79,7 @@ fn topological(graph: &DiGraph<(), usize>) -> Vec<NodeIndex> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::{Node, NodeKind};
-    use crate::lower::Origin;
-
-    fn mesh(nodes: usize, edges: &[(u32, u32)]) -> Mesh {
-        let mut mesh = Mesh::default();
-        for i in 0..nodes {
-            mesh.graph.add_node(Node {
-                kind: NodeKind::Cluster,
-                workload: 0,
-                name: format!("n{i}"),
-                detail: String::new(),
-                origin: Origin {
-                    object: 0,
-                    pointer: String::new(),
-                },
-            });
-        }
-        for &(a, b) in edges {
-            mesh.graph.add_edge(
-                NodeIndex::new(a as usize),
-                NodeIndex::new(b as usize),
-                "x".into(),
-            );
-        }
-        mesh
-    }
+    use crate::graph::tests::mesh;
 
     #[test]
     fn a_node_sits_right_of_its_longest_way_in() {
@@ -136,5 +111,13 @@ mod tests {
             columns[0] < columns[1] || columns[1] < columns[2],
             "{columns:?}"
         );
+    }
+
+    #[test]
+    fn long_chains_do_not_exhaust_the_stack() {
+        let n = 200_000;
+        let chain: Vec<(u32, u32)> = (0..n - 1).map(|i| (i, i + 1)).collect();
+        let columns = columns(&mesh(n as usize, &chain));
+        assert_eq!(columns.last(), Some(&(n as usize - 1)));
     }
 }

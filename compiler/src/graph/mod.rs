@@ -218,3 +218,30 @@ pub fn serves(listener: &ListenerSpec, spec: &ClusterSpec) -> bool {
 fn proxy_of(lowered: &Lowered, w: usize) -> Option<&ProxyPlan> {
     lowered.proxies.iter().find(|p| p.mount.workload == w)
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A mesh of `nodes` clusters on workload 0 and the `edges` between them, for unit tests.
+    pub(crate) fn mesh(nodes: usize, edges: &[(u32, u32)]) -> Mesh {
+        let mut mesh = Mesh::default();
+        for i in 0..nodes {
+            mesh.graph.add_node(Node {
+                kind: NodeKind::Cluster,
+                workload: 0,
+                name: format!("n{i}"),
+                detail: String::new(),
+                origin: Origin {
+                    object: 0,
+                    pointer: String::new(),
+                },
+            });
+        }
+        for &(a, b) in edges {
+            let (a, b) = (NodeIndex::new(a as usize), NodeIndex::new(b as usize));
+            mesh.graph.add_edge(a, b, "x".into());
+        }
+        mesh
+    }
+}
