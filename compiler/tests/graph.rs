@@ -306,3 +306,56 @@ fn the_command_line_writes_svg_files_and_forces_the_builtin_layout() {
     }
     std::fs::remove_dir_all(&dir).expect("temporary folder removed");
 }
+
+/// `l7mpc graph --format svg` with `extra` arguments, finding programs only in `path`.
+fn l7mpc_with_path(path: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_l7mpc"));
+    command.args(["graph", "--format", "svg"]).args(extra);
+    for p in seed_paths() {
+        command.arg("-f").arg(p);
+    }
+    let out = command.env("PATH", path).output().expect("l7mpc runs");
+    let text = |b: Vec<u8>| String::from_utf8(b).expect("UTF-8");
+    (out.status.code(), text(out.stdout), text(out.stderr))
+}
+
+#[test]
+fn auto_draws_built_in_when_dot_is_missing_or_fails() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("l7mpc-graph-dot-{}", std::process::id()));
+    let (empty, failing) = (dir.join("empty"), dir.join("failing"));
+    std::fs::create_dir_all(&empty).expect("temporary folder");
+    std::fs::create_dir_all(&failing).expect("temporary folder");
+    let dot = failing.join("dot");
+    std::fs::write(&dot, "#!/bin/sh\necho 'dot: broken' >&2\nexit 3\n").expect("a failing dot");
+    std::fs::set_permissions(&dot, std::fs::Permissions::from_mode(0o755)).expect("executable");
+    let builtin = draw(&seed(), GraphFormat::Svg, Renderer::Builtin).expect("built-in SVG");
+
+    let (code, svg, stderr) = l7mpc_with_path(&empty, &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(svg, builtin.text);
+    assert!(
+        !stderr.contains("built-in layout"),
+        "no note when dot is absent: {stderr}"
+    );
+    let (code, svg, stderr) = l7mpc_with_path(&empty, &["--renderer", "graphviz"]);
+    assert_eq!(code, Some(2));
+    assert!(svg.is_empty());
+    assert!(stderr.contains("`dot` is not installed"), "{stderr}");
+
+    let (code, svg, stderr) = l7mpc_with_path(&failing, &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(svg, builtin.text);
+    assert!(stderr.contains("dot: broken"), "{stderr}");
+    assert!(
+        stderr.contains("drew with the built-in layout instead"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = l7mpc_with_path(&failing, &["--renderer", "graphviz"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("`dot -Tsvg` failed: dot: broken"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).expect("temporary folder removed");
+}
