@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine: the programs the examples and tests
-# run (socat, perl; ip and dnsmasq for the local cluster harness), what scripts/image.sh builds the
+# run (socat, perl; ip and dnsmasq for the local cluster harness; Graphviz's dot, whose SVG
+# path `l7mpc graph` tests), what scripts/image.sh builds the
 # container images with (podman and runc, mmdebstrap, strip), the manifest checks' Python
 # package (kubernetes-validate: the official Kubernetes schemas, offline) and checks for kubectl
 # (its kustomize renders deploy/) and a Rust toolchain. dnsmasq comes from dnsmasq-base: the
@@ -8,7 +9,7 @@
 set -euo pipefail
 need=()
 for pair in socat:socat perl:perl ip:iproute2 dnsmasq:dnsmasq-base podman:podman runc:runc \
-  mmdebstrap:mmdebstrap strip:binutils; do
+  mmdebstrap:mmdebstrap strip:binutils dot:graphviz; do
   cmd=${pair%%:*}
   command -v "$cmd" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 \
     || need+=("${pair#*:}")

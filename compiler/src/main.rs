@@ -11,7 +11,7 @@ use clap_complete::Shell;
 use l7mpc::compile::{Compiled, Options, compile};
 use l7mpc::diagnostics::{Format, render};
 use l7mpc::emit::{Contents, Emitted};
-use l7mpc::graph::GraphFormat;
+use l7mpc::graph::{GraphFormat, Renderer};
 use l7mpc::load::read_sources;
 use l7mpc::output::{self, dir};
 
@@ -150,9 +150,15 @@ struct GraphArgs {
     /// Format of the diagnostics, which go to stderr.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     diagnostics: Format,
-    /// Drawing language.
-    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
-    format: GraphFormat,
+    /// Drawing language [default: from the `-o` file's extension, else dot].
+    #[arg(long, value_enum)]
+    format: Option<GraphFormat>,
+    /// Who lays out SVG: Graphviz's `dot` when installed (auto), only Graphviz, or built in.
+    #[arg(long, value_enum, default_value_t = Renderer::Auto)]
+    renderer: Renderer,
+    /// Writes the drawing to FILE instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -312,13 +318,27 @@ fn run_diff(args: &DiffArgs) -> ExitCode {
 }
 
 fn run_graph(args: &GraphArgs) -> ExitCode {
-    match run(&args.input, args.diagnostics, Stream::Stderr) {
-        Ok(compiled) if compiled.failed(args.input.deny_warnings) => ExitCode::from(1),
-        Ok(compiled) => {
-            print_out(&l7mpc::graph::render(&compiled.mesh, args.format));
-            ExitCode::SUCCESS
-        }
-        Err(code) => code,
+    let compiled = match run(&args.input, args.diagnostics, Stream::Stderr) {
+        Ok(compiled) if compiled.failed(args.input.deny_warnings) => return ExitCode::from(1),
+        Ok(compiled) => compiled,
+        Err(code) => return code,
+    };
+    let from_file = args.output.as_deref().and_then(GraphFormat::of_path);
+    let format = args.format.or(from_file).unwrap_or(GraphFormat::Dot);
+    let drawing = match l7mpc::graph::draw(&compiled.mesh, format, args.renderer) {
+        Ok(drawing) => drawing,
+        Err(e) => return usage(&e.to_string()),
+    };
+    if let Some(note) = &drawing.note {
+        eprintln!("l7mpc: {note}");
+    }
+    let Some(path) = &args.output else {
+        print_out(&drawing.text);
+        return ExitCode::SUCCESS;
+    };
+    match std::fs::write(path, &drawing.text) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => usage(&format!("{}: {e}", path.display())),
     }
 }
 

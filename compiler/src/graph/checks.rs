@@ -3,18 +3,17 @@
 
 use std::collections::BTreeMap;
 
-use l7mp_config::config::{Framing, ListenerConfig};
-use l7mp_config::model::ClusterSpec;
-use petgraph::algo::tarjan_scc;
-use petgraph::graph::NodeIndex;
-use serde_json::Value;
-
+use super::apps::{Socket, containers};
 use super::{Mesh, NodeKind, proxy_of, serves};
 use crate::crd::LoadBalancerPolicy;
 use crate::diagnostics::{Code, Diagnostics};
 use crate::load::{Kind, Object};
 use crate::lower::{Lowered, Origin, network_port};
 use crate::resolve::Resolution;
+use l7mp_config::config::{Framing, ListenerConfig};
+use l7mp_config::model::ClusterSpec;
+use petgraph::algo::kosaraju_scc;
+use petgraph::graph::NodeIndex;
 
 /// Runs every check, pushing what it finds.
 pub fn check(
@@ -116,30 +115,14 @@ fn unserved(objects: &[Object], lowered: &Lowered, w: usize, spec: &ClusterSpec)
     {
         return None;
     }
-    let base = objects[w].kind.pod_pointer()?;
-    let containers = objects[w]
-        .value()
-        .pointer(&format!("{base}/spec/containers"))?;
-    let declared = containers
-        .as_array()?
-        .iter()
-        .flat_map(|c| {
-            c.get("ports")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-        })
-        .any(|p| {
-            p.get("containerPort").and_then(Value::as_u64) == Some(u64::from(port))
-                && p.get("protocol").and_then(Value::as_str).unwrap_or("TCP") == protocol
-        });
+    let declared = !containers(&objects[w], &Socket::Port(protocol, port)).is_empty();
     (!declared).then(|| format!("{protocol} {port}"))
 }
 
 /// Reports every strongly connected part of the graph as a loop, hop by hop.
 fn loops(mesh: &Mesh, report: &mut dyn FnMut(&Origin, String, &str)) {
     let graph = &mesh.graph;
-    for component in tarjan_scc(graph) {
+    for component in kosaraju_scc(graph) {
         let Some(&start) = component.iter().min() else {
             continue;
         };
@@ -153,7 +136,7 @@ fn loops(mesh: &Mesh, report: &mut dyn FnMut(&Origin, String, &str)) {
             .iter()
             .position(|&n| graph[n].kind == NodeKind::Listener);
         cycle.rotate_left(first.unwrap_or(0));
-        let path: Vec<&str> = cycle.iter().map(|&n| graph[n].label.as_str()).collect();
+        let path: Vec<String> = cycle.iter().map(|&n| mesh.label(n)).collect();
         let at = &graph[cycle[0]];
         let message = format!(
             "forwarding loop: {} -> back to the start",
@@ -219,5 +202,28 @@ fn unused_targets(objects: &[Object], resolutions: &[Resolution], diags: &mut Di
                     .hint(hint),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::tests::mesh;
+
+    #[test]
+    fn a_long_chain_into_a_loop_is_one_loop_and_no_stack_overflow() {
+        let n = 200_000;
+        let mut edges: Vec<(u32, u32)> = (0..n - 1).map(|i| (i, i + 1)).collect();
+        edges.push((n - 1, n - 3));
+        let mut found = Vec::new();
+        loops(&mesh(n as usize, &edges), &mut |origin, message, _| {
+            found.push((origin.clone(), message));
+        });
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0]
+                .1
+                .starts_with("forwarding loop: n199997 -> n199998 -> n199999")
+        );
     }
 }

@@ -39,6 +39,7 @@ impl Lowering<'_> {
         let set = self
             .endpoints
             .resolve(&site, spec::network_port(&cluster_spec), diags);
+        let addresses = addresses(&set.endpoints);
         Some(ClusterPlan {
             name: name.clone(),
             origin: Origin::new(target, "/spec/linkedVirtualService"),
@@ -54,6 +55,7 @@ impl Lowering<'_> {
                 workloads: set.workloads,
                 pods: set.pods,
                 path: None,
+                addresses,
             }],
             policy: LoadBalancerPolicy::Trivial,
         })
@@ -91,11 +93,12 @@ impl Lowering<'_> {
             let at = format!("{}/endpoints/{i}", origin.pointer);
             if let Some(fixed) = &e.spec {
                 let address = fixed.address.clone().or_else(|| fixed.filename.clone());
+                let address = address.unwrap_or_default();
                 let path = fixed.filename.clone();
                 endpoints.push(model::Endpoint {
                     name: e.name.clone(),
                     spec: model::EndpointSpec {
-                        address: address.unwrap_or_default(),
+                        address: address.clone(),
                     },
                     weight: fixed.weight,
                 });
@@ -105,6 +108,7 @@ impl Lowering<'_> {
                     workloads: Vec::new(),
                     pods: 1,
                     path,
+                    addresses: vec![address],
                 });
             } else if let Some(selector) = &e.selector {
                 let site = Site {
@@ -115,14 +119,15 @@ impl Lowering<'_> {
                     selector: selector.clone(),
                 };
                 let set = self.endpoints.resolve(&site, port, diags);
-                endpoints.extend(set.endpoints);
                 let origin = Origin::new(origin.object, &site.at);
                 plans.push(EndpointPlan {
                     origin,
                     workloads: set.workloads,
                     pods: set.pods,
                     path: None,
+                    addresses: addresses(&set.endpoints),
                 });
+                endpoints.extend(set.endpoints);
             }
         }
         let loadbalancer = cluster.loadbalancer.as_ref().map(|lb| model::LoadBalancer {
@@ -149,6 +154,11 @@ impl Lowering<'_> {
                 .map_or(LoadBalancerPolicy::Trivial, |lb| lb.policy),
         })
     }
+}
+
+/// The addresses of `endpoints`, for [`EndpointPlan::addresses`].
+pub(super) fn addresses(endpoints: &[model::Endpoint]) -> Vec<String> {
+    endpoints.iter().map(|e| e.spec.address.clone()).collect()
 }
 
 /// The endpoint site of a `linkedVirtualService` Target: the VirtualService's selector.

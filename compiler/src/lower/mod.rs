@@ -88,6 +88,9 @@ pub struct EndpointPlan {
     pub pods: usize,
     /// The socket path of a fixed Unix socket endpoint.
     pub path: Option<String>,
+    /// The proxy endpoint addresses it became (a DNS name, pod IPs, or its fixed address), for
+    /// the dataflow graph.
+    pub addresses: Vec<String>,
 }
 
 /// A cluster with the endpoints it reaches.

@@ -115,6 +115,7 @@ impl Lowering<'_> {
                 (vec![endpoint], 1, Vec::new())
             }
         };
+        let addresses = super::cluster::addresses(&endpoints);
         Some(ClusterPlan {
             name: name.to_string(),
             origin: origin.clone(),
@@ -130,6 +131,7 @@ impl Lowering<'_> {
                 workloads,
                 pods,
                 path: None,
+                addresses,
             }],
             policy: LoadBalancerPolicy::Trivial,
         })
