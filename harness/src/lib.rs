@@ -21,6 +21,8 @@ pub mod kubelet;
 pub mod manifest;
 pub mod net;
 pub mod pod;
+pub mod podman;
+pub mod probe;
 pub mod process;
 pub mod state;
 
