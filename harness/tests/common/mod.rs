@@ -3,12 +3,16 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset.
 
+pub mod images;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use l7mp_localcluster::pod::MARKER;
+use l7mp_localcluster::podman::CLUSTER_LABEL;
 use l7mp_localcluster::process::{Proc, find_by_env};
+pub use l7mp_localcluster::state::Runtime;
 use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_l7mp-localcluster");
@@ -40,10 +44,17 @@ pub struct Cluster {
     pub bridge: String,
     /// Its pod subnet.
     pub subnet: String,
+    /// What runs its containers.
+    pub runtime: Runtime,
 }
 
 impl Cluster {
     pub fn new(name: &str, n: u8) -> Cluster {
+        Cluster::with_runtime(name, n, Runtime::Process)
+    }
+
+    /// A cluster whose containers `runtime` runs.
+    pub fn with_runtime(name: &str, n: u8, runtime: Runtime) -> Cluster {
         preflight();
         Cluster {
             state: tempfile::Builder::new()
@@ -54,6 +65,7 @@ impl Cluster {
             name: name.to_string(),
             bridge: format!("l7lct{n}"),
             subnet: format!("10.244.{}.0/24", 200 + u32::from(n)),
+            runtime,
         }
     }
 
@@ -85,7 +97,38 @@ impl Cluster {
             "-f",
         ])
         .arg(file);
+        if self.runtime == Runtime::Podman {
+            c.args(["--runtime", "podman"]);
+        }
         c
+    }
+
+    /// The workload manifests in `dir` as this cluster runs them: as they are for the process
+    /// runtime; for podman, copied into `work` to name the proxy image the tests build (both
+    /// images built first).
+    pub fn workloads(&self, dir: &Path, work: &Path) -> PathBuf {
+        match self.runtime {
+            Runtime::Process => dir.to_path_buf(),
+            Runtime::Podman => images::with_test_images(dir, work),
+        }
+    }
+
+    /// The podman containers carrying this cluster's label (none for the process runtime).
+    pub fn containers(&self) -> Vec<String> {
+        if self.runtime == Runtime::Process {
+            return Vec::new();
+        }
+        let out = images::ok({
+            let mut c = images::podman();
+            c.args(["ps", "-a", "--format", "{{.Names}}", "--filter"])
+                .arg(format!("label={CLUSTER_LABEL}={}", self.dir().display()));
+            c
+        });
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
     }
 
     pub fn run(&self, mut c: Command) -> Output {
@@ -234,6 +277,11 @@ impl Cluster {
             find_by_env(&marker),
             Vec::<i32>::new(),
             "processes left behind"
+        );
+        assert_eq!(
+            self.containers(),
+            Vec::<String>::new(),
+            "containers left behind"
         );
         assert!(!self.dir().exists(), "state directory left behind");
     }
