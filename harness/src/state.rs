@@ -78,6 +78,12 @@ pub struct PodmanRef {
     pub container: String,
     /// The image it runs.
     pub image: String,
+    /// What it runs: `command`/`args` against the image's entrypoint and CMD.
+    #[serde(default)]
+    pub argv: Vec<String>,
+    /// The user it runs as (`runAsUser`, else the image's `USER`; empty: root).
+    #[serde(default)]
+    pub user: String,
     /// Why it never started (`ErrImageNeverPull`, `StartError`) and what to do, when it did not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed: Option<Reason>,

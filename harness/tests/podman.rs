@@ -313,6 +313,16 @@ fn containers_get_the_pods_volumes_environment_user_and_signals() {
         );
     };
     assert_eq!(&buf[..n], b"ping\n");
+    let text = describe(&c, "shared");
+    assert!(
+        text.contains("Command:        socat udp-l:9999,fork exec:cat"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Command:        perl -e $SIG{TERM}"),
+        "{text}"
+    );
+    assert!(text.contains("User:           65532"), "{text}");
 
     // The user, the downward API with $(VAR) references, a read-only root.
     let who = perl(&c, "app", r#"print "$< $ENV{POD_NAME} [$ENV{WHO}]""#);

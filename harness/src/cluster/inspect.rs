@@ -131,6 +131,15 @@ pub fn describe(opts: &Options, pod_name: &str) -> Result<()> {
         if let Some(image) = &c.image {
             println!("    Image:          {image}");
         }
+        if let Some(ContainerRef::Podman(r)) = pod.containers.get(&c.name) {
+            println!("    Command:        {}", r.argv.join(" "));
+            let user = if r.user.is_empty() {
+                "root (the image's default)"
+            } else {
+                &r.user
+            };
+            println!("    User:           {user}");
+        }
         match &c.state {
             ContainerState::Running => println!("    State:          Running"),
             ContainerState::Waiting(r) | ContainerState::Terminated(r, _) => {

@@ -14,8 +14,8 @@ use super::say;
 use super::signals::check_interrupted;
 use crate::pod::{self, container_mounts, expand_list, manifest_env};
 use crate::podman::{
-    self, CLUSTER_LABEL, CONTAINER_LABEL, POD_LABEL, Podman, RunSpec, image_config, never_pull,
-    output, run_args,
+    self, CLUSTER_LABEL, CONTAINER_LABEL, ImageConfig, POD_LABEL, Podman, RunSpec, image_config,
+    never_pull, output, run_args,
 };
 use crate::state::{ContainerRef, Dirs, Pod, PodmanRef, Reason, Resource, State};
 use crate::{Context, Result, err};
@@ -95,8 +95,8 @@ fn plan(
     })
 }
 
-/// Starts the pod's init containers (each waited for) and containers under podman, recording
-/// each before it is created.
+/// Starts the pod's init containers (each waited for), then its containers side by side (as
+/// the kubelet does), under podman; each is recorded before it is created.
 pub(super) fn start_containers(
     state: &mut State,
     dirs: &Dirs,
@@ -106,82 +106,93 @@ pub(super) fn start_containers(
     let podman = Podman::new(dirs)?;
     let grace = grace_period(&pod.spec);
     // Plan every container first: a bad manifest fails before anything starts.
-    let mut specs = Vec::new();
-    for (field, init) in [("initContainers", true), ("containers", false)] {
+    let mut inits = Vec::new();
+    let mut mains = Vec::new();
+    for (field, list) in [("initContainers", &mut inits), ("containers", &mut mains)] {
         for c in pod::containers(&pod.spec, field) {
             let cname = c.get("name").and_then(Value::as_str).unwrap_or("container");
-            specs.push((cname.to_string(), plan(state, dirs, pod, c, volumes)?, init));
+            let spec = plan(state, dirs, pod, c, volumes)?;
+            let config = image_config(&podman, &spec.image)?;
+            list.push((cname.to_string(), spec, config));
         }
     }
-    for (cname, spec, init) in specs {
-        check_interrupted()?;
-        let failed = match image_config(&podman, &spec.image)? {
-            None => {
-                let message = never_pull(&spec.image);
-                say(format!(
-                    "pod/{} container {cname}: ErrImageNeverPull: {message}",
-                    pod.name
-                ));
-                Some(Reason {
-                    reason: "ErrImageNeverPull".into(),
-                    message,
-                })
+    let record = |state: &mut State, containers: &[(String, RunSpec, Option<ImageConfig>)]| {
+        for (_, spec, config) in containers {
+            if config.is_some() {
+                let name = spec.name.clone();
+                state.record(Some(&pod.name), Resource::Container { name, grace });
             }
-            Some(_) => {
-                state.record(
-                    Some(&pod.name),
-                    Resource::Container {
-                        name: spec.name.clone(),
-                        grace,
-                    },
-                );
-                state.save(dirs)?;
-                match output(podman.command(run_args(&spec))) {
-                    Ok(_) => None,
-                    Err(e) => {
-                        say(format!(
-                            "pod/{} container {cname}: StartError: {e}",
-                            pod.name
-                        ));
-                        Some(Reason {
-                            reason: "StartError".into(),
-                            message: e.0,
-                        })
-                    }
-                }
-            }
-        };
-        if init {
-            let code = match &failed {
-                Some(r) => Err(format!("{}: {}", r.reason, r.message)),
-                None => match wait(&podman, &spec.name)? {
-                    0 => Ok(()),
-                    code => Err(format!("exit code {code}")),
-                },
-            };
-            if let Err(why) = code {
-                return Err(err!(
-                    "pod {} init container {cname} failed ({why}); see `logs {} -c {cname}`",
-                    pod.name,
-                    pod.name
-                ));
-            }
-            continue;
         }
+        state.save(dirs)
+    };
+    for init in inits {
+        check_interrupted()?;
+        record(state, std::slice::from_ref(&init))?;
+        let (cname, spec, config) = init;
+        let code = match start(&podman, &pod.name, &cname, &spec, config.is_some()) {
+            Some(r) => Err(format!("{}: {}", r.reason, r.message)),
+            None => match wait(&podman, &spec.name)? {
+                0 => Ok(()),
+                code => Err(format!("exit code {code}")),
+            },
+        };
+        if let Err(why) = code {
+            return Err(err!(
+                "pod {} init container {cname} failed ({why}); see `logs {} -c {cname}`",
+                pod.name,
+                pod.name
+            ));
+        }
+    }
+    check_interrupted()?;
+    record(state, &mains)?;
+    let failures: Vec<Option<Reason>> = std::thread::scope(|s| {
+        let starts: Vec<_> = mains
+            .iter()
+            .map(|(cname, spec, config)| {
+                let podman = &podman;
+                s.spawn(move || start(podman, &pod.name, cname, spec, config.is_some()))
+            })
+            .collect();
+        starts
+            .into_iter()
+            .map(|h| h.join().expect("starting a container does not panic"))
+            .collect()
+    });
+    let recorded = state
+        .pods
+        .get_mut(&pod.name)
+        .expect("the pod is recorded before its containers");
+    for ((cname, spec, config), failed) in mains.into_iter().zip(failures) {
+        let config = config.unwrap_or_default();
         let entry = ContainerRef::Podman(PodmanRef {
+            argv: config.argv(spec.command.as_deref(), spec.args.as_deref()),
+            user: spec.user.unwrap_or(config.user),
             container: spec.name,
             image: spec.image,
             failed,
         });
-        state
-            .pods
-            .get_mut(&pod.name)
-            .expect("the pod is recorded before its containers")
-            .containers
-            .insert(cname, entry);
-        state.save(dirs)?;
+        recorded.containers.insert(cname, entry);
     }
-    Ok(())
+    state.save(dirs)
+}
+
+/// Creates and starts one container (`present`: its image is); why it did not start, if it did
+/// not, said on stderr too.
+fn start(podman: &Podman, pod: &str, cname: &str, spec: &RunSpec, present: bool) -> Option<Reason> {
+    let (reason, message) = if !present {
+        ("ErrImageNeverPull", never_pull(&spec.image))
+    } else {
+        match output(podman.command(run_args(spec))) {
+            Ok(_) => return None,
+            Err(e) => ("StartError", e.0),
+        }
+    };
+    say(format!("pod/{pod} container {cname}: {reason}: {message}"));
+    Some(Reason {
+        reason: reason.into(),
+        message,
+    })
 }
 
 /// Waits for an init container to exit (polling, so that a signal to the harness still stops

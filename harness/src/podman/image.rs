@@ -1,6 +1,9 @@
 //! What the runtime needs of an image: whether it is present (images are never pulled) and its
 //! entrypoint and command, against which a container's `command` and `args` apply.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
 use serde_json::Value;
 
 use super::cli::Podman;
@@ -30,8 +33,22 @@ impl ImageConfig {
     }
 }
 
-/// The config of a local image, `None` when podman has no such image.
+/// The config of a local image, `None` when podman has no such image. Each image is inspected
+/// once per invocation of the harness (a pod template's images are shared by all its replicas).
 pub fn image_config(podman: &Podman, image: &str) -> Result<Option<ImageConfig>> {
+    static SEEN: Mutex<BTreeMap<String, Option<ImageConfig>>> = Mutex::new(BTreeMap::new());
+    let seen = |m: &BTreeMap<String, Option<ImageConfig>>| m.get(image).cloned();
+    if let Some(known) = seen(&SEEN.lock().unwrap_or_else(|p| p.into_inner())) {
+        return Ok(known);
+    }
+    let config = inspect(podman, image)?;
+    SEEN.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(image.to_string(), config.clone());
+    Ok(config)
+}
+
+fn inspect(podman: &Podman, image: &str) -> Result<Option<ImageConfig>> {
     let out = podman
         .command(["image", "inspect", "--format", "json", image])
         .output()
