@@ -1,7 +1,7 @@
 //! The podman runtime (`up --runtime podman`) on manifests written to go wrong and to show what
-//! a container gets: a missing image, an entrypoint the image lacks, containers that exit at once,
-//! probes that never pass are each reported by `status` and `describe` with kubectl's reason, and
-//! `up` returns; containers see the pod's volumes (a ConfigMap swapped live, a shared emptyDir
+//! a container gets: a missing image, an entrypoint the image lacks, containers that exit at once
+//! are each reported by `status` and `describe` with kubectl's reason, and `up` returns (probes
+//! that never pass: `tests/probes.rs`); containers see the pod's volumes (a ConfigMap swapped live, a shared emptyDir
 //! writable by a nonroot user), its downward-API environment, their user and read-only root, and
 //! the image's entrypoint running their `args`; `down` sends SIGTERM, then SIGKILL after the
 //! pod's grace period; a container the state lost is still removed by `down` (found by its
@@ -15,59 +15,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::images::app_image;
 use common::*;
-use serde_json::Value;
-
-/// Writes `yaml` (with `APP` standing for the app image) into `work` and returns its path.
-fn manifest(work: &Path, name: &str, yaml: &str) -> std::path::PathBuf {
-    let path = work.join(name);
-    std::fs::write(&path, yaml.replace("APP", &app_image())).unwrap();
-    path
-}
-
-/// The pod's entry in `status --json`.
-fn pod(c: &Cluster, name: &str) -> Value {
-    let status = c.status();
-    pods(&status)
-        .into_iter()
-        .find(|p| p["name"] == name)
-        .unwrap_or_else(|| panic!("no pod {name} in {status}"))
-}
-
-/// Polls `status` until `check` accepts pod `name`'s entry; fails with the last one after a
-/// generous deadline (the containers start in the background).
-fn wait_for(c: &Cluster, name: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-    let end = Instant::now() + Duration::from_secs(60);
-    loop {
-        let p = pod(c, name);
-        if check(&p) {
-            return p;
-        }
-        assert!(Instant::now() < end, "pod {name} never {what}: {p:#}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
-/// Container `container`'s entry in a pod's `containerStatuses`.
-fn container<'a>(pod: &'a Value, container: &str) -> &'a Value {
-    pod["containerStatuses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == container)
-        .unwrap_or_else(|| panic!("no container {container} in {pod:#}"))
-}
-
-fn describe(c: &Cluster, name: &str) -> String {
-    let out = c.cmd().args(["describe", name]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 const BAD: &str = r#"
 apiVersion: v1
@@ -97,57 +45,13 @@ metadata: {name: completes}
 spec:
   containers:
     - {name: app, image: APP, command: ["perl", "-e", "exit 0"]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: never-ready, labels: {app: probed}}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-    - name: app
-      image: APP
-      command: ["perl", "-e", "sleep 1 while 1"]
-      readinessProbe: {tcpSocket: {port: 8080}}
-    - name: exec-probed
-      image: APP
-      command: ["perl", "-e", "sleep 1 while 1"]
-      readinessProbe: {exec: {command: ["perl", "-e", "exit 1"]}}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: ready, labels: {app: probed}}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-    - name: web
-      image: APP
-      command: ["perl", "-MIO::Socket::INET", "-e"]
-      args:
-        - |
-          my $s = IO::Socket::INET->new(LocalPort => 8080, Listen => 5, ReuseAddr => 1)
-            or die "8080: $!";
-          while (my $c = $s->accept) {
-            my $request = <$c>;
-            while (my $line = <$c>) { last if $line =~ /^\r?\n$/ }
-            my $status = $request =~ m{^GET /ready } ? "200 OK" : "404 Not Found";
-            print $c "HTTP/1.1 $status\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-            close $c;
-          }
-      ports: [{name: http, containerPort: 8080}]
-      readinessProbe: {httpGet: {path: /ready, port: http}}
-      startupProbe: {exec: {command: ["perl", "-e", "exit 0"]}}
----
-apiVersion: v1
-kind: Service
-metadata: {name: probed}
-spec: {clusterIP: None, selector: {app: probed}}
 "#;
 
 #[test]
 fn bad_input_is_reported_with_kubectls_reasons_and_up_returns() {
     let work = tempfile::tempdir().unwrap();
-    let file = manifest(work.path(), "bad.yaml", BAD);
     let c = Cluster::with_runtime("pmbad", 40, Runtime::Podman);
+    let file = c.manifest(work.path(), "bad.yaml", BAD);
     let out = c.run(c.up_args("up", &file));
     assert!(out.status.success(), "up failed");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -159,10 +63,10 @@ fn bad_input_is_reported_with_kubectls_reasons_and_up_returns() {
     );
 
     // A missing image: never pulled, the image and the command that builds it named.
-    let missing = pod(&c, "missing-image");
+    let missing = c.pod("missing-image");
     assert_eq!(missing["status"], "ErrImageNeverPull", "{missing:#}");
     assert_eq!(missing["ready"], false);
-    let app = container(&missing, "app");
+    let app = container_status(&missing, "app");
     assert_eq!(app["state"], "waiting");
     let message = app["message"].as_str().unwrap();
     assert!(
@@ -170,49 +74,28 @@ fn bad_input_is_reported_with_kubectls_reasons_and_up_returns() {
             && message.contains("scripts/image.sh"),
         "{message}"
     );
-    let text = describe(&c, "missing-image");
+    let text = c.describe("missing-image");
     assert!(text.contains("Reason:       ErrImageNeverPull"), "{text}");
     assert!(text.contains("scripts/image.sh"), "{text}");
 
     // An entrypoint the image does not have.
-    let no_entrypoint = pod(&c, "no-entrypoint");
+    let no_entrypoint = c.pod("no-entrypoint");
     assert_eq!(no_entrypoint["status"], "StartError", "{no_entrypoint:#}");
-    let message = container(&no_entrypoint, "app")["message"]
+    let message = container_status(&no_entrypoint, "app")["message"]
         .as_str()
         .unwrap();
     assert!(message.contains("/no/such/program"), "{message}");
 
     // Containers that exit at once: Error with the exit code, or Completed.
-    let failed = wait_for(&c, "fails-at-once", "failed", |p| p["status"] == "Error");
-    assert_eq!(container(&failed, "app")["exitCode"], 3, "{failed:#}");
-    let done = wait_for(&c, "completes", "completed", |p| p["status"] == "Completed");
-    assert_eq!(container(&done, "app")["exitCode"], 0, "{done:#}");
-    assert!(describe(&c, "fails-at-once").contains("Exit Code:    3"));
-
-    // Probes: the passing ones make their pod ready, the failing ones keep theirs out.
-    wait_for(&c, "ready", "became ready", |p| p["ready"] == true);
-    let never = pod(&c, "never-ready");
+    let failed = c.wait_for("fails-at-once", "failed", |p| p["status"] == "Error");
     assert_eq!(
-        (&never["status"], &never["ready"]),
-        (&"Running".into(), &false.into())
+        container_status(&failed, "app")["exitCode"],
+        3,
+        "{failed:#}"
     );
-    let tcp = container(&never, "app")["probeFailure"].as_str().unwrap();
-    assert!(tcp.starts_with("Readiness probe failed: dial tcp"), "{tcp}");
-    let exec = container(&never, "exec-probed")["probeFailure"]
-        .as_str()
-        .unwrap();
-    assert!(exec.contains("exited with 1"), "{exec}");
-    assert!(describe(&c, "never-ready").contains("Readiness probe failed"));
-
-    // The Service's name resolves to the ready pod only (an apply refreshes DNS).
-    c.apply(&[&file]);
-    let status = c.status();
-    let ready_ip = pod(&c, "ready")["ip"].clone();
-    assert_eq!(
-        status["dns"]["probed.default.svc.cluster.local"],
-        Value::Array(vec![ready_ip]),
-        "{status:#}"
-    );
+    let done = c.wait_for("completes", "completed", |p| p["status"] == "Completed");
+    assert_eq!(container_status(&done, "app")["exitCode"], 0, "{done:#}");
+    assert!(c.describe("fails-at-once").contains("Exit Code:    3"));
 
     let inventory = c.inventory();
     c.down();
@@ -289,10 +172,10 @@ fn containers_get_the_pods_volumes_environment_user_and_signals() {
     )
     .unwrap();
     let yaml = SHARED.replace("SIGNALS", signals.to_str().unwrap());
-    let file = manifest(work.path(), "shared.yaml", &yaml);
     let c = Cluster::with_runtime("pmpod", 41, Runtime::Podman);
+    let file = c.manifest(work.path(), "shared.yaml", &yaml);
     c.up(&file);
-    let p = wait_for(&c, "shared", "became ready", |p| p["ready"] == true);
+    let p = c.wait_for("shared", "became ready", |p| p["ready"] == true);
     let ip = p["ip"].as_str().unwrap().to_string();
 
     // `args` alone: the image's entrypoint (socat) runs them, in the pod's network namespace.
@@ -313,7 +196,7 @@ fn containers_get_the_pods_volumes_environment_user_and_signals() {
         );
     };
     assert_eq!(&buf[..n], b"ping\n");
-    let text = describe(&c, "shared");
+    let text = c.describe("shared");
     assert!(
         text.contains("Command:        socat udp-l:9999,fork exec:cat"),
         "{text}"
@@ -346,7 +229,7 @@ fn containers_get_the_pods_volumes_environment_user_and_signals() {
     let greeting = r#"open my $f, "<", "/config/greeting" or die $!; print <$f>"#;
     assert_eq!(perl(&c, "app", greeting), "hello");
     let before = c.containers();
-    let changed = manifest(
+    let changed = c.manifest(
         work.path(),
         "changed.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: greeting}\ndata: {greeting: changed}\n",
@@ -356,7 +239,7 @@ fn containers_get_the_pods_volumes_environment_user_and_signals() {
     let data = perl(&c, "app", r#"print readlink("/config/..data")"#);
     assert!(data.starts_with(".."), "the kubelet's layout: {data}");
     assert_eq!(c.containers(), before);
-    assert_eq!(pod(&c, "shared")["ready"], true);
+    assert_eq!(c.pod("shared")["ready"], true);
 
     // down: SIGTERM reaches the app; the stubborn container is killed after the grace period.
     let inventory = c.inventory();
@@ -388,8 +271,8 @@ spec:
 #[test]
 fn a_container_the_state_lost_is_removed_by_down() {
     let work = tempfile::tempdir().unwrap();
-    let file = manifest(work.path(), "one.yaml", &ONE_POD.replace("INIT", ""));
     let c = Cluster::with_runtime("pmlost", 42, Runtime::Podman);
+    let file = c.manifest(work.path(), "one.yaml", &ONE_POD.replace("INIT", ""));
     c.up(&file);
     let inventory = c.inventory();
     assert_eq!(c.containers().len(), 1);
@@ -411,8 +294,8 @@ fn ctrl_c_during_up_leaves_nothing_behind() {
     let work = tempfile::tempdir().unwrap();
     // The init container never ends, so `up` is still starting the pod when the signal comes.
     let init = "initContainers:\n    - {name: init, image: APP, command: [\"perl\", \"-e\", \"sleep 1 while 1\"]}";
-    let file = manifest(work.path(), "init.yaml", &ONE_POD.replace("INIT", init));
     let c = Cluster::with_runtime("pmint", 43, Runtime::Podman);
+    let file = c.manifest(work.path(), "init.yaml", &ONE_POD.replace("INIT", init));
     let mut up = c.up_args("up", &file);
     let child = up.stderr(Stdio::piped()).spawn().unwrap();
     let end = Instant::now() + Duration::from_secs(60);

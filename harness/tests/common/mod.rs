@@ -113,6 +113,55 @@ impl Cluster {
         }
     }
 
+    /// Writes `yaml` into `work` as `name` and returns its path. `APP` in it stands for the
+    /// examples' app image (socat and perl), built first for the podman runtime.
+    pub fn manifest(&self, work: &Path, name: &str, yaml: &str) -> PathBuf {
+        let image = match self.runtime {
+            Runtime::Process => images::example_image(),
+            Runtime::Podman => images::app_image(),
+        };
+        let path = work.join(name);
+        std::fs::write(&path, yaml.replace("APP", &image)).unwrap();
+        path
+    }
+
+    /// The pod's entry in `status --json`.
+    pub fn pod(&self, name: &str) -> Value {
+        let status = self.status();
+        pods(&status)
+            .into_iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no pod {name} in {status}"))
+    }
+
+    /// Polls `status` until `check` accepts pod `name`'s entry (the containers start in the
+    /// background); fails with the last one after a generous deadline.
+    pub fn wait_for(&self, name: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let p = self.pod(name);
+            if check(&p) {
+                return p;
+            }
+            assert!(
+                std::time::Instant::now() < end,
+                "pod {name} never {what}: {p:#}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+    }
+
+    /// `describe POD`.
+    pub fn describe(&self, name: &str) -> String {
+        let out = self.cmd().args(["describe", name]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     /// The podman containers carrying this cluster's label (none for the process runtime).
     pub fn containers(&self) -> Vec<String> {
         if self.runtime == Runtime::Process {
@@ -301,6 +350,16 @@ pub fn data(name: &str) -> PathBuf {
 
 pub fn pods(status: &Value) -> Vec<Value> {
     status["pods"].as_array().unwrap().clone()
+}
+
+/// Container `container`'s entry in a pod's `containerStatuses`.
+pub fn container_status<'a>(pod: &'a Value, container: &str) -> &'a Value {
+    pod["containerStatuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == container)
+        .unwrap_or_else(|| panic!("no container {container} in {pod:#}"))
 }
 
 pub fn pod_named<'a>(pods: &'a [Value], prefix: &str) -> Vec<&'a Value> {
