@@ -332,6 +332,14 @@ impl Cluster {
             Vec::<String>::new(),
             "containers left behind"
         );
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let netns_prefix = format!("/run/netns/l7lc-{}-", self.name);
+        let state_dir = self.dir().display().to_string();
+        let left: Vec<&str> = mounts
+            .lines()
+            .filter(|l| l.contains(&netns_prefix) || l.contains(&state_dir))
+            .collect();
+        assert!(left.is_empty(), "mounts left behind: {left:?}");
         assert!(!self.dir().exists(), "state directory left behind");
     }
 }
