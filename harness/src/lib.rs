@@ -8,6 +8,9 @@
 //!   bind-mounted: the pod's containers share the same directories, nothing leaks to the host.
 //! - Container commands run as written in the manifest, with the image's programs taken from the
 //!   host (`socat`, `perl`, the repo's `l7mp`).
+//! - Or, with the podman runtime ([`podman`]), each container runs under podman from the image
+//!   its manifest names (never pulled), in the pod's network namespace with the same volumes.
+//! - Readiness follows the containers' state and their probes ([`probe`]).
 //! - ConfigMap volumes are written exactly as the kubelet's AtomicWriter writes them, and updated
 //!   the same way on `apply`, so the proxy hot-reloads as it would in a cluster.
 //! - Cluster DNS is a dnsmasq instance answering `<service>.<namespace>.svc.cluster.local`.
@@ -21,6 +24,8 @@ pub mod kubelet;
 pub mod manifest;
 pub mod net;
 pub mod pod;
+pub mod podman;
+pub mod probe;
 pub mod process;
 pub mod state;
 

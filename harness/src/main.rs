@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use l7mp_localcluster::cluster::{self, Options, UpOptions};
+use l7mp_localcluster::state::Runtime;
 
 /// Runs Kubernetes manifests on this machine as a one-node cluster: pods as network namespaces
 /// on a bridge, ConfigMap volumes in the kubelet's layout, cluster DNS from dnsmasq. Needs root.
@@ -64,6 +65,12 @@ enum Command {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Shows a pod as `kubectl describe pod` does: each container's image, state (with the reason
+    /// and message of a waiting or terminated one), readiness and failing probe.
+    Describe {
+        /// Pod name.
+        pod: String,
+    },
     /// Prints a container's output.
     Logs {
         /// Pod name.
@@ -98,6 +105,10 @@ struct UpArgs {
     /// (Kubernetes gives them the node's resolver).
     #[arg(long)]
     hostnet_cluster_dns: bool,
+    /// What runs the containers: `process` (host programs in the pod's namespaces) or `podman`
+    /// (the images the manifests name, never pulled: build them with scripts/image.sh).
+    #[arg(long, default_value = "process")]
+    runtime: Runtime,
 }
 
 fn parse_image(s: &str) -> Result<(String, String), String> {
@@ -120,6 +131,7 @@ impl UpArgs {
             bin_dir,
             images: self.images.clone(),
             hostnet_cluster_dns: self.hostnet_cluster_dns,
+            runtime: self.runtime,
         }
     }
 }
@@ -158,6 +170,7 @@ fn main() -> ExitCode {
             Ok(code) => return ExitCode::from(code.clamp(0, 255) as u8),
             Err(e) => Err(e),
         },
+        Command::Describe { pod } => cluster::describe(&opts, pod),
         Command::Logs { pod, container } => {
             cluster::logs(&opts, pod, container.as_deref()).map(|text| print!("{text}"))
         }

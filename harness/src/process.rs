@@ -2,6 +2,7 @@
 //! signalled), stopped as whole process groups.
 
 use std::fs;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -152,6 +153,29 @@ pub fn kill_pids(pids: &[i32]) {
     reap_children();
 }
 
+/// Runs `cmd` (stdio to /dev/null) for at most `timeout`: its exit code (128 + the signal when
+/// one ended it), or `None` when it was killed for taking longer.
+pub fn exit_code_within(cmd: &mut Command, timeout: Duration) -> std::io::Result<Option<i32>> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            let signal = std::os::unix::process::ExitStatusExt::signal(&status);
+            return Ok(status.code().or(signal.map(|s| 128 + s)));
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +189,22 @@ mod tests {
             start: me.start + 1,
         };
         assert!(!other.alive());
+    }
+
+    #[test]
+    fn exit_codes_within_a_timeout() {
+        let sh = |script: &str| {
+            let mut c = Command::new("sh");
+            c.args(["-c", script]);
+            c
+        };
+        let quick = Duration::from_secs(20);
+        assert_eq!(exit_code_within(&mut sh("exit 3"), quick).unwrap(), Some(3));
+        assert_eq!(
+            exit_code_within(&mut sh("kill -9 $$"), quick).unwrap(),
+            Some(137)
+        );
+        let slow = exit_code_within(&mut sh("exec sleep 30"), Duration::from_millis(100));
+        assert_eq!(slow.unwrap(), None);
     }
 }

@@ -33,6 +33,69 @@ pub enum Resource {
     Dir { path: PathBuf },
     /// An empty file created on the host as a mount point.
     File { path: PathBuf },
+    /// A podman container (`--runtime podman`), stopped with `grace` seconds before SIGKILL.
+    Container { name: String, grace: u64 },
+}
+
+/// What runs a pod's containers.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Runtime {
+    /// Host processes in the pod's namespaces, programs taken from the host.
+    #[default]
+    Process,
+    /// Podman containers from the images the manifests name, in the pod's network namespace.
+    Podman,
+}
+
+impl std::str::FromStr for Runtime {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "process" => Ok(Runtime::Process),
+            "podman" => Ok(Runtime::Podman),
+            _ => Err(format!(
+                "unknown runtime {s:?} (expected process or podman)"
+            )),
+        }
+    }
+}
+
+/// A container as `up` started it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum ContainerRef {
+    /// A host process (the process runtime).
+    Process(Proc),
+    /// A podman container.
+    Podman(PodmanRef),
+}
+
+/// A container of the podman runtime.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PodmanRef {
+    /// The podman container's name.
+    pub container: String,
+    /// The image it runs.
+    pub image: String,
+    /// What it runs: `command`/`args` against the image's entrypoint and CMD.
+    #[serde(default)]
+    pub argv: Vec<String>,
+    /// The user it runs as (`runAsUser`, else the image's `USER`; empty: root).
+    #[serde(default)]
+    pub user: String,
+    /// Why it never started (`ErrImageNeverPull`, `StartError`) and what to do, when it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<Reason>,
+}
+
+/// A Kubernetes-style reason for a container's state, with its message.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Reason {
+    /// One word, as kubectl shows it (`ErrImageNeverPull`, `StartError`, `Error`...).
+    pub reason: String,
+    /// What happened and what to do.
+    pub message: String,
 }
 
 /// A resource and the pod it belongs to (none: the cluster's own).
@@ -75,8 +138,8 @@ pub struct Pod {
     pub subdomain: Option<String>,
     /// The pod spec.
     pub spec: Value,
-    /// Its containers' processes, by container name.
-    pub containers: BTreeMap<String, Proc>,
+    /// Its containers (processes or podman containers), by container name.
+    pub containers: BTreeMap<String, ContainerRef>,
 }
 
 /// Everything about one cluster.
@@ -98,6 +161,9 @@ pub struct State {
     /// Give host-network pods cluster DNS whatever their dnsPolicy.
     #[serde(default)]
     pub hostnet_cluster_dns: bool,
+    /// What runs the containers.
+    #[serde(default)]
+    pub runtime: Runtime,
     /// Resources in creation order.
     pub created: Vec<Created>,
     /// ConfigMaps by `namespace/name`.

@@ -18,6 +18,7 @@ mod common;
 
 use std::net::UdpSocket;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -139,13 +140,19 @@ fn moderated_traffic(admins: &[String]) -> (u64, u64) {
     )
 }
 
-/// Compiles the example, brings it up as cluster `call`, and waits for its proxies; returns
-/// the cluster and the rendezvous pods' admin addresses.
-fn start(work: &Path, example: &Path) -> (Cluster, Vec<String>) {
-    let c = Cluster::new("call", 30);
+/// Compiles the example, brings it up as cluster `name` (its containers run by `runtime`), and
+/// waits for its proxies; returns the cluster and the rendezvous pods' admin addresses.
+fn start(
+    name: &str,
+    n: u8,
+    runtime: Runtime,
+    work: &Path,
+    example: &Path,
+) -> (Cluster, Vec<String>) {
+    let c = Cluster::with_runtime(name, n, runtime);
     let inputs = [example.to_path_buf()];
     let out = compile(&work.join("compiled"), &inputs, None);
-    c.up_all(&[&example.join("workloads"), &out]);
+    c.up_all(&[&c.workloads(&example.join("workloads"), work), &out]);
     let admins: Vec<String> = pod_named(&pods(&c.status()), "rendezvous-")
         .iter()
         .map(|p| format!("{}:1234", p["ip"].as_str().unwrap()))
@@ -217,12 +224,26 @@ fn make_bob_the_moderator(c: &Cluster, work: &Path, example: &Path, admins: &[St
     }
 }
 
+/// One scenario at a time: they all use the host's ports 9100 and 9101.
+static HOST_PORTS: Mutex<()> = Mutex::new(());
+
 #[test]
 fn two_users_meet_in_a_call_and_the_rule_labels_the_moderator_until_it_changes() {
+    call_example("call", 30, Runtime::Process);
+}
+
+/// The same with every container run by podman from the images scripts/image.sh builds.
+#[test]
+fn the_call_example_runs_in_podman_containers() {
+    call_example("callpm", 31, Runtime::Podman);
+}
+
+fn call_example(name: &str, n: u8, runtime: Runtime) {
+    let _turn = HOST_PORTS.lock().unwrap_or_else(|p| p.into_inner());
     let started = Instant::now();
     let work = tempfile::tempdir().unwrap();
     let example = repo().join("examples/call");
-    let (c, admins) = start(work.path(), &example);
+    let (c, admins) = start(name, n, runtime, work.path(), &example);
     let node = c.node_ip();
 
     // Two calls at once. Carol writes a role into her own header: the gateway does not pass
@@ -263,5 +284,8 @@ fn two_users_meet_in_a_call_and_the_rule_labels_the_moderator_until_it_changes()
     let inventory = c.inventory();
     c.down();
     c.assert_clean(&inventory);
-    eprintln!("call example end to end: {:?}", started.elapsed());
+    eprintln!(
+        "call example end to end ({runtime:?}): {:?}",
+        started.elapsed()
+    );
 }

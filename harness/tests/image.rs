@@ -15,73 +15,12 @@ mod common;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::images::*;
 use common::*;
 use l7mp_localcluster::{kubelet, manifest};
-
-/// The proxy image's tag in these tests.
-const PROXY_IMAGE: &str = "localhost/l7mp-rs:test";
-
-/// The examples' app image, as `scripts/image.sh examples` tags it and the manifests name it.
-fn example_image() -> String {
-    format!(
-        "localhost/example-apps/socat-perl:{}",
-        env!("CARGO_PKG_VERSION")
-    )
-}
-
-/// podman as the project's scripts run it.
-fn podman() -> Command {
-    let mut c = Command::new("podman");
-    c.env(
-        "CONTAINERS_CONF",
-        repo().join("scripts/podman/containers.conf"),
-    )
-    .args(["--runtime", "runc"]);
-    c
-}
-
-/// Runs `c`, failing the test with its stderr when it fails.
-fn ok(mut c: Command) -> Output {
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{c:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn image_sh(args: &[&str]) -> Output {
-    let mut c = Command::new(repo().join("scripts/image.sh"));
-    c.args(args);
-    ok(c)
-}
-
-/// `scripts/image.sh l7mp` on the binaries next to the harness.
-fn build_proxy_image() {
-    let bin_dir = sibling_binary("l7mp").parent().unwrap().to_path_buf();
-    sibling_binary("l7mpc");
-    let out = image_sh(&[
-        "l7mp",
-        "--bin-dir",
-        bin_dir.to_str().unwrap(),
-        "--tag",
-        PROXY_IMAGE,
-    ]);
-    eprintln!("{}", String::from_utf8_lossy(&out.stdout));
-}
-
-/// The proxy image, built once per test run.
-fn proxy_image() -> &'static str {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(build_proxy_image);
-    PROXY_IMAGE
-}
 
 fn image_id(image: &str) -> String {
     let out = ok({
@@ -90,16 +29,6 @@ fn image_id(image: &str) -> String {
         c
     });
     String::from_utf8(out.stdout).unwrap()
-}
-
-/// The examples' app image, built (or found up to date) once per test run.
-fn app_image() -> String {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let out = image_sh(&["examples"]);
-        eprintln!("{}", String::from_utf8_lossy(&out.stdout));
-    });
-    example_image()
 }
 
 /// A network namespace with only loopback, and the containers started in it; all removed on

@@ -129,20 +129,33 @@ fn spread(node: &str, port: u16, sessions: usize) -> (BTreeSet<String>, BTreeSet
     (workers, transcoders)
 }
 
-fn start(name: &str, n: u8, work: &Path, inputs: &[PathBuf]) -> Cluster {
-    let c = Cluster::new(name, n);
+/// Compiles `inputs` and brings them up with the example's workloads as cluster `name`, its
+/// containers run by `runtime`.
+fn start(name: &str, n: u8, runtime: Runtime, work: &Path, inputs: &[PathBuf]) -> Cluster {
+    let c = Cluster::with_runtime(name, n, runtime);
     let out = compile(&work.join("compiled"), inputs, None);
-    c.up_all(&[&example("workloads"), &out]);
+    c.up_all(&[&c.workloads(&example("workloads"), work), &out]);
     c
 }
 
 #[test]
 fn the_seed_exchange_load_balancing_and_reconfiguration() {
+    seed_exchange_load_balancing_and_reconfiguration("task1", 20, Runtime::Process);
+}
+
+/// The same with every container run by podman from the images scripts/image.sh builds.
+#[test]
+fn the_seed_exchange_load_balancing_and_reconfiguration_in_podman_containers() {
+    seed_exchange_load_balancing_and_reconfiguration("task1pm", 25, Runtime::Podman);
+}
+
+fn seed_exchange_load_balancing_and_reconfiguration(name: &str, n: u8, runtime: Runtime) {
     let _turn = HOST_PORTS.lock().unwrap_or_else(|p| p.into_inner());
     let work = tempfile::tempdir().unwrap();
     let c = start(
-        "task1",
-        20,
+        name,
+        n,
+        runtime,
         work.path(),
         &seed_inputs(example("gateway"), &[]),
     );
@@ -213,7 +226,9 @@ fn the_seed_exchange_load_balancing_and_reconfiguration() {
         std::thread::sleep(Duration::from_millis(300));
     }
     assert_eq!(parse_reply(&before.exchange("after"), "after"), first);
+    let inventory = c.inventory();
     c.down();
+    c.assert_clean(&inventory);
 }
 
 #[test]
@@ -223,6 +238,7 @@ fn the_trivial_variant_uses_one_transcoder() {
     let c = start(
         "task1tr",
         21,
+        Runtime::Process,
         work.path(),
         &seed_inputs(example("trivial"), &[]),
     );
@@ -240,10 +256,21 @@ fn the_trivial_variant_uses_one_transcoder() {
 
 #[test]
 fn a_killed_transcoder_is_skipped_by_new_sessions() {
+    killed_transcoder_is_skipped("task1kill", 22, Runtime::Process);
+}
+
+/// The same with podman containers: the processes killed are the containers' (podman's
+/// monitor runs outside the pod's network namespace), so the containers exit.
+#[test]
+fn a_killed_transcoder_container_is_skipped_by_new_sessions() {
+    killed_transcoder_is_skipped("task1killpm", 26, Runtime::Podman);
+}
+
+fn killed_transcoder_is_skipped(name: &str, n: u8, runtime: Runtime) {
     let _turn = HOST_PORTS.lock().unwrap_or_else(|p| p.into_inner());
     let work = tempfile::tempdir().unwrap();
     let inputs = seed_inputs(test_data("gateway-retry.yaml"), &[]);
-    let c = start("task1kill", 22, work.path(), &inputs);
+    let c = start(name, n, runtime, work.path(), &inputs);
     let node = c.node_ip();
     Client::new(&node, 9001).exchange_until_reply("warm-up", Duration::from_secs(20));
     let transcoders = pod_names(&c, "transcoder-deployment-");
@@ -264,7 +291,23 @@ fn a_killed_transcoder_is_skipped_by_new_sessions() {
     let (_, seen) = spread(&node, 9001, 20);
     assert!(!seen.contains(&victim), "the killed pod answered: {seen:?}");
     assert_eq!(seen.len(), 1);
+    // The pod is not ready, and says why.
+    let status = c.status();
+    let pod = pod_named(&pods(&status), &victim)[0].clone();
+    assert_eq!(pod["ready"], false, "{pod}");
+    if runtime == Runtime::Podman {
+        assert_eq!(pod["status"], "Error", "{pod}");
+        let codes: Vec<&Value> = pod["containerStatuses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| &s["exitCode"])
+            .collect();
+        assert!(codes.contains(&&json!(137)), "SIGKILL: {pod}");
+    }
+    let inventory = c.inventory();
     c.down();
+    c.assert_clean(&inventory);
 }
 
 #[test]
@@ -272,7 +315,7 @@ fn the_seed_runs_with_pod_ip_endpoints() {
     let _turn = HOST_PORTS.lock().unwrap_or_else(|p| p.into_inner());
     let work = tempfile::tempdir().unwrap();
     let inputs = seed_inputs(example("gateway"), &[]);
-    let c = start("task1pods", 23, work.path(), &inputs);
+    let c = start("task1pods", 23, Runtime::Process, work.path(), &inputs);
     // A `kubectl get pods -o yaml` snapshot of the running pods, then a recompile that writes
     // their IPs instead of Service names, applied to the running pods.
     let items: Vec<Value> = pods(&c.status())
@@ -317,6 +360,7 @@ fn two_hundred_new_sessions_at_once_are_all_answered() {
     let c = start(
         "task1burst",
         24,
+        Runtime::Process,
         work.path(),
         &seed_inputs(example("gateway"), &[]),
     );

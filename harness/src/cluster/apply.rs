@@ -5,14 +5,14 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::pods::pod_ready;
+use super::observe::refresh_dns;
 use super::reconcile::reconcile;
 use super::signals::check_interrupted;
 use super::{Options, say};
 use crate::manifest::{self, Manifests};
 use crate::pod;
 use crate::state::{Dirs, Lock, State};
-use crate::{Result, dns, err, kubelet};
+use crate::{Result, err, kubelet};
 
 /// `apply`: applies ConfigMaps (kubelet-style swap in every pod that mounts them), Services
 /// (DNS) and workloads (new, scaled, or rolled to a changed template), leaving the rest running.
@@ -86,7 +86,7 @@ pub(super) fn apply_manifests(state: &mut State, dirs: &Dirs, m: &Manifests) -> 
         check_interrupted()?;
         reconcile(state, dirs, w)?;
     }
-    dns::update(state, dirs, &pod_ready)?;
+    refresh_dns(state, dirs)?;
     state.save(dirs)
 }
 

@@ -7,14 +7,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::apply::apply_manifests;
-use super::pods::pod_ready;
+use super::observe::refresh_dns;
 use super::signals::{check_interrupted, install_signal_handlers, interrupted};
 use super::teardown::teardown;
 use super::{Options, UpOptions, say};
-use crate::state::{Dirs, Lock, Resource, State};
+use crate::state::{Dirs, Lock, Resource, Runtime, State};
 use crate::{Context, Result, dns, err, manifest, net, pod, process};
 
-fn require_root_and_tools(tools: &[&str]) -> Result<()> {
+/// Fails unless running as root with `tools` on the PATH; `install` says how to get them.
+fn require_root_and_tools(tools: &[&str], install: &str) -> Result<()> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return Err(err!(
@@ -30,17 +31,23 @@ fn require_root_and_tools(tools: &[&str]) -> Result<()> {
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(err!(
-            "missing programs: {} (apt-get install -y iproute2 dnsmasq-base)",
-            missing.join(", ")
-        ))
+        Err(err!("missing programs: {} ({install})", missing.join(", ")))
     }
 }
 
 /// `up`: creates the bridge, starts DNS, runs every workload of the manifests. On any failure
 /// (or a signal) everything made so far is torn down again.
 pub fn up(opts: &Options, up: &UpOptions, paths: &[PathBuf]) -> Result<()> {
-    require_root_and_tools(&["ip", "dnsmasq"])?;
+    require_root_and_tools(
+        &["ip", "dnsmasq"],
+        "apt-get install -y iproute2 dnsmasq-base",
+    )?;
+    if up.runtime == Runtime::Podman {
+        require_root_and_tools(
+            &["podman", "runc"],
+            "--runtime podman needs them: scripts/setup.sh installs them",
+        )?;
+    }
     let manifests = manifest::read_paths(paths, &opts.namespace)?;
     let _lock = Lock::take(&opts.state_root, &opts.cluster)?;
     let dirs = Dirs::new(&opts.state_root, &opts.cluster);
@@ -70,6 +77,7 @@ pub fn up(opts: &Options, up: &UpOptions, paths: &[PathBuf]) -> Result<()> {
         bin_dir: fs::canonicalize(&up.bin_dir).unwrap_or_else(|_| up.bin_dir.clone()),
         images,
         hostnet_cluster_dns: up.hostnet_cluster_dns,
+        runtime: up.runtime,
         created: Vec::new(),
         configmaps: BTreeMap::new(),
         services: BTreeMap::new(),
@@ -159,7 +167,7 @@ pub fn run(opts: &Options, up_opts: &UpOptions, paths: &[PathBuf]) -> Result<()>
             let Some(mut state) = State::load(&dirs)? else {
                 return Ok(false);
             };
-            if dns::update(&mut state, &dirs, &pod_ready)? {
+            if refresh_dns(&mut state, &dirs)? {
                 state.save(&dirs)?;
             }
             Ok(true)

@@ -3,6 +3,8 @@
 mod apply;
 mod inspect;
 mod lifecycle;
+mod observe;
+mod podman_pods;
 mod pods;
 mod reconcile;
 mod signals;
@@ -10,10 +12,12 @@ mod teardown;
 
 use std::path::PathBuf;
 
+use crate::state::Runtime;
+
 pub use apply::apply;
-pub use inspect::{exec, logs, status};
+pub use inspect::{describe, exec, logs, status};
 pub use lifecycle::{down, run, up};
-pub use pods::pod_ready;
+pub use observe::{ContainerState, ContainerStatus, PodStatus, observe};
 pub use signals::{install_signal_handlers, interrupted};
 
 /// Options shared by the commands.
@@ -40,6 +44,8 @@ pub struct UpOptions {
     pub images: Vec<(String, String)>,
     /// Give host-network pods cluster DNS whatever their dnsPolicy.
     pub hostnet_cluster_dns: bool,
+    /// What runs the containers.
+    pub runtime: Runtime,
 }
 
 /// Prints a progress line on stderr, prefixed with the program name.

@@ -4,18 +4,20 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
 use std::process::Stdio;
 
 use serde_json::Value;
 
+use super::podman_pods::start_containers;
 use super::say;
 use super::signals::check_interrupted;
-use super::teardown::remove_resources;
+use super::teardown::{Sweep, remove_resources};
 use crate::manifest::{self, Object};
 use crate::net;
 use crate::pod::{self, MARKER};
 use crate::process::Proc;
-use crate::state::{Dirs, Pod, Resource, State};
+use crate::state::{ContainerRef, Dirs, Pod, Resource, Runtime, State};
 use crate::{Context, Result, err};
 
 /// The lowest free pod IP (the node has the first).
@@ -102,56 +104,9 @@ pub(super) fn create_pod(
     pod::prepare_files(state, dirs, &pod)?;
     let volumes = pod::prepare_volumes(state, dirs, &pod)?;
     fs::create_dir_all(dirs.logs())?;
-    // Plan every container first: a missing program fails before anything starts.
-    let mut plans = Vec::new();
-    for (field, init) in [("initContainers", true), ("containers", false)] {
-        for c in pod::containers(&spec, field) {
-            let plan = pod::plan_container(state, dirs, &pod, c, &volumes, None)?;
-            pod::ensure_targets(state, &plan.mounts)?;
-            plans.push((plan, init));
-        }
-    }
-    state.save(dirs)?;
-    for (plan, init) in plans {
-        check_interrupted()?;
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dirs.log(name, &plan.name))?;
-        let (mut cmd, _netns) = pod::command(&plan, true)?;
-        cmd.stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        let mut child = cmd
-            .spawn()
-            .context(|| format!("starting pod {name} container {}", plan.name))?;
-        let proc = Proc::of(child.id() as i32);
-        state.record(
-            Some(name),
-            Resource::Process {
-                proc: proc.clone(),
-                what: format!("{name}/{}", plan.name),
-            },
-        );
-        state.save(dirs)?;
-        if init {
-            let status = child.wait()?;
-            if !status.success() {
-                return Err(err!(
-                    "pod {name} init container {} failed ({status}); see {}",
-                    plan.name,
-                    dirs.log(name, &plan.name).display()
-                ));
-            }
-        } else {
-            state
-                .pods
-                .get_mut(name)
-                .expect("inserted")
-                .containers
-                .insert(plan.name.clone(), proc);
-            state.save(dirs)?;
-        }
+    match state.runtime {
+        Runtime::Process => start_processes(state, dirs, &pod, &volumes)?,
+        Runtime::Podman => start_containers(state, dirs, &pod, &volumes)?,
     }
     let shown = if host_network {
         format!("{ip} (host network)")
@@ -162,9 +117,67 @@ pub(super) fn create_pod(
     Ok(())
 }
 
-/// A pod is ready when every container is running.
-pub fn pod_ready(pod: &Pod) -> bool {
-    !pod.containers.is_empty() && pod.containers.values().all(Proc::alive)
+/// Starts the pod's init containers (each waited for) and containers as host processes, each
+/// recorded in the state as it starts.
+fn start_processes(
+    state: &mut State,
+    dirs: &Dirs,
+    pod: &Pod,
+    volumes: &BTreeMap<String, PathBuf>,
+) -> Result<()> {
+    // Plan every container first: a missing program fails before anything starts.
+    let mut plans = Vec::new();
+    for (field, init) in [("initContainers", true), ("containers", false)] {
+        for c in pod::containers(&pod.spec, field) {
+            let plan = pod::plan_container(state, dirs, pod, c, volumes, None)?;
+            pod::ensure_targets(state, &plan.mounts)?;
+            plans.push((plan, init));
+        }
+    }
+    state.save(dirs)?;
+    for (plan, init) in plans {
+        check_interrupted()?;
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dirs.log(&pod.name, &plan.name))?;
+        let (mut cmd, _netns) = pod::command(&plan, true)?;
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        let mut child = cmd
+            .spawn()
+            .context(|| format!("starting pod {} container {}", pod.name, plan.name))?;
+        let proc = Proc::of(child.id() as i32);
+        state.record(
+            Some(&pod.name),
+            Resource::Process {
+                proc: proc.clone(),
+                what: format!("{}/{}", pod.name, plan.name),
+            },
+        );
+        state.save(dirs)?;
+        if init {
+            let status = child.wait()?;
+            if !status.success() {
+                return Err(err!(
+                    "pod {} init container {} failed ({status}); see {}",
+                    pod.name,
+                    plan.name,
+                    dirs.log(&pod.name, &plan.name).display()
+                ));
+            }
+        } else {
+            state
+                .pods
+                .get_mut(&pod.name)
+                .expect("inserted")
+                .containers
+                .insert(plan.name.clone(), ContainerRef::Process(proc));
+            state.save(dirs)?;
+        }
+    }
+    Ok(())
 }
 
 /// Deletes pod `name`: stops its processes, removes what was recorded for it and its directory.
@@ -179,7 +192,9 @@ pub(super) fn delete_pod(state: &mut State, dirs: &Dirs, name: &str) -> Result<(
         }
     });
     let marker = format!("{MARKER}={}/{name}", dirs.root.display());
-    let result = remove_resources(&mine, &marker);
+    let root = dirs.root.display().to_string();
+    let result = Sweep::of(state, dirs, &root, Some(name))
+        .and_then(|sweep| remove_resources(&mine, &marker, sweep.as_ref()));
     state.pods.remove(name);
     let _ = fs::remove_dir_all(dirs.pod(name));
     state.save(dirs)?;

@@ -1,18 +1,75 @@
-//! Removing what the harness recorded: processes first (and strays carrying the cluster's
-//! marker), then links, namespaces and mount points in reverse creation order.
+//! Removing what the harness recorded: podman containers and processes first (and strays: the
+//! containers carrying the cluster's labels, the processes carrying its marker), then links,
+//! namespaces and mount points in reverse creation order.
 
 use std::fs;
 use std::time::Duration;
 
 use crate::pod::MARKER;
+use crate::podman::{self, CLUSTER_LABEL, POD_LABEL, Podman};
 use crate::process::{self, Proc};
-use crate::state::{Dirs, Resource, State};
+use crate::state::{Dirs, Resource, Runtime, State};
 use crate::{Context, Result, err, net};
 
-/// Removes resources: first every process (SIGTERM, then SIGKILL) and any stray process
-/// carrying `marker`, then the rest in reverse creation order. Best effort: every step is
-/// tried; the error lists what failed.
-pub(super) fn remove_resources(resources: &[Resource], marker: &str) -> Result<()> {
+/// The podman containers to sweep by label besides the recorded ones: all of the cluster's,
+/// or one pod's.
+pub(super) struct Sweep<'a> {
+    /// Podman for the cluster.
+    pub podman: Podman,
+    /// The cluster directory, and the pod when only its containers go.
+    pub labels: Vec<(&'static str, &'a str)>,
+}
+
+impl<'a> Sweep<'a> {
+    /// The sweep of the cluster in `dirs` (`pod`: only that pod's), none for the process
+    /// runtime (which must not need podman).
+    pub(super) fn of(
+        state: &State,
+        dirs: &Dirs,
+        root: &'a str,
+        pod: Option<&'a str>,
+    ) -> Result<Option<Sweep<'a>>> {
+        if state.runtime != Runtime::Podman {
+            return Ok(None);
+        }
+        let mut labels = vec![(CLUSTER_LABEL, root)];
+        labels.extend(pod.map(|p| (POD_LABEL, p)));
+        Ok(Some(Sweep {
+            podman: Podman::new(dirs)?,
+            labels,
+        }))
+    }
+}
+
+/// Removes resources: first every container (SIGTERM, its pod's grace period, SIGKILL; then
+/// removed, and any other carrying the sweep's labels) and every process (SIGTERM, then
+/// SIGKILL) and any stray process carrying `marker`, then the rest in reverse creation order.
+/// Best effort: every step is tried; the error lists what failed.
+pub(super) fn remove_resources(
+    resources: &[Resource],
+    marker: &str,
+    sweep: Option<&Sweep<'_>>,
+) -> Result<()> {
+    let mut errors = Vec::new();
+    let containers: Vec<(String, u64)> = resources
+        .iter()
+        .filter_map(|r| match r {
+            Resource::Container { name, grace } => Some((name.clone(), *grace)),
+            _ => None,
+        })
+        .collect();
+    if let Some(s) = sweep {
+        if let Err(e) = podman::stop_and_remove(&s.podman, &containers) {
+            errors.push(e.0);
+        }
+        if let Err(e) = podman::remove_labelled(&s.podman, &s.labels) {
+            errors.push(e.0);
+        }
+    } else if !containers.is_empty() {
+        errors.push(format!(
+            "containers {containers:?} are recorded but the cluster does not run podman"
+        ));
+    }
     let procs: Vec<Proc> = resources
         .iter()
         .filter_map(|r| match r {
@@ -25,7 +82,6 @@ pub(super) fn remove_resources(resources: &[Resource], marker: &str) -> Result<(
     if !strays.is_empty() {
         process::kill_pids(&strays);
     }
-    let mut errors = Vec::new();
     for r in resources.iter().rev() {
         let res = match r {
             Resource::Process { proc, what } => {
@@ -44,6 +100,7 @@ pub(super) fn remove_resources(resources: &[Resource], marker: &str) -> Result<(
                 // Not empty: something else put files there; leave it.
                 Err(_) => Ok(()),
             },
+            Resource::Container { .. } => Ok(()),
             Resource::File { path } => {
                 if fs::metadata(path).is_ok_and(|m| m.len() == 0) {
                     let _ = fs::remove_file(path);
@@ -66,8 +123,9 @@ pub(super) fn remove_resources(resources: &[Resource], marker: &str) -> Result<(
 pub(super) fn teardown(state: &mut State, dirs: &Dirs) -> Result<()> {
     let all: Vec<Resource> = state.created.iter().map(|c| c.resource.clone()).collect();
     let marker = format!("{MARKER}={}/", dirs.root.display());
-    // The processes in the pods' network namespaces, whatever their environment.
-    let result = remove_resources(&all, &marker);
+    let root = dirs.root.display().to_string();
+    let result = Sweep::of(state, dirs, &root, None)
+        .and_then(|sweep| remove_resources(&all, &marker, sweep.as_ref()));
     match result {
         Ok(()) => {
             fs::remove_dir_all(&dirs.root)

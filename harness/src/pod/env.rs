@@ -23,13 +23,6 @@ pub fn container_env(
     let host_path = std::env::var("PATH")
         .unwrap_or_else(|_| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
     let mut env: Vec<(String, String)> = Vec::new();
-    let set = |env: &mut Vec<(String, String)>, k: String, v: String| {
-        if let Some(slot) = env.iter_mut().find(|(n, _)| *n == k) {
-            slot.1 = v;
-        } else {
-            env.push((k, v));
-        }
-    };
     set(
         &mut env,
         "PATH".into(),
@@ -49,6 +42,18 @@ pub fn container_env(
         MARKER.into(),
         format!("{}/{}", dirs.root.display(), pod.name),
     );
+    manifest_env(state, pod, container, env)
+}
+
+/// `envFrom`, then `env` (values with `$(VAR)` references expanded, `valueFrom` from the downward
+/// API or a ConfigMap), on top of `env`. The podman runtime starts from nothing: the image's
+/// own environment stays, as in Kubernetes.
+pub fn manifest_env(
+    state: &State,
+    pod: &Pod,
+    container: &Value,
+    mut env: Vec<(String, String)>,
+) -> Result<Vec<(String, String)>> {
     for from in containers(container, "envFrom") {
         let prefix = from
             .get("prefix")
@@ -100,6 +105,15 @@ pub fn container_env(
         set(&mut env, name, value);
     }
     Ok(env)
+}
+
+/// Sets `k` to `v`, in place when it is set already (a later definition wins, keeping the order).
+fn set(env: &mut Vec<(String, String)>, k: String, v: String) {
+    if let Some(slot) = env.iter_mut().find(|(n, _)| *n == k) {
+        slot.1 = v;
+    } else {
+        env.push((k, v));
+    }
 }
 
 fn value_from(state: &State, pod: &Pod, from: &Value) -> Result<String> {

@@ -2,6 +2,28 @@
 
 use std::collections::BTreeMap;
 
+use serde_json::Value;
+
+/// A container's `command` or `args` (`field`) with references to `vars` expanded; `None` when
+/// the container does not set it.
+pub fn expand_list(
+    container: &Value,
+    field: &str,
+    vars: &BTreeMap<String, String>,
+) -> Option<Vec<String>> {
+    container.get(field).and_then(Value::as_array).map(|a| {
+        a.iter()
+            .map(|v| {
+                let text = v
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string());
+                expand(&text, vars)
+            })
+            .collect()
+    })
+}
+
 /// Kubernetes' `$(VAR)` expansion: defined variables are replaced, `$$` is a literal `$`,
 /// undefined references stay as written.
 pub fn expand(s: &str, vars: &BTreeMap<String, String>) -> String {

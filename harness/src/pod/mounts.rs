@@ -22,13 +22,15 @@ pub struct Mount {
     pub read_only: bool,
 }
 
-/// The container's bind mounts, parents first: its volumeMounts, then the pod's `/tmp` (unless a
-/// volume covers it), `resolv.conf` and (off the host network) `hosts`.
-pub(super) fn container_mounts(
+/// The container's bind mounts, parents first: its volumeMounts, then the pod's `/tmp` (with
+/// `private_tmp`, unless a volume covers it: host processes would otherwise share the host's),
+/// `resolv.conf` and (off the host network) `hosts`.
+pub fn container_mounts(
     dirs: &Dirs,
     pod: &Pod,
     container: &Value,
     volumes: &BTreeMap<String, PathBuf>,
+    private_tmp: bool,
 ) -> Result<Vec<Mount>> {
     let pod_dir = dirs.pod(&pod.name);
     let mut mounts = Vec::new();
@@ -75,7 +77,7 @@ pub(super) fn container_mounts(
             read_only: is_configmap || vm.get("readOnly").and_then(Value::as_bool).unwrap_or(false),
         });
     }
-    if !has_tmp {
+    if private_tmp && !has_tmp {
         mounts.push(Mount {
             source: pod_dir.join("tmp"),
             target: PathBuf::from("/tmp"),

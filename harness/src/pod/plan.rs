@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::env::container_env;
-use super::expand::expand;
+use super::expand::expand_list;
 use super::mounts::{Mount, container_mounts};
 use super::program::{image_base, resolve_program, stage_program};
 use crate::state::{Dirs, Pod, State};
@@ -52,21 +52,7 @@ pub fn plan_container(
     let what = || format!("pod {} container {cname}", pod.name);
     let env = container_env(state, dirs, pod, container).context(what)?;
     let vars: BTreeMap<String, String> = env.iter().cloned().collect();
-    let strings = |field: &str| -> Option<Vec<String>> {
-        container.get(field).and_then(Value::as_array).map(|a| {
-            a.iter()
-                .map(|v| {
-                    expand(
-                        v.as_str()
-                            .map(str::to_string)
-                            .unwrap_or_else(|| v.to_string())
-                            .as_str(),
-                        &vars,
-                    )
-                })
-                .collect()
-        })
-    };
+    let strings = |field: &str| expand_list(container, field, &vars);
     let mut argv = match override_argv {
         Some(a) if !a.is_empty() => a.to_vec(),
         _ => container_argv(state, container, &strings, &what)?,
@@ -87,7 +73,7 @@ pub fn plan_container(
     if Path::new(&argv[0]).starts_with(&state.bin_dir) {
         argv[0] = stage_program(dirs, &argv[0]).context(what)?;
     }
-    let mounts = container_mounts(dirs, pod, container, volumes).context(what)?;
+    let mounts = container_mounts(dirs, pod, container, volumes, true).context(what)?;
     let workdir = container
         .get("workingDir")
         .and_then(Value::as_str)

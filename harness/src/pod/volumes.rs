@@ -38,6 +38,8 @@ pub fn prepare_volumes(state: &State, dirs: &Dirs, pod: &Pod) -> Result<BTreeMap
             kubelet::write(&dir, &payload)?;
         } else if vol.get("emptyDir").is_some() {
             fs::create_dir_all(&dir)?;
+            // World-writable, as the kubelet makes it: containers may run as any user.
+            fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
         } else if vol.get("hostPath").is_some() {
             continue;
         } else {

@@ -3,12 +3,16 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset.
 
+pub mod images;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use l7mp_localcluster::pod::MARKER;
+use l7mp_localcluster::podman::CLUSTER_LABEL;
 use l7mp_localcluster::process::{Proc, find_by_env};
+pub use l7mp_localcluster::state::Runtime;
 use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_l7mp-localcluster");
@@ -40,10 +44,17 @@ pub struct Cluster {
     pub bridge: String,
     /// Its pod subnet.
     pub subnet: String,
+    /// What runs its containers.
+    pub runtime: Runtime,
 }
 
 impl Cluster {
     pub fn new(name: &str, n: u8) -> Cluster {
+        Cluster::with_runtime(name, n, Runtime::Process)
+    }
+
+    /// A cluster whose containers `runtime` runs.
+    pub fn with_runtime(name: &str, n: u8, runtime: Runtime) -> Cluster {
         preflight();
         Cluster {
             state: tempfile::Builder::new()
@@ -54,6 +65,7 @@ impl Cluster {
             name: name.to_string(),
             bridge: format!("l7lct{n}"),
             subnet: format!("10.244.{}.0/24", 200 + u32::from(n)),
+            runtime,
         }
     }
 
@@ -85,7 +97,87 @@ impl Cluster {
             "-f",
         ])
         .arg(file);
+        if self.runtime == Runtime::Podman {
+            c.args(["--runtime", "podman"]);
+        }
         c
+    }
+
+    /// The workload manifests in `dir` as this cluster runs them: as they are for the process
+    /// runtime; for podman, copied into `work` to name the proxy image the tests build (both
+    /// images built first).
+    pub fn workloads(&self, dir: &Path, work: &Path) -> PathBuf {
+        match self.runtime {
+            Runtime::Process => dir.to_path_buf(),
+            Runtime::Podman => images::with_test_images(dir, work),
+        }
+    }
+
+    /// Writes `yaml` into `work` as `name` and returns its path. `APP` in it stands for the
+    /// examples' app image (socat and perl), built first for the podman runtime.
+    pub fn manifest(&self, work: &Path, name: &str, yaml: &str) -> PathBuf {
+        let image = match self.runtime {
+            Runtime::Process => images::example_image(),
+            Runtime::Podman => images::app_image(),
+        };
+        let path = work.join(name);
+        std::fs::write(&path, yaml.replace("APP", &image)).unwrap();
+        path
+    }
+
+    /// The pod's entry in `status --json`.
+    pub fn pod(&self, name: &str) -> Value {
+        let status = self.status();
+        pods(&status)
+            .into_iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no pod {name} in {status}"))
+    }
+
+    /// Polls `status` until `check` accepts pod `name`'s entry (the containers start in the
+    /// background); fails with the last one after a generous deadline.
+    pub fn wait_for(&self, name: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let p = self.pod(name);
+            if check(&p) {
+                return p;
+            }
+            assert!(
+                std::time::Instant::now() < end,
+                "pod {name} never {what}: {p:#}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+    }
+
+    /// `describe POD`.
+    pub fn describe(&self, name: &str) -> String {
+        let out = self.cmd().args(["describe", name]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// The podman containers carrying this cluster's label (none for the process runtime).
+    pub fn containers(&self) -> Vec<String> {
+        if self.runtime == Runtime::Process {
+            return Vec::new();
+        }
+        let out = images::ok({
+            let mut c = images::podman();
+            c.args(["ps", "-a", "--format", "{{.Names}}", "--filter"])
+                .arg(format!("label={CLUSTER_LABEL}={}", self.dir().display()));
+            c
+        });
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
     }
 
     pub fn run(&self, mut c: Command) -> Output {
@@ -235,6 +327,19 @@ impl Cluster {
             Vec::<i32>::new(),
             "processes left behind"
         );
+        assert_eq!(
+            self.containers(),
+            Vec::<String>::new(),
+            "containers left behind"
+        );
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let netns_prefix = format!("/run/netns/l7lc-{}-", self.name);
+        let state_dir = self.dir().display().to_string();
+        let left: Vec<&str> = mounts
+            .lines()
+            .filter(|l| l.contains(&netns_prefix) || l.contains(&state_dir))
+            .collect();
+        assert!(left.is_empty(), "mounts left behind: {left:?}");
         assert!(!self.dir().exists(), "state directory left behind");
     }
 }
@@ -253,6 +358,16 @@ pub fn data(name: &str) -> PathBuf {
 
 pub fn pods(status: &Value) -> Vec<Value> {
     status["pods"].as_array().unwrap().clone()
+}
+
+/// Container `container`'s entry in a pod's `containerStatuses`.
+pub fn container_status<'a>(pod: &'a Value, container: &str) -> &'a Value {
+    pod["containerStatuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == container)
+        .unwrap_or_else(|| panic!("no container {container} in {pod:#}"))
 }
 
 pub fn pod_named<'a>(pods: &'a [Value], prefix: &str) -> Vec<&'a Value> {
