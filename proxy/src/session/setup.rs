@@ -129,6 +129,10 @@ pub(super) async fn setup(
 /// Connects one hop, trying up to `attempts` times; each attempt asks the load balancer again
 /// and skips endpoints that already failed while another exists. Returns the failures seen, so
 /// that a later reconnect keeps avoiding them.
+///
+/// Attempts are spaced as the original spaces them: once every endpoint has failed, the next
+/// attempt waits the route's `retry.timeout`, so `num_retries` × `timeout` is how long a hop
+/// waits for an upstream that is not up yet. An endpoint not tried yet is tried at once.
 pub(super) async fn connect_hop(
     cluster: &Cluster,
     metadata: &Value,
@@ -144,10 +148,9 @@ pub(super) async fn connect_hop(
             Err(e) => {
                 tracing::debug!(cluster = %cluster.config.name, attempt, "connect failed, retrying: {e}");
                 attempt += 1;
-                // Every endpoint failed once already: give them a moment before the next round.
+                // Every endpoint failed once already: wait before the next round.
                 if failed.len() >= cluster.endpoints().targets.len() {
-                    tokio::time::sleep(retry.timeout.min(std::time::Duration::from_millis(100)))
-                        .await;
+                    tokio::time::sleep(retry.timeout).await;
                 }
             }
         }
