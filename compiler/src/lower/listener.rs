@@ -38,7 +38,9 @@ impl Lowering<'_> {
         let listener_spec = match spec::listener(&listener.spec) {
             Ok(s) => s,
             Err(protocol) => {
-                let message = format!("the proxy does not implement {protocol} listeners yet");
+                let message = format!(
+                    "the proxy does not implement {protocol} listeners, by design (it has no write API; see proxy/README.md)"
+                );
                 diags.push(object.diag(Code::Unsupported, "/spec/listener/spec", message));
                 return None;
             }

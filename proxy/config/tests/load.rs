@@ -499,3 +499,65 @@ fn predicates_stay_strict_about_paths() {
     assert_eq!(d.field, "/listeners/0/rules/1/match/path", "{d}");
     assert!(d.message.contains("must start with `/`"), "{d}");
 }
+
+#[test]
+fn every_protocol_left_out_by_design_is_reported_with_its_reason() {
+    let d = errors(
+        r#"
+listeners:
+  - name: api
+    spec: {protocol: HTTP, port: 1234}
+    rules:
+      - action:
+          route:
+            destination: {spec: {protocol: L7mpController}}
+  - name: ctl
+    spec: {protocol: JSONSocket, transport: {protocol: HTTP, port: 1235}}
+    rules: ctl-rules
+clusters:
+  - name: controller
+    spec: {protocol: L7mpController}
+  - name: prom
+    spec: {protocol: Prometheus}
+routes:
+  - name: r
+    destination: controller
+    ingress: [{spec: {protocol: Prometheus}}]
+"#,
+    );
+    let found: Vec<(&str, &str)> = d
+        .iter()
+        .map(|d| {
+            assert!(d.is_error(), "{d}");
+            (d.object.as_str(), d.field.as_str())
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("listener \"api\"", "/listeners/0/spec/protocol"),
+            (
+                "listener \"api\"",
+                "/listeners/0/rules/0/action/route/destination/spec/protocol"
+            ),
+            ("listener \"ctl\"", "/listeners/1/spec/transport/protocol"),
+            ("cluster \"controller\"", "/clusters/0/spec/protocol"),
+            ("cluster \"prom\"", "/clusters/1/spec/protocol"),
+            ("route \"r\"", "/routes/0/ingress/0/spec/protocol"),
+        ],
+        "{d:#?}"
+    );
+    assert_eq!(d[0].location.line, 4, "{}", d[0]);
+    let first = d[0].to_string();
+    assert!(
+        first.contains("HTTP listener is not supported, by design"),
+        "{first}"
+    );
+    assert!(first.contains("no write API"), "{first}");
+    assert!(first.contains("proxy/README.md"), "{first}");
+    assert!(
+        d[1].message
+            .contains("L7mpController cluster is not supported, by design")
+    );
+    assert!(d[4].message.contains("/metrics"));
+}
