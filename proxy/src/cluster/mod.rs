@@ -8,6 +8,7 @@
 //! `Cluster` (with the old one's counters); sessions that hold the old one keep it until they end.
 
 pub mod endpoints;
+pub mod health;
 pub mod local;
 mod tcp;
 mod udp;
@@ -41,6 +42,8 @@ pub struct Cluster {
     /// Counters exported per cluster; carried over when a reload changes the cluster.
     pub stats: Arc<ClusterStats>,
     endpoints: RwLock<Arc<EndpointSet>>,
+    /// Endpoints left out of balancing after a failure.
+    ejections: health::Ejections,
     transform: Option<Transform>,
     /// How a JSONSocket cluster builds its request header; `None` for other protocols.
     header: Option<HeaderPlan>,
@@ -54,6 +57,9 @@ pub struct Connected {
     pub endpoint: String,
     /// The endpoint's index in the set it was picked from, to skip it on a retry.
     pub index: usize,
+    /// Where the endpoint is, to eject it when the connection fails later (`None` for an
+    /// in-proxy transform).
+    pub address: Option<Address>,
     /// Payload the endpoint sent right behind its JSONSocket answer, to be forwarded first.
     pub pending: Option<Bytes>,
 }
@@ -112,6 +118,7 @@ impl Cluster {
             config,
             stats,
             endpoints: RwLock::new(Arc::new(set)),
+            ejections: health::Ejections::default(),
             transform,
             header,
         });
@@ -151,6 +158,7 @@ impl Cluster {
                     stage: Stage::Local(local),
                     endpoint: "local".into(),
                     index: 0,
+                    address: None,
                     pending: None,
                 }),
                 Err(reason) => {
@@ -171,7 +179,9 @@ impl Cluster {
             set = self.endpoints();
         }
         let key = self.balancing_key(metadata);
-        let Some(index) = set.balancer.pick(key.as_deref(), failed) else {
+        let ejected = self.ejections.ejected(&set.targets);
+        let skip = health::avoid(failed, &ejected, set.targets.len());
+        let Some(index) = set.balancer.pick(key.as_deref(), &skip) else {
             return Err(ConnectError::NoEndpoints(self.config.name.clone()));
         };
         let target = &set.targets[index];
@@ -179,10 +189,15 @@ impl Cluster {
         let error = match result {
             Ok(Ok((stage, pending))) => {
                 self.stats.connects.inc();
+                // A plain UDP connect sends nothing, so it proves nothing about the endpoint.
+                if !matches!(self.config.spec, ClusterSpec::Udp { .. }) {
+                    self.ejections.answered(&target.address);
+                }
                 return Ok(Connected {
                     stage,
                     endpoint: target.label.clone(),
                     index,
+                    address: Some(target.address.clone()),
                     pending,
                 });
             }
@@ -193,8 +208,21 @@ impl Cluster {
             Err(_) => ConnectError::Timeout(target.label.clone()),
         };
         self.stats.connect_failures.inc();
+        self.endpoint_failed(&target.address);
         failed.push(index);
         Err(error)
+    }
+
+    /// The endpoint at `address` failed a connect, or a connection to it was refused, reset
+    /// or found unreachable: leave it out of balancing for a while.
+    pub fn endpoint_failed(&self, address: &Address) {
+        if let Some(backoff) = self.ejections.eject(address) {
+            self.stats.ejections.inc();
+            tracing::info!(
+                cluster = %self.config.name, endpoint = ?address, ?backoff,
+                "endpoint ejected from load balancing"
+            );
+        }
     }
 
     /// For a Sync cluster, how many broadcast domains have members now (for status and
@@ -265,6 +293,7 @@ async fn refresh_endpoints(cluster: Weak<Cluster>) {
                 endpoints = ?set.targets.iter().map(|t| &t.label).collect::<Vec<_>>(),
                 "endpoints changed"
             );
+            c.ejections.retain(&set.targets);
             c.set_endpoints(set);
         }
     }

@@ -86,6 +86,7 @@ pub(super) async fn setup(
         match result {
             Ok((c, failed)) => {
                 tracing::debug!(session = name, cluster = %cluster.config.name, endpoint = %c.endpoint, "connected");
+                let hop = Hop::new(cluster.clone(), &c, failed);
                 if let Some(p) = c.pending {
                     // The hop's stage index: the source comes first.
                     pending.push((stages.len() + 1, p));
@@ -95,7 +96,7 @@ pub(super) async fn setup(
                     cluster: cluster.clone(),
                     endpoint: c.endpoint.into_boxed_str(),
                 });
-                hops.push(Hop::new(cluster, c.index, failed));
+                hops.push(hop);
             }
             Err(e) => {
                 ctx.stats.session_errors.inc();
