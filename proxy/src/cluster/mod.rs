@@ -246,16 +246,21 @@ impl Cluster {
     async fn open(&self, target: &Target, metadata: &Value) -> io::Result<(Stage, Option<Bytes>)> {
         match (&self.config.spec, &self.header) {
             (ClusterSpec::JsonSocket { transport, .. }, Some(plan)) => {
-                let stage = open_transport(transport, target).await?;
+                let stage = open_transport(transport, target, metadata).await?;
                 jsonsocket::client::connect(stage, plan.build(metadata)).await
             }
-            (spec, _) => Ok((open_transport(spec, target).await?, None)),
+            (spec, _) => Ok((open_transport(spec, target, metadata).await?, None)),
         }
     }
 }
 
-/// Opens a connection of protocol `spec` to `target`.
-async fn open_transport(spec: &ClusterSpec, target: &Target) -> io::Result<Stage> {
+/// Opens a connection of protocol `spec` to `target` for a session with `metadata` (which a
+/// WebSocket request carries on).
+async fn open_transport(
+    spec: &ClusterSpec,
+    target: &Target,
+    metadata: &Value,
+) -> io::Result<Stage> {
     match (spec, &target.address) {
         (ClusterSpec::Udp { bind, .. }, Address::Inet(a)) => {
             udp::connect(*a, bind.as_ref()).map(|s| Stage::Udp(UdpHop::new(s)))
@@ -265,7 +270,7 @@ async fn open_transport(spec: &ClusterSpec, target: &Target) -> io::Result<Stage
         }
         (ClusterSpec::WebSocket { path, bind, .. }, Address::Inet(a)) => {
             let stream = tcp::connect(*a, bind.as_ref()).await?;
-            websocket::handshake(stream, &target.host, a.port(), path.as_deref())
+            websocket::handshake(stream, &target.host, a.port(), path.as_deref(), metadata)
                 .await
                 .map(|ws| Stage::WebSocket(Box::new(ws)))
         }
