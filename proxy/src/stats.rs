@@ -112,6 +112,9 @@ pub struct ClusterStats {
     pub connects: Counter,
     /// Failed connect attempts.
     pub connect_failures: Counter,
+    /// Times an endpoint was left out of balancing after a failure (see
+    /// [`crate::cluster::health`]).
+    pub ejections: Counter,
     /// Traffic with the cluster's endpoints (or through its transform).
     pub traffic: Traffic,
     /// Messages an in-proxy transform dropped because they did not decode (JSONDecap).

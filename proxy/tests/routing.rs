@@ -5,10 +5,12 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use common::*;
 use l7mp::proxy::Proxy;
 use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
 
 /// Three echo clusters `a`, `b` and `c` of `protocol` (UDP or TCP), each answering with its
 /// own name.
@@ -360,9 +362,35 @@ async fn connect_failures_are_retried_on_the_live_endpoint() {
     assert_eq!(stats.sessions_total.get(), 3);
     assert_eq!(stats.session_errors.get(), 0);
     let cluster = proxy.cluster("flaky").expect("cluster");
-    // Trivial tries the dead endpoint first every time, then the retry reaches the live one.
-    assert_eq!(cluster.stats.connect_failures.get(), 3);
+    // Trivial tries the dead endpoint first, the retry reaches the live one, and the dead
+    // one is then left out of balancing (ejected), so later sessions go straight to the live.
+    assert_eq!(cluster.stats.connect_failures.get(), 1);
+    assert_eq!(cluster.stats.ejections.get(), 1);
     assert_eq!(cluster.stats.connects.get(), 3);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn connect_retries_wait_the_route_timeout_for_an_upstream_that_comes_up_late() {
+    // Six attempts spaced by 500 ms span 2.5 s; the upstream appears after 1.2 s.
+    let upstream = free_addr();
+    let retry = json!({"retry_on": "connect-failure", "num_retries": 5, "timeout": 500});
+    let (proxy, port) = start_with_rules(
+        "TCP",
+        retrying_route("late", retry),
+        json!({"clusters": [one_endpoint_cluster("late", "TCP", upstream.port())]}),
+    )
+    .await;
+    let mut client = tcp_client(local(port)).await;
+    client.write_all(b"early").await.expect("write");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tcp_echo_on(upstream, "late: ").await;
+    assert_eq!(tcp_read_exact(&mut client, 11).await, b"late: early");
+    assert_eq!(tcp_ask(&mut client, "late: ", "again").await, "late: again");
+    let cluster = proxy.cluster("late").expect("cluster");
+    assert!(cluster.stats.connect_failures.get() >= 2);
+    assert_eq!(cluster.stats.connects.get(), 1);
+    assert_eq!(listener_stats(&proxy, "in").session_errors.get(), 0);
     proxy.stop().await;
 }
 

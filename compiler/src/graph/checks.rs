@@ -99,6 +99,7 @@ fn identity(spec: &l7mp_config::model::ListenerSpec) -> l7mp_config::config::Lis
         rulelist: String::new(),
         idle_timeout: None,
         max_sessions: 0,
+        track: None,
     };
     config.identity()
 }

@@ -39,7 +39,9 @@ impl Lowering<'_> {
             Ok(s) => s,
             Err(spec::NO_PROTOCOL) => return None,
             Err(protocol) => {
-                let message = format!("the proxy does not implement {protocol} listeners yet");
+                let message = format!(
+                    "the proxy does not implement {protocol} listeners, by design (it has no write API; see proxy/README.md)"
+                );
                 diags.push(object.diag(Code::Unsupported, "/spec/listener/spec", message));
                 return None;
             }

@@ -47,6 +47,8 @@ pub struct ListenerConfig {
     pub idle_timeout: Option<Duration>,
     /// Concurrent sessions beyond which new ones are refused.
     pub max_sessions: u32,
+    /// How long an ended session stays listed on the admin endpoint; `None` not at all.
+    pub track: Option<Duration>,
 }
 
 impl ListenerConfig {

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::yaml::Location;
+use crate::yaml::{Document, Location};
 
 /// Whether a problem stops the file from being used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -74,6 +74,23 @@ impl fmt::Display for Report<'_> {
             writeln!(f, "{d}")?;
         }
         Ok(())
+    }
+}
+
+/// Names the top-level object that contains `pointer`, such as `listener "udp-in"`.
+pub(crate) fn object_at(doc: &Document, pointer: &str) -> String {
+    let mut parts = pointer.split('/').skip(1);
+    let (Some(section), Some(index)) = (parts.next(), parts.next()) else {
+        return String::new();
+    };
+    let kind = section.strip_suffix('s').unwrap_or(section);
+    let name = doc
+        .value
+        .pointer(&format!("/{section}/{index}/name"))
+        .and_then(|v| v.as_str());
+    match name {
+        Some(n) => format!("{kind} \"{n}\""),
+        None => format!("{kind} #{index}"),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod model;
 pub mod pointer;
 pub mod predicate;
 pub mod resolve;
+mod unsupported;
 pub mod yaml;
 
 pub use config::Config;

@@ -8,9 +8,10 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::diagnostic::{Diagnostic, Severity};
+use crate::diagnostic::{Diagnostic, Severity, object_at};
 use crate::model::ConfigFile;
 use crate::resolve::resolve;
+use crate::unsupported;
 use crate::yaml::{Document, Location, child_pointer, parse_documents};
 
 /// A config that passed validation.
@@ -116,6 +117,10 @@ pub fn load_str(file: &str, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
         )]);
     }
     let doc = docs.remove(0);
+    let unsupported = unsupported::scan(file, &doc);
+    if !unsupported.is_empty() {
+        return Err(unsupported);
+    }
     let raw = parse_model(file, &doc)?;
     let (config, diagnostics) = resolve(file, &doc, &raw);
     match config {
@@ -200,23 +205,6 @@ fn refine_pointer(root: &serde_json::Value, pointer: String, message: &str) -> S
     match (fits.next(), fits.next()) {
         (Some((key, _)), None) => child_pointer(&pointer, key),
         _ => pointer,
-    }
-}
-
-/// Names the top-level object that contains `pointer`, such as `listener "udp-in"`.
-fn object_at(doc: &Document, pointer: &str) -> String {
-    let mut parts = pointer.split('/').skip(1);
-    let (Some(section), Some(index)) = (parts.next(), parts.next()) else {
-        return String::new();
-    };
-    let kind = section.strip_suffix('s').unwrap_or(section);
-    let name = doc
-        .value
-        .pointer(&format!("/{section}/{index}/name"))
-        .and_then(|v| v.as_str());
-    match name {
-        Some(n) => format!("{kind} \"{n}\""),
-        None => format!("{kind} #{index}"),
     }
 }
 

@@ -204,6 +204,23 @@ impl<'de> Deserialize<'de> for JsonPointer {
     }
 }
 
+/// The JSON pointer that a path written in the original's lenient style stands for: a missing
+/// leading `/` is added and trailing `/`s are dropped (`HTTP/headers/` is `/HTTP/headers`).
+/// The original read the paths of rewrites, load-balancer keys, Sync queries and JSONSocket
+/// headers this way; a text that is already a plain pointer, `""` and `/` come back unchanged.
+pub fn lenient(text: &str) -> std::borrow::Cow<'_, str> {
+    let trimmed = text.trim_end_matches('/');
+    let meant = match trimmed.starts_with('/') {
+        true => trimmed.to_owned(),
+        false => format!("/{trimmed}"),
+    };
+    if text.is_empty() || meant == text {
+        text.into()
+    } else {
+        meant.into()
+    }
+}
+
 /// Encodes one reference token for use in pointer text (`~` as `~0`, `/` as `~1`).
 pub(crate) fn escape_token(token: &str) -> std::borrow::Cow<'_, str> {
     if token.contains(['~', '/']) {

@@ -366,7 +366,7 @@ fn jsonsocket_listener_cannot_nest() {
 #[test]
 fn header_entries_need_exactly_one_action_and_valid_pointers() {
     let d = errors(
-        "clusters:\n  - name: c\n    spec:\n      protocol: JSONSocket\n      transport: {protocol: UDP, port: 1}\n      header:\n        - {}\n        - path: no-slash\n    endpoints: [{spec: {address: 127.0.0.1}}]\n",
+        "clusters:\n  - name: c\n    spec:\n      protocol: JSONSocket\n      transport: {protocol: UDP, port: 1}\n      header:\n        - {}\n        - path: /bad~escape\n    endpoints: [{spec: {address: 127.0.0.1}}]\n",
     );
     let fields: Vec<&str> = d.iter().map(|d| d.field.as_str()).collect();
     assert_eq!(
@@ -382,7 +382,7 @@ fn header_entries_need_exactly_one_action_and_valid_pointers() {
 
 #[test]
 fn sync_query_must_be_a_pointer() {
-    let d = one_error("clusters:\n  - name: s\n    spec: {protocol: Sync, query: call}\n");
+    let d = one_error("clusters:\n  - name: s\n    spec: {protocol: Sync, query: /ca~ll}\n");
     assert_eq!(d.field, "/clusters/0/spec/query", "{d}");
 }
 
@@ -404,4 +404,179 @@ fn udp_mode_is_singleton_only_when_named_or_both_peer_parts_are_set() {
     assert_eq!(UdpMode::of(Some(&port_only), None), UdpMode::Server);
     assert_eq!(UdpMode::of(Some(&both), None), UdpMode::Singleton);
     assert_eq!(UdpMode::of(Some(&both), Some(&server)), UdpMode::Server);
+}
+
+const LENIENT: &str = r#"
+listeners:
+  - name: in
+    spec: {protocol: UDP, port: 9000}
+    rules:
+      - action:
+          rewrite: [{path: labels/session_id, value: s1}]
+          route: {destination: js}
+      - match: {op: test, path: /labels/x, value: 1}
+        action: {route: {destination: sync}}
+clusters:
+  - name: js
+    spec:
+      protocol: JSONSocket
+      transport: {protocol: UDP, port: 9001}
+      header:
+        - path: HTTP/headers
+        - path: {from: IP/src_addr, to: client/addr}
+        - set: {key: /some/nested/meta/, value: data}
+    loadbalancer: {policy: HashRing, key: IP/src_addr}
+    endpoints: [{spec: {address: 127.0.0.1}}]
+  - name: sync
+    spec: {protocol: Sync, query: labels/session_id}
+"#;
+
+#[test]
+fn the_originals_lenient_paths_load_as_pointers_with_a_warning_each() {
+    let loaded = load_str("lenient.yaml", LENIENT).unwrap();
+    let warned: Vec<(&str, &str)> = loaded
+        .warnings
+        .iter()
+        .map(|d| {
+            assert_eq!(d.severity, Severity::Warning, "{d}");
+            (d.field.as_str(), d.message.as_str())
+        })
+        .collect();
+    assert_eq!(
+        warned,
+        [
+            (
+                "/clusters/0/spec/header/0/path",
+                "the path `HTTP/headers` is read as the JSON pointer `/HTTP/headers`"
+            ),
+            (
+                "/clusters/0/spec/header/1/path/from",
+                "the path `IP/src_addr` is read as the JSON pointer `/IP/src_addr`"
+            ),
+            (
+                "/clusters/0/spec/header/1/path/to",
+                "the path `client/addr` is read as the JSON pointer `/client/addr`"
+            ),
+            (
+                "/clusters/0/spec/header/2/set/key",
+                "the path `/some/nested/meta/` is read as the JSON pointer `/some/nested/meta`"
+            ),
+            (
+                "/clusters/0/loadbalancer/key",
+                "the path `IP/src_addr` is read as the JSON pointer `/IP/src_addr`"
+            ),
+            (
+                "/clusters/1/spec/query",
+                "the path `labels/session_id` is read as the JSON pointer `/labels/session_id`"
+            ),
+            (
+                "/listeners/0/rules/0/action/rewrite/0/path",
+                "the path `labels/session_id` is read as the JSON pointer `/labels/session_id`"
+            ),
+        ],
+        "{:#?}",
+        loaded.warnings
+    );
+    assert!(
+        loaded.warnings[0]
+            .to_string()
+            .contains("hint: write `/HTTP/headers`"),
+        "{}",
+        loaded.warnings[0]
+    );
+    let c = &loaded.config;
+    let js = &c.clusters["js"];
+    assert_eq!(js.key.as_ref().map(|k| k.as_str()), Some("/IP/src_addr"));
+    let ClusterSpec::JsonSocket { header, .. } = &js.spec else {
+        panic!("a JSONSocket cluster");
+    };
+    let header = serde_json::to_value(header).unwrap();
+    assert_eq!(
+        header,
+        serde_json::json!([
+            {"path": "/HTTP/headers"},
+            {"path": {"from": "/IP/src_addr", "to": "/client/addr"}},
+            {"set": {"key": "/some/nested/meta", "value": "data"}},
+        ])
+    );
+    assert_eq!(
+        c.clusters["sync"].spec,
+        ClusterSpec::Sync {
+            query: "/labels/session_id".into()
+        }
+    );
+    let rewrite = &c.rules["in-rules-rule-0"].rewrite;
+    assert_eq!(rewrite[0].0.as_str(), "/labels/session_id");
+}
+
+#[test]
+fn predicates_stay_strict_about_paths() {
+    let all = errors(&LENIENT.replace("path: /labels/x", "path: labels/x"));
+    let mut rejected = all.iter().filter(|d| d.is_error());
+    let d = rejected.next().expect("an error");
+    assert!(rejected.next().is_none(), "{all:#?}");
+    assert_eq!(d.field, "/listeners/0/rules/1/match/path", "{d}");
+    assert!(d.message.contains("must start with `/`"), "{d}");
+}
+
+#[test]
+fn every_protocol_left_out_by_design_is_reported_with_its_reason() {
+    let d = errors(
+        r#"
+listeners:
+  - name: api
+    spec: {protocol: HTTP, port: 1234}
+    rules:
+      - action:
+          route:
+            destination: {spec: {protocol: L7mpController}}
+  - name: ctl
+    spec: {protocol: JSONSocket, transport: {protocol: HTTP, port: 1235}}
+    rules: ctl-rules
+clusters:
+  - name: controller
+    spec: {protocol: L7mpController}
+  - name: prom
+    spec: {protocol: Prometheus}
+routes:
+  - name: r
+    destination: controller
+    ingress: [{spec: {protocol: Prometheus}}]
+"#,
+    );
+    let found: Vec<(&str, &str)> = d
+        .iter()
+        .map(|d| {
+            assert!(d.is_error(), "{d}");
+            (d.object.as_str(), d.field.as_str())
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("listener \"api\"", "/listeners/0/spec/protocol"),
+            (
+                "listener \"api\"",
+                "/listeners/0/rules/0/action/route/destination/spec/protocol"
+            ),
+            ("listener \"ctl\"", "/listeners/1/spec/transport/protocol"),
+            ("cluster \"controller\"", "/clusters/0/spec/protocol"),
+            ("cluster \"prom\"", "/clusters/1/spec/protocol"),
+            ("route \"r\"", "/routes/0/ingress/0/spec/protocol"),
+        ],
+        "{d:#?}"
+    );
+    assert_eq!(d[0].location.line, 4, "{}", d[0]);
+    let first = d[0].to_string();
+    assert!(
+        first.contains("HTTP listener is not supported, by design"),
+        "{first}"
+    );
+    assert!(first.contains("no write API"), "{first}");
+    assert!(first.contains("proxy/README.md"), "{first}");
+    assert!(
+        d[1].message
+            .contains("L7mpController cluster is not supported, by design")
+    );
+    assert!(d[4].message.contains("/metrics"));
 }

@@ -193,6 +193,11 @@ impl ProxyCollector {
             "l7mp_cluster_connect_failures",
             "Failed connect attempts (refused, unreachable or timed out).",
         );
+        let mut ejections = Family::new(
+            "l7mp_cluster_endpoint_ejections",
+            "Times an endpoint was left out of load balancing after a failed connect, or a \
+             refused, reset or unreachable connection.",
+        );
         let mut bytes = Family::new("l7mp_cluster_bytes", "Bytes exchanged with endpoints.");
         let mut packets = Family::new(
             "l7mp_cluster_packets",
@@ -206,6 +211,7 @@ impl ProxyCollector {
         for (name, c) in routing.clusters() {
             connects.add(vec![("cluster", name)], c.stats.connects.get());
             failures.add(vec![("cluster", name)], c.stats.connect_failures.get());
+            ejections.add(vec![("cluster", name)], c.stats.ejections.get());
             traffic(&mut bytes, &mut packets, "cluster", name, &c.stats.traffic);
             let (undecodable, overflow) = (&c.stats.dropped_undecodable, &c.stats.dropped_overflow);
             dropped.add(
@@ -217,7 +223,7 @@ impl ProxyCollector {
                 overflow.get(),
             );
         }
-        for f in [&connects, &failures, &bytes, &packets, &dropped] {
+        for f in [&connects, &failures, &ejections, &bytes, &packets, &dropped] {
             counters(e, f)?;
         }
         Ok(())

@@ -20,9 +20,10 @@ pub fn config(status: &ReloadStatus) -> Value {
     })
 }
 
-/// Every running session, by listener and then start time: `{id, name, listener, started,
-/// stages: [{cluster, endpoint}], traffic: {rx_bytes, rx_packets, tx_bytes, tx_packets}}`,
-/// `started` in milliseconds since the Unix epoch, `stages` empty while the session is still
+/// Every running session (and every ended one its listener's `track` keeps), by listener and
+/// then start time: `{id, name, listener, started, ended, stages: [{cluster, endpoint}],
+/// traffic: {rx_bytes, rx_packets, tx_bytes, tx_packets}}`, `started` and `ended` in
+/// milliseconds since the Unix epoch (`ended` null while it runs), `stages` empty while the session is still
 /// connecting its hops, and `traffic` counted on the source side.
 pub fn sessions(view: &View) -> Value {
     let mut out = Vec::new();
@@ -40,6 +41,7 @@ pub fn sessions(view: &View) -> Value {
                 "name": s.name,
                 "listener": listener,
                 "started": s.started_ms,
+                "ended": s.ended_ms(),
                 "stages": stages,
                 "traffic": {
                     "rx_bytes": s.traffic.rx_bytes.load(Ordering::Relaxed),

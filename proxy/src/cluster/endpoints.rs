@@ -11,7 +11,7 @@ use l7mp_config::model::ClusterSpec;
 use crate::lb::{Balancer, EndpointWeight};
 
 /// Where one endpoint is.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Address {
     /// An IP address and port.
     Inet(SocketAddr),

@@ -8,6 +8,7 @@
 //! `Cluster` (with the old one's counters); sessions that hold the old one keep it until they end.
 
 pub mod endpoints;
+pub mod health;
 pub mod local;
 mod tcp;
 mod udp;
@@ -45,6 +46,8 @@ pub struct Cluster {
     /// Rate limit for the connect failures its sessions log.
     pub warnings: Throttle,
     endpoints: RwLock<Arc<EndpointSet>>,
+    /// Endpoints left out of balancing after a failure.
+    ejections: health::Ejections,
     transform: Option<Transform>,
     /// How a JSONSocket cluster builds its request header; `None` for other protocols.
     header: Option<HeaderPlan>,
@@ -58,6 +61,9 @@ pub struct Connected {
     pub endpoint: String,
     /// The endpoint's index in the set it was picked from, to skip it on a retry.
     pub index: usize,
+    /// Where the endpoint is, to eject it when the connection fails later (`None` for an
+    /// in-proxy transform).
+    pub address: Option<Address>,
     /// Payload the endpoint sent right behind its JSONSocket answer, to be forwarded first.
     pub pending: Option<Bytes>,
 }
@@ -117,6 +123,7 @@ impl Cluster {
             config,
             stats,
             endpoints: RwLock::new(Arc::new(set)),
+            ejections: health::Ejections::default(),
             transform,
             header,
         });
@@ -156,6 +163,7 @@ impl Cluster {
                     stage: Stage::Local(local),
                     endpoint: "local".into(),
                     index: 0,
+                    address: None,
                     pending: None,
                 }),
                 Err(reason) => {
@@ -176,7 +184,9 @@ impl Cluster {
             set = self.endpoints();
         }
         let key = self.balancing_key(metadata);
-        let Some(index) = set.balancer.pick(key.as_deref(), failed) else {
+        let ejected = self.ejections.ejected(&set.targets);
+        let skip = health::avoid(failed, &ejected, set.targets.len());
+        let Some(index) = set.balancer.pick(key.as_deref(), &skip) else {
             return Err(ConnectError::NoEndpoints(self.config.name.clone()));
         };
         let target = &set.targets[index];
@@ -185,10 +195,15 @@ impl Cluster {
         let error = match result {
             Ok(Ok((stage, pending))) => {
                 self.stats.connects.inc();
+                // A plain UDP connect sends nothing, so it proves nothing about the endpoint.
+                if !matches!(self.config.spec, ClusterSpec::Udp { .. }) {
+                    self.ejections.answered(&target.address);
+                }
                 return Ok(Connected {
                     stage,
                     endpoint: target.label.clone(),
                     index,
+                    address: Some(target.address.clone()),
                     pending,
                 });
             }
@@ -199,8 +214,21 @@ impl Cluster {
             Err(_) => ConnectError::Timeout(target.label.clone()),
         };
         self.stats.connect_failures.inc();
+        self.endpoint_failed(&target.address);
         failed.push(index);
         Err(error)
+    }
+
+    /// The endpoint at `address` failed a connect, or a connection to it was refused, reset
+    /// or found unreachable: leave it out of balancing for a while.
+    pub fn endpoint_failed(&self, address: &Address) {
+        if let Some(backoff) = self.ejections.eject(address) {
+            self.stats.ejections.inc();
+            tracing::info!(
+                cluster = %self.config.name, endpoint = ?address, ?backoff,
+                "endpoint ejected from load balancing"
+            );
+        }
     }
 
     /// For a Sync cluster, how many broadcast domains have members now (for status and
@@ -229,19 +257,21 @@ impl Cluster {
     ) -> io::Result<(Stage, Option<Bytes>)> {
         match (&self.config.spec, &self.header) {
             (ClusterSpec::JsonSocket { transport, .. }, Some(plan)) => {
-                let stage = open_transport(transport, target, deadline).await?;
+                let stage = open_transport(transport, target, metadata, deadline).await?;
                 jsonsocket::client::connect(stage, plan.build(metadata)).await
             }
-            (spec, _) => Ok((open_transport(spec, target, deadline).await?, None)),
+            (spec, _) => Ok((open_transport(spec, target, metadata, deadline).await?, None)),
         }
     }
 }
 
-/// Opens a connection of protocol `spec` to `target`; `deadline` bounds the retries of a
-/// Unix connect that met a busy or restarting server.
+/// Opens a connection of protocol `spec` to `target` for a session with `metadata` (which a
+/// WebSocket request carries on); `deadline` bounds the retries of a Unix connect that met a
+/// busy or restarting server.
 async fn open_transport(
     spec: &ClusterSpec,
     target: &Target,
+    metadata: &Value,
     deadline: Instant,
 ) -> io::Result<Stage> {
     match (spec, &target.address) {
@@ -253,7 +283,7 @@ async fn open_transport(
         }
         (ClusterSpec::WebSocket { path, bind, .. }, Address::Inet(a)) => {
             let stream = tcp::connect(*a, bind.as_ref()).await?;
-            websocket::handshake(stream, &target.host, a.port(), path.as_deref())
+            websocket::handshake(stream, &target.host, a.port(), path.as_deref(), metadata)
                 .await
                 .map(|ws| Stage::WebSocket(Box::new(WsStage::new(ws))))
         }
@@ -283,6 +313,7 @@ async fn refresh_endpoints(cluster: Weak<Cluster>) {
                 endpoints = ?set.targets.iter().map(|t| &t.label).collect::<Vec<_>>(),
                 "endpoints changed"
             );
+            c.ejections.retain(&set.targets);
             c.set_endpoints(set);
         }
     }

@@ -221,7 +221,7 @@ struct Live {
 
 impl Drop for Live {
     fn drop(&mut self) {
-        self.ctx.sessions.remove(self.id);
+        self.ctx.sessions.remove(self.id, self.ctx.config().track);
         self.ctx.stats.sessions_active.dec();
     }
 }

@@ -1,14 +1,15 @@
-//! The sessions a listener is running now, for the admin endpoint's `/sessions`.
+//! The sessions a listener is running now, for the admin endpoint's `/sessions`, and those that
+//! ended less than the listener's `track` time ago.
 //!
-//! A session is registered when it is spawned and removed when it ends; nothing here is touched
-//! per message. An entry is small on purpose (a UDP session costs a few KB in all): the
+//! A session is registered when it is spawned and removed when it ends (then kept in a bounded
+//! list of ended sessions while it is tracked); nothing here is touched per message. An entry is small on purpose (a UDP session costs a few KB in all): the
 //! session's name (moved in, not copied), its start time, and per hop the cluster (a shared
 //! pointer the session holds anyway) and the endpoint's label.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cluster::Cluster;
 
@@ -18,6 +19,8 @@ pub struct SessionInfo {
     pub name: String,
     /// When the session started, in milliseconds since the Unix epoch.
     pub started_ms: u64,
+    /// When it ended, likewise; 0 while it runs.
+    ended_ms: AtomicU64,
     /// The route's hops once connected (empty while the session is being set up).
     hops: Mutex<Box<[HopInfo]>>,
     /// Traffic with the session's source (the client side). Plain atomics written only by the
@@ -64,12 +67,10 @@ pub struct HopInfo {
 impl SessionInfo {
     /// A session called `name`, starting now.
     pub fn new(name: String) -> Self {
-        let started_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         Self {
             name,
-            started_ms,
+            started_ms: now_ms(),
+            ended_ms: AtomicU64::new(0),
             hops: Mutex::new(Box::default()),
             traffic: SessionTraffic::default(),
         }
@@ -94,6 +95,11 @@ impl SessionInfo {
         }
     }
 
+    /// When the session ended (milliseconds since the Unix epoch), `None` while it runs.
+    pub fn ended_ms(&self) -> Option<u64> {
+        Some(self.ended_ms.load(Ordering::Relaxed)).filter(|ms| *ms > 0)
+    }
+
     /// Each hop's cluster name and endpoint label.
     pub fn hops(&self) -> Vec<(String, String)> {
         self.lock()
@@ -103,11 +109,27 @@ impl SessionInfo {
     }
 }
 
-/// The live sessions of one listener.
+/// Milliseconds since the Unix epoch, now.
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Most ended sessions a listener keeps listed however long its `track` is, so that a high
+/// session rate cannot grow the list without bound; the oldest go first.
+pub const MAX_TRACKED: usize = 10_000;
+
+/// An ended session that stays listed until `until`.
+type Tracked = (Instant, u64, Arc<SessionInfo>);
+
+/// The live sessions of one listener, and its ended sessions while they are tracked.
 #[derive(Default)]
 pub struct SessionRegistry {
     next_id: AtomicU64,
     live: Mutex<HashMap<u64, Arc<SessionInfo>>>,
+    /// In the order they ended, so expired ones are at the front.
+    ended: Mutex<VecDeque<Tracked>>,
 }
 
 impl SessionRegistry {
@@ -125,20 +147,46 @@ impl SessionRegistry {
         id
     }
 
-    /// Removes the session `id`. The table gives memory back once it is mostly empty, so
-    /// a burst of sessions does not pin its peak size for the listener's life.
-    pub fn remove(&self, id: u64) {
-        let mut live = self.lock();
-        live.remove(&id);
-        let len = live.len();
-        if live.capacity() > 64 && len * 4 < live.capacity() {
-            live.shrink_to(len * 2);
+    fn lock_ended(&self) -> MutexGuard<'_, VecDeque<Tracked>> {
+        let mut ended = match self.ended.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let now = Instant::now();
+        while ended.front().is_some_and(|(until, ..)| *until <= now) {
+            ended.pop_front();
+        }
+        ended
+    }
+
+    /// Removes the session `id`, which has ended; with `track`, it stays listed (as ended)
+    /// for that long. The table gives memory back once it is mostly empty, so a burst of
+    /// sessions does not pin its peak size for the listener's life.
+    pub fn remove(&self, id: u64, track: Option<Duration>) {
+        let info = {
+            let mut live = self.lock();
+            let info = live.remove(&id);
+            let len = live.len();
+            if live.capacity() > 64 && len * 4 < live.capacity() {
+                live.shrink_to(len * 2);
+            }
+            info
+        };
+        if let (Some(info), Some(track)) = (info, track) {
+            info.ended_ms.store(now_ms(), Ordering::Relaxed);
+            let mut ended = self.lock_ended();
+            if ended.len() >= MAX_TRACKED {
+                ended.pop_front();
+            }
+            ended.push_back((Instant::now() + track, id, info));
         }
     }
 
-    /// Every live session with its id, in no particular order.
+    /// Every live session, then every tracked ended one, with its id, in no particular order.
     pub fn snapshot(&self) -> Vec<(u64, Arc<SessionInfo>)> {
-        self.lock().iter().map(|(k, v)| (*k, v.clone())).collect()
+        let mut all: Vec<_> = self.lock().iter().map(|(k, v)| (*k, v.clone())).collect();
+        all.extend(self.lock_ended().iter().map(|(_, k, v)| (*k, v.clone())));
+        all
     }
 
     /// Number of live sessions.

@@ -16,7 +16,8 @@ use tokio::time::Instant;
 
 use super::End;
 use super::setup::connect_hop;
-use crate::cluster::Cluster;
+use crate::cluster::endpoints::Address;
+use crate::cluster::{Cluster, Connected};
 use crate::gate::Gate;
 use crate::listener::ListenerCtx;
 use crate::listener::sessions::SessionInfo;
@@ -29,19 +30,35 @@ pub(super) struct Hop {
     cluster: Arc<Cluster>,
     /// Endpoint index of the current connection.
     index: usize,
+    /// Where that endpoint is (`None` for an in-proxy transform), to eject it on a failure.
+    address: Option<Address>,
     /// Endpoints that already failed for this hop.
     failed: Vec<usize>,
 }
 
 impl Hop {
-    /// A hop of `cluster` connected to endpoint `index`, after the endpoints in `failed` failed.
-    pub(super) fn new(cluster: Arc<Cluster>, index: usize, failed: Vec<usize>) -> Hop {
+    /// A hop of `cluster` connected as `connected` says, after the endpoints in `failed`
+    /// failed.
+    pub(super) fn new(cluster: Arc<Cluster>, connected: &Connected, failed: Vec<usize>) -> Hop {
         Hop {
             cluster,
-            index,
+            index: connected.index,
+            address: connected.address.clone(),
             failed,
         }
     }
+}
+
+/// Whether `error` says the endpoint itself is gone (nothing listens, it reset the
+/// connection, or it cannot be reached), as opposed to the session ending.
+fn endpoint_gone(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+    )
 }
 
 /// The session's stages and their state.
@@ -279,6 +296,11 @@ impl Ring {
 
     /// A stage failed: reconnect it if the route retries disconnects, else end the session.
     async fn on_failed(&mut self, stage: usize, error: io::Error) -> Option<End> {
+        if let Some(hop) = stage.checked_sub(1).and_then(|h| self.hops.get(h))
+            && let Some(address) = hop.address.as_ref().filter(|_| endpoint_gone(&error))
+        {
+            hop.cluster.endpoint_failed(address);
+        }
         if stage == 0 || !self.retries_disconnects() || self.stages[stage].is_local() {
             return Some(End::Failed(stage, error));
         }
@@ -299,6 +321,7 @@ impl Ring {
                 tracing::debug!(cluster = %hop.cluster.config.name, endpoint = %c.endpoint, "reconnected after: {error}");
                 self.info.set_endpoint(stage - 1, &c.endpoint);
                 hop.index = c.index;
+                hop.address = c.address.clone();
                 hop.failed = failed;
                 if let Some(p) = c.pending {
                     self.pending.push((stage, p));

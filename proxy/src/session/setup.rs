@@ -86,6 +86,7 @@ pub(super) async fn setup(
         match result {
             Ok((c, failed)) => {
                 tracing::debug!(session = name, cluster = %cluster.config.name, endpoint = %c.endpoint, "connected");
+                let hop = Hop::new(cluster.clone(), &c, failed);
                 if let Some(p) = c.pending {
                     // The hop's stage index: the source comes first.
                     pending.push((stages.len() + 1, p));
@@ -95,7 +96,7 @@ pub(super) async fn setup(
                     cluster: cluster.clone(),
                     endpoint: c.endpoint.into_boxed_str(),
                 });
-                hops.push(Hop::new(cluster, c.index, failed));
+                hops.push(hop);
             }
             Err(e) => {
                 ctx.stats.session_errors.inc();
@@ -131,6 +132,10 @@ pub(super) async fn setup(
 /// Connects one hop, trying up to `attempts` times; each attempt asks the load balancer again
 /// and skips endpoints that already failed while another exists. Returns the failures seen, so
 /// that a later reconnect keeps avoiding them.
+///
+/// Attempts are spaced as the original spaces them: once every endpoint has failed, the next
+/// attempt waits the route's `retry.timeout`, so `num_retries` × `timeout` is how long a hop
+/// waits for an upstream that is not up yet. An endpoint not tried yet is tried at once.
 pub(super) async fn connect_hop(
     cluster: &Cluster,
     metadata: &Value,
@@ -146,10 +151,9 @@ pub(super) async fn connect_hop(
             Err(e) => {
                 tracing::debug!(cluster = %cluster.config.name, attempt, "connect failed, retrying: {e}");
                 attempt += 1;
-                // Every endpoint failed once already: give them a moment before the next round.
+                // Every endpoint failed once already: wait before the next round.
                 if failed.len() >= cluster.endpoints().targets.len() {
-                    tokio::time::sleep(retry.timeout.min(std::time::Duration::from_millis(100)))
-                        .await;
+                    tokio::time::sleep(retry.timeout).await;
                 }
             }
         }

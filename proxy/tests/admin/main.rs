@@ -379,6 +379,71 @@ async fn sessions_are_listed_while_they_run_and_gone_when_they_end() {
 }
 
 #[tokio::test]
+async fn ended_sessions_stay_listed_for_the_listeners_track_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    let echo = tcp_echo("e: ").await;
+    let (kept, brief) = (free_port(), free_port());
+    let listener = |name: &str, port: u16, track: u64| {
+        format!(
+            "  - name: {name}\n    spec: {{protocol: TCP, port: {port}}}\n    options: {{track: {track}}}\n    \
+             rules: [{{action: {{route: {{destination: up}}}}}}]\n"
+        )
+    };
+    write(
+        &path,
+        &format!(
+            "listeners:\n{}{}clusters:\n  - name: up\n    spec: {{protocol: TCP, port: {}}}\n    \
+             endpoints: [{{spec: {{address: 127.0.0.1}}}}]\n",
+            listener("kept", kept, 3600),
+            listener("brief", brief, 1),
+            echo.port()
+        ),
+    );
+    let proxy = Served::start(path).await;
+    for port in [kept, brief] {
+        let mut conn = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        assert_eq!(tcp_ask(&mut conn, "e: ", "hi").await, "e: hi");
+        let s = proxy.json("/sessions").await;
+        let running: Vec<&Value> = s
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["ended"].is_null())
+            .collect();
+        assert_eq!(running.len(), 1, "{s}");
+        drop(conn);
+        let name = if port == kept { "kept" } else { "brief" };
+        let ctx = proxy.view.listener(name).unwrap();
+        eventually("the session to end", || ctx.sessions.is_empty()).await;
+    }
+    // The session with a 1 s track is dropped from the list; the other one stays, as ended,
+    // with what it did.
+    let brief = proxy.view.listener("brief").unwrap();
+    eventually("the briefly tracked session to go", || {
+        brief.sessions.snapshot().is_empty()
+    })
+    .await;
+    let listed = proxy.json("/sessions").await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    let s = &listed[0];
+    assert_eq!(s["listener"], "kept", "{s}");
+    assert!(
+        s["ended"].as_u64().unwrap() >= s["started"].as_u64().unwrap(),
+        "{s}"
+    );
+    assert_eq!(s["traffic"]["rx_bytes"], 2, "{s}");
+    assert_eq!(s["stages"][0]["cluster"], "up", "{s}");
+    let metrics = proxy.metrics().await;
+    assert_eq!(
+        sample(&metrics, "l7mp_listener_sessions_active{listener=\"kept\"}"),
+        Some(0.0),
+        "a tracked session is not active"
+    );
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
 async fn only_get_and_head_on_known_paths() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.yaml");

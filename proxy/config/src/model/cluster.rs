@@ -98,7 +98,8 @@ pub enum ClusterSpec {
     /// A rendezvous: sessions whose metadata at `query` has the same value share one broadcast
     /// domain, and what one member sends reaches every other member.
     Sync {
-        /// JSON pointer into the session metadata naming the domain.
+        /// JSON pointer into the session metadata naming the domain (the original's spelling
+        /// without the leading `/` is accepted, with a warning).
         query: String,
     },
     /// Wraps each message as `{"metadata": <session metadata>, "payload": "<base64>"}`.

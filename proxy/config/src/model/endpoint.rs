@@ -32,7 +32,8 @@ pub struct EndpointSpec {
 pub struct LoadBalancer {
     /// `Trivial`, `ConsistentHash` (alias `HashRing`) or `RoundRobin`.
     pub policy: String,
-    /// For `ConsistentHash`: a JSON pointer into the session metadata whose value is hashed.
+    /// For `ConsistentHash`: a JSON pointer into the session metadata whose value is hashed
+    /// (`IP/src_addr`, the original's spelling, is read as `/IP/src_addr`, with a warning).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
 }

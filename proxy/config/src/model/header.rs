@@ -1,5 +1,6 @@
 //! How a JSONSocket cluster builds the JSON header it sends after connecting: metadata values
-//! copied in and constant fields set, in order.
+//! copied in and constant fields set, in order. Every path here may be written as the original
+//! wrote them (no leading `/`, trailing `/`s): it is read as the pointer meant, with a warning.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

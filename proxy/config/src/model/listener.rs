@@ -25,7 +25,8 @@ pub struct Listener {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerOptions {
-    /// Seconds an ended session stays listed (accepted from the original).
+    /// Seconds an ended session stays listed on the admin endpoint's `/sessions` (as in the
+    /// original; default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub track: Option<u64>,
     /// Seconds without traffic after which a session ends (default 60; 0 disables it).

@@ -50,7 +50,8 @@ pub struct Action {
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rewrite {
-    /// JSON pointer of the field; missing parents are created.
+    /// JSON pointer of the field; missing parents are created. The original's spelling without
+    /// the leading `/` (or with a trailing one) is read as that pointer, with a warning.
     pub path: String,
     /// The new value.
     pub value: Value,

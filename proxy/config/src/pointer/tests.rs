@@ -205,3 +205,23 @@ fn set_through_scalar_names_the_token() {
         matches!(&err, PointerError::ThroughScalar { parent, kind: "null", .. } if parent == "/a~1b")
     );
 }
+
+#[test]
+fn lenient_paths_become_the_pointer_the_original_meant() {
+    for (text, meant) in [
+        ("HTTP/headers", "/HTTP/headers"),
+        ("labels/session_id", "/labels/session_id"),
+        ("IP/src_addr", "/IP/src_addr"),
+        ("/some/nested/meta/", "/some/nested/meta"),
+        ("meta//", "/meta"),
+        ("//", "/"),
+    ] {
+        assert_eq!(super::lenient(text), meant, "{text}");
+    }
+    for text in ["", "/", "/IP/src_addr", "/a~1b"] {
+        assert!(
+            matches!(super::lenient(text), std::borrow::Cow::Borrowed(t) if t == text),
+            "{text}"
+        );
+    }
+}

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use super::Resolver;
-use crate::diagnostic::closest;
+use crate::diagnostic::{Severity, closest};
 use crate::pointer::JsonPointer;
 
 impl Resolver<'_> {
@@ -20,6 +20,39 @@ impl Resolver<'_> {
                 );
                 None
             }
+        }
+    }
+
+    /// A path in a field where the original accepted paths without the leading `/` (and with
+    /// trailing ones): read as the pointer it meant, with a warning naming that pointer.
+    pub(super) fn lenient_pointer(
+        &mut self,
+        object: &str,
+        text: &str,
+        at: &str,
+    ) -> Option<JsonPointer> {
+        let meant = crate::pointer::lenient(text);
+        if meant != text {
+            let d = self.diagnostic(
+                Severity::Warning,
+                object,
+                at,
+                format!("the path `{text}` is read as the JSON pointer `{meant}`"),
+                &format!(
+                    "write `{meant}`; only rewrites, load-balancer keys, Sync queries and \
+                     JSONSocket headers accept the original's lenient paths, `match` does not"
+                ),
+            );
+            self.diags.push(d);
+        }
+        self.pointer(object, &meant, at)
+    }
+
+    /// [`Self::lenient_pointer`] for a path the proxy reads again from the spec: the spec
+    /// keeps the pointer it meant.
+    pub(super) fn normalise_path(&mut self, object: &str, text: &mut String, at: &str) {
+        if let Some(p) = self.lenient_pointer(object, text, at) {
+            *text = p.as_str().to_owned();
         }
     }
 

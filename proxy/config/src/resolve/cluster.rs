@@ -12,8 +12,9 @@ impl Resolver<'_> {
             return;
         }
         let object = format!("cluster \"{name}\"");
-        self.check_cluster_spec(&object, &c.spec, &format!("{at}/spec"));
-        let remote = Framing::of_cluster(&c.spec) != Framing::Transparent;
+        let mut spec = c.spec.clone();
+        self.check_cluster_spec(&object, &mut spec, &format!("{at}/spec"));
+        let remote = Framing::of_cluster(&spec) != Framing::Transparent;
         if !remote && !c.endpoints.is_empty() {
             self.error(
                 &object,
@@ -28,7 +29,7 @@ impl Resolver<'_> {
             name.clone(),
             ClusterConfig {
                 name,
-                spec: c.spec.clone(),
+                spec,
                 endpoints,
                 policy,
                 key,
@@ -36,7 +37,9 @@ impl Resolver<'_> {
         );
     }
 
-    fn check_cluster_spec(&mut self, object: &str, spec: &ClusterSpec, at: &str) {
+    /// Checks `spec`, leaving the pointers of its lenient paths (Sync query, JSONSocket
+    /// header) in the form they are read as.
+    fn check_cluster_spec(&mut self, object: &str, spec: &mut ClusterSpec, at: &str) {
         let bind = |b: &Option<Bind>| b.as_ref().and_then(|b| b.address.clone());
         match spec {
             ClusterSpec::Udp { port, bind: b } | ClusterSpec::Tcp { port, bind: b } => {
@@ -66,12 +69,12 @@ impl Resolver<'_> {
                 } else {
                     self.check_cluster_spec(object, transport, &transport_at);
                 }
-                for (i, entry) in header.iter().enumerate() {
+                for (i, entry) in header.iter_mut().enumerate() {
                     self.check_header_entry(object, entry, &format!("{at}/header/{i}"));
                 }
             }
             ClusterSpec::Sync { query } => {
-                self.pointer(object, query, &format!("{at}/query"));
+                self.normalise_path(object, query, &format!("{at}/query"));
             }
             ClusterSpec::UnixDomainSocket { .. }
             | ClusterSpec::Echo {}
@@ -84,17 +87,17 @@ impl Resolver<'_> {
         }
     }
 
-    fn check_header_entry(&mut self, object: &str, entry: &HeaderEntry, at: &str) {
-        match (&entry.path, &entry.set) {
+    fn check_header_entry(&mut self, object: &str, entry: &mut HeaderEntry, at: &str) {
+        match (&mut entry.path, &mut entry.set) {
             (Some(HeaderCopy::From(from)), None) => {
-                self.pointer(object, from, &format!("{at}/path"));
+                self.normalise_path(object, from, &format!("{at}/path"));
             }
             (Some(HeaderCopy::FromTo { from, to }), None) => {
-                self.pointer(object, from, &format!("{at}/path/from"));
-                self.pointer(object, to, &format!("{at}/path/to"));
+                self.normalise_path(object, from, &format!("{at}/path/from"));
+                self.normalise_path(object, to, &format!("{at}/path/to"));
             }
             (None, Some(set)) => {
-                self.pointer(object, &set.key, &format!("{at}/set/key"));
+                self.normalise_path(object, &mut set.key, &format!("{at}/set/key"));
             }
             _ => self.error(
                 object,
@@ -155,7 +158,7 @@ impl Resolver<'_> {
         let key = lb
             .key
             .as_deref()
-            .and_then(|k| self.pointer(object, k, &key_at));
+            .and_then(|k| self.lenient_pointer(object, k, &key_at));
         (policy, key)
     }
 }

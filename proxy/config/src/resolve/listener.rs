@@ -44,6 +44,7 @@ impl Resolver<'_> {
             rulelist,
             idle_timeout: (idle > 0).then(|| Duration::from_secs(idle)),
             max_sessions: options.max_sessions.unwrap_or(DEFAULT_MAX_SESSIONS),
+            track: options.track.filter(|t| *t > 0).map(Duration::from_secs),
         });
     }
 

@@ -90,7 +90,7 @@ impl Resolver<'_> {
         let mut out = Vec::with_capacity(action.rewrite.len());
         for (k, rw) in action.rewrite.iter().enumerate() {
             let field = format!("{at}/action/rewrite/{k}/path");
-            if let Some(p) = self.pointer(object, &rw.path, &field) {
+            if let Some(p) = self.lenient_pointer(object, &rw.path, &field) {
                 out.push((p, rw.value.clone()));
             }
         }

@@ -1,0 +1,164 @@
+//! Passive health checking over real loopback sockets: an endpoint that dies is left out of
+//! load balancing as soon as one session sees it fail (an ICMP port unreachable for UDP, a
+//! refused connect for TCP), without waiting for DNS re-resolution, and counted on
+//! `/metrics`; when every endpoint is ejected, sessions still try them (panic mode).
+
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use common::*;
+use l7mp::proxy::Proxy;
+use serde_json::json;
+use tokio::net::UdpSocket;
+
+/// A UDP echo on `addr` answering with `prefix` + the datagram, until the handle is aborted
+/// (which closes its socket).
+async fn udp_echo_until_aborted(
+    addr: SocketAddr,
+    prefix: &'static str,
+) -> tokio::task::JoinHandle<()> {
+    let socket = UdpSocket::bind(addr).await.expect("bind");
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65_536];
+        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+            let reply = [prefix.as_bytes(), &buf[..n]].concat();
+            let _ = socket.send_to(&reply, from).await;
+        }
+    })
+}
+
+/// A proxy whose listener `in` (of `protocol`) routes everything to cluster `pool` of
+/// `protocol` over 127.0.0.1 and 127.0.0.2 at `port`, round robin, under `retry`.
+async fn round_robin_pool(
+    protocol: &str,
+    port: u16,
+    retry: serde_json::Value,
+) -> (Proxy, SocketAddr) {
+    let listen = free_port();
+    let proxy = start_json(json!({
+        "listeners": [route_all_listener(
+            "in", protocol, listen, json!({"destination": "pool", "retry": retry}),
+        )],
+        "clusters": [{
+            "name": "pool",
+            "spec": {"protocol": protocol, "port": port},
+            "endpoints": [
+                {"name": "e0", "spec": {"address": "127.0.0.1"}},
+                {"name": "e1", "spec": {"address": "127.0.0.2"}},
+            ],
+            "loadbalancer": {"policy": "RoundRobin"},
+        }],
+    }))
+    .await;
+    (proxy, local(listen))
+}
+
+/// The `/metrics` text of `proxy`, as the admin endpoint renders it.
+fn metrics(proxy: &Proxy) -> String {
+    let registry = l7mp::admin::metrics::registry(Arc::default(), proxy.view());
+    l7mp::admin::metrics::render(&registry)
+}
+
+fn ejections(proxy: &Proxy) -> u64 {
+    proxy
+        .cluster("pool")
+        .expect("cluster")
+        .stats
+        .ejections
+        .get()
+}
+
+#[tokio::test]
+async fn a_dead_udp_endpoint_is_ejected_on_its_icmp_error_and_sessions_go_to_the_live_one() {
+    let ips: [Ipv4Addr; 2] = [loopback(1), loopback(2)];
+    let port = shared_free_port(&ips);
+    let _live = udp_echo_until_aborted((ips[0], port).into(), "e0: ").await;
+    let dying = udp_echo_until_aborted((ips[1], port).into(), "e1: ").await;
+    let (proxy, to) = round_robin_pool("UDP", port, json!({"retry_on": "never"})).await;
+    // Both endpoints take turns while both live.
+    let mut seen = Vec::new();
+    let mut clients = Vec::new();
+    for _ in 0..2 {
+        let client = udp_client(to).await;
+        seen.push(who(&udp_ask(&client, "hi").await).to_string());
+        clients.push(client);
+    }
+    seen.sort();
+    assert_eq!(seen, ["e0", "e1"]);
+    dying.abort();
+    let _ = dying.await;
+    // The next two sessions: one lands on the dead endpoint, whose port answers with ICMP
+    // port unreachable; that session fails and the endpoint is ejected.
+    for _ in 0..2 {
+        let client = udp_client(to).await;
+        client.send(b"probe").await.expect("send");
+        clients.push(client);
+    }
+    eventually("the dead endpoint's ejection", || ejections(&proxy) == 1).await;
+    // Round robin would send every other session to the dead endpoint; now all go to e0.
+    for i in 0..6 {
+        let client = udp_client(to).await;
+        assert_eq!(
+            udp_ask(&client, &format!("s{i}")).await,
+            format!("e0: s{i}")
+        );
+        assert_eq!(udp_ask(&client, "again").await, "e0: again");
+        clients.push(client);
+    }
+    assert_eq!(ejections(&proxy), 1);
+    let text = metrics(&proxy);
+    assert!(
+        text.contains("l7mp_cluster_endpoint_ejections_total{cluster=\"pool\"} 1\n"),
+        "{text}"
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_refusing_tcp_endpoint_is_tried_once_then_left_out() {
+    let ips = [loopback(1), loopback(2)];
+    let port = shared_free_port(&ips);
+    // Only 127.0.0.1 listens; 127.0.0.2 refuses.
+    tcp_echo_on((ips[0], port).into(), "e0: ").await;
+    let retry = json!({"retry_on": "connect-failure", "num_retries": 1, "timeout": 500});
+    let (proxy, to) = round_robin_pool("TCP", port, retry).await;
+    for i in 0..6 {
+        let mut client = tcp_client(to).await;
+        let message = format!("s{i}");
+        assert_eq!(
+            tcp_ask(&mut client, "e0: ", &message).await,
+            format!("e0: {message}")
+        );
+    }
+    let cluster = proxy.cluster("pool").expect("cluster");
+    // Without ejection round robin would try the refusing endpoint for every other session.
+    assert_eq!(cluster.stats.connect_failures.get(), 1);
+    assert_eq!(cluster.stats.connects.get(), 6);
+    assert_eq!(ejections(&proxy), 1);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn with_every_endpoint_ejected_sessions_still_try_them() {
+    let upstream = free_addr();
+    let listen = free_port();
+    let proxy = start_json(json!({
+        "listeners": [route_all_listener("in", "TCP", listen, json!({"destination": "pool"}))],
+        "clusters": [one_endpoint_cluster("pool", "TCP", upstream.port())],
+    }))
+    .await;
+    // Nothing listens yet: the first session fails and ejects the only endpoint.
+    let mut first = tcp_client(local(listen)).await;
+    tcp_expect_eof(&mut first).await;
+    assert_eq!(ejections(&proxy), 1);
+    // The endpoint comes back while still ejected: panic mode tries it anyway.
+    tcp_echo_on(upstream, "up: ").await;
+    let mut second = tcp_client(local(listen)).await;
+    assert_eq!(tcp_ask(&mut second, "up: ", "hi").await, "up: hi");
+    let cluster = proxy.cluster("pool").expect("cluster");
+    assert_eq!(cluster.stats.connects.get(), 1);
+    assert_eq!(ejections(&proxy), 1);
+    proxy.stop().await;
+}
