@@ -16,7 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use l7mp_config::config::ListenerConfig;
 use l7mp_config::model::{ListenerSpec, UdpMode, UnixMode};
@@ -140,6 +140,7 @@ impl ListenerCtx {
         let live = Live {
             id: self.sessions.insert(info.clone()),
             ctx: self.clone(),
+            started: Instant::now(),
             _permit: permit,
         };
         self.stats.sessions_total.inc();
@@ -195,6 +196,7 @@ async fn accept_header(
 struct Live {
     ctx: Arc<ListenerCtx>,
     id: u64,
+    started: Instant,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -202,6 +204,10 @@ impl Drop for Live {
     fn drop(&mut self) {
         self.ctx.sessions.remove(self.id);
         self.ctx.stats.sessions_active.dec();
+        self.ctx
+            .stats
+            .session_duration
+            .observe(self.started.elapsed());
     }
 }
 
