@@ -9,6 +9,7 @@
 pub mod config;
 pub mod diagnostic;
 pub mod load;
+pub mod log_level;
 pub mod model;
 pub mod pointer;
 pub mod predicate;

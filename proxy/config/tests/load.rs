@@ -386,3 +386,27 @@ fn udp_mode_is_singleton_only_when_named_or_both_peer_parts_are_set() {
     assert_eq!(UdpMode::of(Some(&both), None), UdpMode::Singleton);
     assert_eq!(UdpMode::of(Some(&both), Some(&server)), UdpMode::Server);
 }
+
+#[test]
+fn log_level_takes_the_originals_names_and_refuses_unknown_ones() {
+    let with = |level: &str| format!("admin:\n  log_level: {level}\nlisteners: []\n");
+    let loaded = |level: &str| match load_str("test.yaml", &with(level)) {
+        Ok(l) => l.config.log_level,
+        Err(d) => panic!("{level}: {d:#?}"),
+    };
+    assert_eq!(loaded("silly").as_deref(), Some("trace"));
+    assert_eq!(loaded("verbose").as_deref(), Some("debug"));
+    assert_eq!(
+        loaded("\"l7mp=verbose,warn\"").as_deref(),
+        Some("l7mp=debug,warn")
+    );
+    let d = one_error(&with("loud"));
+    assert_eq!(d.field, "/admin/log_level", "{d}");
+    assert_eq!(d.object, "admin", "{d}");
+    assert_eq!(d.location.line, 2, "{d}");
+    assert!(d.message.contains("unknown log level \"loud\""), "{d}");
+    assert!(
+        d.hint.as_deref().unwrap_or_default().contains("silly"),
+        "{d}"
+    );
+}

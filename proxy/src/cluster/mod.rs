@@ -262,7 +262,7 @@ async fn refresh_endpoints(cluster: Weak<Cluster>) {
         if set.targets != c.endpoints().targets {
             tracing::info!(
                 cluster = %c.config.name,
-                endpoints = ?set.targets.iter().map(|t| &t.label).collect::<Vec<_>>(),
+                endpoints = %set.targets.iter().map(|t| t.label.as_str()).collect::<Vec<_>>().join(","),
                 "endpoints changed"
             );
             c.set_endpoints(set);
