@@ -100,7 +100,8 @@ struct CheckArgs {
     /// Lists the documents skipped because the compiler does not read their kind.
     #[arg(short, long)]
     verbose: bool,
-    /// Never colours the output (also off when stdout is not a terminal or NO_COLOR is set).
+    /// Never colours the output (also off when stdout is not a terminal or NO_COLOR is set to
+    /// anything but the empty string).
     #[arg(long)]
     no_color: bool,
 }
@@ -134,8 +135,7 @@ fn run_check(args: &CheckArgs) -> ExitCode {
             eprintln!("skipped {skipped}");
         }
     }
-    let color =
-        !args.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
+    let color = !args.no_color && !no_color_env() && std::io::stdout().is_terminal();
     let text = |name: &str| {
         files
             .iter()
@@ -167,7 +167,7 @@ fn compile_input(input: &InputArgs, pods: Option<&PathBuf>) -> Result<Compiled, 
     let compiled = compile(&files, pods.as_deref(), &options);
     let all: Vec<_> = files.iter().chain(pods.iter().flatten()).collect();
     let text = |name: &str| all.iter().find(|f| f.name == name).map(|f| f.text.as_str());
-    let color = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+    let color = !no_color_env() && std::io::stderr().is_terminal();
     if !compiled.diagnostics.is_empty() {
         let rendered = render(&compiled.diagnostics, text, input.diagnostics, color);
         let _ = std::io::stderr().write_all(rendered.as_bytes());
@@ -227,4 +227,9 @@ fn run_graph(args: &GraphArgs) -> ExitCode {
 /// Writes to stdout, ignoring a closed pipe (`l7mpc crds | head` must not panic).
 fn print_out(text: &str) {
     let _ = std::io::stdout().write_all(text.as_bytes());
+}
+
+/// Whether `NO_COLOR` turns colour off: set to anything but the empty string (no-color.org).
+fn no_color_env() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }

@@ -14,6 +14,7 @@ pub mod model;
 pub mod pointer;
 pub mod predicate;
 pub mod resolve;
+pub mod wording;
 pub mod yaml;
 
 pub use config::Config;
