@@ -257,19 +257,18 @@ fn startup_errors_in_json_mode_are_json_lines() {
     );
 }
 
-#[test]
-fn the_originals_levels_log_more_and_unknown_ones_are_refused() {
-    // `silly` in the file (the original's most verbose level) shows debug lines, such as the
-    // watch of the config directory; before, it switched all logging off.
-    let silly = "admin: {log_level: silly}\nlisteners: []\n";
+/// Starts the proxy on `config` with `args` and waits for a debug line (the open-file limit
+/// is logged at debug level at every start).
+fn logs_debug_lines(args: &[&str], config: &str) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("l7mp.yaml");
     let log = dir.path().join("stderr.log");
-    std::fs::write(&file, silly).unwrap();
+    std::fs::write(&file, config).unwrap();
     let mut child = KillOnDrop(
         l7mp_binary()
             .arg("--config")
             .arg(&file)
+            .args(args)
             .args(["--workers", "1"])
             .env_remove("L7MP_LOG")
             .stderr(std::fs::File::create(&log).unwrap())
@@ -280,8 +279,16 @@ fn the_originals_levels_log_more_and_unknown_ones_are_refused() {
     wait_for(&log, "DEBUG");
     let _ = child.0.kill();
     let _ = child.0.wait();
-    // `verbose` on the command line, likewise.
-    let (out, log) = run(&["--log-level", "verbose", "--validate", "FILE"], silly);
+}
+
+#[test]
+fn the_originals_levels_log_more_and_unknown_ones_are_refused() {
+    // `silly` in the file and `verbose` on the command line (the original's names) show debug
+    // lines; before, they switched all logging off.
+    let silly = "admin: {log_level: silly}\nlisteners: []\n";
+    logs_debug_lines(&[], silly);
+    logs_debug_lines(&["--log-level", "verbose"], "listeners: []\n");
+    let (out, log) = run(&["--validate", "FILE"], silly);
     assert_eq!(out.status.code(), Some(0), "{log}");
     // An unknown level in the file: a diagnostic naming the file, the object and the field.
     let (out, log) = run(&["--validate", "FILE"], "admin: {log_level: loud}\n");
