@@ -5,7 +5,9 @@
 # container images with (podman and runc, mmdebstrap, strip), the manifest checks' Python
 # package (kubernetes-validate: the official Kubernetes schemas, offline) and checks for kubectl
 # (its kustomize renders deploy/) and a Rust toolchain. dnsmasq comes from dnsmasq-base: the
-# binary only, no system service. Safe to run again.
+# binary only, no system service. promtool (the tests check /metrics with it) is taken out of
+# Debian's prometheus package without installing the package, which would add a user, a
+# server and its service. Safe to run again.
 set -euo pipefail
 need=()
 for pair in socat:socat perl:perl ip:iproute2 dnsmasq:dnsmasq-base podman:podman runc:runc \
@@ -19,6 +21,14 @@ if ((${#need[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "setup: installing promtool (from Debian's prometheus package)"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && { apt-get download -qq prometheus 2>/dev/null || { apt-get update -qq && apt-get download -qq prometheus; }; })
+  dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -x -C "$tmp" ./usr/bin/promtool
+  install -m 0755 "$tmp/usr/bin/promtool" /usr/local/bin/promtool
+  rm -rf "$tmp"
 fi
 if ! python3 -c 'import kubernetes_validate' 2>/dev/null; then
   echo "setup: installing kubernetes-validate"

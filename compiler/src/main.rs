@@ -78,7 +78,7 @@ struct InputArgs {
     #[arg(short, long)]
     verbose: bool,
     /// Never colours the diagnostics (also off when they do not go to a terminal or NO_COLOR
-    /// is set).
+    /// is set to anything but the empty string).
     #[arg(long)]
     no_color: bool,
 }
@@ -219,7 +219,7 @@ fn run(input: &InputArgs, format: Format, stream: Stream) -> Result<Compiled, Ex
         Stream::Stdout => std::io::stdout().is_terminal(),
         Stream::Stderr => std::io::stderr().is_terminal(),
     };
-    let color = !input.no_color && std::env::var_os("NO_COLOR").is_none() && terminal;
+    let color = !input.no_color && !no_color_env() && terminal;
     let rendered = render(&compiled.diagnostics, text, format, color);
     match stream {
         Stream::Stdout => print_out(&rendered),
@@ -388,7 +388,7 @@ fn run_inject(args: &InjectArgs) -> ExitCode {
         let mut all = files.iter().chain(&mesh);
         all.find(|f| f.name == name).map(|f| f.text.as_str())
     };
-    let color = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+    let color = !no_color_env() && std::io::stderr().is_terminal();
     if !injected.diagnostics.is_empty() {
         let rendered = render(&injected.diagnostics, text, args.diagnostics, color);
         let _ = std::io::stderr().write_all(rendered.as_bytes());
@@ -405,4 +405,9 @@ fn run_inject(args: &InjectArgs) -> ExitCode {
 /// Writes to stdout, ignoring a closed pipe (`l7mpc crds | head` must not panic).
 fn print_out(text: &str) {
     let _ = std::io::stdout().write_all(text.as_bytes());
+}
+
+/// Whether `NO_COLOR` turns colour off: set to anything but the empty string (no-color.org).
+fn no_color_env() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use l7mp::logging::Format;
 use l7mp::reload::ReloadOptions;
 use l7mp::reload::watch::WatchMode;
 
@@ -34,14 +35,16 @@ pub struct Cli {
     /// Bind listeners that name no address here instead of the wildcard address.
     #[arg(long, value_name = "IP")]
     pub bind_address: Option<IpAddr>,
-    /// Log level (error, warn, info, debug, trace) or a tracing filter; default: the file's
-    /// `admin.log_level`, else info.
+    /// Log level (error, warn, info, debug, trace, off; the original's verbose and silly mean
+    /// debug and trace) or a tracing filter such as `l7mp=debug,info`; default: the file's
+    /// `admin.log_level`, else info. An unknown level stops the start (exit 2).
     #[arg(short = 'l', long, env = "L7MP_LOG")]
     pub log_level: Option<String>,
     /// Worker threads sessions run on (default: one per CPU).
     #[arg(long)]
     pub workers: Option<usize>,
-    /// Log line format.
+    /// Log line format: `text` (coloured only on a terminal, never with NO_COLOR set) or
+    /// `json` (one flat object per line: timestamp, level, message, target, fields).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// How config changes are noticed: inotify on the file's directory, or polling.
@@ -96,6 +99,32 @@ pub enum LogFormat {
     Json,
 }
 
+impl From<LogFormat> for Format {
+    fn from(f: LogFormat) -> Format {
+        match f {
+            LogFormat::Text => Format::Text,
+            LogFormat::Json => Format::Json,
+        }
+    }
+}
+
+/// Whether `args` (the process's arguments after the program name) ask for JSON logs, for
+/// reporting a command line that does not parse in the format it asked for.
+pub fn asks_for_json(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    let mut previous_was_flag = false;
+    let mut json = false;
+    for arg in args {
+        let arg = arg.to_string_lossy();
+        if previous_was_flag {
+            json = arg == "json";
+        } else if let Some(value) = arg.strip_prefix("--log-format=") {
+            json = value == "json";
+        }
+        previous_was_flag = arg == "--log-format";
+    }
+    json
+}
+
 impl Cli {
     /// How the reload controller follows `path`.
     pub fn reload_options(&self, path: PathBuf) -> ReloadOptions {
@@ -125,4 +154,18 @@ fn seconds(s: f64) -> Duration {
     Duration::try_from_secs_f64(s)
         .unwrap_or(Duration::from_millis(10))
         .max(Duration::from_millis(10))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_asked_for_in_either_spelling_and_the_last_one_wins() {
+        let ask = |args: &[&str]| asks_for_json(args.iter().map(Into::into));
+        assert!(ask(&["-c", "x", "--log-format", "json"]));
+        assert!(ask(&["--log-format=json", "--bogus"]));
+        assert!(!ask(&["--log-format=json", "--log-format", "text"]));
+        assert!(!ask(&["--config", "json"]));
+    }
 }

@@ -4,8 +4,10 @@
 //! each with the config's rules, [`cluster`] connects the route's hops (one file per protocol,
 //! plus in-proxy transforms), [`session`] moves messages around the resulting ring of
 //! [`stage`]s, [`jsonsocket`] does the JSONSocket header exchange for listeners and clusters,
-//! [`lb`] chooses endpoints, [`stats`] counts, [`throttle`] thins repeated warnings, [`fds`] keeps descriptors for the admin endpoint, [`proxy`] starts and stops the whole,
-//! [`reload`] follows the config file and [`admin`] reports, read-only, over HTTP.
+//! [`lb`] chooses endpoints, [`stats`] counts, [`throttle`] thins repeated warnings, [`fds`]
+//! keeps descriptors for the admin endpoint, [`proxy`] starts and stops the whole, [`reload`]
+//! follows the config file, [`admin`] reports, read-only, over HTTP, and [`logging`] writes the
+//! log.
 //! The config format itself lives in the `l7mp-config` crate, shared with the compiler.
 
 pub mod admin;
@@ -17,6 +19,7 @@ pub mod inbox;
 pub mod jsonsocket;
 pub mod lb;
 pub mod listener;
+pub mod logging;
 pub mod proxy;
 pub mod reload;
 pub mod routing;

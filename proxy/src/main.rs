@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use l7mp::admin::{Admin, Scope};
+use l7mp::logging::{self, Format};
 use l7mp::proxy::{Options, Proxy, Workers};
 use l7mp::reload::{ReloadOptions, ReloadStatus};
 use l7mp_config::diagnostic::Report;
@@ -19,34 +20,43 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
-use cli::{Cli, LogFormat};
+use cli::Cli;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     if let Some(path) = &cli.validate {
         return validate(path);
     }
     let Some(path) = cli.config.clone() else {
         return ExitCode::from(2);
     };
-    let initial = match load_file(&path) {
+    let initial = load_file(&path);
+    let format = cli.log_format.into();
+    match log_filter(&cli, &path, initial.as_ref().ok()) {
+        Ok(filter) => logging::init(format, filter),
+        Err(why) => {
+            logging::init(format, EnvFilter::new("info"));
+            tracing::error!("{why}");
+            return ExitCode::from(2);
+        }
+    }
+    let initial = match initial {
         Ok(l) => Ok(l),
         Err(diagnostics) => {
             let report = Report(&diagnostics).to_string();
-            eprint!("{report}");
+            match format {
+                Format::Text => eprint!("{report}"),
+                Format::Json => diagnostics.iter().for_each(logging::diagnostic),
+            }
             if !cli.wait_for_config {
                 return ExitCode::from(2);
             }
             Err(report)
         }
     };
-    init_logging(
-        &cli,
-        initial
-            .as_ref()
-            .ok()
-            .and_then(|l| l.config.log_level.as_deref()),
-    );
     raise_open_file_limit();
     let count = cli.worker_count();
     let workers = match Workers::start(count) {
@@ -104,9 +114,7 @@ async fn serve(
     let file = reload.path.display().to_string();
     match initial {
         Ok(loaded) => {
-            for w in &loaded.warnings {
-                tracing::warn!("{w}");
-            }
+            loaded.warnings.iter().for_each(logging::diagnostic);
             if let Err(e) = proxy.apply(loaded.config, Duration::ZERO).await {
                 tracing::error!("{e}");
                 return ExitCode::from(1);
@@ -123,7 +131,7 @@ async fn serve(
     let proxy = l7mp::reload::run(proxy, reload, status, signals.next()).await;
     admin.set_stopping();
     tracing::info!(
-        drain_timeout = ?drain,
+        drain_timeout_seconds = drain.as_secs_f64(),
         "stopping: no new sessions, live ones get the drain timeout (a second signal ends them)"
     );
     tokio::select! {
@@ -158,7 +166,7 @@ async fn serve_endpoints(
     }
     for (listener, scope) in bound {
         if let Ok(address) = listener.local_addr() {
-            tracing::info!(%address, ?scope, "admin endpoint listening");
+            tracing::info!(%address, scope = scope.name(), "admin endpoint listening");
         }
         tokio::spawn(
             admin
@@ -183,16 +191,33 @@ fn validate(path: &Path) -> ExitCode {
     }
 }
 
-fn init_logging(cli: &Cli, file_level: Option<&str>) {
-    let level = cli.log_level.as_deref().or(file_level).unwrap_or("info");
-    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match cli.log_format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+/// The log filter: `--log-level` (or `L7MP_LOG`), else the file's `admin.log_level`, else
+/// info; an error, naming where the level came from, for a level that does not exist.
+fn log_filter(cli: &Cli, path: &Path, loaded: Option<&Loaded>) -> Result<EnvFilter, String> {
+    if let Some(level) = &cli.log_level {
+        return logging::filter(level, "--log-level (or L7MP_LOG)");
     }
+    match loaded.and_then(|l| l.config.log_level.as_deref()) {
+        Some(level) => logging::filter(level, &format!("{}: admin.log_level", path.display())),
+        None => Ok(EnvFilter::new("info")),
+    }
+}
+
+/// A command line that does not parse: clap's report (exit 2; help and version exit 0), or
+/// in JSON mode one JSON log line with its text.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    let code = u8::try_from(e.exit_code()).unwrap_or(2);
+    if !e.use_stderr() || !cli::asks_for_json(std::env::args_os().skip(1)) {
+        let _ = e.print();
+        return ExitCode::from(code);
+    }
+    logging::init(Format::Json, EnvFilter::new("info"));
+    let text = e.to_string();
+    tracing::error!(
+        "{}",
+        text.strip_prefix("error: ").unwrap_or(&text).trim_end()
+    );
+    ExitCode::from(code)
 }
 
 /// The stop signals, SIGTERM and SIGINT, registered together with SIGHUP when the process

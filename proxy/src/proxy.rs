@@ -277,7 +277,12 @@ impl Proxy {
     }
 
     fn serve(&self, config: ListenerConfig, sockets: Vec<listener::Bound>) -> Running {
-        tracing::info!(listener = %config.name, spec = ?config.spec, "listening");
+        tracing::info!(
+            listener = %config.name,
+            protocol = config.spec.protocol(),
+            address = %config.identity(),
+            "listening"
+        );
         let ctx = ListenerCtx::new(config, self.routing.clone());
         let tasks = sockets
             .into_iter()

@@ -1,9 +1,11 @@
 //! Counters kept per listener and per cluster. They are bumped on the data path by every
 //! worker thread and only read for logs, status and metrics, so each counter is split into
 //! per-thread shards on their own cache lines: a worker never waits for another core to give up
-//! a line just to count a datagram. Reads add the shards up.
+//! a line just to count a datagram. Reads add the shards up. Session durations go into a
+//! [`DurationHistogram`], which is touched once per session, not per datagram.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 /// Shards per counter; threads beyond this share shards, which stays correct.
 const SHARDS: usize = 8;
@@ -90,6 +92,64 @@ impl Traffic {
     }
 }
 
+/// Upper bounds, in seconds, of the session-duration buckets: sub-second request/response
+/// sessions, then minutes; 60 and 90 bracket the UDP sessions that end by the default idle
+/// timeout (between 60 and 75 s after their last datagram).
+pub const SESSION_DURATION_BUCKETS: [f64; 13] = [
+    0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 90.0, 300.0, 900.0, 3600.0, 14400.0,
+];
+
+/// How long sessions lasted, in the [`SESSION_DURATION_BUCKETS`] plus one for longer ones.
+/// Observed once per session as it ends, so plain atomics do: there is no per-datagram cost
+/// to shard away.
+#[derive(Debug, Default)]
+pub struct DurationHistogram {
+    /// Sessions per bucket (not cumulative); the last one is for durations beyond every bound.
+    buckets: [AtomicU64; SESSION_DURATION_BUCKETS.len() + 1],
+    /// Total duration in microseconds.
+    sum_micros: AtomicU64,
+}
+
+/// A [`DurationHistogram`]'s content as Prometheus encodes it.
+#[derive(Debug, PartialEq)]
+pub struct HistogramSnapshot {
+    /// Total duration in seconds.
+    pub sum: f64,
+    /// Observations.
+    pub count: u64,
+    /// `(upper bound, observations in this bucket)`, the last bound infinite.
+    pub buckets: Vec<(f64, u64)>,
+}
+
+impl DurationHistogram {
+    /// Records one session of length `d`.
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let bucket = SESSION_DURATION_BUCKETS
+            .iter()
+            .position(|bound| secs <= *bound)
+            .unwrap_or(SESSION_DURATION_BUCKETS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// The current content.
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        let bounds = SESSION_DURATION_BUCKETS.iter().copied();
+        let buckets: Vec<(f64, u64)> = bounds
+            .chain([f64::INFINITY])
+            .zip(&self.buckets)
+            .map(|(bound, n)| (bound, n.load(Ordering::Relaxed)))
+            .collect();
+        HistogramSnapshot {
+            sum: self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            count: buckets.iter().map(|(_, n)| n).sum(),
+            buckets,
+        }
+    }
+}
+
 /// Per-listener counters.
 #[derive(Debug, Default)]
 pub struct ListenerStats {
@@ -103,6 +163,8 @@ pub struct ListenerStats {
     pub session_errors: Counter,
     /// Traffic with the sessions' sources.
     pub traffic: Traffic,
+    /// How long the sessions that ended lasted.
+    pub session_duration: DurationHistogram,
 }
 
 /// Per-cluster counters.
@@ -122,4 +184,23 @@ pub struct ClusterStats {
     /// Messages dropped for a member that did not keep up (Sync), or held for a joiner when
     /// the backlog was full.
     pub dropped_overflow: Counter,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_land_in_the_first_bucket_that_holds_them() {
+        let h = DurationHistogram::default();
+        h.observe(Duration::from_millis(10));
+        h.observe(Duration::from_secs(61));
+        h.observe(Duration::from_secs(100_000));
+        let s = h.snapshot();
+        assert_eq!(s.count, 3);
+        assert!((s.sum - 100_061.01).abs() < 1e-6, "{}", s.sum);
+        let counts: Vec<u64> = s.buckets.iter().map(|(_, n)| *n).collect();
+        assert_eq!(counts, [1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]);
+        assert_eq!(s.buckets.last().map(|(b, _)| *b), Some(f64::INFINITY));
+    }
 }

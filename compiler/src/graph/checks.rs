@@ -12,6 +12,7 @@ use crate::lower::{Lowered, Origin, network_port};
 use crate::resolve::Resolution;
 use l7mp_config::config::{Framing, ListenerConfig};
 use l7mp_config::model::ClusterSpec;
+use l7mp_config::wording;
 use petgraph::algo::kosaraju_scc;
 use petgraph::graph::NodeIndex;
 
@@ -35,11 +36,8 @@ pub fn check(
         for l in &proxy.listeners {
             let identity = identity(&l.listener.spec);
             if let Some(first) = seen.insert(identity, &l.listener.name) {
-                let message = format!(
-                    "listener {} on {workload} takes the socket of listener {first}",
-                    l.listener.name
-                );
-                let hint = "give one of them another port or socket path";
+                let message = format!("on {workload}, {}", wording::listener_clash(first));
+                let hint = wording::LISTENER_CLASH_HINT;
                 diags.push(diag(Code::ListenerClash, &l.origin, message).hint(hint));
             }
             for hops in &l.routes {
@@ -50,11 +48,9 @@ pub fn check(
                     };
                     let framing = Framing::of_cluster(&c.cluster.spec);
                     if current == Framing::Datagram && framing == Framing::Stream {
-                        let message = format!(
-                            "datagrams of listener {} lose their boundaries at the {} hop {}: it is a byte stream",
-                            l.listener.name, hop.role, hop.cluster
-                        );
-                        let hint = "use UDP, WebSocket or a seqpacket Unix socket there if message boundaries matter";
+                        let route = format!("the route of listener \"{}\"", l.listener.name);
+                        let message = wording::framing_loss(&hop.role, &hop.cluster, &route);
+                        let hint = wording::FRAMING_LOSS_HINT;
                         diags.push(diag(Code::FramingLoss, &hop.origin, message).hint(hint));
                     }
                     if framing != Framing::Transparent {

@@ -81,7 +81,7 @@ impl Lowering<'_> {
             }
             Err(SpecError::Pointer { at, message }) => {
                 let at = format!("{}/spec{at}", origin.pointer);
-                let hint = "write a JSON pointer such as `/IP/src_addr`: `/` between keys, `~1` for a `/` and `~0` for a `~` inside a key";
+                let hint = l7mp_config::wording::POINTER_HINT;
                 diags.push(object.diag(Code::InvalidPointer, &at, message).hint(hint));
                 return None;
             }

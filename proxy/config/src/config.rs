@@ -4,6 +4,7 @@
 //! Objects compare by value so that a reload can tell which ones changed.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -30,7 +31,8 @@ pub struct Config {
     pub rules: BTreeMap<String, RuleConfig>,
     /// Routes by name.
     pub routes: BTreeMap<String, RouteConfig>,
-    /// `admin.log_level`, used when the command line sets none.
+    /// `admin.log_level` as a `tracing` filter ([`crate::log_level::to_filter`]), used when
+    /// the command line sets none.
     pub log_level: Option<String>,
 }
 
@@ -87,6 +89,18 @@ pub enum ListenerIdentity {
     Tcp(Option<String>, u16),
     /// A Unix socket path.
     Unix(String),
+}
+
+/// `ADDRESS:PORT` (`*` for the default address) or the socket's path, for logs.
+impl fmt::Display for ListenerIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenerIdentity::Udp(address, port) | ListenerIdentity::Tcp(address, port) => {
+                write!(f, "{}:{port}", address.as_deref().unwrap_or("*"))
+            }
+            ListenerIdentity::Unix(path) => f.write_str(path),
+        }
+    }
 }
 
 /// A cluster with its endpoints and load-balancing policy.

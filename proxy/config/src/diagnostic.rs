@@ -38,26 +38,43 @@ impl Diagnostic {
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
+
+    /// The diagnostic without its hint, on one line: `FILE:LINE:COLUMN: LEVEL: OBJECT: field
+    /// `POINTER`: MESSAGE`, for logs that carry the hint separately.
+    pub fn headline(&self) -> Headline<'_> {
+        Headline(self)
+    }
 }
 
-impl fmt::Display for Diagnostic {
+/// See [`Diagnostic::headline`].
+pub struct Headline<'a>(&'a Diagnostic);
+
+impl fmt::Display for Headline<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let level = match self.severity {
+        let d = self.0;
+        let level = match d.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
         write!(
             f,
             "{}:{}:{}: {level}: ",
-            self.file, self.location.line, self.location.column
+            d.file, d.location.line, d.location.column
         )?;
-        if !self.object.is_empty() {
-            write!(f, "{}: ", self.object)?;
+        if !d.object.is_empty() {
+            write!(f, "{}: ", d.object)?;
         }
-        if !self.field.is_empty() {
-            write!(f, "field `{}`: ", self.field)?;
+        if !d.field.is_empty() {
+            write!(f, "field `{}`: ", d.field)?;
         }
-        f.write_str(&self.message)?;
+        f.write_str(&d.message)
+    }
+}
+
+/// The headline, then the hint on a line of its own.
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.headline())?;
         if let Some(hint) = &self.hint {
             write!(f, "\n  hint: {hint}")?;
         }

@@ -9,11 +9,13 @@
 pub mod config;
 pub mod diagnostic;
 pub mod load;
+pub mod log_level;
 pub mod model;
 pub mod pointer;
 pub mod predicate;
 pub mod resolve;
 mod unsupported;
+pub mod wording;
 pub mod yaml;
 
 pub use config::Config;

@@ -580,3 +580,27 @@ routes:
     );
     assert!(d[4].message.contains("/metrics"));
 }
+
+#[test]
+fn log_level_takes_the_originals_names_and_refuses_unknown_ones() {
+    let with = |level: &str| format!("admin:\n  log_level: {level}\nlisteners: []\n");
+    let loaded = |level: &str| match load_str("test.yaml", &with(level)) {
+        Ok(l) => l.config.log_level,
+        Err(d) => panic!("{level}: {d:#?}"),
+    };
+    assert_eq!(loaded("silly").as_deref(), Some("trace"));
+    assert_eq!(loaded("verbose").as_deref(), Some("debug"));
+    assert_eq!(
+        loaded("\"l7mp=verbose,warn\"").as_deref(),
+        Some("l7mp=debug,warn")
+    );
+    let d = one_error(&with("loud"));
+    assert_eq!(d.field, "/admin/log_level", "{d}");
+    assert_eq!(d.object, "admin", "{d}");
+    assert_eq!(d.location.line, 2, "{d}");
+    assert!(d.message.contains("unknown log level \"loud\""), "{d}");
+    assert!(
+        d.hint.as_deref().unwrap_or_default().contains("silly"),
+        "{d}"
+    );
+}

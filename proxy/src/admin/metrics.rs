@@ -8,18 +8,22 @@
 //! the peer, the listener's clients or the cluster's endpoints), messages that in-proxy
 //! transforms dropped as `l7mp_cluster_messages_dropped{cluster,reason}`, and the Metric
 //! clusters' named counters as `l7mp_metric_bytes{counter}` and `l7mp_metric_packets{counter}`
-//! (all counters get the `_total` suffix in the text format).
+//! (all counters get the `_total` suffix in the text format). Besides: how long sessions
+//! lasted, as the histogram `l7mp_session_duration_seconds{listener}`, the build as
+//! `l7mp_build_info{version,commit} 1`, and the conventional `process_*` metrics
+//! ([`super::process`]).
 
 use std::fmt;
 use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
+use super::process;
 use crate::proxy::View;
 use crate::reload::ReloadStatus;
 use crate::stats::Traffic;
@@ -115,6 +119,59 @@ fn traffic<'a>(
 }
 
 impl ProxyCollector {
+    fn build(&self, e: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        let mut info = Family::new(
+            "l7mp_build_info",
+            "The running build: its version and git commit. Always 1.",
+        );
+        info.add(
+            vec![
+                ("version", env!("CARGO_PKG_VERSION")),
+                ("commit", env!("L7MP_COMMIT")),
+            ],
+            1,
+        );
+        gauges(e, &info)
+    }
+
+    fn process(&self, e: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        let Some(p) = process::read() else {
+            return Ok(());
+        };
+        let m = e.encode_descriptor(
+            "process_cpu_seconds",
+            "Total user and system CPU time spent in seconds.",
+            None,
+            MetricType::Counter,
+        )?;
+        ConstCounter::new(p.cpu_seconds).encode(m)?;
+        let mut gauge = |name: &'static str, help: &'static str, value: f64| {
+            let mut f = Family::new(name, help);
+            f.add(Vec::new(), value);
+            gauges(e, &f)
+        };
+        gauge(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            p.resident_bytes as f64,
+        )?;
+        gauge(
+            "process_open_fds",
+            "Number of open file descriptors.",
+            p.open_fds as f64,
+        )?;
+        gauge(
+            "process_max_fds",
+            "Maximum number of open file descriptors.",
+            p.max_fds as f64,
+        )?;
+        gauge(
+            "process_start_time_seconds",
+            "Start time of the process since unix epoch in seconds.",
+            p.start_time_seconds,
+        )
+    }
+
     fn config(&self, e: &mut DescriptorEncoder<'_>) -> fmt::Result {
         let s = &self.status;
         let mut generation = Family::new(
@@ -182,6 +239,17 @@ impl ProxyCollector {
         gauges(e, &active)?;
         for f in [&total, &refused, &errors, &bytes, &packets] {
             counters(e, f)?;
+        }
+        let mut m = e.encode_descriptor(
+            "l7mp_session_duration_seconds",
+            "How long the listener's sessions lasted, observed as each one ends.",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (name, l) in &listeners {
+            let h = l.stats.session_duration.snapshot();
+            m.encode_family(&vec![("listener", name.as_str())])?
+                .encode_histogram::<NoLabelSet>(h.sum, h.count, &h.buckets, None)?;
         }
         Ok(())
     }
@@ -254,6 +322,8 @@ impl ProxyCollector {
 
 impl Collector for ProxyCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
+        self.build(&mut encoder)?;
+        self.process(&mut encoder)?;
         self.config(&mut encoder)?;
         self.listeners(&mut encoder)?;
         self.clusters(&mut encoder)?;

@@ -21,6 +21,7 @@
 pub mod budget;
 pub mod http;
 pub mod metrics;
+pub mod process;
 pub mod status;
 
 use std::future::Future;
@@ -50,6 +51,14 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// `admin` or `metrics`, for logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Admin => "admin",
+            Scope::Metrics => "metrics",
+        }
+    }
+
     fn serves(self, path: &str) -> bool {
         match self {
             Scope::Admin => true,

@@ -260,7 +260,10 @@ impl Cluster {
                 let stage = open_transport(transport, target, metadata, deadline).await?;
                 jsonsocket::client::connect(stage, plan.build(metadata)).await
             }
-            (spec, _) => Ok((open_transport(spec, target, metadata, deadline).await?, None)),
+            (spec, _) => Ok((
+                open_transport(spec, target, metadata, deadline).await?,
+                None,
+            )),
         }
     }
 }
@@ -310,7 +313,7 @@ async fn refresh_endpoints(cluster: Weak<Cluster>) {
         if set.targets != c.endpoints().targets {
             tracing::info!(
                 cluster = %c.config.name,
-                endpoints = ?set.targets.iter().map(|t| &t.label).collect::<Vec<_>>(),
+                endpoints = %set.targets.iter().map(|t| t.label.as_str()).collect::<Vec<_>>().join(","),
                 "endpoints changed"
             );
             c.ejections.retain(&set.targets);

@@ -18,7 +18,7 @@ use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use l7mp_config::config::ListenerConfig;
 use l7mp_config::model::{ListenerSpec, UdpMode, UnixMode};
@@ -161,6 +161,7 @@ impl ListenerCtx {
         let live = Live {
             id: self.sessions.insert(info.clone()),
             ctx: self.clone(),
+            started: Instant::now(),
             _permit: permit,
         };
         self.stats.sessions_total.inc();
@@ -216,6 +217,7 @@ async fn accept_header(
 struct Live {
     ctx: Arc<ListenerCtx>,
     id: u64,
+    started: Instant,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -223,6 +225,10 @@ impl Drop for Live {
     fn drop(&mut self) {
         self.ctx.sessions.remove(self.id, self.ctx.config().track);
         self.ctx.stats.sessions_active.dec();
+        self.ctx
+            .stats
+            .session_duration
+            .observe(self.started.elapsed());
     }
 }
 

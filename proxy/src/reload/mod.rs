@@ -17,11 +17,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use l7mp_config::Diagnostic;
 use l7mp_config::diagnostic::Report;
 use l7mp_config::load::sha256_hex;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::logging;
 use crate::proxy::Proxy;
 pub use status::ReloadStatus;
 use watch::{DirWatch, WatchMode};
@@ -50,18 +52,31 @@ enum Rejection {
     Bad {
         /// The failing content's hash, or the message when the file could not be read.
         about: String,
-        /// What went wrong, for the log and the admin endpoint.
-        why: String,
+        /// What went wrong as a whole (absent when the diagnostics say it all).
+        headline: Option<String>,
+        /// The file's problems, each logged on its own.
+        diagnostics: Vec<Diagnostic>,
     },
 }
 
 impl Rejection {
     /// A file that could not be read: the failure is about the message itself.
-    fn unreadable(why: String) -> Rejection {
+    fn unreadable(diagnostics: Vec<Diagnostic>) -> Rejection {
         Rejection::Bad {
-            about: why.clone(),
-            why,
+            about: Report(&diagnostics).to_string().trim_end().to_string(),
+            headline: None,
+            diagnostics,
         }
+    }
+}
+
+/// What went wrong, for the admin endpoint: the headline, then the diagnostics.
+fn why(headline: Option<&str>, diagnostics: &[Diagnostic]) -> String {
+    let report = Report(diagnostics).to_string();
+    match headline {
+        Some(h) if diagnostics.is_empty() => h.to_string(),
+        Some(h) => format!("{h}:\n{}", report.trim_end()),
+        None => report.trim_end().to_string(),
     }
 }
 
@@ -121,9 +136,23 @@ pub async fn run(
                     );
                 }
             }
-            Err(Rejection::Bad { about, why }) => {
-                if status.record_failure(&about, &why) {
-                    tracing::error!("config not applied, the running config stays: {why}");
+            Err(Rejection::Bad {
+                about,
+                headline,
+                diagnostics,
+            }) => {
+                if status.record_failure(&about, &why(headline.as_deref(), &diagnostics)) {
+                    diagnostics.iter().for_each(logging::diagnostic);
+                    let file = options.path.display().to_string();
+                    match headline {
+                        Some(h) => tracing::error!(
+                            file,
+                            "config not applied, the running config stays: {h}"
+                        ),
+                        None => {
+                            tracing::error!(file, "config not applied, the running config stays")
+                        }
+                    }
                 }
             }
         }
@@ -149,22 +178,19 @@ async fn check(
     if status.sha256() == sha256 {
         return Err(Rejection::Unchanged);
     }
-    let loaded = l7mp_config::load_str(&name, &text).map_err(|d| Rejection::Bad {
+    let loaded = l7mp_config::load_str(&name, &text).map_err(|diagnostics| Rejection::Bad {
         about: sha256.clone(),
-        why: format!(
-            "{name} (sha256 {sha256}) is invalid:\n{}",
-            Report(&d).to_string().trim_end()
-        ),
+        headline: Some(format!("{name} (sha256 {sha256}) is invalid")),
+        diagnostics,
     })?;
-    for w in &loaded.warnings {
-        tracing::warn!("{w}");
-    }
+    loaded.warnings.iter().for_each(logging::diagnostic);
     let summary = proxy
         .apply(loaded.config, options.drain)
         .await
         .map_err(|e| Rejection::Bad {
-            why: format!("{name} (sha256 {sha256}) cannot be applied: {e}"),
+            headline: Some(format!("{name} (sha256 {sha256}) cannot be applied: {e}")),
             about: sha256.clone(),
+            diagnostics: Vec::new(),
         })?;
     tracing::info!(sha256 = %sha256, generation = status.generation() + 1, "config reloaded: {summary}");
     status.record_reload(&sha256, Arc::new(text), summary);
@@ -174,6 +200,5 @@ async fn check(
 /// Reads the config through its path (following the ConfigMap's symlinks), with the checks
 /// every reader of a config file makes ([`l7mp_config::load::read_file`]).
 fn read_config(path: &std::path::Path) -> Result<String, Rejection> {
-    l7mp_config::load::read_file(path)
-        .map_err(|d| Rejection::unreadable(Report(&d).to_string().trim_end().to_string()))
+    l7mp_config::load::read_file(path).map_err(Rejection::unreadable)
 }

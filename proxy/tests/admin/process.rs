@@ -395,3 +395,79 @@ async fn a_second_signal_stops_at_once() {
     // The session was cut.
     assert_eq!(read_to_close(&mut tcp).await, b"");
 }
+
+/// The real process after a few sessions: `/metrics` passes `promtool check metrics` (the
+/// Prometheus project's own linter), and has the build, the process and the session-duration
+/// histogram of the listener, which counts every session that ended.
+#[tokio::test]
+async fn metrics_pass_promtool_with_build_process_and_session_duration() {
+    let port = free_port();
+    let p = Process::start(
+        &echo_config(&[echo_listener(
+            "in",
+            &format!("{{protocol: TCP, port: {port}, address: 127.0.0.1}}"),
+        )]),
+        &[],
+    )
+    .await;
+    for _ in 0..3 {
+        let mut conn = tcp_client(local(port)).await;
+        assert_eq!(tcp_ask(&mut conn, "", "ping").await, "ping");
+    }
+    let body = p
+        .metric_reaches(r#"l7mp_session_duration_seconds_count{listener="in"}"#, 3.0)
+        .await;
+    let bucket = |le: &str| {
+        sample(
+            &body,
+            &format!(r#"l7mp_session_duration_seconds_bucket{{listener="in",le="{le}"}}"#),
+        )
+    };
+    assert_eq!(bucket("+Inf"), Some(3.0), "{body}");
+    assert_eq!(bucket("60"), Some(3.0), "sessions of a moment: {body}");
+    let sum = sample(&body, r#"l7mp_session_duration_seconds_sum{listener="in"}"#);
+    assert!(sum.is_some_and(|s| s > 0.0 && s < 60.0), "{body}");
+    let build = format!(
+        r#"l7mp_build_info{{version="{}",commit=""#,
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(body.contains(&build), "{body}");
+    for series in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+    ] {
+        assert!(
+            sample(&body, series).is_some_and(|v| v >= 0.0),
+            "{series}: {body}"
+        );
+    }
+    assert!(
+        sample(&body, "process_resident_memory_bytes") > Some(1e6),
+        "{body}"
+    );
+    assert!(sample(&body, "process_open_fds") > Some(3.0), "{body}");
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (scripts/setup.sh installs it)");
+    use std::io::Write as _;
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool: {out:?}\n{body}"
+    );
+    p.signal(libc::SIGTERM);
+    assert_eq!(p.exit_code().await, Some(0));
+}

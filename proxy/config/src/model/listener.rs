@@ -100,6 +100,19 @@ pub enum ListenerSpec {
     },
 }
 
+impl ListenerSpec {
+    /// The `protocol:` value, for logs.
+    pub fn protocol(&self) -> &'static str {
+        match self {
+            ListenerSpec::Udp { .. } => "UDP",
+            ListenerSpec::Tcp { .. } => "TCP",
+            ListenerSpec::WebSocket { .. } => "WebSocket",
+            ListenerSpec::UnixDomainSocket { .. } => "UnixDomainSocket",
+            ListenerSpec::JsonSocket { .. } => "JSONSocket",
+        }
+    }
+}
+
 /// Which remote peer a UDP listener accepts.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

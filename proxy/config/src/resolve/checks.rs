@@ -6,18 +6,14 @@ use std::net::IpAddr;
 use super::Resolver;
 use crate::diagnostic::{Severity, closest};
 use crate::pointer::JsonPointer;
+use crate::wording;
 
 impl Resolver<'_> {
     pub(super) fn pointer(&mut self, object: &str, text: &str, at: &str) -> Option<JsonPointer> {
         match JsonPointer::parse(text) {
             Ok(p) => Some(p),
             Err(e) => {
-                self.error(
-                    object,
-                    at,
-                    e.to_string(),
-                    "a JSON pointer looks like /IP/src_addr",
-                );
+                self.error(object, at, e.to_string(), wording::POINTER_HINT);
                 None
             }
         }

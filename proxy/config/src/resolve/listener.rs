@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::{Kind, Resolver};
 use crate::config::{DEFAULT_IDLE_TIMEOUT_SECS, DEFAULT_MAX_SESSIONS, ListenerConfig};
 use crate::model::{Listener, ListenerSpec, Ref, UdpMode};
+use crate::wording;
 
 impl Resolver<'_> {
     pub(super) fn add_listener(&mut self, l: &Listener, at: &str) {
@@ -133,8 +134,8 @@ impl Resolver<'_> {
                 self.error(
                     &format!("listener \"{}\"", l.name),
                     &format!("/listeners/{i}/spec"),
-                    format!("listener \"{first}\" already uses this port or socket path"),
-                    "give each listener its own port (UDP and TCP count apart) or path",
+                    wording::listener_clash(&first),
+                    wording::LISTENER_CLASH_HINT,
                 );
             }
         }

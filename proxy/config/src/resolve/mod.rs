@@ -22,6 +22,7 @@ use std::fmt;
 
 use crate::config::Config;
 use crate::diagnostic::{Diagnostic, Severity};
+use crate::log_level;
 use crate::model::ConfigFile;
 use crate::yaml::Document;
 
@@ -62,13 +63,11 @@ pub fn resolve(file: &str, doc: &Document, raw: &ConfigFile) -> (Option<Config>,
         file,
         doc,
         diags: Vec::new(),
-        config: Config {
-            log_level: raw.admin.log_level.clone(),
-            ..Config::default()
-        },
+        config: Config::default(),
         defined: BTreeMap::new(),
         refs: Vec::new(),
     };
+    r.log_level(raw.admin.log_level.as_deref());
     r.walk(raw);
     r.check_refs();
     r.check_listener_clashes();
@@ -115,6 +114,15 @@ impl Resolver<'_> {
         }
         for (i, l) in raw.listeners.iter().enumerate() {
             self.add_listener(l, &format!("/listeners/{i}"));
+        }
+    }
+
+    /// `admin.log_level`, as the filter the proxy runs with.
+    fn log_level(&mut self, spec: Option<&str>) {
+        let Some(spec) = spec else { return };
+        match log_level::to_filter(spec) {
+            Ok(filter) => self.config.log_level = Some(filter),
+            Err(e) => self.error("admin", "/admin/log_level", e.to_string(), log_level::HINT),
         }
     }
 

@@ -7,6 +7,7 @@ use super::{Kind, Resolver};
 use crate::config::{Framing, ListenerConfig, RetryPolicy, RouteConfig};
 use crate::diagnostic::Severity;
 use crate::model::{Cluster, Ref, Route};
+use crate::wording;
 
 impl Resolver<'_> {
     pub(super) fn add_route(&mut self, name: String, route: &Route, at: &str) {
@@ -82,13 +83,11 @@ impl Resolver<'_> {
         let Some(r) = self.config.routes.get(route).cloned() else {
             return;
         };
-        let hops = r
-            .ingress
-            .iter()
-            .chain(std::iter::once(&r.destination))
-            .chain(&r.egress);
+        let hops = (r.ingress.iter().map(|h| ("ingress", h)))
+            .chain(std::iter::once(("destination", &r.destination)))
+            .chain(r.egress.iter().map(|h| ("egress", h)));
         let mut current = Framing::of_listener(&listener.spec);
-        for hop in hops {
+        for (role, hop) in hops {
             let Some(framing) = self
                 .config
                 .clusters
@@ -102,12 +101,8 @@ impl Resolver<'_> {
                     Severity::Warning,
                     &format!("listener \"{}\"", listener.name),
                     &format!("/listeners/{index}"),
-                    format!(
-                        "datagrams lose their boundaries at hop \"{hop}\" of route \"{route}\": \
-                         it is a byte stream"
-                    ),
-                    "use a message-preserving protocol for that hop (UDP, WebSocket, or \
-                     UnixDomainSocket with `mode: seqpacket`) if the boundaries matter",
+                    wording::framing_loss(role, hop, &format!("route \"{route}\"")),
+                    wording::FRAMING_LOSS_HINT,
                 ));
             }
             if framing != Framing::Transparent {
