@@ -34,10 +34,10 @@ fn get_metrics(admin: u16) -> String {
 fn warnings(lines: &[Value], field: &str, name: &str) -> (u64, u64) {
     let mine = lines
         .iter()
-        .filter(|l| l["level"] == "WARN" && l["fields"][field].as_str() == Some(name));
+        .filter(|l| l["level"] == "WARN" && l[field].as_str() == Some(name));
     let (mut full, mut held) = (0, 0);
     for l in mine {
-        match l["fields"]["suppressed"].as_u64() {
+        match l["suppressed"].as_u64() {
             Some(n) => held += n,
             None => full += 1,
         }
