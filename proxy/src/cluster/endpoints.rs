@@ -19,6 +19,16 @@ pub enum Address {
     Unix(PathBuf),
 }
 
+impl std::fmt::Display for Address {
+    /// `IP:PORT` or the socket's path, as logs and status show it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Address::Inet(a) => a.fmt(f),
+            Address::Unix(p) => p.display().fmt(f),
+        }
+    }
+}
+
 /// One connectable endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {

@@ -225,7 +225,8 @@ impl Cluster {
         if let Some(backoff) = self.ejections.eject(address) {
             self.stats.ejections.inc();
             tracing::info!(
-                cluster = %self.config.name, endpoint = ?address, ?backoff,
+                cluster = %self.config.name, endpoint = %address,
+                backoff_seconds = backoff.as_secs_f64(),
                 "endpoint ejected from load balancing"
             );
         }
