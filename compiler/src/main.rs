@@ -1,6 +1,7 @@
 //! The `l7mpc` command line: parses arguments, reads files, runs the library, sets the exit code
 //! (0 clean, 1 diagnostics that fail the run, 2 usage or I/O errors).
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +11,7 @@ use l7mpc::check::{Options, check};
 use l7mpc::compile::{Compiled, compile};
 use l7mpc::diagnostics::{Format, render};
 use l7mpc::graph::GraphFormat;
-use l7mpc::load::read_sources;
+use l7mpc::load::{ReadError, SourceFile, read_sources};
 
 /// Compiles l7mp.io/v1 VirtualService, Target and Rule resources plus workload manifests into
 /// per-pod l7mp proxy configs.
@@ -118,12 +119,11 @@ fn main() -> ExitCode {
 }
 
 fn run_check(args: &CheckArgs) -> ExitCode {
+    let color =
+        !args.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
     let files = match read_sources(&args.files) {
         Ok(files) => files,
-        Err(e) => {
-            eprintln!("l7mpc: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return unread(e, args.format, color, print_out),
     };
     let options = Options {
         namespace: args.namespace.clone(),
@@ -134,14 +134,8 @@ fn run_check(args: &CheckArgs) -> ExitCode {
             eprintln!("skipped {skipped}");
         }
     }
-    let color =
-        !args.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
-    let text = |name: &str| {
-        files
-            .iter()
-            .find(|f| f.name == name)
-            .map(|f| f.text.as_str())
-    };
+    let texts = by_name(&files);
+    let text = |name: &str| texts.get(name).copied();
     print_out(&render(&outcome.diagnostics, text, args.format, color));
     if outcome.failed(args.deny_warnings) {
         ExitCode::from(1)
@@ -152,10 +146,8 @@ fn run_check(args: &CheckArgs) -> ExitCode {
 
 /// Reads the input, compiles it and prints its diagnostics to stderr; None on usage errors.
 fn compile_input(input: &InputArgs, pods: Option<&PathBuf>) -> Result<Compiled, ExitCode> {
-    let usage = |e: std::io::Error| {
-        eprintln!("l7mpc: {e}");
-        ExitCode::from(2)
-    };
+    let color = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+    let usage = |e: ReadError| unread(e, input.diagnostics, color, print_err);
     let files = read_sources(&input.files).map_err(usage)?;
     let pods = match pods {
         Some(path) => Some(read_sources(std::slice::from_ref(path)).map_err(usage)?),
@@ -165,9 +157,8 @@ fn compile_input(input: &InputArgs, pods: Option<&PathBuf>) -> Result<Compiled, 
         namespace: input.namespace.clone(),
     };
     let compiled = compile(&files, pods.as_deref(), &options);
-    let all: Vec<_> = files.iter().chain(pods.iter().flatten()).collect();
-    let text = |name: &str| all.iter().find(|f| f.name == name).map(|f| f.text.as_str());
-    let color = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+    let texts = by_name(files.iter().chain(pods.iter().flatten()));
+    let text = |name: &str| texts.get(name).copied();
     if !compiled.diagnostics.is_empty() {
         let rendered = render(&compiled.diagnostics, text, input.diagnostics, color);
         let _ = std::io::stderr().write_all(rendered.as_bytes());
@@ -224,7 +215,36 @@ fn run_graph(args: &GraphArgs) -> ExitCode {
     }
 }
 
+/// Reports input that was not read: an I/O error is a usage error (2); input refused as too
+/// large or not UTF-8 is diagnostics, written by `print` in `format`, and fails the run (1).
+fn unread(error: ReadError, format: Format, color: bool, print: fn(&str)) -> ExitCode {
+    match error {
+        ReadError::Io(e) => {
+            eprintln!("l7mpc: {e}");
+            ExitCode::from(2)
+        }
+        ReadError::Refused(diagnostics) => {
+            print(&render(&diagnostics, |_| None, format, color));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Each file's text by its name, for the diagnostics' excerpts: a lookup per file with
+/// diagnostics must not scan every file, or thousands of files cost their number squared.
+fn by_name<'f>(files: impl IntoIterator<Item = &'f SourceFile>) -> HashMap<&'f str, &'f str> {
+    files
+        .into_iter()
+        .map(|f| (f.name.as_str(), f.text.as_str()))
+        .collect()
+}
+
 /// Writes to stdout, ignoring a closed pipe (`l7mpc crds | head` must not panic).
 fn print_out(text: &str) {
     let _ = std::io::stdout().write_all(text.as_bytes());
+}
+
+/// Writes to stderr, where `compile` and `graph` put their diagnostics.
+fn print_err(text: &str) {
+    let _ = std::io::stderr().write_all(text.as_bytes());
 }

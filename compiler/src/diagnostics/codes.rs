@@ -43,6 +43,9 @@ codes! {
     MissingName = 105, Error, "A document has no string `metadata.name`.";
     InvalidList = 106, Error, "A `v1 List` has no `items` list.";
     Yaml11Boolean = 107, Warning, "An unquoted `yes`, `no`, `on`, `off`, `y` or `n`: a string in YAML 1.2, a boolean to Kubernetes (YAML 1.1).";
+    NotUtf8 = 108, Error, "A file is not UTF-8 text.";
+    InputTooLarge = 109, Error, "The input is larger than the 16 MiB `l7mpc` reads in one run.";
+    UnknownTag = 110, Error, "A YAML tag other than the standard `!!str`, `!!int`, `!!float`, `!!bool`, `!!null`, `!!map` and `!!seq`, whose meaning is up to each reader.";
     UnknownField = 201, Error, "A field the resource's schema does not define (Kubernetes would silently drop it).";
     WrongType = 202, Error, "A value has the wrong type.";
     OutOfRange = 203, Error, "A number is outside its allowed range, such as a port above 65535.";
