@@ -2,6 +2,7 @@
 //! sets the exit code (0 clean, 1 diagnostics that fail the run or, for `diff`, a difference,
 //! 2 usage or I/O errors).
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,7 +13,7 @@ use l7mpc::compile::{Compiled, Options, compile};
 use l7mpc::diagnostics::{Format, render};
 use l7mpc::emit::{Contents, Emitted};
 use l7mpc::graph::{GraphFormat, Renderer};
-use l7mpc::load::read_sources;
+use l7mpc::load::{ReadError, SourceFile, read_sources};
 use l7mpc::output::{self, dir};
 
 /// The version with the commit it was built from (`unknown` outside a git checkout).
@@ -190,15 +191,22 @@ enum Stream {
 }
 
 /// Reads the input, runs the pipeline, and reports: the skipped documents on stderr, the
-/// diagnostics on `stream`. Err(2) when the input cannot be read.
+/// diagnostics on `stream`. Err(2) when the input cannot be read, Err(1) when it is refused
+/// (too large, not UTF-8).
 fn run(input: &InputArgs, format: Format, stream: Stream) -> Result<Compiled, ExitCode> {
-    let usage = |e: std::io::Error| {
-        eprintln!("l7mpc: {e}");
-        ExitCode::from(2)
+    let terminal = match stream {
+        Stream::Stdout => std::io::stdout().is_terminal(),
+        Stream::Stderr => std::io::stderr().is_terminal(),
     };
-    let files = read_sources(&input.files).map_err(usage)?;
+    let color = !input.no_color && !no_color_env() && terminal;
+    let print = match stream {
+        Stream::Stdout => print_out,
+        Stream::Stderr => print_err,
+    };
+    let unreadable = |e: ReadError| unread(e, format, color, print);
+    let files = read_sources(&input.files).map_err(unreadable)?;
     let pods = match &input.pods {
-        Some(path) => Some(read_sources(std::slice::from_ref(path)).map_err(usage)?),
+        Some(path) => Some(read_sources(std::slice::from_ref(path)).map_err(unreadable)?),
         None => None,
     };
     let options = Options {
@@ -213,20 +221,11 @@ fn run(input: &InputArgs, format: Format, stream: Stream) -> Result<Compiled, Ex
     if let Some(summary) = compiled.skipped_summary() {
         eprintln!("l7mpc: {summary}");
     }
-    let all: Vec<_> = files.iter().chain(pods.iter().flatten()).collect();
-    let text = |name: &str| all.iter().find(|f| f.name == name).map(|f| f.text.as_str());
-    let terminal = match stream {
-        Stream::Stdout => std::io::stdout().is_terminal(),
-        Stream::Stderr => std::io::stderr().is_terminal(),
-    };
-    let color = !input.no_color && !no_color_env() && terminal;
+    let texts = by_name(files.iter().chain(pods.iter().flatten()));
+    let text = |name: &str| texts.get(name).copied();
     let rendered = render(&compiled.diagnostics, text, format, color);
-    match stream {
-        Stream::Stdout => print_out(&rendered),
-        Stream::Stderr if compiled.diagnostics.is_empty() => {}
-        Stream::Stderr => {
-            let _ = std::io::stderr().write_all(rendered.as_bytes());
-        }
+    if stream == Stream::Stdout || !compiled.diagnostics.is_empty() {
+        print(&rendered);
     }
     Ok(compiled)
 }
@@ -374,7 +373,10 @@ fn usage(message: &str) -> ExitCode {
 }
 
 fn run_inject(args: &InjectArgs) -> ExitCode {
-    let read = |paths: &[PathBuf]| read_sources(paths).map_err(|e| usage(&e.to_string()));
+    let color = !no_color_env() && std::io::stderr().is_terminal();
+    let read = |paths: &[PathBuf]| {
+        read_sources(paths).map_err(|e| unread(e, args.diagnostics, color, print_err))
+    };
     let (files, mesh) = match (read(&args.files), read(&args.mesh)) {
         (Ok(files), Ok(mesh)) => (files, mesh),
         (Err(code), _) | (_, Err(code)) => return code,
@@ -384,14 +386,11 @@ fn run_inject(args: &InjectArgs) -> ExitCode {
         namespace: args.namespace.clone(),
     };
     let injected = l7mpc::inject::inject(&files, &mesh, &options);
-    let text = |name: &str| {
-        let mut all = files.iter().chain(&mesh);
-        all.find(|f| f.name == name).map(|f| f.text.as_str())
-    };
-    let color = !no_color_env() && std::io::stderr().is_terminal();
+    let texts = by_name(files.iter().chain(&mesh));
+    let text = |name: &str| texts.get(name).copied();
     if !injected.diagnostics.is_empty() {
         let rendered = render(&injected.diagnostics, text, args.diagnostics, color);
-        let _ = std::io::stderr().write_all(rendered.as_bytes());
+        print_err(&rendered);
     }
     match injected.output {
         Some(output) => {
@@ -402,9 +401,35 @@ fn run_inject(args: &InjectArgs) -> ExitCode {
     }
 }
 
+/// Reports input that was not read: an I/O error is a usage error (2); input refused as too
+/// large or not UTF-8 is diagnostics, written by `print` in `format`, and fails the run (1).
+fn unread(error: ReadError, format: Format, color: bool, print: fn(&str)) -> ExitCode {
+    match error {
+        ReadError::Io(e) => usage(&e.to_string()),
+        ReadError::Refused(diagnostics) => {
+            print(&render(&diagnostics, |_| None, format, color));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Each file's text by its name, for the diagnostics' excerpts: a lookup per file with
+/// diagnostics must not scan every file, or thousands of files cost their number squared.
+fn by_name<'f>(files: impl IntoIterator<Item = &'f SourceFile>) -> HashMap<&'f str, &'f str> {
+    files
+        .into_iter()
+        .map(|f| (f.name.as_str(), f.text.as_str()))
+        .collect()
+}
+
 /// Writes to stdout, ignoring a closed pipe (`l7mpc crds | head` must not panic).
 fn print_out(text: &str) {
     let _ = std::io::stdout().write_all(text.as_bytes());
+}
+
+/// Writes to stderr, where every command but `check` puts its diagnostics.
+fn print_err(text: &str) {
+    let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
 /// Whether `NO_COLOR` turns colour off: set to anything but the empty string (no-color.org).

@@ -61,6 +61,57 @@ fn crds_command_prints_the_checked_in_crds() {
     );
 }
 
+/// Diagnostics on lines longer than the human format could pad: no command panics.
+#[test]
+fn long_lines_are_diagnostics_in_every_command() {
+    let key = format!("{}: 1\n", "a".repeat(65_536));
+    let item = |label: &str, port: u32| {
+        format!(
+            r#"{{"apiVersion":"l7mp.io/v1","kind":"Target","metadata":{{"name":"t{port}","labels":{{"l":"{label}"}}}},"spec":{{"cluster":{{"spec":{{"UDP":{{"port":{port}}}}}}}}}}}"#
+        )
+    };
+    let minified = format!(
+        r#"{{"apiVersion":"v1","kind":"List","items":[{},{}]}}"#,
+        item(&"x".repeat(70_000), 9001),
+        item("y", 70_000)
+    );
+    for input in [&key, &minified] {
+        for command in ["check", "compile", "graph"] {
+            let out = l7mpc(&[command, "-f", "-"], input);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
+            let report = if command == "check" {
+                String::from_utf8_lossy(&out.stdout)
+            } else {
+                stderr
+            };
+            assert!(report.contains("L7MPC01") || report.contains("L7MPC0203"));
+            assert!(report.contains('…'), "{command}: {report}");
+        }
+    }
+}
+
+/// Input refused before parsing is a diagnostic about the input (exit 1), not a usage error.
+#[test]
+fn refused_input_fails_with_a_diagnostic() {
+    let out = l7mpc(&["check", "-f", "-", "--format", "json"], b"a: caf\xe9\n");
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    assert_eq!(json[0]["code"], "L7MPC0110");
+    assert_eq!(
+        (json[0]["line"].as_u64(), json[0]["column"].as_u64()),
+        (Some(1), Some(7))
+    );
+    let limit = usize::try_from(l7mpc::load::MAX_INPUT_BYTES).expect("16 MiB");
+    let big = vec![b'#'; limit + 1];
+    let out = l7mpc(&["compile", "-f", "-", "--diagnostics", "json"], &big);
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stderr).expect("JSON diagnostics");
+    assert_eq!(json[0]["code"], "L7MPC0111");
+    assert_eq!(json[0]["file"], "<stdin>");
+    assert!(out.stdout.is_empty());
+}
+
 fn cases() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/golden");
     let mut cases: Vec<PathBuf> = std::fs::read_dir(root)

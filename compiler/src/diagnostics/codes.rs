@@ -45,6 +45,9 @@ codes! {
     Yaml11Boolean = 107, Warning, "An unquoted `yes`, `no`, `on`, `off`, `y` or `n`: a string in YAML 1.2, a boolean to Kubernetes (YAML 1.1).";
     UnknownKind = 108, Error, "An `l7mp.io` document of a kind that does not exist (the l7mp.io kinds are VirtualService, Target and Rule).";
     UnknownApiVersion = 109, Error, "An `l7mp.io` document of a version the compiler does not read (only `l7mp.io/v1`).";
+    NotUtf8 = 110, Error, "A file is not UTF-8 text.";
+    InputTooLarge = 111, Error, "The input is larger than the 16 MiB `l7mpc` reads in one run.";
+    UnknownTag = 112, Error, "A YAML tag other than the standard `!!str`, `!!int`, `!!float`, `!!bool`, `!!null`, `!!map` and `!!seq`, whose meaning is up to each reader.";
     UnknownField = 201, Error, "A field the resource's schema does not define (Kubernetes would silently drop it).";
     WrongType = 202, Error, "A value has the wrong type.";
     OutOfRange = 203, Error, "A number is outside its allowed range, such as a port above 65535.";

@@ -5,6 +5,7 @@
 //! offending YAML node, the object and field it concerns, and a hint where one helps.
 
 mod codes;
+mod excerpt;
 mod render;
 
 use std::fmt;

@@ -1,10 +1,12 @@
 //! Rendering diagnostics for people (`human`), programs (`json`) and GitHub Actions (`github`).
 
+use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, SourceCode};
 use serde::Serialize;
 
+use super::excerpt::{Excerpt, LineIndex};
 use super::{Diagnostic, Severity};
 
 /// Output formats of `l7mpc check`.
@@ -47,10 +49,18 @@ fn human<'s>(
         .with_width(100)
         .with_links(false);
     let mut out = String::new();
+    // Each file is looked up and indexed once, however many diagnostics it has.
+    let mut indexes: HashMap<&str, Option<LineIndex<'s>>> = HashMap::new();
     for diag in diagnostics {
+        let index = indexes
+            .entry(&diag.file)
+            .or_insert_with(|| source(&diag.file).map(LineIndex::new));
+        let loc = diag.location;
         let report = Report {
             diag,
-            source: source(&diag.file).map(|text| NamedSource::new(&diag.file, text.to_string())),
+            source: index
+                .as_ref()
+                .map(|index| index.excerpt(&diag.file, loc.offset, loc.len)),
         };
         // Writing into a String cannot fail; a renderer error would only lose decoration.
         let _ = handler.render_report(&mut out, &report);
@@ -72,10 +82,10 @@ fn summary(diagnostics: &[Diagnostic]) -> String {
     )
 }
 
-/// A diagnostic with its file's text, in the shape miette renders.
+/// A diagnostic with the lines of its file around its node, in the shape miette renders.
 struct Report<'a> {
     diag: &'a Diagnostic,
-    source: Option<NamedSource<String>>,
+    source: Option<Excerpt>,
 }
 
 impl fmt::Debug for Report<'_> {
@@ -117,13 +127,9 @@ impl miette::Diagnostic for Report<'_> {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let text = self.source.as_ref()?.inner();
-        let loc = self.diag.location;
+        let node = self.source.as_ref()?.label();
         let label = (!self.diag.field.is_empty()).then(|| self.diag.field.clone());
-        // Underline only the node's first line: a caret under a whole block says less.
-        let rest = text.get(loc.offset..).unwrap_or_default();
-        let len = loc.len.min(rest.find('\n').unwrap_or(rest.len()));
-        let span = LabeledSpan::new(label, loc.offset, len.max(1));
+        let span = LabeledSpan::new_with_span(label, node);
         Some(Box::new(std::iter::once(span)))
     }
 }
@@ -230,6 +236,41 @@ mod tests {
         assert!(out.contains("use a port"), "{out}");
         assert!(out.ends_with("l7mpc: 1 error, 0 warnings\n"), "{out}");
         assert!(!out.contains('\u{1b}'), "no colour: {out}");
+    }
+
+    #[test]
+    fn each_file_is_looked_up_and_indexed_once() {
+        let text = "spec:\n  port: 70000\n";
+        let calls = std::cell::Cell::new(0);
+        let diagnostics: Vec<Diagnostic> = (0..100)
+            .map(|i| Diagnostic {
+                file: ["a.yaml", "b.yaml"][i % 2].into(),
+                ..sample()
+            })
+            .collect();
+        let source = |_: &str| {
+            calls.set(calls.get() + 1);
+            Some(text)
+        };
+        let out = render(&diagnostics, source, Format::Human, false);
+        assert_eq!(calls.get(), 2);
+        assert_eq!(out.matches("port: 70000").count(), 100, "{out}");
+    }
+
+    #[test]
+    fn human_survives_a_line_longer_than_miette_can_pad() {
+        let text = format!("{{\"k\": \"{}\", \"port\": 70000}}", "x".repeat(70_000));
+        let offset = text.find("70000").unwrap();
+        let location = Location {
+            line: 1,
+            column: offset + 1,
+            offset,
+            len: 5,
+        };
+        let diag = Diagnostic::new(Code::OutOfRange, "a.json", location, "70000 > 65535");
+        let out = render(&[diag], |_| Some(text.as_str()), Format::Human, false);
+        assert!(out.contains("\"port\": 70000}"), "{out}");
+        assert!(out.len() < 2000, "{out}");
     }
 
     #[test]

@@ -1,10 +1,9 @@
 //! Loading: files and directories into typed-by-kind Kubernetes objects with source locations.
 //!
-//! Reading files is the only I/O here ([`read_sources`]); [`parse`] is pure and turns every
-//! problem with a document into a diagnostic, never a panic or an early return.
+//! Reading files is the only I/O here ([`read_sources`], which also refuses input that is too
+//! large or not UTF-8); [`parse`] is pure and turns every problem with a document into a
+//! diagnostic, never a panic or an early return.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use l7mp_config::yaml::{Document, Location, parse_documents};
@@ -17,10 +16,13 @@ const L7MP_GROUP: &str = "l7mp.io";
 
 mod kind;
 mod object;
+mod read;
+mod tags;
 mod yaml11;
 
 pub use kind::Kind;
 pub use object::Object;
+pub use read::{MAX_INPUT_BYTES, ReadError, read_sources};
 
 /// A file's name (as given on the command line) and text, kept for caret excerpts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,53 +31,6 @@ pub struct SourceFile {
     pub name: String,
     /// The whole text.
     pub text: String,
-}
-
-/// Reads the `-f` arguments: files, directories (recursively, `*.yaml` and `*.yml`) and `-`
-/// for stdin. Sorted by name so that argument order never changes the output.
-///
-/// # Errors
-/// Any file or directory that cannot be read: that is a usage error, not a diagnostic.
-pub fn read_sources(paths: &[PathBuf]) -> std::io::Result<Vec<SourceFile>> {
-    let mut files = Vec::new();
-    for path in paths {
-        if path.as_os_str() == "-" {
-            let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text)?;
-            files.push(SourceFile {
-                name: "<stdin>".into(),
-                text,
-            });
-        } else {
-            read_path(path, &mut files)?;
-        }
-    }
-    files.sort_by(|a, b| a.name.cmp(&b.name));
-    files.dedup_by(|a, b| a.name == b.name);
-    Ok(files)
-}
-
-fn read_path(path: &Path, files: &mut Vec<SourceFile>) -> std::io::Result<()> {
-    if !path.is_dir() {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-        files.push(SourceFile {
-            name: path.display().to_string(),
-            text,
-        });
-        return Ok(());
-    }
-    for entry in std::fs::read_dir(path)? {
-        let entry = entry?.path();
-        let yaml = matches!(
-            entry.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        );
-        if entry.is_dir() || yaml {
-            read_path(&entry, files)?;
-        }
-    }
-    Ok(())
 }
 
 /// The loaded objects, in file order, plus what was skipped.
@@ -137,7 +92,9 @@ pub fn parse(files: &[SourceFile], default_namespace: &str, diags: &mut Diagnost
                         index,
                         default_namespace,
                     };
+                    let first = inputs.objects.len();
                     ctx.route("", &mut inputs, diags);
+                    tags::check(&file.name, &ctx.doc, &inputs.objects[first..], diags);
                 }
             }
             Err(e) => diags.push(Diagnostic::new(

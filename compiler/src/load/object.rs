@@ -56,11 +56,18 @@ impl Object {
             return value; // a list item has no key
         }
         // Only `:`, blanks and comments separate a key from its value, so the key is the last
-        // occurrence of its text before the value.
+        // occurrence of its text before the value, after the start of its mapping. The search
+        // looks back at most KEY_WINDOW bytes: a key written otherwise (escaped, or very far
+        // from its value) costs a bounded scan, not one of the whole file per diagnostic.
         let key = token.replace("~1", "/").replace("~0", "~");
-        let before = self.text.get(..value.offset).unwrap_or_default();
+        let mapping = self.locate(parent).offset;
+        let mut from = value.offset.saturating_sub(KEY_WINDOW).max(mapping);
+        while !self.text.is_char_boundary(from) {
+            from += 1;
+        }
+        let before = self.text.get(from..value.offset).unwrap_or_default();
         match before.rfind(&key) {
-            Some(i) => location_at(&self.text, i, key.len()),
+            Some(i) => location_before(&self.text, value, from + i, key.len()),
             None => value,
         }
     }
@@ -123,13 +130,24 @@ fn collect_fields<'v>(
     }
 }
 
-/// The location of `len` bytes at byte `offset` of `text`.
-fn location_at(text: &str, offset: usize, len: usize) -> Location {
-    let before = text.get(..offset).unwrap_or_default();
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+/// How far before its value [`Object::locate_key`] looks for a key, in bytes.
+const KEY_WINDOW: usize = 4096;
+
+/// The location of `len` bytes at byte `offset` of `text`, counted back from the later
+/// location `after` rather than from the start of the file: the text between is short.
+fn location_before(text: &str, after: Location, offset: usize, len: usize) -> Location {
+    let between = text.get(offset..after.offset).unwrap_or_default();
+    let breaks = between.matches('\n').count();
+    let column = if breaks == 0 {
+        after.column.saturating_sub(between.chars().count()).max(1)
+    } else {
+        let before = text.get(..offset).unwrap_or_default();
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        before[line_start..].chars().count() + 1
+    };
     Location {
-        line: before.matches('\n').count() + 1,
-        column: before[line_start..].chars().count() + 1,
+        line: after.line.saturating_sub(breaks).max(1),
+        column,
         offset,
         len,
     }

@@ -89,3 +89,31 @@ fn directories_are_read_recursively_and_sorted() {
         .collect();
     assert_eq!(names, ["b.yaml", "a.yml"]);
 }
+
+#[test]
+fn keys_are_located_by_counting_back_from_their_values() {
+    let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  é: 1\n  flow: {ä: 1, key: 2}\n  block:\n    key:\n      3\n";
+    let (inputs, _) = load(text);
+    let pod = &inputs.objects[0];
+    let at = |pointer: &str| {
+        let l = pod.locate_key(pointer);
+        (l.line, l.column, &text[l.offset..l.offset + l.len])
+    };
+    assert_eq!(at("/spec/flow/key"), (6, 16, "key"));
+    assert_eq!(at("/spec/block/key"), (8, 5, "key"));
+    assert_eq!(at("/spec/é"), (5, 3, "é"));
+}
+
+#[test]
+fn a_key_is_looked_for_only_shortly_before_its_value() {
+    // The key's text is far before its value (behind a long comment): the value is shown
+    // instead, rather than the search scanning back through the whole file.
+    let comment = "#".repeat(5000);
+    let text = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  far: {comment}\n    1\n"
+    );
+    let (inputs, _) = load(&text);
+    let pod = &inputs.objects[0];
+    assert_eq!(pod.locate_key("/spec/far"), pod.locate("/spec/far"));
+    assert_eq!(pod.locate("/spec/far").line, 6);
+}

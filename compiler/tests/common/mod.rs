@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 /// Runs `l7mpc args` in `dir` with `stdin` as its standard input, without colour.
-pub fn l7mpc_in(dir: &Path, args: &[&str], stdin: &str) -> Output {
+pub fn l7mpc_in(dir: &Path, args: &[&str], stdin: impl AsRef<[u8]>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_l7mpc"))
         .current_dir(dir)
         .env("NO_COLOR", "1")
@@ -17,13 +17,13 @@ pub fn l7mpc_in(dir: &Path, args: &[&str], stdin: &str) -> Output {
         .expect("l7mpc runs");
     let mut input = child.stdin.take().expect("piped stdin");
     input
-        .write_all(stdin.as_bytes())
+        .write_all(stdin.as_ref())
         .expect("stdin accepts the input");
     drop(input);
     child.wait_with_output().expect("l7mpc finishes")
 }
 
 /// Runs `l7mpc args` with `stdin` as its standard input.
-pub fn l7mpc(args: &[&str], stdin: &str) -> Output {
+pub fn l7mpc(args: &[&str], stdin: impl AsRef<[u8]>) -> Output {
     l7mpc_in(Path::new("."), args, stdin)
 }

@@ -6,7 +6,7 @@
 //! knows its pointer (a serde path, a JSON Schema instance path, a dangling reference) can be
 //! turned back into a location. The same loader serves the proxy and the compiler.
 
-use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
+use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, Tag, YamlData};
 use serde_json::{Map, Number, Value};
 
 /// A position in a source file, as people count: 1-based line and column, plus the byte offset
@@ -33,6 +33,21 @@ pub struct Document {
     /// Sorted by pointer, one entry per node: a third smaller than a hash map of them, which
     /// matters because every loaded document keeps its table for as long as it is used.
     locations: Vec<(Box<str>, Location)>,
+    /// The nodes with a tag outside YAML's core schema, in document order.
+    custom_tags: Vec<CustomTag>,
+}
+
+/// A node with a tag outside YAML's core schema, such as `!foo 9001`. The document holds the
+/// node as if it had no tag (`9001`), so whatever the author meant by the tag is lost: each
+/// reader decides whether that is acceptable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomTag {
+    /// The node's pointer (for a tagged mapping key, the pointer of its member).
+    pub pointer: String,
+    /// The tag as written: `!foo`, or `!<URI>` for a tag given in full or through `%TAG`.
+    pub tag: String,
+    /// Where the node is.
+    pub location: Location,
 }
 
 impl Document {
@@ -50,6 +65,11 @@ impl Document {
                 None => return self.start,
             }
         }
+    }
+
+    /// The nodes with a tag outside YAML's core schema, in document order.
+    pub fn custom_tags(&self) -> &[CustomTag] {
+        &self.custom_tags
     }
 }
 
@@ -90,9 +110,13 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, YamlError> {
     // than all of them living on beside their conversions (the peak of a large stream).
     docs.into_iter()
         .map(|doc| {
-            let mut locations = Vec::new();
-            let value = convert(&doc, String::new(), &offsets, &mut locations)?;
-            let locations = sorted(locations);
+            let mut found = Found {
+                offsets: &offsets,
+                locations: Vec::new(),
+                custom_tags: Vec::new(),
+            };
+            let value = found.convert(&doc, String::new())?;
+            let locations = sorted(found.locations);
             let start = locations
                 .first()
                 .filter(|(k, _)| k.is_empty())
@@ -101,59 +125,103 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, YamlError> {
                 value,
                 start,
                 locations,
+                custom_tags: found.custom_tags,
             })
         })
         .collect()
 }
 
-fn convert(
-    node: &MarkedYaml<'_>,
-    pointer: String,
-    offsets: &CharOffsets<'_>,
-    locations: &mut Vec<(Box<str>, Location)>,
-) -> Result<Value, YamlError> {
-    let span = node.span;
-    let location = offsets.location(
-        span.start.index(),
-        span.start.line(),
-        span.start.col(),
-        span.end.index().saturating_sub(span.start.index()),
-    );
-    let value = match &node.data {
-        YamlData::Value(scalar) => scalar_to_json(scalar),
-        YamlData::Representation(text, _, _) => Value::String(text.to_string()),
-        YamlData::Sequence(items) => {
-            let mut out = Vec::with_capacity(items.len());
-            for (i, item) in items.iter().enumerate() {
-                out.push(convert(
-                    item,
-                    child_pointer(&pointer, &i.to_string()),
-                    offsets,
-                    locations,
-                )?);
+/// What converting one document collects besides its value.
+struct Found<'o, 't> {
+    offsets: &'o CharOffsets<'t>,
+    locations: Vec<(Box<str>, Location)>,
+    custom_tags: Vec<CustomTag>,
+}
+
+impl Found<'_, '_> {
+    fn convert(&mut self, node: &MarkedYaml<'_>, pointer: String) -> Result<Value, YamlError> {
+        let location = self.offsets.span(node);
+        let value = match &node.data {
+            YamlData::Value(scalar) => scalar_to_json(scalar),
+            YamlData::Representation(text, _, _) => Value::String(text.to_string()),
+            YamlData::Sequence(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    out.push(self.convert(item, child_pointer(&pointer, &i.to_string()))?);
+                }
+                Value::Array(out)
             }
-            Value::Array(out)
-        }
-        YamlData::Mapping(map) => {
-            let mut out = Map::with_capacity(map.len());
-            for (k, v) in map {
-                let key = mapping_key(k, offsets)?;
-                let child = convert(v, child_pointer(&pointer, &key), offsets, locations)?;
-                out.insert(key, child);
+            YamlData::Mapping(map) => {
+                let mut out = Map::with_capacity(map.len());
+                for (k, v) in map {
+                    let key = self.mapping_key(k, &pointer)?;
+                    let child = self.convert(v, child_pointer(&pointer, &key))?;
+                    out.insert(key, child);
+                }
+                Value::Object(out)
             }
-            Value::Object(out)
+            YamlData::Tagged(tag, inner) => {
+                self.custom_tag(tag, pointer.clone(), location);
+                return self.convert(inner, pointer);
+            }
+            YamlData::Alias(_) => return Err(unsupported("this alias names no anchor", location)),
+            // The loader gives an alias to an anchor it has not finished building (one inside
+            // the node it names) no value, like a scalar that does not fit its tag.
+            YamlData::BadValue if self.offsets.text[location.offset..].starts_with('*') => {
+                return Err(unsupported(
+                    "this alias is inside the node its anchor names: a self-referencing \
+                     alias, which YAML cannot expand",
+                    location,
+                ));
+            }
+            YamlData::BadValue => {
+                return Err(unsupported(
+                    "this value does not parse as its tag says",
+                    location,
+                ));
+            }
+        };
+        self.locations.push((pointer.into_boxed_str(), location));
+        Ok(value)
+    }
+
+    /// A mapping key as a string; a custom tag on it is recorded at its member's pointer.
+    fn mapping_key(&mut self, key: &MarkedYaml<'_>, parent: &str) -> Result<String, YamlError> {
+        match &key.data {
+            YamlData::Value(Scalar::String(s)) => Ok(s.to_string()),
+            YamlData::Value(Scalar::Null) => Ok("null".into()),
+            YamlData::Value(s) => match scalar_to_json(s) {
+                Value::String(s) => Ok(s),
+                other => Ok(other.to_string()),
+            },
+            YamlData::Representation(text, _, _) => Ok(text.to_string()),
+            YamlData::Tagged(tag, inner) => {
+                let name = self.mapping_key(inner, parent)?;
+                let location = self.offsets.span(key);
+                self.custom_tag(tag, child_pointer(parent, &name), location);
+                Ok(name)
+            }
+            _ => {
+                let s = key.span.start;
+                Err(unsupported(
+                    "a mapping key must be a plain value, not a list or a map",
+                    self.offsets.location(s.index(), s.line(), s.col(), 0),
+                ))
+            }
         }
-        YamlData::Tagged(_, inner) => return convert(inner, pointer, offsets, locations),
-        YamlData::Alias(_) => return Err(unsupported("this alias names no anchor", location)),
-        YamlData::BadValue => {
-            return Err(unsupported(
-                "this value does not parse as its tag says",
-                location,
-            ));
-        }
-    };
-    locations.push((pointer.into_boxed_str(), location));
-    Ok(value)
+    }
+
+    fn custom_tag(&mut self, tag: &Tag, pointer: String, location: Location) {
+        let tag = match tag.handle.as_str() {
+            "!" => format!("!{}", tag.suffix),
+            handle => format!("!<{handle}{}>", tag.suffix),
+        };
+        self.custom_tags.push(CustomTag {
+            pointer,
+            tag,
+            location,
+        });
+    }
 }
 
 /// The locations sorted by pointer; where two keys gave one pointer (`1` and `"1"`), the later
@@ -164,25 +232,6 @@ fn sorted(mut locations: Vec<(Box<str>, Location)>) -> Vec<(Box<str>, Location)>
     locations.dedup_by(|later, first| later.0 == first.0);
     locations.shrink_to_fit();
     locations
-}
-
-fn mapping_key(key: &MarkedYaml<'_>, offsets: &CharOffsets<'_>) -> Result<String, YamlError> {
-    match &key.data {
-        YamlData::Value(Scalar::String(s)) => Ok(s.to_string()),
-        YamlData::Value(Scalar::Null) => Ok("null".into()),
-        YamlData::Value(s) => match scalar_to_json(s) {
-            Value::String(s) => Ok(s),
-            other => Ok(other.to_string()),
-        },
-        YamlData::Representation(text, _, _) => Ok(text.to_string()),
-        _ => {
-            let s = key.span.start;
-            Err(unsupported(
-                "a mapping key must be a plain value, not a list or a map",
-                offsets.location(s.index(), s.line(), s.col(), 0),
-            ))
-        }
-    }
 }
 
 fn scalar_to_json(scalar: &Scalar<'_>) -> Value {
@@ -205,28 +254,44 @@ fn unsupported(message: &str, location: Location) -> YamlError {
 }
 
 /// Converts saphyr's character indexes into byte offsets (they differ once the text has
-/// non-ASCII characters).
+/// non-ASCII characters). Counting characters from the start of the text for each node would be
+/// quadratic in the size of a file with a single non-ASCII character, so the byte offset of every
+/// [`CHECKPOINT`]th character is kept and the count starts from the nearest one before.
 struct CharOffsets<'a> {
     text: &'a str,
-    ascii: bool,
+    /// The byte offset of character `i * CHECKPOINT` at `i`; empty for ASCII text, whose
+    /// character indexes are byte offsets.
+    checkpoints: Vec<usize>,
 }
+
+/// Characters between two kept byte offsets: an eighth of the text's size in memory, at most
+/// this many characters counted per node.
+const CHECKPOINT: usize = 64;
 
 impl<'a> CharOffsets<'a> {
     fn new(text: &'a str) -> Self {
-        Self {
-            text,
-            ascii: text.is_ascii(),
-        }
+        let checkpoints = if text.is_ascii() {
+            Vec::new()
+        } else {
+            text.char_indices()
+                .step_by(CHECKPOINT)
+                .map(|(b, _)| b)
+                .collect()
+        };
+        Self { text, checkpoints }
     }
 
     fn byte_offset(&self, char_index: usize) -> usize {
-        if self.ascii {
+        if self.checkpoints.is_empty() {
             return char_index.min(self.text.len());
         }
-        self.text
+        let Some(&from) = self.checkpoints.get(char_index / CHECKPOINT) else {
+            return self.text.len();
+        };
+        self.text[from..]
             .char_indices()
-            .nth(char_index)
-            .map_or(self.text.len(), |(b, _)| b)
+            .nth(char_index % CHECKPOINT)
+            .map_or(self.text.len(), |(b, _)| from + b)
     }
 
     fn location(&self, char_index: usize, line: usize, col: usize, char_len: usize) -> Location {
@@ -238,6 +303,13 @@ impl<'a> CharOffsets<'a> {
             offset,
             len: end.saturating_sub(offset),
         }
+    }
+
+    /// The location of a node, with its length.
+    fn span(&self, node: &MarkedYaml<'_>) -> Location {
+        let (start, end) = (node.span.start, node.span.end);
+        let len = end.index().saturating_sub(start.index());
+        self.location(start.index(), start.line(), start.col(), len)
     }
 }
 
@@ -298,6 +370,54 @@ mod tests {
         assert_eq!(doc.value["1"], 2);
         assert_eq!(doc.locate("/1").line, 2);
         assert_eq!(doc.locate("").line, 1);
+    }
+
+    #[test]
+    fn char_indexes_become_byte_offsets_from_the_nearest_checkpoint() {
+        let text = "aé€😀\n".repeat(100);
+        let offsets = CharOffsets::new(&text);
+        // One kept offset per CHECKPOINT characters, not one per character.
+        let chars = text.chars().count();
+        assert_eq!(offsets.checkpoints.len(), chars.div_ceil(CHECKPOINT));
+        let expected: Vec<usize> = text.char_indices().map(|(b, _)| b).collect();
+        for (i, &b) in expected.iter().enumerate() {
+            assert_eq!(offsets.byte_offset(i), b, "character {i}");
+        }
+        assert_eq!(offsets.byte_offset(chars), text.len());
+        assert_eq!(offsets.byte_offset(chars + 100), text.len());
+    }
+
+    #[test]
+    fn custom_tags_are_kept_with_their_nodes_and_core_tags_are_not() {
+        let text =
+            "a: !foo 9001\nb: !!str 9001\nc: !!int \"7\"\n!k d: !m {e: 1}\nf: !<tag:x.org,1:y> z\n";
+        let doc = &parse_documents(text).unwrap()[0];
+        assert_eq!(doc.value["a"], 9001);
+        assert_eq!(doc.value["b"], "9001");
+        assert_eq!(doc.value["d"]["e"], 1);
+        let tags: Vec<_> = doc
+            .custom_tags()
+            .iter()
+            .map(|t| (t.pointer.as_str(), t.tag.as_str(), t.location.line))
+            .collect();
+        assert_eq!(
+            tags,
+            [
+                ("/a", "!foo", 1),
+                ("/d", "!k", 4),
+                ("/d", "!m", 4),
+                ("/f", "!<tag:x.org,1:y>", 5)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_self_referencing_alias_says_so() {
+        let err = parse_documents("a: &x [1, *x]\n").unwrap_err();
+        assert!(err.message.contains("self-referencing alias"), "{err:?}");
+        assert_eq!((err.location.line, err.location.column), (1, 11));
+        let err = parse_documents("a: !!int x\n").unwrap_err();
+        assert_eq!(err.message, "this value does not parse as its tag says");
     }
 
     #[test]
