@@ -5,7 +5,8 @@
 //! plus in-proxy transforms), [`session`] moves messages around the resulting ring of
 //! [`stage`]s, [`jsonsocket`] does the JSONSocket header exchange for listeners and clusters,
 //! [`lb`] chooses endpoints, [`stats`] counts, [`throttle`] thins repeated warnings, [`fds`] keeps descriptors for the admin endpoint, [`proxy`] starts and stops the whole,
-//! [`reload`] follows the config file and [`admin`] reports, read-only, over HTTP.
+//! [`reload`] follows the config file and [`admin`] reports, read-only, over HTTP. [`offload`]
+//! hands established one-hop UDP sessions to a tc program in the kernel.
 //! The config format itself lives in the `l7mp-config` crate, shared with the compiler.
 
 pub mod admin;
@@ -17,6 +18,7 @@ pub mod inbox;
 pub mod jsonsocket;
 pub mod lb;
 pub mod listener;
+pub mod offload;
 pub mod proxy;
 pub mod reload;
 pub mod routing;
