@@ -10,19 +10,15 @@
 //
 // Everything else passes untouched (TC_ACT_UNSPEC, so later programs on the hook still run):
 // other protocols, IPv6, IP options, fragments, datagrams of unknown flows. A rewritten
-// datagram whose new destination is local (flag FLOW_LOCAL, decided by user space) is handed
-// on to the local stack; any other goes out of the interface the FIB names (bpf_redirect, or
-// bpf_redirect_neigh when the neighbour is not resolved yet). When the FIB cannot say (no
-// route, forwarding disabled on the ingress interface), the datagram passes unmodified to the
-// proxy's socket, which forwards it itself, and `fallbacks` counts it: offload never loses
-// traffic.
+// datagram is handed on to the local stack (user space installs only flows whose addresses
+// are all local). A datagram of a flow that arrives on another interface than loopback passes
+// unmodified to the proxy's socket, which forwards it itself, and `fallbacks` counts it:
+// offload never loses traffic.
 //
 // Checksums: IP with bpf_l3_csum_replace; UDP with bpf_l4_csum_replace, addresses as part of
 // the pseudo header (BPF_F_PSEUDO_HDR, which also keeps a CHECKSUM_PARTIAL skb right, as on
 // loopback and veth, where the checksum field holds only the pseudo-header sum), ports as
 // payload; BPF_F_MARK_MANGLED_0 keeps a zero (absent) UDP checksum absent.
-//
-// Licence: the FIB helper is GPL-only for the kernel, hence the dual licence of this file.
 
 #include <stddef.h>
 #include <linux/bpf.h>
@@ -38,8 +34,8 @@
 #define AF_INET 2
 #endif
 
-// The new destination is a local address: no FIB lookup, no redirect.
-#define FLOW_LOCAL 1
+// The loopback interface's index, the same in every network namespace.
+#define LOOPBACK_IFINDEX 1
 
 // Addresses and ports in network byte order. Must match `offload::flow` in the proxy.
 struct flow_key {
@@ -55,7 +51,7 @@ struct flow_value {
 	__u32 daddr;
 	__u16 sport;
 	__u16 dport;
-	__u32 flags;
+	__u32 reserved;
 	// Datagrams and UDP payload bytes forwarded, and when the latest was (bpf_ktime_get_ns).
 	__u64 packets;
 	__u64 bytes;
@@ -121,28 +117,13 @@ int l7mp_offload(struct __sk_buff *skb)
 	// Copied: the entry may be removed under us (the memory stays valid, its contents not).
 	__u32 saddr = flow->saddr, daddr = flow->daddr;
 	__u16 sport = flow->sport, dport = flow->dport;
-	__u32 flags = flow->flags;
 	__u16 payload = bpf_ntohs(udp->len);
-	__u16 tot_len = bpf_ntohs(ip->tot_len);
-	__u8 tos = ip->tos;
 
-	struct bpf_fib_lookup fib = {};
-	int neigh_unresolved = 0;
-	if (!(flags & FLOW_LOCAL)) {
-		fib.family = AF_INET;
-		fib.l4_protocol = IPPROTO_UDP;
-		fib.sport = sport;
-		fib.dport = dport;
-		fib.tot_len = tot_len;
-		fib.tos = tos;
-		fib.ipv4_src = saddr;
-		fib.ipv4_dst = daddr;
-		fib.ifindex = skb->ingress_ifindex;
-		int rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
-		if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
-			return fall_back();
-		neigh_unresolved = rc == BPF_FIB_LKUP_RET_NO_NEIGH;
-	}
+	// Only datagrams that stay on this host, as loopback carries them, are offloaded: a local
+	// source arriving on another interface would be dropped as a martian, and forwarding to
+	// another interface is left to the proxy.
+	if (skb->ingress_ifindex != LOOPBACK_IFINDEX)
+		return fall_back();
 
 	__sync_fetch_and_add(&flow->packets, 1);
 	__sync_fetch_and_add(&flow->bytes, payload >= sizeof(struct udphdr) ? payload - sizeof(struct udphdr) : 0);
@@ -162,13 +143,7 @@ int l7mp_offload(struct __sk_buff *skb)
 	bpf_skb_store_bytes(skb, IP_SRC_OFF, addrs, sizeof(addrs), 0);
 	bpf_skb_store_bytes(skb, UDP_SPORT_OFF, ports, sizeof(ports), 0);
 
-	if (flags & FLOW_LOCAL)
-		return TC_ACT_OK;
-	if (neigh_unresolved)
-		return bpf_redirect_neigh(fib.ifindex, NULL, 0, 0);
-	bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_dest), fib.dmac, ETH_ALEN, 0);
-	bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_source), fib.smac, ETH_ALEN, 0);
-	return bpf_redirect(fib.ifindex, 0);
+	return TC_ACT_OK;
 }
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

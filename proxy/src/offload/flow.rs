@@ -6,10 +6,6 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 
-/// The new destination is a local address: the program rewrites and hands the datagram on,
-/// without a FIB lookup or a redirect.
-const FLOW_LOCAL: u32 = 1;
-
 /// A datagram's addresses as it arrives (UDP over IPv4).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -28,7 +24,7 @@ pub struct FlowValue {
     daddr: u32,
     sport: u16,
     dport: u16,
-    flags: u32,
+    reserved: u32,
     /// Datagrams forwarded.
     pub packets: u64,
     /// UDP payload bytes forwarded.
@@ -55,16 +51,15 @@ impl FlowKey {
 }
 
 impl FlowValue {
-    fn new(from: SocketAddrV4, to: SocketAddrV4) -> io::Result<Self> {
+    fn new(from: SocketAddrV4, to: SocketAddrV4) -> Self {
         let key = FlowKey::new(from, to);
-        Ok(Self {
+        Self {
             saddr: key.saddr,
             daddr: key.daddr,
             sport: key.sport,
             dport: key.dport,
-            flags: if is_local(*to.ip())? { FLOW_LOCAL } else { 0 },
             ..Self::default()
-        })
+        }
     }
 }
 
@@ -88,6 +83,10 @@ pub enum Unfit {
     /// IPv6, or a mix of families: the program handles IPv4 only.
     #[error("not IPv4 (the offload program handles IPv4 only)")]
     NotIpv4,
+    /// The client or the endpoint is on another host: only traffic that stays on this host
+    /// (over loopback) is offloaded.
+    #[error("{0} is not an address of this host (only local traffic is offloaded)")]
+    NotLocal(Ipv4Addr),
     /// An address could not be worked out.
     #[error("{0}")]
     Io(#[from] io::Error),
@@ -130,14 +129,19 @@ impl Flow {
         else {
             return Err(Unfit::NotIpv4);
         };
+        for ip in [*client.ip(), *endpoint.ip()] {
+            if !is_local(ip)? {
+                return Err(Unfit::NotLocal(ip));
+            }
+        }
         Ok([
             (
                 FlowKey::new(client, listener),
-                FlowValue::new(upstream, endpoint)?,
+                FlowValue::new(upstream, endpoint),
             ),
             (
                 FlowKey::new(endpoint, upstream),
-                FlowValue::new(listener, client)?,
+                FlowValue::new(listener, client),
             ),
         ])
     }
@@ -185,7 +189,6 @@ mod tests {
         assert_eq!((k2.sport, k2.dport), (7u16.to_be(), 40000u16.to_be()));
         assert_eq!((v2.sport, v2.dport), (9000u16.to_be(), 5000u16.to_be()));
         assert_eq!(k1.saddr, u32::from(Ipv4Addr::LOCALHOST).to_be());
-        assert_eq!(v1.flags, FLOW_LOCAL);
     }
 
     #[test]
@@ -213,9 +216,15 @@ mod tests {
     }
 
     #[test]
-    fn an_address_of_no_interface_is_not_local() {
+    fn a_client_on_another_host_is_not_offloaded() {
         // TEST-NET-3: assigned to nobody.
-        assert!(!is_local(Ipv4Addr::new(203, 0, 113, 9)).unwrap());
-        assert!(is_local(Ipv4Addr::LOCALHOST).unwrap());
+        let flow = Flow::new(
+            addr("203.0.113.9:5000"),
+            addr("127.0.0.1:9000"),
+            addr("127.0.0.1:40000"),
+            addr("127.0.0.1:7"),
+        )
+        .unwrap();
+        assert!(matches!(flow.entries(), Err(Unfit::NotLocal(_))));
     }
 }
