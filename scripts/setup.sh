@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine: the programs the examples and tests
 # run (socat, perl; ip and dnsmasq for the local cluster harness), what builds the proxy's UDP
-# offload program (clang, llvm, libbpf-dev), what scripts/image.sh builds the
+# offload program (clang, llvm, libbpf-dev) and its tests use (ethtool), what scripts/image.sh builds the
 # container images with (podman and runc, mmdebstrap, strip), the manifest checks' Python
 # package (kubernetes-validate: the official Kubernetes schemas, offline) and checks for kubectl
 # (its kustomize renders deploy/) and a Rust toolchain. dnsmasq comes from dnsmasq-base: the
@@ -9,7 +9,7 @@
 set -euo pipefail
 need=()
 for pair in socat:socat perl:perl ip:iproute2 dnsmasq:dnsmasq-base podman:podman runc:runc \
-  mmdebstrap:mmdebstrap strip:binutils clang:clang llvm-strip:llvm; do
+  mmdebstrap:mmdebstrap strip:binutils clang:clang llvm-strip:llvm ethtool:ethtool; do
   cmd=${pair%%:*}
   command -v "$cmd" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 \
     || need+=("${pair#*:}")
