@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine: the programs the examples and tests
 # run (socat, perl; ip and dnsmasq for the local cluster harness; Graphviz's dot, whose SVG
-# path `l7mpc graph` tests), what scripts/image.sh builds the
+# path `l7mpc graph` tests), what builds the proxy's UDP offload program (clang, llvm,
+# libbpf-dev) and its tests use (ethtool), what scripts/image.sh builds the
 # container images with (podman and runc, mmdebstrap, strip), the manifest checks' Python
 # package (kubernetes-validate: the official Kubernetes schemas, offline) and checks for kubectl
 # (its kustomize renders deploy/) and a Rust toolchain. dnsmasq comes from dnsmasq-base: the
@@ -11,11 +12,13 @@
 set -euo pipefail
 need=()
 for pair in socat:socat perl:perl ip:iproute2 dnsmasq:dnsmasq-base podman:podman runc:runc \
-  mmdebstrap:mmdebstrap strip:binutils dot:graphviz; do
+  mmdebstrap:mmdebstrap strip:binutils dot:graphviz clang:clang llvm-strip:llvm ethtool:ethtool; do
   cmd=${pair%%:*}
   command -v "$cmd" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 \
     || need+=("${pair#*:}")
 done
+# The proxy's UDP offload program is compiled with clang against the libbpf headers.
+[[ -f /usr/include/bpf/bpf_helpers.h ]] || need+=(libbpf-dev)
 if ((${#need[@]})); then
   echo "setup: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use l7mp::logging::Format;
+use l7mp::offload;
 use l7mp::reload::ReloadOptions;
 use l7mp::reload::watch::WatchMode;
 
@@ -72,6 +73,32 @@ pub struct Cli {
     /// every IPv4 address of the pod, so that kubelet probes and Prometheus reach it.
     #[arg(long, value_name = "IP:PORT|none", default_value = "0.0.0.0:9102", value_parser = endpoint_address)]
     pub metrics_address: EndpointAddress,
+    /// UDP kernel offload: the kernel forwards the datagrams of established sessions whose
+    /// route is one UDP hop. `auto`: where the kernel and the process's capabilities allow
+    /// (else it says why once and forwards in user space); `on`: the start fails without it.
+    #[arg(long, value_enum, default_value_t = Offload::Off)]
+    pub offload: Offload,
+    /// Interfaces (comma-separated) where clients' datagrams and endpoints' replies arrive:
+    /// the offload program runs at their ingress.
+    #[arg(
+        long,
+        value_name = "IF,...",
+        value_delimiter = ',',
+        default_value = "lo"
+    )]
+    pub offload_interfaces: Vec<String>,
+    /// Entries of the offload flow table (two per session); sessions beyond it stay in user
+    /// space.
+    #[arg(long, value_name = "N", default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(2..))]
+    pub offload_flows: u32,
+}
+
+/// `--offload`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Offload {
+    Off,
+    Auto,
+    On,
 }
 
 /// `--admin-address` and `--metrics-address`: an address, or `none`.
@@ -137,6 +164,19 @@ impl Cli {
             debounce: Duration::from_millis(self.debounce_ms),
             recheck: seconds(self.recheck_interval),
             drain: seconds(self.drain_timeout),
+        }
+    }
+
+    /// The offload settings.
+    pub fn offload_settings(&self) -> offload::Settings {
+        offload::Settings {
+            mode: match self.offload {
+                Offload::Off => offload::Mode::Off,
+                Offload::Auto => offload::Mode::Auto,
+                Offload::On => offload::Mode::On,
+            },
+            interfaces: self.offload_interfaces.clone(),
+            flows: self.offload_flows,
         }
     }
 

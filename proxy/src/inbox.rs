@@ -104,6 +104,11 @@ impl Drop for Sender {
 }
 
 impl Receiver {
+    /// True when no datagram is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.shared.queued.load(Ordering::Acquire) == 0
+    }
+
     /// The next datagram; `None` once the listener is gone and the queue is empty.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         if let Some(b) = self.take() {

@@ -7,7 +7,7 @@
 //! [`lb`] chooses endpoints, [`stats`] counts, [`throttle`] thins repeated warnings, [`fds`]
 //! keeps descriptors for the admin endpoint, [`proxy`] starts and stops the whole, [`reload`]
 //! follows the config file, [`admin`] reports, read-only, over HTTP, and [`logging`] writes the
-//! log.
+//! log. [`offload`] hands established one-hop UDP sessions to a tc program in the kernel.
 //! The config format itself lives in the `l7mp-config` crate, shared with the compiler.
 
 pub mod admin;
@@ -20,6 +20,7 @@ pub mod jsonsocket;
 pub mod lb;
 pub mod listener;
 pub mod logging;
+pub mod offload;
 pub mod proxy;
 pub mod reload;
 pub mod routing;

@@ -95,8 +95,16 @@ async fn serve(
 ) -> ExitCode {
     let mut signals = StopSignals::register();
     let status = Arc::new(ReloadStatus::default());
+    let offload = match l7mp::offload::Offload::start(&cli.offload_settings()) {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(1);
+        }
+    };
     let options = Options {
         bind_address: cli.bind_address,
+        offload,
     };
     let mut proxy = match Proxy::start(Config::default(), &options, workers).await {
         Ok(p) => p,

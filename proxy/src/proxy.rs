@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cluster::Cluster;
 use crate::listener::{self, ListenerCtx};
+use crate::offload::Offload;
 use crate::routing::{Routing, RoutingHandle};
 
 /// Process-level options from the command line.
@@ -27,6 +28,8 @@ use crate::routing::{Routing, RoutingHandle};
 pub struct Options {
     /// Address for listeners that name none (instead of the wildcard).
     pub bind_address: Option<IpAddr>,
+    /// UDP kernel offload, when on (see [`crate::offload`]).
+    pub offload: Option<Arc<Offload>>,
 }
 
 /// Why a config could not be started.
@@ -154,6 +157,7 @@ pub struct Proxy {
 pub struct View {
     routing: Arc<RoutingHandle>,
     listeners: RwLock<BTreeMap<String, Arc<ListenerCtx>>>,
+    offload: Option<Arc<Offload>>,
 }
 
 impl View {
@@ -168,6 +172,11 @@ impl View {
             Ok(g) => g.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// UDP kernel offload, when on.
+    pub fn offload(&self) -> Option<&Arc<Offload>> {
+        self.offload.as_ref()
     }
 
     /// The routing in force.
@@ -202,6 +211,7 @@ impl Proxy {
             view: Arc::new(View {
                 routing: routing.clone(),
                 listeners: RwLock::new(BTreeMap::new()),
+                offload: options.offload.clone(),
             }),
             routing,
             listeners: BTreeMap::new(),
@@ -245,7 +255,10 @@ impl Proxy {
                 })?;
             bound.push((l.clone(), sockets));
         }
-        // Nothing can fail from here on.
+        // Nothing can fail from here on. Offloaded flows of listeners and clusters that change
+        // go back to user space before the change applies, so no datagram takes an old path
+        // in the kernel.
+        self.withdraw_changed(old_routing.config(), &config);
         self.routing.store(routing);
         summary.listeners_kept = kept.len();
         for l in kept {
@@ -276,6 +289,29 @@ impl Proxy {
         Ok(summary)
     }
 
+    /// Withdraws the offloaded flows of every listener and cluster that `new` changes or
+    /// drops relative to `old`.
+    fn withdraw_changed(&self, old: &Config, new: &Config) {
+        let Some(offload) = &self.options.offload else {
+            return;
+        };
+        let listener_changed = |name: &str| {
+            let now = new.listeners.iter().find(|l| l.name == name);
+            self.listeners
+                .get(name)
+                .is_none_or(|r| now.is_none_or(|l| *r.ctx.config() != *l))
+        };
+        let cluster_changed = |name: &str| old.clusters.get(name) != new.clusters.get(name);
+        let withdrawn = offload
+            .withdraw(|listener, cluster| listener_changed(listener) || cluster_changed(cluster));
+        if withdrawn > 0 {
+            tracing::info!(
+                flows = withdrawn,
+                "reload: offloaded sessions of changed listeners or clusters back in user space"
+            );
+        }
+    }
+
     fn serve(&self, config: ListenerConfig, sockets: Vec<listener::Bound>) -> Running {
         tracing::info!(
             listener = %config.name,
@@ -283,7 +319,7 @@ impl Proxy {
             address = %config.identity(),
             "listening"
         );
-        let ctx = ListenerCtx::new(config, self.routing.clone());
+        let ctx = ListenerCtx::new(config, self.routing.clone(), self.options.offload.clone());
         let tasks = sockets
             .into_iter()
             .zip(self.workers.iter().cycle())

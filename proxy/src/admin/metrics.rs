@@ -59,17 +59,17 @@ pub fn render(registry: &Registry) -> String {
     out
 }
 
-type Labels<'a> = Vec<(&'static str, &'a str)>;
+pub(super) type Labels<'a> = Vec<(&'static str, &'a str)>;
 
 /// One metric family: a name, a help text, a type and its samples.
-struct Family<'a, V> {
+pub(super) struct Family<'a, V> {
     name: &'static str,
     help: &'static str,
     samples: Vec<(Labels<'a>, V)>,
 }
 
 impl<'a, V> Family<'a, V> {
-    fn new(name: &'static str, help: &'static str) -> Self {
+    pub(super) fn new(name: &'static str, help: &'static str) -> Self {
         Self {
             name,
             help,
@@ -77,12 +77,12 @@ impl<'a, V> Family<'a, V> {
         }
     }
 
-    fn add(&mut self, labels: Labels<'a>, value: V) {
+    pub(super) fn add(&mut self, labels: Labels<'a>, value: V) {
         self.samples.push((labels, value));
     }
 }
 
-fn counters(e: &mut DescriptorEncoder<'_>, f: &Family<'_, u64>) -> fmt::Result {
+pub(super) fn counters(e: &mut DescriptorEncoder<'_>, f: &Family<'_, u64>) -> fmt::Result {
     let mut m = e.encode_descriptor(f.name, f.help, None, MetricType::Counter)?;
     for (labels, v) in &f.samples {
         ConstCounter::new(*v).encode(m.encode_family(labels)?)?;
@@ -90,7 +90,7 @@ fn counters(e: &mut DescriptorEncoder<'_>, f: &Family<'_, u64>) -> fmt::Result {
     Ok(())
 }
 
-fn gauges<V: Copy>(e: &mut DescriptorEncoder<'_>, f: &Family<'_, V>) -> fmt::Result
+pub(super) fn gauges<V: Copy>(e: &mut DescriptorEncoder<'_>, f: &Family<'_, V>) -> fmt::Result
 where
     ConstGauge<V>: EncodeMetric,
 {
@@ -322,11 +322,20 @@ impl ProxyCollector {
 
 impl Collector for ProxyCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
+        // What the kernel forwarded for offloaded sessions, into the listener and cluster
+        // counters first, so that they are exact.
+        if let Some(offload) = self.view.offload() {
+            offload.sync_all();
+        }
         self.build(&mut encoder)?;
         self.process(&mut encoder)?;
         self.config(&mut encoder)?;
         self.listeners(&mut encoder)?;
         self.clusters(&mut encoder)?;
-        self.metric_clusters(&mut encoder)
+        self.metric_clusters(&mut encoder)?;
+        match self.view.offload() {
+            Some(offload) => super::offload_metrics::encode(&mut encoder, offload),
+            None => Ok(()),
+        }
     }
 }

@@ -21,6 +21,7 @@
 pub mod budget;
 pub mod http;
 pub mod metrics;
+mod offload_metrics;
 pub mod process;
 pub mod status;
 

@@ -26,6 +26,10 @@ pub fn config(status: &ReloadStatus) -> Value {
 /// milliseconds since the Unix epoch (`ended` null while it runs), `stages` empty while the session is still
 /// connecting its hops, and `traffic` counted on the source side.
 pub fn sessions(view: &View) -> Value {
+    // What the kernel forwarded for offloaded sessions, into their counters first.
+    if let Some(offload) = view.offload() {
+        offload.sync_all();
+    }
     let mut out = Vec::new();
     for (listener, ctx) in view.listeners() {
         let mut live = ctx.sessions.snapshot();

@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::fds;
 use crate::jsonsocket;
+use crate::offload::Offload;
 use crate::routing::RoutingHandle;
 use crate::session::{self, Greeting, Source};
 use crate::stage::Stage;
@@ -55,14 +56,20 @@ pub struct ListenerCtx {
     pub cancel: CancellationToken,
     /// Rate limit for the warnings its sessions and accepts log.
     pub warnings: Throttle,
+    /// Where one-hop UDP sessions hand their flows to the kernel, when offload is on.
+    pub offload: Option<Arc<Offload>>,
     settings: RwLock<Arc<ListenerConfig>>,
     slots: Arc<Semaphore>,
     max_sessions: AtomicU32,
 }
 
 impl ListenerCtx {
-    /// A context for `config` under `routing`.
-    pub fn new(config: ListenerConfig, routing: Arc<RoutingHandle>) -> Arc<Self> {
+    /// A context for `config` under `routing`, offloading UDP sessions to `offload`.
+    pub fn new(
+        config: ListenerConfig,
+        routing: Arc<RoutingHandle>,
+        offload: Option<Arc<Offload>>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             name: config.name.clone(),
             stats: ListenerStats::default(),
@@ -71,6 +78,7 @@ impl ListenerCtx {
             accepting: CancellationToken::new(),
             cancel: CancellationToken::new(),
             warnings: Throttle::new(Scope::Listener, &config.name),
+            offload,
             slots: Arc::new(Semaphore::new(config.max_sessions as usize)),
             max_sessions: AtomicU32::new(config.max_sessions),
             settings: RwLock::new(Arc::new(config)),

@@ -9,8 +9,10 @@
 //! protocol can carry it), when a hop fails and retries are exhausted, after the idle timeout,
 //! or when the listener goes away. Dropping the session releases every socket it held. (When the
 //! route is a single UDP hop from a server-mode UDP listener, the listener sends the peer's
-//! datagrams past this task: see [`crate::shortcut`].)
+//! datagrams past this task: see [`crate::shortcut`]; with `--offload` the kernel forwards
+//! them once the first went through: see [`crate::offload`].)
 
+mod offload;
 mod ring;
 mod setup;
 
@@ -71,7 +73,7 @@ pub enum Greeting {
     JsonSocket,
 }
 /// Routes and runs one session to its end.
-pub async fn run(ctx: &ListenerCtx, source: Source, metadata: Value, info: Arc<SessionInfo>) {
+pub async fn run(ctx: &Arc<ListenerCtx>, source: Source, metadata: Value, info: Arc<SessionInfo>) {
     let name = info.name.as_str();
     let Source {
         stage,

@@ -21,6 +21,7 @@ use crate::cluster::{Cluster, Connected};
 use crate::gate::Gate;
 use crate::listener::ListenerCtx;
 use crate::listener::sessions::SessionInfo;
+use crate::offload::{Flow, Offloaded};
 use crate::shortcut::Shortcut;
 use crate::stage::{Recv, Stage, UdpHop};
 use crate::stats::Traffic;
@@ -81,6 +82,10 @@ pub(super) struct Ring {
     metadata: Value,
     /// What the admin endpoint shows of the session; a reconnect updates its endpoint.
     info: Arc<SessionInfo>,
+    /// The session's flow in the kernel, when offloaded.
+    offloaded: Option<Offloaded>,
+    /// Whether offloading was tried for the current hop (once per hop connection).
+    offload_tried: bool,
 }
 
 impl Ring {
@@ -103,6 +108,8 @@ impl Ring {
             hops,
             next_poll: 0,
             moved: 0,
+            offloaded: None,
+            offload_tried: false,
             retry,
             // Only a reconnect needs the metadata again (for its balancing key); most sessions
             // can give its memory back now.
@@ -140,7 +147,28 @@ impl Ring {
             .map_or(0, |(shortcut, _)| shortcut.carried())
     }
 
-    pub(super) async fn pump(&mut self, ctx: &ListenerCtx) -> End {
+    /// Hands a one-hop UDP session's flow to the kernel, once its first datagram went
+    /// through and nothing waits in its inbox (so that the kernel cannot overtake it).
+    fn try_offload(&mut self, ctx: &Arc<ListenerCtx>) {
+        let Some(offload) = &ctx.offload else { return };
+        let [Stage::UdpPeer(source), Stage::Udp(hop)] = self.stages.as_slice() else {
+            return;
+        };
+        if !source.inbound.is_empty() {
+            return;
+        }
+        self.offload_tried = true;
+        let (up, cluster) = (hop.socket(), &self.hops[0].cluster);
+        let flow = (|| {
+            let (listener, upstream) = (source.socket.local_addr()?, up.local_addr()?);
+            Flow::new(source.peer, listener, upstream, up.peer_addr()?)
+        })();
+        let sink =
+            super::offload::Counted::new(ctx.clone(), cluster.stats.clone(), self.info.clone());
+        self.offloaded = offload.install(flow, &ctx.name, &cluster.config.name, Box::new(sink));
+    }
+
+    pub(super) async fn pump(&mut self, ctx: &Arc<ListenerCtx>) -> End {
         let mut idle = ctx.config().idle_timeout.map(IdleWatch::new);
         let timer = tokio::time::sleep(idle.as_ref().map_or(Duration::ZERO, IdleWatch::period));
         // The session's own token: waiting on the listener's would lock a list shared by every
@@ -184,7 +212,8 @@ impl Ring {
                 Wakeup::Stop => return End::Stopped,
                 Wakeup::Tick => {
                     let Some(watch) = idle.as_mut() else { continue };
-                    if watch.quiet_after(self.moved + self.shortcut_carried()) {
+                    let offloaded = self.offloaded.as_ref().map_or(0, Offloaded::sync);
+                    if watch.quiet_after(self.moved + self.shortcut_carried() + offloaded) {
                         return End::Idle;
                     }
                     timer.as_mut().reset(Instant::now() + watch.period());
@@ -195,7 +224,11 @@ impl Ring {
             let outcome = match event {
                 Recv::Data(data) => {
                     self.moved += 1;
-                    self.forward(ctx, i, data).await
+                    let outcome = self.forward(ctx, i, data).await;
+                    if i == 0 && !self.offload_tried && outcome.is_none() {
+                        self.try_offload(ctx);
+                    }
+                    outcome
                 }
                 Recv::Closed => self.on_closed(i).await,
                 Recv::Failed(e) => self.on_failed(i, e).await,
@@ -307,6 +340,10 @@ impl Ring {
         if let Some((shortcut, _)) = self.shortcut() {
             shortcut.close();
         }
+        // The flow names the failed hop's socket: back to user space, offloaded again once
+        // the new hop carried a datagram.
+        self.offloaded = None;
+        self.offload_tried = false;
         // Say goodbye on the failed connection first: a WebSocket peer that broke the protocol
         // learns why (1007 for text that is not UTF-8).
         let closing = self.stages[stage].close();

@@ -36,6 +36,7 @@ impl Served {
     async fn start(path: PathBuf) -> Self {
         let options = Options {
             bind_address: Some([127, 0, 0, 1].into()),
+            ..Options::default()
         };
         let mut proxy = Proxy::start(
             l7mp_config::Config::default(),

@@ -31,6 +31,7 @@ pub async fn start_proxy(yaml: &str) -> Proxy {
     };
     let options = Options {
         bind_address: Some(Ipv4Addr::LOCALHOST.into()),
+        ..Options::default()
     };
     Proxy::start(loaded.config, &options, &Workers::current())
         .await

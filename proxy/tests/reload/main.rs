@@ -66,6 +66,7 @@ impl Reloading {
         let loaded = l7mp_config::load_str("config.yaml", &text).unwrap();
         let options = Options {
             bind_address: Some([127, 0, 0, 1].into()),
+            ..Options::default()
         };
         let proxy = Proxy::start(loaded.config, &options, &Workers::current())
             .await

@@ -1,0 +1,614 @@
+//! UDP kernel offload over real sockets and real processes. Each test runs its proxy, echo
+//! server and clients in network namespaces of its own (so the program never sees the
+//! machine's traffic and tests can run side by side on the same ports), as root.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use aya::programs::tc::{SchedClassifier, TcAttachType};
+
+const LISTENER: u16 = 9000;
+const ECHO: u16 = 7000;
+
+/// A network namespace, deleted on drop.
+struct Netns {
+    name: String,
+}
+
+fn run(cmd: &[&str]) {
+    let out = Command::new(cmd[0]).args(&cmd[1..]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Netns {
+    /// A new namespace with `lo` up.
+    fn new() -> Netns {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "l7mpoff{}x{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        run(&["ip", "netns", "add", &name]);
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    fn ip(&self, args: &[&str]) {
+        let mut cmd = vec!["ip", "-n", &self.name];
+        cmd.extend_from_slice(args);
+        run(&cmd);
+    }
+
+    fn exec(&self, args: &[&str]) {
+        let mut cmd = vec!["ip", "netns", "exec", &self.name];
+        cmd.extend_from_slice(args);
+        run(&cmd);
+    }
+
+    fn path(&self) -> PathBuf {
+        Path::new("/run/netns").join(&self.name)
+    }
+
+    /// Runs `f` on a thread inside the namespace: sockets it opens stay there.
+    fn enter<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        let file = fs::File::open(self.path()).unwrap();
+        thread::scope(|s| {
+            s.spawn(|| {
+                // SAFETY: a plain system call on a descriptor we own.
+                let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+                assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+                f()
+            })
+            .join()
+            .unwrap()
+        })
+    }
+
+    /// `Udp` counters of the namespace (`/proc/net/snmp`), by name.
+    fn udp_counter(&self, name: &str) -> u64 {
+        self.enter(|| {
+            let snmp = fs::read_to_string("/proc/self/net/snmp").unwrap();
+            let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
+            let (names, values) = (udp.next().unwrap(), udp.next().unwrap());
+            let i = names.split_whitespace().position(|n| n == name).unwrap();
+            values.split_whitespace().nth(i).unwrap().parse().unwrap()
+        })
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// The proxy, in a namespace, killed on drop.
+struct Proxy {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Proxy {
+    fn start(ns: &Netns, config: &str, args: &[&str]) -> Proxy {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        fs::write(&path, config).unwrap();
+        let child = Self::spawn(ns, &path, args, Stdio::null()).spawn().unwrap();
+        let proxy = Proxy { child, dir };
+        proxy.wait_for(ns, "l7mp_config_generation 1");
+        proxy
+    }
+
+    fn spawn(ns: &Netns, config: &Path, args: &[&str], stderr: Stdio) -> Command {
+        Self::spawn_with(ns, &[], config, args, stderr)
+    }
+
+    /// The proxy's command line in `ns`, run through `wrapper` (a program and its arguments)
+    /// when one is given.
+    fn spawn_with(
+        ns: &Netns,
+        wrapper: &[&str],
+        config: &Path,
+        args: &[&str],
+        stderr: Stdio,
+    ) -> Command {
+        let file = fs::File::open(ns.path()).unwrap();
+        let bin = env!("CARGO_BIN_EXE_l7mp");
+        let mut cmd = match wrapper {
+            [program, rest @ ..] => {
+                let mut cmd = Command::new(program);
+                cmd.args(rest).arg(bin);
+                cmd
+            }
+            [] => Command::new(bin),
+        };
+        cmd.arg("--config")
+            .arg(config)
+            .args(["--metrics-address", "none", "--workers", "1"])
+            .args(["--drain-timeout", "0.1"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(
+                move || match libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) {
+                    0 => Ok(()),
+                    _ => Err(std::io::Error::last_os_error()),
+                },
+            );
+        }
+        cmd
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: a plain system call on our own child.
+        unsafe { libc::kill(self.pid(), sig) };
+        // A stop takes effect when each thread next leaves the kernel: wait for all of them.
+        let stopped = |want: bool| {
+            let tasks = fs::read_dir(format!("/proc/{}/task", self.pid())).unwrap();
+            tasks.flatten().all(|t| {
+                let stat = fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+                let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+                state.starts_with('T') == want
+            })
+        };
+        let want = match sig {
+            libc::SIGSTOP => true,
+            libc::SIGCONT => false,
+            _ => return,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !stopped(want) {
+            assert!(
+                Instant::now() < deadline,
+                "signal {sig} did not take effect"
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn metrics(&self, ns: &Netns) -> String {
+        get(ns, "/metrics")
+    }
+
+    fn wait_for(&self, ns: &Netns, line: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let m = ns.enter(|| try_get("/metrics")).unwrap_or_default();
+            if m.lines().any(|l| l == line) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no `{line}` in:\n{m}");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn reload(&self, config: &str) {
+        let path = self.dir.path().join("config.yaml");
+        let tmp = self.dir.path().join("config.tmp");
+        fs::write(&tmp, config).unwrap();
+        fs::rename(tmp, path).unwrap();
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn try_get(path: &str) -> Option<String> {
+    let mut s = TcpStream::connect("127.0.0.1:1234").ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+fn get(ns: &Netns, path: &str) -> String {
+    ns.enter(|| try_get(path)).expect("admin endpoint answers")
+}
+
+fn value(metrics: &str, sample: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' '))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+/// A UDP echo server on `addr` in `ns`, for the life of the test process.
+fn echo(ns: &Netns, addr: &str) {
+    let socket = ns.enter(|| UdpSocket::bind(addr).unwrap());
+    thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, peer)) = socket.recv_from(&mut buf) {
+            let _ = socket.send_to(&buf[..n], peer);
+        }
+    });
+}
+
+/// A client socket in `ns` connected to `to`.
+fn client(ns: &Netns, to: &str) -> UdpSocket {
+    ns.enter(|| {
+        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+        s.connect(to).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s
+    })
+}
+
+/// Sends `n` datagrams one by one and checks each echo, from the address sent to.
+fn round_trips(socket: &UdpSocket, n: usize) {
+    let mut buf = [0u8; 2048];
+    for i in 0..n {
+        let out = format!("datagram {i} of {n}");
+        socket.send(out.as_bytes()).unwrap();
+        let len = socket.recv(&mut buf).expect("an echo");
+        assert_eq!(&buf[..len], out.as_bytes());
+    }
+}
+
+fn config(endpoint: &str, idle: u32) -> String {
+    format!(
+        "listeners:
+  - name: l
+    spec: {{protocol: UDP, port: {LISTENER}}}
+    options: {{idle_timeout: {idle}}}
+    rules:
+      - action:
+          route:
+            destination: echo
+clusters:
+  - name: echo
+    spec: {{protocol: UDP, port: {ECHO}}}
+    endpoints:
+      - spec: {{address: {endpoint}}}
+"
+    )
+}
+
+const ON: &[&str] = &["--offload", "on"];
+
+#[test]
+fn offloaded_datagrams_bypass_the_proxy_and_are_counted_exactly() {
+    let ns = Netns::new();
+    echo(&ns, "127.0.0.1:7000");
+    let proxy = Proxy::start(&ns, &config("127.0.0.1", 60), ON);
+    let c = client(&ns, "127.0.0.1:9000");
+    round_trips(&c, 1);
+    proxy.wait_for(&ns, "l7mp_offload_sessions_active 1");
+    // Stopped, the proxy cannot forward a datagram: the kernel does it all.
+    proxy.signal(libc::SIGSTOP);
+    round_trips(&c, 500);
+    // A new peer needs the proxy: nothing comes back while it is stopped.
+    let other = client(&ns, "127.0.0.1:9000");
+    other
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    other.send(b"new peer").unwrap();
+    assert!(other.recv(&mut [0u8; 64]).is_err());
+    proxy.signal(libc::SIGCONT);
+    let mut buf = [0u8; 64];
+    let n = other
+        .recv(&mut buf)
+        .expect("the new peer is answered once the proxy runs");
+    assert_eq!(&buf[..n], b"new peer");
+    let m = proxy.metrics(&ns);
+    assert_eq!(
+        value(&m, "l7mp_offload_packets_total{direction=\"upstream\"}"),
+        500
+    );
+    // The echo of each session's first datagram may already meet the installed flow, or not.
+    let downstream = value(&m, "l7mp_offload_packets_total{direction=\"downstream\"}");
+    assert!((500..=502).contains(&downstream), "{downstream}");
+    // The listener's and cluster's counters include what the kernel forwarded.
+    assert_eq!(
+        value(
+            &m,
+            "l7mp_listener_packets_total{listener=\"l\",direction=\"rx\"}"
+        ),
+        502
+    );
+    assert_eq!(
+        value(
+            &m,
+            "l7mp_listener_packets_total{listener=\"l\",direction=\"tx\"}"
+        ),
+        502
+    );
+    assert_eq!(
+        value(
+            &m,
+            "l7mp_cluster_packets_total{cluster=\"echo\",direction=\"tx\"}"
+        ),
+        502
+    );
+    let bytes: u64 = (0..500)
+        .map(|i| format!("datagram {i} of 500").len() as u64)
+        .sum();
+    assert_eq!(
+        value(&m, "l7mp_offload_bytes_total{direction=\"upstream\"}"),
+        bytes
+    );
+    let sessions = get(&ns, "/sessions");
+    let body = &sessions[sessions.find("\r\n\r\n").unwrap() + 4..];
+    let sessions: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(sessions[0]["traffic"]["rx_packets"], 501, "{sessions}");
+    assert_eq!(ns.udp_counter("InCsumErrors"), 0);
+}
+
+#[test]
+fn a_client_on_another_interface_stays_in_user_space_and_is_served() {
+    // client namespace --veth-- proxy namespace (proxy and echo server on 10.77.0.1).
+    let (outside, inside) = (Netns::new(), Netns::new());
+    let (a, b) = (format!("{}a", outside.name), format!("{}b", inside.name));
+    let (a, b) = (
+        &a[a.len().saturating_sub(15)..],
+        &b[b.len().saturating_sub(15)..],
+    );
+    outside.ip(&[
+        "link",
+        "add",
+        a,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        b,
+        "netns",
+        &inside.name,
+    ]);
+    outside.ip(&["addr", "add", "10.77.0.2/24", "dev", a]);
+    inside.ip(&["addr", "add", "10.77.0.1/24", "dev", b]);
+    outside.ip(&["link", "set", a, "up"]);
+    inside.ip(&["link", "set", b, "up"]);
+    // Full checksums on the wire both ways, so that the receiving sockets check them.
+    outside.exec(&["ethtool", "-K", a, "tx", "off"]);
+    inside.exec(&["ethtool", "-K", b, "tx", "off"]);
+    echo(&inside, "10.77.0.1:7000");
+    let interfaces = format!("lo,{b}");
+    let proxy = Proxy::start(
+        &inside,
+        &config("10.77.0.1", 60),
+        &["--offload", "on", "--offload-interfaces", &interfaces],
+    );
+    let c = client(&outside, "10.77.0.1:9000");
+    round_trips(&c, 50);
+    let m = proxy.metrics(&inside);
+    assert_eq!(
+        value(&m, "l7mp_offload_sessions_refused_total{reason=\"unfit\"}"),
+        1
+    );
+    assert_eq!(value(&m, "l7mp_offload_sessions_total"), 0);
+    assert_eq!(
+        value(
+            &m,
+            "l7mp_listener_packets_total{listener=\"l\",direction=\"rx\"}"
+        ),
+        50
+    );
+    assert_eq!(outside.udp_counter("InCsumErrors"), 0);
+    assert_eq!(inside.udp_counter("InCsumErrors"), 0);
+}
+
+/// The ids of the TCX ingress programs on `lo` of `ns`.
+fn attached(ns: &Netns) -> Vec<u32> {
+    ns.enter(|| {
+        let (_, programs) = SchedClassifier::query_tcx("lo", TcAttachType::Ingress).unwrap();
+        programs.iter().map(|p| p.id()).collect()
+    })
+}
+
+#[test]
+fn a_killed_proxy_leaves_no_program_or_map_behind() {
+    let ns = Netns::new();
+    echo(&ns, "127.0.0.1:7000");
+    let mut proxy = Proxy::start(&ns, &config("127.0.0.1", 60), ON);
+    round_trips(&client(&ns, "127.0.0.1:9000"), 3);
+    proxy.wait_for(&ns, "l7mp_offload_sessions_active 1");
+    let programs = attached(&ns);
+    assert_eq!(programs.len(), 1);
+    proxy.signal(libc::SIGKILL);
+    proxy.child.wait().unwrap();
+    // Freed once the kernel let go of the program (deferred work: wait for it).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !attached(&ns).is_empty()
+        || aya::programs::loaded_programs().any(|p| p.is_ok_and(|p| p.id() == programs[0]))
+    {
+        assert!(Instant::now() < deadline, "the program outlived its proxy");
+        thread::sleep(Duration::from_millis(50));
+    }
+    // And the next proxy starts and offloads as if nothing happened.
+    let proxy = Proxy::start(&ns, &config("127.0.0.1", 60), ON);
+    round_trips(&client(&ns, "127.0.0.1:9000"), 3);
+    proxy.wait_for(&ns, "l7mp_offload_sessions_active 1");
+    drop(proxy);
+}
+
+#[test]
+fn a_stopped_proxy_detaches() {
+    let ns = Netns::new();
+    let mut proxy = Proxy::start(&ns, &config("127.0.0.1", 60), ON);
+    assert_eq!(attached(&ns).len(), 1);
+    proxy.signal(libc::SIGTERM);
+    assert!(proxy.child.wait().unwrap().success());
+    assert!(attached(&ns).is_empty());
+}
+
+#[test]
+fn offload_on_fails_the_start_with_the_reason_and_auto_carries_on() {
+    let ns = Netns::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    fs::write(&path, config("127.0.0.1", 60)).unwrap();
+    let args = ["--offload", "on", "--offload-interfaces", "nosuchif0"];
+    let out = Proxy::spawn(&ns, &path, &args, Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--offload=on") && stderr.contains("\"nosuchif0\""),
+        "{stderr}"
+    );
+    // Without the capabilities.
+    let setpriv = [
+        "setpriv",
+        "--bounding-set",
+        "-all",
+        "--inh-caps",
+        "-all",
+        "--",
+    ];
+    let mut cmd = Proxy::spawn_with(&ns, &setpriv, &path, &["--offload", "on"], Stdio::piped());
+    let setpriv = cmd.output().unwrap();
+    assert_eq!(setpriv.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&setpriv.stderr);
+    assert!(stderr.contains("CAP_BPF and CAP_NET_ADMIN"), "{stderr}");
+    // auto: says why and forwards in user space.
+    echo(&ns, "127.0.0.1:7000");
+    let proxy = Proxy::start(
+        &ns,
+        &config("127.0.0.1", 60),
+        &["--offload", "auto", "--offload-interfaces", "nosuchif0"],
+    );
+    round_trips(&client(&ns, "127.0.0.1:9000"), 5);
+    let m = proxy.metrics(&ns);
+    assert_eq!(
+        value(
+            &m,
+            "l7mp_listener_packets_total{listener=\"l\",direction=\"rx\"}"
+        ),
+        5
+    );
+    assert!(!m.contains("l7mp_offload_"), "{m}");
+}
+
+#[test]
+fn a_full_flow_table_leaves_sessions_in_user_space() {
+    let ns = Netns::new();
+    echo(&ns, "127.0.0.1:7000");
+    // Room for one session (two entries).
+    let proxy = Proxy::start(
+        &ns,
+        &config("127.0.0.1", 60),
+        &["--offload", "on", "--offload-flows", "2"],
+    );
+    let (first, second) = (client(&ns, "127.0.0.1:9000"), client(&ns, "127.0.0.1:9000"));
+    round_trips(&first, 1);
+    proxy.wait_for(&ns, "l7mp_offload_sessions_active 1");
+    round_trips(&second, 1);
+    proxy.wait_for(
+        &ns,
+        "l7mp_offload_sessions_refused_total{reason=\"full\"} 1",
+    );
+    round_trips(&second, 20);
+    round_trips(&first, 20);
+    let m = proxy.metrics(&ns);
+    assert_eq!(
+        value(&m, "l7mp_offload_packets_total{direction=\"upstream\"}"),
+        20
+    );
+    assert_eq!(
+        value(
+            &m,
+            "l7mp_listener_packets_total{listener=\"l\",direction=\"rx\"}"
+        ),
+        42
+    );
+    assert_eq!(value(&m, "l7mp_offload_sessions_active"), 1);
+}
+
+#[test]
+fn offloaded_sessions_stay_while_traffic_flows_and_end_when_idle() {
+    let ns = Netns::new();
+    echo(&ns, "127.0.0.1:7000");
+    let proxy = Proxy::start(&ns, &config("127.0.0.1", 1), ON);
+    let c = client(&ns, "127.0.0.1:9000");
+    round_trips(&c, 1);
+    proxy.wait_for(&ns, "l7mp_offload_sessions_active 1");
+    // Traffic only through the kernel for three idle timeouts: the session lives on.
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        round_trips(&c, 1);
+        thread::sleep(Duration::from_millis(50));
+    }
+    let m = proxy.metrics(&ns);
+    assert_eq!(value(&m, "l7mp_listener_sessions_total{listener=\"l\"}"), 1);
+    assert_eq!(
+        value(&m, "l7mp_listener_sessions_active{listener=\"l\"}"),
+        1
+    );
+    // Quiet: it ends, and its flow leaves the kernel.
+    proxy.wait_for(&ns, "l7mp_listener_sessions_active{listener=\"l\"} 0");
+    proxy.wait_for(&ns, "l7mp_offload_sessions_active 0");
+    // The next datagram starts a new session, offloaded again.
+    round_trips(&c, 1);
+    proxy.wait_for(&ns, "l7mp_offload_sessions_total 2");
+}
+
+#[test]
+fn a_reload_that_changes_the_cluster_sends_its_flows_back_to_user_space() {
+    let ns = Netns::new();
+    echo(&ns, "127.0.0.1:7000");
+    let proxy = Proxy::start(&ns, &config("127.0.0.1", 60), ON);
+    let c = client(&ns, "127.0.0.1:9000");
+    round_trips(&c, 1);
+    proxy.wait_for(&ns, "l7mp_offload_sessions_active 1");
+    round_trips(&c, 10);
+    // The same endpoint spelled differently: the cluster changed.
+    let changed = config("127.0.0.1", 60).replace(
+        "- spec: {address: 127.0.0.1}",
+        "- spec: {address: 127.0.0.1}\n        weight: 2",
+    );
+    proxy.reload(&changed);
+    proxy.wait_for(&ns, "l7mp_config_generation 2");
+    let m = proxy.metrics(&ns);
+    assert_eq!(value(&m, "l7mp_offload_sessions_withdrawn_total"), 1);
+    assert_eq!(value(&m, "l7mp_offload_sessions_active"), 0);
+    // The session goes on, through the proxy now: stopped, it answers nothing.
+    proxy.signal(libc::SIGSTOP);
+    c.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    c.send(b"after the reload").unwrap();
+    assert!(c.recv(&mut [0u8; 64]).is_err());
+    proxy.signal(libc::SIGCONT);
+    let mut buf = [0u8; 64];
+    let n = c.recv(&mut buf).expect("answered through user space");
+    assert_eq!(&buf[..n], b"after the reload");
+    let m = proxy.metrics(&ns);
+    assert_eq!(
+        value(&m, "l7mp_offload_packets_total{direction=\"upstream\"}"),
+        10
+    );
+    assert_eq!(
+        value(
+            &m,
+            "l7mp_listener_packets_total{listener=\"l\",direction=\"rx\"}"
+        ),
+        12
+    );
+    assert_eq!(value(&m, "l7mp_listener_sessions_total{listener=\"l\"}"), 1);
+}
