@@ -76,11 +76,15 @@ fn schema_words(schema: &Value, words: &mut BTreeSet<String>) {
             if let Some(Value::Object(props)) = map.get("properties") {
                 words.extend(props.keys().cloned());
                 if let Some(p) = props.get("protocol") {
-                    let values = p.get("enum").into_iter().flatten();
+                    let values = p
+                        .get("enum")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten();
                     words.extend(
                         values
                             .chain(p.get("const"))
-                            .filter_map(|v| v.as_str())
+                            .filter_map(Value::as_str)
                             .map(str::to_string),
                     );
                 }
@@ -163,10 +167,10 @@ fn every_config_key_the_guide_accepts_loads() {
     }
     let mut present = BTreeSet::new();
     paths(&value, "", &mut present);
-    let missing: Vec<&str> = rows()
-        .iter()
+    let missing: Vec<String> = rows()
+        .into_iter()
         .filter(|r| r.is_config() && r.accepted() && !present.contains(&r.path))
-        .map(|r| r.path.as_str())
+        .map(|r| r.path)
         .collect();
     assert!(missing.is_empty(), "not in every-key.yaml: {missing:?}");
 }
