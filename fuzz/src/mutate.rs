@@ -126,7 +126,7 @@ pub enum Edit {
         donor: usize,
         from: usize,
     },
-    /// Inserts `depth` levels of nesting at `at`.
+    /// Inserts `depth` levels of nesting at character `at` (block nesting: before line `at`).
     Nest {
         at: usize,
         kind: Nesting,
@@ -241,6 +241,20 @@ pub fn apply(text: &str, edit: &Edit, donors: &[String]) -> String {
             };
             let donated: Vec<&str> = donor.split('\n').collect();
             lines.insert(line % (lines.len() + 1), donated[from % donated.len()]);
+            lines.join("\n")
+        }
+        // Block nesting only nests at the start of a line: it goes in as a line of its own,
+        // indented as the line it goes before.
+        Edit::Nest {
+            at,
+            kind: Nesting::Block,
+            depth,
+        } => {
+            let mut lines: Vec<String> = text.split('\n').map(String::from).collect();
+            let i = at % lines.len();
+            let indent = lines[i].len() - lines[i].trim_start_matches(' ').len();
+            let nested = " ".repeat(indent) + &nesting(Nesting::Block, *depth);
+            lines.insert(i, nested.trim_end_matches('\n').to_string());
             lines.join("\n")
         }
         Edit::Nest { at, kind, depth } => splice(text, *at, 0, |_| nesting(*kind, *depth)),
