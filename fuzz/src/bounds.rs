@@ -276,3 +276,65 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(f: fn(&u64)) -> Case<u64> {
+        Arc::new(f)
+    }
+
+    #[test]
+    fn a_case_within_the_bounds_reports_its_peak() {
+        let peak = run(
+            1 << 20,
+            "1 MiB".into(),
+            &case(|n| {
+                let v = vec![1u8; *n as usize];
+                assert_eq!(v.len(), 1 << 20);
+            }),
+        )
+        .unwrap();
+        assert!((1 << 20..2 << 20).contains(&peak), "{peak}");
+    }
+
+    #[test]
+    fn a_panic_fails_with_its_message() {
+        let failure = run(7, "7".into(), &case(|n| panic!("bad input {n}"))).unwrap_err();
+        assert!(
+            matches!(&failure, Failure::Panicked(m) if m == "bad input 7"),
+            "{failure}"
+        );
+    }
+
+    #[test]
+    fn a_case_over_the_ceiling_fails() {
+        let failure = run(
+            MEMORY_CEILING as u64 + (1 << 20),
+            "big".into(),
+            &case(|n| {
+                let v = vec![0u8; *n as usize];
+                assert_eq!(v.len() as u64, *n);
+            }),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(failure, Failure::Memory(p) if p > MEMORY_CEILING),
+            "{failure}"
+        );
+    }
+
+    #[test]
+    fn a_case_past_the_timeout_hangs() {
+        let failure = run(
+            0,
+            "sleeps".into(),
+            &case(|_| {
+                std::thread::sleep(CASE_TIMEOUT + Duration::from_secs(1));
+            }),
+        )
+        .unwrap_err();
+        assert!(matches!(failure, Failure::Hung), "{failure}");
+    }
+}
