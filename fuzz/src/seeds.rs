@@ -64,7 +64,8 @@ pub struct ProxyConfig {
     pub text: String,
 }
 
-/// Every proxy config in the repository: `examples/proxy-demo/l7mp.yaml` and the
+/// Every proxy config in the repository: `examples/proxy-demo/l7mp.yaml`, the configs the
+/// proxy's tests read (`proxy/tests/data`, the original project's among them) and the
 /// `config.yaml` of each ConfigMap the golden tests expect the compiler to write.
 pub fn proxy_configs() -> &'static [ProxyConfig] {
     static CONFIGS: LazyLock<Vec<ProxyConfig>> = LazyLock::new(|| {
@@ -73,6 +74,12 @@ pub fn proxy_configs() -> &'static [ProxyConfig] {
             name: name_in_repo(&demo),
             text: read(&demo),
         }];
+        for path in files_under(&repo().join("proxy/tests/data")) {
+            configs.push(ProxyConfig {
+                name: name_in_repo(&path),
+                text: read(&path),
+            });
+        }
         for dir in golden_dirs() {
             let expected = dir.join("expected.yaml");
             if !expected.is_file() {
@@ -127,6 +134,26 @@ fn collect(value: &Value, key: &str, found: &mut Vec<Value>) {
         Value::Array(items) => items.iter().for_each(|v| collect(v, key, found)),
         _ => {}
     }
+}
+
+/// The YAML and JSON files under `dir`, recursively and sorted; none when it does not exist.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files = Vec::new();
+    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else if path
+            .extension()
+            .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+        {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
 }
 
 /// The directories of the compiler's golden tests.
