@@ -208,7 +208,7 @@ impl Batch {
                 iov_len: self.lens[i],
             };
             headers[i].msg_hdr.msg_name = (&mut self.peers[i] as *mut libc::sockaddr_in).cast();
-            headers[i].msg_hdr.msg_namelen = mem::size_of::<libc::sockaddr_in>() as u32;
+            headers[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as u32;
             headers[i].msg_hdr.msg_iov = &mut iovecs[i];
             headers[i].msg_hdr.msg_iovlen = 1;
         }

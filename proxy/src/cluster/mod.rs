@@ -184,7 +184,7 @@ impl Cluster {
             return Err(ConnectError::NoEndpoints(self.config.name.clone()));
         };
         let target = &set.targets[index];
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = Instant::now() + timeout;
         let result = tokio::time::timeout_at(deadline, self.open(target, metadata, deadline)).await;
         let error = match result {
             Ok(Ok((stage, pending))) => {

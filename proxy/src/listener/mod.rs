@@ -421,7 +421,7 @@ pub async fn accept_loop<C>(
                 if ctx.warnings.admit() {
                     tracing::warn!(listener = %ctx.name, error = %e, "accept failed");
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
     }

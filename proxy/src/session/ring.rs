@@ -412,7 +412,7 @@ impl Ring {
     /// Says goodbye where the protocol has a way to; everything is released on drop.
     pub(super) async fn close(&mut self) {
         let closing = join_all(self.stages.iter_mut().map(Stage::close));
-        let _ = tokio::time::timeout(std::time::Duration::from_millis(200), closing).await;
+        let _ = tokio::time::timeout(Duration::from_millis(200), closing).await;
     }
 }
 
