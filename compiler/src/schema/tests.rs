@@ -1,4 +1,5 @@
 use super::*;
+use crate::crd::Spec;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::load::{SourceFile, parse};
 
@@ -94,4 +95,32 @@ fn optional_fields_may_be_null_as_in_kubernetes() {
     assert!(diags.is_empty(), "{diags:?}");
     let diags = vsvc("    name: 5\n    spec: {UDP: {port: 9001}}\n    rules: []\n");
     assert_eq!(diags[0].message, "expected string, found integer");
+}
+
+/// The schema stage reads every valid spec into its type once and drops the JSON; a spec that
+/// does not read keeps an outline of its selectors, routes and references.
+#[test]
+fn specs_are_read_once_into_types() {
+    let files = [SourceFile {
+        name: "t.yaml".into(),
+        text: format!(
+            "{VSVC}    spec: {{UDP: {{port: 70000}}}}\n    rules: [{{action: {{route: {{name: r, destinationRef: t}}}}}}]\n---\n\
+             apiVersion: l7mp.io/v1\nkind: Target\nmetadata: {{name: t}}\nspec: {{cluster: {{spec: {{Echo: {{}}}}}}}}\n"
+        ),
+    }];
+    let mut diags = Diagnostics::default();
+    let mut inputs = parse(&files, "default", &mut diags);
+    super::check(&mut inputs.objects, &mut diags);
+    let codes: Vec<Code> = diags.into_sorted().iter().map(|d| d.code).collect();
+    assert_eq!(codes, [Code::OutOfRange]);
+    let (vsvc, target) = (&inputs.objects[0], &inputs.objects[1]);
+    assert!(vsvc.value().is_null() && target.value().is_null());
+    assert!(matches!(target.crd, Some(Spec::Target(_))));
+    assert!(vsvc.crd.is_none());
+    let outline = vsvc.outline.as_ref().expect("an outline");
+    let selectors: Vec<&str> = outline.selectors.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(selectors, ["/spec/selector"]);
+    assert_eq!(outline.routes[0].1.name.as_deref(), Some("r"));
+    let references: Vec<&str> = outline.references.iter().map(|r| r.2.as_str()).collect();
+    assert_eq!(references, ["t"]);
 }
