@@ -34,10 +34,12 @@ pub struct Object {
     pub(super) value: Value,
     /// The typed spec of an `l7mp.io` object, set by [`crate::schema::check`]; None for other
     /// kinds and for a spec that does not read as its type (the schema stage reported why).
-    pub crd: Option<Spec>,
+    /// Boxed, as is the outline: most objects have neither, and a Vec of objects sized for the
+    /// largest spec would cost more than all the specs.
+    pub crd: Option<Box<Spec>>,
     /// What is still used of an `l7mp.io` object whose spec does not read (so `crd` is None):
     /// its selectors, routes and references, each read on its own by the schema stage.
-    pub outline: Option<Outline>,
+    pub outline: Option<Box<Outline>>,
 }
 
 impl Object {

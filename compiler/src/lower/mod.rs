@@ -209,9 +209,21 @@ pub fn lower(
     }
     let inserts = lowering.inserts(placements, diags);
     lowering.apply_cycles(&inserts, diags);
+    // The objects placed on each workload, in placement order: assembling each proxy from its
+    // own, not by scanning every placement, keeps this linear in the mesh.
+    let mut placed: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for p in placements {
+        for &w in &p.workloads {
+            placed.entry(w).or_default().push(p.object);
+        }
+    }
+    let none = Vec::new();
     let proxies = mounts
         .iter()
-        .map(|mount| lowering.assemble(mount, placements, &listeners, &inserts))
+        .map(|mount| {
+            let here = placed.get(&mount.workload).unwrap_or(&none);
+            lowering.assemble(mount, here, &listeners, &inserts)
+        })
         .collect();
     Lowered {
         proxies,
@@ -223,7 +235,7 @@ impl<'a> Lowering<'a> {
     /// The typed spec of object `i`; None for kinds without one and for a spec that did not
     /// read as its type (the schema stage reported why).
     fn spec(&self, i: usize) -> Option<&'a Spec> {
-        self.objects[i].crd.as_ref()
+        self.objects[i].crd.as_deref()
     }
 
     /// The cluster name of a Target.

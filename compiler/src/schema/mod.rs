@@ -43,14 +43,14 @@ pub fn check(objects: &mut [Object], diags: &mut Diagnostics) {
     for object in objects.iter_mut().filter(|o| o.kind.is_l7mp()) {
         let reported = Reported(validate(object, diags));
         match read(object) {
-            Ok(spec) => object.crd = Some(spec),
+            Ok(spec) => object.crd = Some(Box::new(spec)),
             Err(e) => {
                 if !reported.any() {
                     let message =
                         format!("the spec does not read as a {}: {e}", object.kind.name());
                     diags.push(object.diag(Code::InvalidValue, "/spec", message));
                 }
-                object.outline = Some(outline::outline(object, &reported, diags));
+                object.outline = Some(Box::new(outline::outline(object, &reported, diags)));
             }
         }
         object.take_value();
