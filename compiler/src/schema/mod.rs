@@ -48,7 +48,8 @@ pub fn check(objects: &mut [Object], diags: &mut Diagnostics) {
                 if !reported.any() {
                     let message =
                         format!("the spec does not read as a {}: {e}", object.kind.name());
-                    diags.push(object.diag(Code::InvalidValue, "/spec", message));
+                    let hint = "change the value the message names to one of its type";
+                    diags.push(object.diag(Code::InvalidValue, "/spec", message).hint(hint));
                 }
                 object.outline = Some(Box::new(outline::outline(object, &reported, diags)));
             }

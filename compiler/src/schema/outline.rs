@@ -27,7 +27,8 @@ pub(super) fn outline(object: &Object, reported: &Reported, diags: &mut Diagnost
     let mut unread = |pointer: &str, what: &str, e: &dyn std::fmt::Display| {
         if !reported.covers(pointer) {
             let message = format!("this does not read as {what}: {e}");
-            diags.push(object.diag(Code::InvalidValue, pointer, message));
+            let hint = "write it in the form the CRD gives its field (`l7mpc crds` prints them)";
+            diags.push(object.diag(Code::InvalidValue, pointer, message).hint(hint));
         }
     };
     for (pointer, _, value) in object.spec_fields(&["selector"]) {

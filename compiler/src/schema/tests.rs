@@ -124,3 +124,24 @@ fn specs_are_read_once_into_types() {
     let references: Vec<&str> = outline.references.iter().map(|r| r.2.as_str()).collect();
     assert_eq!(references, ["t"]);
 }
+
+/// A value the schema lets through but the type cannot hold (a position beyond `u32`) is a
+/// diagnostic, and the Rule still keeps its reference to its rule list.
+#[test]
+fn a_spec_that_passes_the_schema_but_does_not_read_is_reported() {
+    let files = [SourceFile {
+        name: "t.yaml".into(),
+        text: "apiVersion: l7mp.io/v1\nkind: Rule\nmetadata: {name: r}\nspec:\n  rulelist: vs\n  position: 4294967296\n  rule: {action: {apply: vs}}\n".into(),
+    }];
+    let mut diags = Diagnostics::default();
+    let mut inputs = parse(&files, "default", &mut diags);
+    super::check(&mut inputs.objects, &mut diags);
+    let diags = diags.into_sorted();
+    let codes: Vec<Code> = diags.iter().map(|d| d.code).collect();
+    assert_eq!(codes, [Code::InvalidValue], "{diags:?}");
+    let rule = &inputs.objects[0];
+    assert!(rule.crd.is_none());
+    let outline = rule.outline.as_deref().expect("an outline");
+    let references: Vec<&str> = outline.references.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(references, ["/spec/rule/action/apply", "/spec/rulelist"]);
+}
