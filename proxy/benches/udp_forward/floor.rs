@@ -51,7 +51,10 @@ struct Relay {
     epoll: OwnedFd,
     flows: Vec<Flow>,
     by_client: HashMap<SocketAddrV4, usize>,
-    batch: Batch,
+    /// Client datagrams, read from the listening socket.
+    requests: Batch,
+    /// Replies collected for sending, until the next `sendmmsg`.
+    replies: Batch,
 }
 
 impl Relay {
@@ -71,7 +74,8 @@ impl Relay {
             epoll,
             flows: Vec::new(),
             by_client: HashMap::new(),
-            batch: Batch::new(),
+            requests: Batch::new(),
+            replies: Batch::new(),
         };
         relay.watch(relay.listener.as_raw_fd(), LISTENER)?;
         Ok(relay)
@@ -110,15 +114,15 @@ impl Relay {
     /// Reads client datagrams in batches and sends each through its client's upstream socket.
     fn forward_requests(&mut self) -> io::Result<()> {
         loop {
-            let received = self.batch.recv(&self.listener)?;
+            let received = self.requests.recv(&self.listener)?;
             for i in 0..received {
-                let client = self.batch.peer(i);
+                let client = self.requests.peer(i);
                 let flow = match self.by_client.get(&client) {
                     Some(&flow) => flow,
                     None => self.open_flow(client)?,
                 };
                 // A full socket buffer drops the datagram, as the network would.
-                let _ = self.flows[flow].upstream.send(self.batch.data(i));
+                let _ = self.flows[flow].upstream.send(self.requests.data(i));
             }
             if received < BATCH {
                 return Ok(());
@@ -130,10 +134,10 @@ impl Relay {
     fn collect_replies(&mut self, flow: usize) -> io::Result<()> {
         let Flow { upstream, client } = &self.flows[flow];
         loop {
-            if self.batch.len == BATCH {
-                self.batch.send(&self.listener)?;
+            if self.replies.len == BATCH {
+                self.replies.send(&self.listener)?;
             }
-            match self.batch.push_from(upstream, *client) {
+            match self.replies.push_from(upstream, *client) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) => return Err(e),
@@ -143,7 +147,7 @@ impl Relay {
 
     /// Sends the collected replies from the listening socket with one `sendmmsg`.
     fn send_replies(&mut self) -> io::Result<()> {
-        self.batch.send(&self.listener)
+        self.replies.send(&self.listener)
     }
 
     fn open_flow(&mut self, client: SocketAddrV4) -> io::Result<usize> {
