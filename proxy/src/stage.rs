@@ -162,10 +162,11 @@ pub struct UdpPeer {
     pub shortcut: Arc<Shortcut>,
 }
 
-/// A UDP cluster hop: a socket connected to the endpoint. The kernel reports an ICMP error
-/// (port unreachable) as a pending socket error, which tokio signals only to waiters for error
-/// readiness, never to readers; `error` is such a waiter, so that a refusing endpoint fails the
-/// session when the ICMP arrives rather than at the next send, or never.
+/// A UDP cluster hop: a socket connected to the endpoint, asking for every ICMP error (see
+/// [`crate::cluster`]'s UDP connections). The kernel reports one as a pending socket error,
+/// which tokio signals only to waiters for error readiness, never to readers; `error` is such a
+/// waiter, so that an endpoint that refuses or can no longer be reached fails the session when
+/// the ICMP arrives rather than at the next send, or never.
 pub struct UdpHop {
     socket: Arc<UdpSocket>,
     error: Pin<Box<dyn Future<Output = ()> + Send>>,

@@ -7,7 +7,9 @@ mod common;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
+use common::netns::{Netns, run};
 use common::*;
 use l7mp::proxy::Proxy;
 use serde_json::json;
@@ -56,6 +58,22 @@ async fn round_robin_pool(
 }
 
 /// The `/metrics` text of `proxy`, as the admin endpoint renders it.
+/// A UDP echo answering `prefix` + the datagram on `addr` inside `ns`, on a thread of its own
+/// that ends when no datagram came for a minute.
+fn udp_echo_in(ns: &Netns, addr: SocketAddr, prefix: &'static str) {
+    let socket = ns.enter(|| std::net::UdpSocket::bind(addr).expect("bind in namespace"));
+    socket
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65_536];
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            let reply = [prefix.as_bytes(), &buf[..n]].concat();
+            let _ = socket.send_to(&reply, from);
+        }
+    });
+}
+
 fn metrics(proxy: &Proxy) -> String {
     let registry = l7mp::admin::metrics::registry(Arc::default(), proxy.view());
     l7mp::admin::metrics::render(&registry)
@@ -159,6 +177,90 @@ async fn with_every_endpoint_ejected_sessions_still_try_them() {
     assert_eq!(tcp_ask(&mut second, "up: ", "hi").await, "up: hi");
     let cluster = proxy.cluster("pool").expect("cluster");
     assert_eq!(cluster.stats.connects.get(), 1);
+    assert_eq!(ejections(&proxy), 1);
+    proxy.stop().await;
+}
+
+/// A pod that is deleted takes its address with it: nothing answers ARP for it any more, and
+/// the kernel reports "host unreachable", never "port unreachable". A session pinned to it
+/// must fail on that report and its client's next datagram must reach a live endpoint, rather
+/// than vanish until the session's idle timeout.
+#[tokio::test]
+async fn a_udp_session_whose_endpoint_host_vanishes_fails_and_its_client_moves_on() {
+    // A second host, 198.18.7.2 (a benchmarking range), behind a veth pair.
+    let ns = Netns::new();
+    let (outer, inner) = (format!("{}o", ns.name()), format!("{}i", ns.name()));
+    run(&[
+        "ip",
+        "link",
+        "add",
+        &outer,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &inner,
+        "netns",
+        ns.name(),
+    ]);
+    run(&["ip", "addr", "add", "198.18.7.1/30", "dev", &outer]);
+    run(&["ip", "link", "set", &outer, "up"]);
+    ns.ip(&["addr", "add", "198.18.7.2/30", "dev", &inner]);
+    ns.ip(&["link", "set", &inner, "up"]);
+    let port = free_port();
+    let _near = udp_echo_until_aborted(local(port), "near: ").await;
+    udp_echo_in(&ns, (Ipv4Addr::new(198, 18, 7, 2), port).into(), "far: ");
+
+    let listen = free_port();
+    let proxy = start_json(json!({
+        "listeners": [route_all_listener(
+            "in", "UDP", listen, json!({"destination": "pool", "retry": {"retry_on": "never"}}),
+        )],
+        "clusters": [{
+            "name": "pool",
+            "spec": {"protocol": "UDP", "port": port},
+            "endpoints": [
+                {"name": "near", "spec": {"address": "127.0.0.1"}},
+                {"name": "far", "spec": {"address": "198.18.7.2"}},
+            ],
+            "loadbalancer": {"policy": "RoundRobin"},
+        }],
+    }))
+    .await;
+    let to = local(listen);
+    // Round robin: of two new sessions, one lands on the far host.
+    let mut pinned = None;
+    let mut others = Vec::new();
+    for _ in 0..2 {
+        let client = udp_client(to).await;
+        if who(&udp_ask(&client, "hi").await) == "far" {
+            pinned = Some(client);
+        } else {
+            others.push(client);
+        }
+    }
+    let pinned = pinned.expect("one session on the far host");
+    let active = listener_stats(&proxy, "in").sessions_active.get();
+
+    // The far host goes away: its address is gone and the gateway forgets its MAC.
+    ns.ip(&["addr", "flush", "dev", &inner]);
+    run(&["ip", "neigh", "flush", "dev", &outer]);
+    pinned.send(b"anyone?").await.expect("send");
+    // ARP gives up after three probes a second apart; allow for a loaded machine.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while ejections(&proxy) == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the session on the vanished host never failed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eventually("the failed session's end", || {
+        listener_stats(&proxy, "in").sessions_active.get() == active - 1
+    })
+    .await;
+    // The same client, the same source port: a new session, on the live endpoint.
+    assert_eq!(udp_ask(&pinned, "again").await, "near: again");
     assert_eq!(ejections(&proxy), 1);
     proxy.stop().await;
 }

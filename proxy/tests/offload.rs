@@ -7,96 +7,19 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use aya::programs::tc::{SchedClassifier, TcAttachType};
 
+mod common;
+
+use common::netns::Netns;
+
 const LISTENER: u16 = 9000;
 const ECHO: u16 = 7000;
-
-/// A network namespace, deleted on drop.
-struct Netns {
-    name: String,
-}
-
-fn run(cmd: &[&str]) {
-    let out = Command::new(cmd[0]).args(&cmd[1..]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-impl Netns {
-    /// A new namespace with `lo` up.
-    fn new() -> Netns {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "l7mpoff{}x{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        run(&["ip", "netns", "add", &name]);
-        let ns = Netns { name };
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns
-    }
-
-    fn ip(&self, args: &[&str]) {
-        let mut cmd = vec!["ip", "-n", &self.name];
-        cmd.extend_from_slice(args);
-        run(&cmd);
-    }
-
-    fn exec(&self, args: &[&str]) {
-        let mut cmd = vec!["ip", "netns", "exec", &self.name];
-        cmd.extend_from_slice(args);
-        run(&cmd);
-    }
-
-    fn path(&self) -> PathBuf {
-        Path::new("/run/netns").join(&self.name)
-    }
-
-    /// Runs `f` on a thread inside the namespace: sockets it opens stay there.
-    fn enter<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let file = fs::File::open(self.path()).unwrap();
-        thread::scope(|s| {
-            s.spawn(|| {
-                // SAFETY: a plain system call on a descriptor we own.
-                let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-                assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-                f()
-            })
-            .join()
-            .unwrap()
-        })
-    }
-
-    /// `Udp` counters of the namespace (`/proc/net/snmp`), by name.
-    fn udp_counter(&self, name: &str) -> u64 {
-        self.enter(|| {
-            let snmp = fs::read_to_string("/proc/self/net/snmp").unwrap();
-            let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
-            let (names, values) = (udp.next().unwrap(), udp.next().unwrap());
-            let i = names.split_whitespace().position(|n| n == name).unwrap();
-            values.split_whitespace().nth(i).unwrap().parse().unwrap()
-        })
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
 
 /// The proxy, in a namespace, killed on drop.
 struct Proxy {
@@ -363,7 +286,10 @@ fn offloaded_datagrams_bypass_the_proxy_and_are_counted_exactly() {
 fn a_client_on_another_interface_stays_in_user_space_and_is_served() {
     // client namespace --veth-- proxy namespace (proxy and echo server on 10.77.0.1).
     let (outside, inside) = (Netns::new(), Netns::new());
-    let (a, b) = (format!("{}a", outside.name), format!("{}b", inside.name));
+    let (a, b) = (
+        format!("{}a", outside.name()),
+        format!("{}b", inside.name()),
+    );
     let (a, b) = (
         &a[a.len().saturating_sub(15)..],
         &b[b.len().saturating_sub(15)..],
@@ -378,7 +304,7 @@ fn a_client_on_another_interface_stays_in_user_space_and_is_served() {
         "name",
         b,
         "netns",
-        &inside.name,
+        inside.name(),
     ]);
     outside.ip(&["addr", "add", "10.77.0.2/24", "dev", a]);
     inside.ip(&["addr", "add", "10.77.0.1/24", "dev", b]);

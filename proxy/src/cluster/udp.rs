@@ -1,13 +1,19 @@
 //! UDP cluster connections: a socket per session hop, connected to the endpoint so that the
-//! kernel lets only the endpoint's datagrams in and reports its ICMP errors on the socket. The
+//! kernel lets only the endpoint's datagrams in and reports its ICMP errors on the socket.
+//!
+//! A connected UDP socket hears of "port unreachable" by default, but of nothing else: when a
+//! pod is deleted, its address stops answering ARP and the kernel reports "host unreachable",
+//! which it drops unless the socket asked for every error with `IP_RECVERR`
+//! (`IPV6_RECVERR`). Without it a session pinned to a deleted pod would never fail, and its
+//! client's traffic would vanish until the idle timeout. So every cluster socket asks, and the
 //! session's [`UdpHop`](crate::stage::UdpHop) waits for the socket's error readiness beside its
-//! reads, so an endpoint that refuses (ICMP port unreachable) fails the hop as soon as the ICMP
-//! arrives, and the session retries or ends as its route says. The datagram that drew the
-//! refusal is lost, as it would be on the network.
+//! reads: an endpoint that refuses or is gone fails the hop as soon as the ICMP arrives, the
+//! endpoint is ejected from balancing, and the session retries or ends as its route says. The
+//! datagram that drew the error is lost, as it would be on the network.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 
 use l7mp_config::model::Bind;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -20,6 +26,7 @@ pub fn connect(to: SocketAddr, bind: Option<&Bind>) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(to), Type::DGRAM, Some(Protocol::UDP))?;
     fds::check(socket.as_fd())?;
     socket.set_nonblocking(true)?;
+    report_every_error(&socket, to.is_ipv6())?;
     socket.bind(&local_address(to, bind)?.into())?;
     socket.connect(&to.into())?;
     UdpSocket::from_std(socket.into())
@@ -36,4 +43,31 @@ pub fn local_address(to: SocketAddr, bind: Option<&Bind>) -> io::Result<SocketAd
         None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
     };
     Ok(SocketAddr::new(ip, bind.and_then(|b| b.port).unwrap_or(0)))
+}
+
+/// Asks the kernel to report every ICMP error about the socket's traffic, not only "port
+/// unreachable" (see the module doc).
+fn report_every_error(socket: &Socket, ipv6: bool) -> io::Result<()> {
+    let (level, name) = if ipv6 {
+        (libc::IPPROTO_IPV6, libc::IPV6_RECVERR)
+    } else {
+        (libc::IPPROTO_IP, libc::IP_RECVERR)
+    };
+    let on: libc::c_int = 1;
+    // SAFETY: `socket` owns a valid descriptor, and the option value is a live `c_int` whose
+    // size is passed with it.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
