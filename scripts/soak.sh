@@ -60,6 +60,10 @@ inner() {
   if ((rc != 0)); then
     echo "soak: harness commands' output:" >&2
     tail -n 40 "$work/harness.log" >&2 || true
+    # The containers' logs (the proxies' reloads and session errors), kept for a look.
+    rm -rf "${out%.md}.logs"
+    cp -r "$state/$cluster/logs" "${out%.md}.logs" 2>/dev/null \
+      && echo "soak: the containers' logs are in ${out%.md}.logs" >&2
   fi
   return "$rc"
 }

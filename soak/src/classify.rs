@@ -84,6 +84,20 @@ pub struct Figures {
     pub burst_latencies: Vec<f64>,
     /// Per deletion, by its index in the deletions.
     pub kills: Vec<KillImpact>,
+    /// The bursts that lost sessions.
+    pub burst_losses: Vec<BurstLoss>,
+}
+
+/// A burst that lost sessions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BurstLoss {
+    /// When it was sent.
+    pub at: f64,
+    /// Its sessions, and how many went unanswered.
+    pub sent: usize,
+    pub lost: usize,
+    /// Whether a deletion was near.
+    pub near: bool,
 }
 
 /// Sorts every datagram (see the module's doc).
@@ -159,8 +173,10 @@ pub fn classify(
         let near = deletions
             .iter()
             .any(|d| d.at >= b.at - NEAR_DELETION && d.at <= b.at + burst_timeout);
+        let mut lost = 0;
         for a in &b.answers {
             let latency = a.as_ref().map(|a| a.at - b.at);
+            lost += usize::from(latency.is_none_or(|l| l > burst_timeout));
             let counts = if near {
                 &mut f.bursts_near
             } else {
@@ -170,6 +186,14 @@ pub fn classify(
             if let Some(l) = latency.filter(|l| *l <= burst_timeout) {
                 f.burst_latencies.push(l);
             }
+        }
+        if lost > 0 {
+            f.burst_losses.push(BurstLoss {
+                at: b.at,
+                sent: b.answers.len(),
+                lost,
+                near,
+            });
         }
     }
     f.latencies.sort_by(f64::total_cmp);
@@ -284,6 +308,20 @@ mod tests {
                 answered: 2,
                 late: 1
             }
+        );
+        let loss = |at, lost, near| BurstLoss {
+            at,
+            sent: 2,
+            lost,
+            near,
+        };
+        assert_eq!(
+            f.burst_losses,
+            [
+                loss(10.0, 1, false),
+                loss(25.0, 1, true),
+                loss(40.0, 1, false)
+            ]
         );
         let median = quantile(&f.burst_latencies, 0.5).unwrap();
         assert!((median - 0.1).abs() < 1e-9, "{median}");

@@ -216,6 +216,37 @@ pub fn markdown(setup: &Setup, o: &Outcome<'_>) -> String {
         ms(quantile(&f.burst_latencies, 0.99)),
         ms(f.burst_latencies.last().copied()),
     );
+    for b in &f.burst_losses {
+        let configs: Vec<String> = o
+            .configs
+            .iter()
+            .filter(|c| (c.at - b.at).abs() <= setup.burst_timeout)
+            .map(|c| {
+                let kind = if c.good { "good" } else { "bad" };
+                format!("a {kind} config change at {:.1} s", c.at)
+            })
+            .collect();
+        let _ = writeln!(
+            m,
+            "- The burst at {:.1} s lost {} of {} sessions ({}{}).",
+            b.at,
+            b.lost,
+            b.sent,
+            if b.near {
+                "near a deletion"
+            } else {
+                "no deletion under way"
+            },
+            if configs.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", configs.join(", "))
+            }
+        );
+    }
+    if !f.burst_losses.is_empty() {
+        m.push('\n');
+    }
     let _ = writeln!(
         m,
         "Steady sessions also saw {} duplicate answers, {} datagrams that answered nothing sent \
