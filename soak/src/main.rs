@@ -28,6 +28,10 @@ use clock::Clock;
 use cluster::Harness;
 use sample::METRICS_PORT;
 
+/// How long a burst's source port is not used again: longer than the gateway's UDP session
+/// idle timeout (60 s by default), so that every burst session is a new gateway session.
+const PORT_QUARANTINE: Duration = Duration::from_secs(90);
+
 /// Soak test of examples/task1 on a running local cluster.
 #[derive(Parser)]
 #[command(version)]
@@ -162,11 +166,13 @@ fn run(a: &Args) -> Result<bool, String> {
             .collect();
         let bursts = s.spawn(|| {
             let mut out = Vec::new();
+            let mut recent = traffic::RecentPorts::new(PORT_QUARANTINE);
             for k in 0.. {
                 if !clock.sleep_until(a.warmup + a.burst_every * k as f64) {
                     break;
                 }
-                out.push(traffic::burst(&clock, gateway, k, a.burst, burst_timeout));
+                let burst = traffic::burst(&clock, gateway, k, a.burst, burst_timeout, &mut recent);
+                out.push(burst);
             }
             out
         });

@@ -179,17 +179,58 @@ pub fn steady(
     }
 }
 
-/// Sends burst `number`: `sessions` new sockets, each one datagram, all sent before any
-/// answer is read; then collects answers until all came or `timeout` passed.
+/// The source ports the bursts used lately. The kernel hands out ephemeral ports at random,
+/// so a burst socket may get the port of an earlier one whose gateway session is still alive
+/// (until its idle timeout): its datagram would join that session, pinned to whatever worker
+/// it chose then, rather than start a new one. A burst's sessions must be new ones.
+pub struct RecentPorts {
+    /// Port → when a burst last used it.
+    used: HashMap<u16, f64>,
+    /// How long a port stays unusable: longer than the gateway's session idle timeout.
+    quarantine: f64,
+}
+
+impl RecentPorts {
+    /// No port used yet; each stays unusable for `quarantine` seconds after its burst.
+    pub fn new(quarantine: Duration) -> RecentPorts {
+        RecentPorts {
+            used: HashMap::new(),
+            quarantine: quarantine.as_secs_f64(),
+        }
+    }
+
+    /// A client socket on a port no burst used within the quarantine (a few tries, then
+    /// an error).
+    fn fresh_client(&mut self, target: SocketAddr, now: f64) -> std::io::Result<UdpSocket> {
+        self.used.retain(|_, at| now - *at < self.quarantine);
+        for _ in 0..100 {
+            let socket = client(target)?;
+            let port = socket.local_addr()?.port();
+            if let std::collections::hash_map::Entry::Vacant(e) = self.used.entry(port) {
+                e.insert(now);
+                return Ok(socket);
+            }
+        }
+        Err(std::io::Error::other(
+            "no fresh source port in 100 tries (widen net.ipv4.ip_local_port_range)",
+        ))
+    }
+}
+
+/// Sends burst `number`: `sessions` new sockets (on ports no recent burst used), each one
+/// datagram, all sent before any answer is read; then collects answers until all came or
+/// `timeout` passed.
 pub fn burst(
     clock: &Clock,
     target: SocketAddr,
     number: usize,
     sessions: usize,
     timeout: Duration,
+    recent: &mut RecentPorts,
 ) -> std::io::Result<BurstLog> {
+    let now = clock.now();
     let sockets = (0..sessions)
-        .map(|_| client(target))
+        .map(|_| recent.fresh_client(target, now))
         .collect::<std::io::Result<Vec<_>>>()?;
     let at = clock.now();
     for (i, s) in sockets.iter().enumerate() {
@@ -227,6 +268,21 @@ pub fn burst(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn burst_ports_are_not_reused_within_the_quarantine() {
+        let target: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let mut recent = RecentPorts::new(Duration::from_secs(90));
+        let mut seen = std::collections::HashSet::new();
+        // Sockets are dropped at once, so the kernel may hand their ports out again.
+        for _ in 0..2000 {
+            let s = recent.fresh_client(target, 1.0).unwrap();
+            assert!(seen.insert(s.local_addr().unwrap().port()));
+        }
+        let later = recent.fresh_client(target, 200.0).unwrap();
+        assert_eq!(recent.used.len(), 1, "older ports forgotten");
+        drop(later);
+    }
 
     #[test]
     fn replies_name_the_path() {
