@@ -5,15 +5,16 @@
 //! its transcoder, and the burst sessions live until their idle timeout), so the samples after
 //! the warm-up are first adjusted for the live session count: a least-squares line
 //! `value = a + b * sessions` is fitted to them and `b * (sessions - mean sessions)` taken off
-//! each. The verdict compares the adjusted means of the second and the last quarter: flat
-//! when the last exceeds the second by no more than the limit.
+//! each. The verdict compares the medians of the adjusted samples of the second and the last
+//! quarter (medians, so that a sample or two taken at a bad moment do not decide): flat when
+//! the last exceeds the second by no more than the limit.
 
-/// Limits on growth: `floor` or `share` of the second quarter's mean, whichever is larger.
+/// Limits on growth: `floor` or `share` of the second quarter's median, whichever is larger.
 #[derive(Clone, Copy, Debug)]
 pub struct Limit {
     /// Absolute growth always allowed (KiB or descriptors).
     pub floor: f64,
-    /// Growth allowed relative to the second quarter's mean.
+    /// Growth allowed relative to the second quarter's median.
     pub share: f64,
 }
 
@@ -32,9 +33,9 @@ pub const FD_LIMIT: Limit = Limit {
 /// One series judged.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Verdict {
-    /// Adjusted mean over the second quarter.
+    /// Median of the adjusted samples of the second quarter.
     pub second: f64,
-    /// Adjusted mean over the last quarter.
+    /// Median of the adjusted samples of the last quarter.
     pub last: f64,
     /// The fitted cost of one live session.
     pub per_session: f64,
@@ -58,16 +59,18 @@ pub fn judge(samples: &[(f64, f64, f64)], length: f64, limit: Limit) -> Option<V
     let var_s: f64 = after.iter().map(|s| (s.2 - mean_s).powi(2)).sum();
     let cov: f64 = after.iter().map(|s| (s.2 - mean_s) * (s.1 - mean_v)).sum();
     let per_session = if var_s > 1e-9 { cov / var_s } else { 0.0 };
-    let mean_in = |from: f64, to: f64| {
-        let v: Vec<f64> = after
+    let median_in = |from: f64, to: f64| {
+        let mut v: Vec<f64> = after
             .iter()
             .filter(|(t, _, _)| *t >= from && *t < to)
             .map(|(_, v, s)| v - per_session * (s - mean_s))
             .collect();
-        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        (n > 0).then(|| (v[(n - 1) / 2] + v[n / 2]) / 2.0)
     };
-    let second = mean_in(length / 4.0, length / 2.0)?;
-    let last = mean_in(length * 3.0 / 4.0, f64::INFINITY)?;
+    let second = median_in(length / 4.0, length / 2.0)?;
+    let last = median_in(length * 3.0 / 4.0, f64::INFINITY)?;
     let allowed = limit.floor.max(limit.share * second);
     Some(Verdict {
         second,
@@ -102,6 +105,18 @@ mod tests {
             .collect();
         let v = judge(&leaking, 40.0, RSS_LIMIT).unwrap();
         assert!(!v.flat, "{v:?}");
+    }
+
+    #[test]
+    fn one_odd_sample_does_not_decide() {
+        // 2 fds a session; one late sample read as a burst of 50 sessions expired.
+        let mut samples: Vec<(f64, f64, f64)> = (0..40)
+            .map(|i| (f64::from(i), 26.0 + 2.0 * 200.0, 200.0))
+            .collect();
+        samples[35].1 += 100.0;
+        let v = judge(&samples, 40.0, FD_LIMIT).unwrap();
+        assert!(v.flat, "{v:?}");
+        assert_eq!(v.last - v.second, 0.0);
     }
 
     #[test]

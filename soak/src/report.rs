@@ -338,9 +338,10 @@ fn proxies_section(m: &mut String, setup: &Setup, series: &[Series]) {
         m,
         "Method: the first quarter of the run is the warm-up and is left out. RSS and fds follow \
          the live session count, so a least-squares line `value = a + b * sessions` is fitted \
-         to the later samples and each is adjusted to the mean session count; the adjusted \
-         means of the second and the last quarter are compared. Flat: growth within {} (RSS) \
-         and {} (fds) of the second quarter's mean, whichever is larger.\n",
+         to the later samples and each is adjusted to the mean session count; the medians of \
+         the adjusted samples of the second and the last quarter are compared (samples during \
+         which the session count changed are left out). Flat: growth within {} (RSS) and {} \
+         (fds) of the second quarter's median, whichever is larger.\n",
         limit_text(RSS_LIMIT, "KiB"),
         limit_text(FD_LIMIT, "fds"),
     );

@@ -20,7 +20,8 @@ pub struct Sample {
     pub rss_kib: f64,
     /// Open file descriptors.
     pub fds: f64,
-    /// Live sessions over all its listeners (`None` when `/metrics` did not answer).
+    /// Live sessions over all its listeners (`None` when `/metrics` did not answer, or the
+    /// count changed while the sample was taken).
     pub sessions: Option<f64>,
 }
 
@@ -49,10 +50,15 @@ pub fn sample(clock: &Clock, proxies: Vec<Proxy>, every: f64) -> Vec<Series> {
     while clock.sleep_until(next) {
         for s in series.iter_mut().filter(|s| s.vanished_at.is_none()) {
             let at = clock.now();
+            let metrics = SocketAddr::from((s.proxy.ip, METRICS_PORT));
+            let before = scrape(metrics).ok().map(|m| m.sessions);
             match (rss_kib(s.proxy.pid), fds(s.proxy.pid)) {
                 (Some(rss_kib), Some(fds)) => {
-                    let metrics = SocketAddr::from((s.proxy.ip, METRICS_PORT));
-                    let sessions = scrape(metrics).ok().map(|m| m.sessions);
+                    // Sessions counted before and after the memory and descriptors: a sample
+                    // taken while they changed (a burst arriving or expiring) cannot say what
+                    // one session costs, so it is left out of the verdict.
+                    let after = scrape(metrics).ok().map(|m| m.sessions);
+                    let sessions = before.filter(|_| before == after);
                     s.samples.push(Sample {
                         at,
                         rss_kib,
