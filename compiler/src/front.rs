@@ -24,10 +24,8 @@ pub struct Front {
 
 /// Runs the front stages over `files`, pushing every problem into `diags`.
 pub fn front(files: &[SourceFile], options: &Options, diags: &mut Diagnostics) -> Front {
-    let inputs = load::parse(files, &options.namespace, diags);
-    for object in &inputs.objects {
-        schema::validate(object, diags);
-    }
+    let mut inputs = load::parse(files, &options.namespace, diags);
+    schema::check(&mut inputs.objects, diags);
     let resolutions = resolve::resolve(&inputs.objects, diags);
     let placements = select::select(&inputs.objects, diags);
     let mounts = workload::inspect(&inputs.objects, &placements, diags);

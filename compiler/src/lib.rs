@@ -5,7 +5,8 @@
 //! half ([`front`]):
 //!
 //! 1. [`load`]: files → Kubernetes objects with source locations;
-//! 2. [`schema`]: `l7mp.io` objects against the schemas of the CRDs generated from [`crd`];
+//! 2. [`schema`]: `l7mp.io` objects against the schemas of the CRDs generated from [`crd`],
+//!    then read into those types once: every later stage takes the typed specs;
 //! 3. [`resolve`]: references between objects, and duplicates;
 //! 4. [`select`]: selectors → the workloads and pods they pick;
 //! 5. [`workload`]: the proxy container and config ConfigMap of each placed workload.

@@ -16,20 +16,22 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
+use crate::crd::{RefField, Route};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, did_you_mean};
 use crate::load::{Kind, Object};
 
-/// The reference fields, anywhere in a spec, and the kind each must name (`routeRef`, which
-/// names a route, is resolved by [`resolve_route`]).
-const FIELDS: [(&str, Kind); 5] = [
-    ("destinationRef", Kind::Target),
-    ("clusterRef", Kind::Target),
-    ("linkedVirtualService", Kind::VirtualService),
-    ("rulesRef", Kind::VirtualService),
-    ("apply", Kind::VirtualService),
-];
+/// The kind a reference field must name; None for `routeRef`, which names a route and is
+/// resolved by [`resolve_route`].
+fn expected_kind(field: RefField) -> Option<Kind> {
+    match field {
+        RefField::DestinationRef | RefField::ClusterRef => Some(Kind::Target),
+        RefField::LinkedVirtualService
+        | RefField::RulesRef
+        | RefField::Apply
+        | RefField::Rulelist => Some(Kind::VirtualService),
+        RefField::RouteRef => None,
+    }
+}
 
 /// A resolved reference: object `from` names object `to` at `pointer`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,18 +50,22 @@ type Index<'a> = BTreeMap<(Kind, &'a str, &'a str), usize>;
 /// Checks names and references of all objects; returns the references that resolved.
 pub fn resolve(objects: &[Object], diags: &mut Diagnostics) -> Vec<Resolution> {
     let index = index(objects, diags);
-    let routes = route_index(objects, Some(diags));
+    let defined = routes(objects);
+    let routes = route_index(objects, &defined, Some(diags));
     let mut resolved = Vec::new();
-    for (from, object) in objects.iter().enumerate().filter(|(_, o)| o.kind.is_l7mp()) {
-        for (pointer, _, value) in object.spec_fields(&["routeRef"]) {
-            let Some(text) = value.as_str() else { continue };
-            match resolve_route(&routes, object, &pointer, text) {
-                Ok(to) => resolved.push(Resolution { from, pointer, to }),
-                Err(diag) => diags.push(*diag),
-            }
-        }
-        for (pointer, text, expected) in references(object) {
-            match lookup(&index, object, &text, expected) {
+    for (from, object) in objects.iter().enumerate() {
+        let Some(nodes) = object.nodes() else {
+            continue;
+        };
+        for (pointer, field, text) in nodes.references {
+            let Some(expected) = expected_kind(field) else {
+                match resolve_route(&routes, object, &pointer, text) {
+                    Ok(to) => resolved.push(Resolution { from, pointer, to }),
+                    Err(diag) => diags.push(*diag),
+                }
+                continue;
+            };
+            match lookup(&index, object, text, expected) {
                 Ok(to) => resolved.push(Resolution { from, pointer, to }),
                 Err((code, message, hint)) => {
                     let diag = object.diag(code, &pointer, message);
@@ -91,32 +97,6 @@ fn index<'a>(objects: &'a [Object], diags: &mut Diagnostics) -> Index<'a> {
         }
     }
     index
-}
-
-/// `(pointer, reference text, kind it must name)` for every reference in the object.
-fn references(object: &Object) -> Vec<(String, String, Kind)> {
-    let names = FIELDS.map(|(name, _)| name);
-    let mut found: Vec<(String, String, Kind)> = object
-        .spec_fields(&names)
-        .into_iter()
-        .filter_map(|(pointer, key, value)| {
-            let kind = FIELDS.iter().find(|(name, _)| *name == key)?.1;
-            Some((pointer, value.as_str()?.to_string(), kind))
-        })
-        .collect();
-    if object.kind == Kind::Rule
-        && let Some(list) = object
-            .value()
-            .pointer("/spec/rulelist")
-            .and_then(Value::as_str)
-    {
-        found.push((
-            "/spec/rulelist".into(),
-            list.to_string(),
-            Kind::VirtualService,
-        ));
-    }
-    found
 }
 
 type Failure = (Code, String, Option<String>);
@@ -197,37 +177,60 @@ fn lookup_object<'a>(
     Err((Code::UnresolvedReference, message, hint))
 }
 
-/// A named route's definition: the object and the pointer of the route in it.
-pub type RouteSite = (usize, String);
+/// A named route's definition: the object, the pointer of the route in it and the route.
+#[derive(Clone, Copy, Debug)]
+pub struct RouteSite<'a> {
+    /// Index of the defining object.
+    pub object: usize,
+    /// Pointer of the route in it.
+    pub pointer: &'a str,
+    /// The route.
+    pub route: &'a Route,
+}
 
-/// Named routes by namespace and name: the first definition in object order. With `diags`,
-/// a second definition of a name is reported.
-pub fn route_index(
-    objects: &[Object],
-    mut diags: Option<&mut Diagnostics>,
-) -> BTreeMap<(String, String), RouteSite> {
-    let mut routes: BTreeMap<(String, String), RouteSite> = BTreeMap::new();
+/// Named routes by namespace and name.
+pub type RouteIndex<'a> = BTreeMap<(String, String), RouteSite<'a>>;
+
+/// The routes of every VirtualService and Rule, by object index, with their pointers.
+pub fn routes(objects: &[Object]) -> Vec<(usize, Vec<(String, &Route)>)> {
     let defining = objects
         .iter()
         .enumerate()
         .filter(|(_, o)| matches!(o.kind, Kind::VirtualService | Kind::Rule));
-    for (i, object) in defining {
-        for (pointer, _, value) in object.spec_fields(&["route"]) {
-            let Some(name) = value.get("name").and_then(Value::as_str) else {
-                continue;
-            };
-            let key = (object.namespace.clone(), name.to_string());
-            match routes.get(&key) {
+    defining
+        .filter_map(|(i, o)| Some((i, o.nodes()?.routes)))
+        .collect()
+}
+
+/// Named routes by namespace and name, from `routes` (as from [`routes`]): the first definition
+/// in object order. With `diags`, a second definition of a name is reported.
+pub fn route_index<'a>(
+    objects: &[Object],
+    routes: &'a [(usize, Vec<(String, &'a Route)>)],
+    mut diags: Option<&mut Diagnostics>,
+) -> RouteIndex<'a> {
+    let mut index = RouteIndex::new();
+    for (i, found) in routes {
+        let object = &objects[*i];
+        for (pointer, route) in found {
+            let Some(name) = &route.name else { continue };
+            let key = (object.namespace.clone(), name.clone());
+            match index.get(&key) {
                 None => {
-                    routes.insert(key, (i, pointer));
+                    let site = RouteSite {
+                        object: *i,
+                        pointer,
+                        route,
+                    };
+                    index.insert(key, site);
                 }
-                Some((first, at)) => {
+                Some(first) => {
                     if let Some(diags) = diags.as_deref_mut() {
-                        let first = &objects[*first];
-                        let loc = first.locate(at);
+                        let first_object = &objects[first.object];
+                        let loc = first_object.locate(first.pointer);
                         let message = format!(
                             "route `{name}` is defined twice in namespace {}: also at {}:{}:{}",
-                            object.namespace, first.file, loc.line, loc.column
+                            object.namespace, first_object.file, loc.line, loc.column
                         );
                         let hint = "route names are unique per namespace: rename one of them";
                         diags.push(
@@ -240,7 +243,7 @@ pub fn route_index(
             }
         }
     }
-    routes
+    index
 }
 
 /// The namespace and name a `routeRef` names (`NAME` or `NAMESPACE/NAME`), or None when
@@ -254,7 +257,7 @@ pub fn route_name<'a>(text: &'a str, namespace: &'a str) -> Option<(&'a str, &'a
 
 /// Resolves `routeRef: text`, written in `from` at `pointer`, to the object defining the route.
 fn resolve_route(
-    routes: &BTreeMap<(String, String), RouteSite>,
+    routes: &RouteIndex<'_>,
     from: &Object,
     pointer: &str,
     text: &str,
@@ -266,8 +269,8 @@ fn resolve_route(
                 .hint("write the route's NAME or NAMESPACE/NAME"),
         ));
     };
-    if let Some((to, _)) = routes.get(&(namespace.to_string(), name.to_string())) {
-        return Ok(*to);
+    if let Some(site) = routes.get(&(namespace.to_string(), name.to_string())) {
+        return Ok(site.object);
     }
     let names = routes
         .keys()

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{ConfigMapVolumeSource, Container, PodSpec, VolumeMount};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
@@ -67,8 +68,15 @@ pub fn inspect(
     }
     let mut mounts = Vec::new();
     for (workload, object) in objects.iter().enumerate() {
-        let Some(pod) = Pod::new(object) else {
-            continue; // not a pod spec Kubernetes would accept; the API server reports that
+        let Some(base) = object.kind.pod_pointer() else {
+            continue;
+        };
+        let pod = match Pod::new(object, base) {
+            Ok(pod) => pod,
+            Err(diag) => {
+                diags.push(*diag);
+                continue;
+            }
         };
         let by = match placed_by.get(&workload) {
             Some(&by) => &objects[by],
@@ -92,15 +100,25 @@ struct Pod<'o> {
 }
 
 impl<'o> Pod<'o> {
-    fn new(object: &'o Object) -> Option<Self> {
-        let base = object.kind.pod_pointer()?;
-        let pod = object.value().pointer(base)?;
-        let spec = serde_json::from_value(pod.get("spec")?.clone()).ok()?;
+    /// The pod at `base` in `object`, its spec read as Kubernetes reads it; a diagnostic when
+    /// there is none or it does not read, since then nobody can tell whether it runs a proxy.
+    fn new(object: &'o Object, base: &'static str) -> Result<Self, Box<Diagnostic>> {
+        let pod = object.value().pointer(base).unwrap_or(&Value::Null);
+        let raw = pod.get("spec").unwrap_or(&Value::Null);
+        let spec = PodSpec::deserialize(raw).map_err(|e| {
+            let message = match raw {
+                Value::Null => format!("there is no pod spec at {base}/spec"),
+                _ => format!("this is not a pod spec Kubernetes accepts: {e}"),
+            };
+            let hint = "fix the pod spec; `kubectl apply --dry-run=server` says what is wrong";
+            let at = format!("{base}/spec");
+            Box::new(object.diag(Code::InvalidPodSpec, &at, message).hint(hint))
+        })?;
         let annotation = pod
             .pointer("/metadata/annotations")
             .and_then(|a| a.get(PROXY_CONTAINER_ANNOTATION))
             .and_then(Value::as_str);
-        Some(Self {
+        Ok(Self {
             object,
             base,
             spec,

@@ -139,9 +139,9 @@ fn spread_until_workers(
     sessions: usize,
     workers: usize,
 ) -> (BTreeSet<String>, BTreeSet<String>) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(20);
     let (mut seen_workers, mut seen_transcoders) = spread(node, port, sessions);
-    while seen_workers.len() < workers && std::time::Instant::now() < deadline {
+    while seen_workers.len() < workers && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(500));
         let (w, t) = spread(node, port, sessions);
         seen_workers.extend(w);

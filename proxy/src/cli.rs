@@ -36,9 +36,10 @@ pub struct Cli {
     /// Bind listeners that name no address here instead of the wildcard address.
     #[arg(long, value_name = "IP")]
     pub bind_address: Option<IpAddr>,
-    /// Log level (error, warn, info, debug, trace, off; the original's verbose and silly mean
-    /// debug and trace) or a tracing filter such as `l7mp=debug,info`; default: the file's
-    /// `admin.log_level`, else info. An unknown level stops the start (exit 2).
+    /// Log level (error, warn, info, debug, trace, off; the original's silly, verbose, notice
+    /// and silent mean trace, debug, info and off) or a tracing filter such as
+    /// `l7mp=debug,info`; default: the file's `admin.log_level`, else info. An unknown level
+    /// stops the start (exit 2).
     #[arg(short = 'l', long, env = "L7MP_LOG")]
     pub log_level: Option<String>,
     /// Worker threads sessions run on (default: one per CPU).

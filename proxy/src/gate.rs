@@ -93,7 +93,7 @@ mod tests {
     struct Event {
         polls: AtomicUsize,
         fired: AtomicBool,
-        waker: std::sync::Mutex<Option<Waker>>,
+        waker: parking_lot::Mutex<Option<Waker>>,
     }
 
     impl Event {
@@ -102,13 +102,13 @@ mod tests {
             if self.fired.load(Ordering::Acquire) {
                 return Poll::Ready(());
             }
-            *self.waker.lock().unwrap() = Some(cx.waker().clone());
+            *self.waker.lock() = Some(cx.waker().clone());
             Poll::Pending
         }
 
         fn fire(&self) {
             self.fired.store(true, Ordering::Release);
-            if let Some(w) = self.waker.lock().unwrap().take() {
+            if let Some(w) = self.waker.lock().take() {
                 w.wake();
             }
         }

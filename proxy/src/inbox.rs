@@ -5,8 +5,10 @@
 //! is most of a session's memory; this queue allocates only while datagrams are waiting.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+
+use parking_lot::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -24,10 +26,7 @@ struct Shared {
 
 impl Shared {
     fn queue(&self) -> MutexGuard<'_, VecDeque<Bytes>> {
-        match self.queue.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        self.queue.lock()
     }
 }
 

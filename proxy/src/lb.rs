@@ -115,7 +115,7 @@ impl Balancer {
     /// derived from xxh3 of the key seeded by the endpoint id, and the top score wins. The winner for a key
     /// depends only on the ids and weights present, so adding an endpoint moves only the keys it now wins
     /// and removing one moves only its own keys, each with probability proportional to weight.
-    fn rendezvous(&self, key: &[u8], usable: &Usable) -> Option<usize> {
+    fn rendezvous(&self, key: &[u8], usable: &Usable<'_>) -> Option<usize> {
         let mut best: Option<(usize, f64)> = None;
         for (i, slot) in self.slots.iter().enumerate() {
             if !usable.admits(i) {

@@ -8,9 +8,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::net::IpAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use l7mp_config::Config;
 use l7mp_config::config::ListenerConfig;
 use l7mp_config::model::{ListenerSpec, UdpMode};
@@ -156,7 +157,7 @@ pub struct Proxy {
 /// the reload controller owns the [`Proxy`].
 pub struct View {
     routing: Arc<RoutingHandle>,
-    listeners: RwLock<BTreeMap<String, Arc<ListenerCtx>>>,
+    listeners: ArcSwap<BTreeMap<String, Arc<ListenerCtx>>>,
     offload: Option<Arc<Offload>>,
 }
 
@@ -168,10 +169,7 @@ impl View {
 
     /// Every listener of the config in force, by name.
     pub fn listeners(&self) -> BTreeMap<String, Arc<ListenerCtx>> {
-        match self.listeners.read() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        BTreeMap::clone(&self.listeners.load())
     }
 
     /// UDP kernel offload, when on.
@@ -189,10 +187,7 @@ impl View {
             .iter()
             .map(|(k, r)| (k.clone(), r.ctx.clone()))
             .collect();
-        match self.listeners.write() {
-            Ok(mut g) => *g = map,
-            Err(poisoned) => *poisoned.into_inner() = map,
-        }
+        self.listeners.store(Arc::new(map));
     }
 }
 
@@ -210,7 +205,7 @@ impl Proxy {
         let mut proxy = Proxy {
             view: Arc::new(View {
                 routing: routing.clone(),
-                listeners: RwLock::new(BTreeMap::new()),
+                listeners: ArcSwap::default(),
                 offload: options.offload.clone(),
             }),
             routing,

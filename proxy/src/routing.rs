@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use l7mp_config::Config;
 use l7mp_config::config::{RouteConfig, RuleTarget};
@@ -126,27 +128,21 @@ impl Routing {
 
 /// The routing in force, shared by every listener; a reload stores a new one, and sessions
 /// that already started keep the snapshot they took.
-pub struct RoutingHandle(RwLock<Arc<Routing>>);
+pub struct RoutingHandle(ArcSwap<Routing>);
 
 impl RoutingHandle {
     /// Wraps the first routing.
     pub fn new(routing: Routing) -> Self {
-        Self(RwLock::new(Arc::new(routing)))
+        Self(ArcSwap::from_pointee(routing))
     }
 
     /// Puts `routing` in force for sessions that start from now on.
     pub fn store(&self, routing: Routing) {
-        match self.0.write() {
-            Ok(mut g) => *g = Arc::new(routing),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(routing),
-        }
+        self.0.store(Arc::new(routing));
     }
 
     /// The routing in force now.
     pub fn load(&self) -> Arc<Routing> {
-        match self.0.read() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.0.load_full()
     }
 }

@@ -13,8 +13,10 @@
 //! first: while any are queued the listener queues too, which keeps a peer's datagrams in order.
 
 use std::io;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+
+use parking_lot::{Mutex, MutexGuard};
 
 use tokio::net::UdpSocket;
 
@@ -50,10 +52,7 @@ pub enum Taken {
 
 impl Shortcut {
     fn upstream(&self) -> MutexGuard<'_, Option<Upstream>> {
-        match self.upstream.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        self.upstream.lock()
     }
 
     /// Opens (or re-points) the shortcut at the session's connected upstream `socket`.

@@ -5,7 +5,9 @@
 //! is logged in full again. Only the log is thinned: the counters in `/metrics` count every
 //! event.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -78,10 +80,7 @@ impl Throttle {
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    match state.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
+    state.lock()
 }
 
 /// At the end of each interval with warnings held back, logs how many; the summary opens the

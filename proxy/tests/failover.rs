@@ -264,3 +264,86 @@ async fn a_udp_session_whose_endpoint_host_vanishes_fails_and_its_client_moves_o
     assert_eq!(ejections(&proxy), 1);
     proxy.stop().await;
 }
+
+/// A pod that is deleted leaves DNS before anything else tells the proxy: a quiet UDP session
+/// pinned to it must not wait for its next datagram to fail (and a new client that reuses its
+/// source port must not inherit it). Here the name `pool.l7mp.test` resolves through a hosts
+/// file the proxy sees in a mount namespace of its own; the test takes one address out of it,
+/// while that endpoint's echo server keeps answering, so only the proxy's own check can move
+/// the session.
+#[tokio::test]
+async fn a_udp_session_whose_endpoint_leaves_dns_moves_to_one_that_remains() {
+    let ips: [Ipv4Addr; 2] = [loopback(1), loopback(2)];
+    let port = shared_free_port(&ips);
+    let _e1 = udp_echo_until_aborted((ips[0], port).into(), "e1: ").await;
+    let _e2 = udp_echo_until_aborted((ips[1], port).into(), "e2: ").await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let hosts = dir.path().join("hosts");
+    let both = format!("{} pool.l7mp.test\n{} pool.l7mp.test\n", ips[0], ips[1]);
+    std::fs::write(&hosts, &both).expect("hosts");
+    let listen = free_port();
+    let config = dir.path().join("l7mp.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listeners:\n\
+             - name: in\n  spec: {{protocol: UDP, port: {listen}}}\n  \
+             options: {{idle_timeout: 60}}\n  \
+             rules: [{{action: {{route: {{destination: pool, retry: {{retry_on: never}}}}}}}}]\n\
+             clusters:\n\
+             - name: pool\n  spec: {{protocol: UDP, port: {port}}}\n  \
+             endpoints: [{{spec: {{address: pool.l7mp.test}}}}]\n"
+        ),
+    )
+    .expect("config");
+    // The hosts file is bind-mounted over /etc/hosts for the proxy only; writing it in place
+    // (same inode) changes what the proxy resolves next.
+    let script = format!(
+        "mount --bind {} /etc/hosts && exec {} --config {} --admin-address none \
+         --metrics-address none --workers 1",
+        hosts.display(),
+        env!("CARGO_BIN_EXE_l7mp"),
+        config.display()
+    );
+    let _proxy = KillOnDrop(
+        std::process::Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+            .spawn()
+            .expect("spawn l7mp in a mount namespace"),
+    );
+    let client = udp_client(local(listen)).await;
+    // Answered once the proxy is up (a datagram before that draws a refusal).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut buf = [0u8; 64];
+    loop {
+        client.send(b"ready?").await.expect("send");
+        let answer = tokio::time::timeout(Duration::from_millis(200), client.recv(&mut buf));
+        if matches!(answer.await, Ok(Ok(_))) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the proxy never answered"
+        );
+    }
+    let first = udp_ask(&client, "who").await;
+    let (gone, stays) = match who(&first) {
+        "e1" => (ips[0], "e2"),
+        _ => (ips[1], "e1"),
+    };
+    let remaining = both
+        .lines()
+        .filter(|l| !l.starts_with(&format!("{gone} ")))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>();
+    std::fs::write(&hosts, remaining).expect("hosts");
+    // Re-resolution every 5 s, the session's check every 5 s: the move takes up to 10 s. The
+    // session is quiet meanwhile; then every datagram is answered, by the endpoint that stays.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    for i in 0..3 {
+        assert_eq!(
+            udp_ask(&client, &format!("after {i}")).await,
+            format!("{stays}: after {i}")
+        );
+    }
+}

@@ -86,6 +86,8 @@ async fn the_admin_endpoint_answers_when_clients_take_every_descriptor() {
             "2",
             "--admin-address",
             &format!("127.0.0.1:{admin}"),
+            "--metrics-address",
+            "none",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null());

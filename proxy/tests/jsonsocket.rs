@@ -539,7 +539,7 @@ async fn udp_to_jsonsocket(
     server_port: u16,
     endpoints: &[&str],
     retry: Value,
-) -> l7mp::proxy::Proxy {
+) -> Proxy {
     let endpoints: Vec<Value> = endpoints
         .iter()
         .map(|a| json!({"spec": {"address": a}}))

@@ -71,6 +71,7 @@ async fn failing_sessions_log_a_line_and_a_summary_not_one_line_each() {
             .arg(&file)
             .args(["--workers", "2", "--log-format", "json"])
             .args(["--admin-address", &format!("127.0.0.1:{admin}")])
+            .args(["--metrics-address", "none"])
             .env_remove("L7MP_LOG")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

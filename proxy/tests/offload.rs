@@ -4,15 +4,18 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{TcpStream, UdpSocket};
+use std::net::{SocketAddr, SocketAddrV4, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use aya::programs::tc::{SchedClassifier, TcAttachType};
+use socket2::{Domain, Protocol, Socket, Type};
 
 mod common;
 
@@ -280,6 +283,139 @@ fn offloaded_datagrams_bypass_the_proxy_and_are_counted_exactly() {
     let sessions: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(sessions[0]["traffic"]["rx_packets"], 501, "{sessions}");
     assert_eq!(ns.udp_counter("InCsumErrors"), 0);
+}
+
+/// Every UDP packet the namespace's IP layer delivers, as a raw socket sees it: after the
+/// offload program's rewrite at `lo` ingress, before the UDP layer. Read on a thread of its
+/// own until `stop`, so that no burst overflows the socket.
+fn capture_udp(ns: &Netns, stop: Arc<AtomicBool>) -> thread::JoinHandle<Vec<Vec<u8>>> {
+    let raw = ns.enter(|| Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::UDP)).unwrap());
+    raw.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    thread::spawn(move || {
+        let mut packets = Vec::new();
+        let raw: UdpSocket = raw.into();
+        let mut buf = [0u8; 2048];
+        while !stop.load(Ordering::Relaxed) {
+            if let Ok(n) = raw.recv(&mut buf) {
+                packets.push(buf[..n].to_vec());
+            }
+        }
+        packets
+    })
+}
+
+/// The checksum field of a captured UDP packet, checked.
+#[derive(Debug, PartialEq)]
+enum Checksum {
+    /// A full checksum over the pseudo-header, header and payload, which verifies.
+    Full,
+    /// The seed a sender with checksum offload leaves (`lo` always does): the sum of the
+    /// pseudo-header only, for the device to finish. It must match the packet's addresses.
+    Partial,
+    Bad,
+}
+
+/// One's-complement sum of `data` as 16-bit big-endian words, folded.
+fn ones_sum(data: impl Iterator<Item = u8>, mut sum: u32) -> u32 {
+    let bytes: Vec<u8> = data.collect();
+    for pair in bytes.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum
+}
+
+/// (source port, destination port, checksum) of a captured IPv4 UDP packet.
+fn udp_checksum(packet: &[u8]) -> (u16, u16, Checksum) {
+    let ihl = usize::from(packet[0] & 0x0f) * 4;
+    let udp = &packet[ihl..];
+    let word = |at: usize| u16::from_be_bytes([udp[at], udp[at + 1]]);
+    let pseudo = ones_sum(packet[12..20].iter().copied(), 17 + u32::from(word(4)));
+    let checksum = if ones_sum(udp.iter().copied(), pseudo) == 0xffff {
+        Checksum::Full
+    } else if u32::from(word(6)) == pseudo {
+        Checksum::Partial
+    } else {
+        Checksum::Bad
+    };
+    (word(0), word(2), checksum)
+}
+
+/// A UDP datagram from `from` to `to` with a full checksum, for a raw socket to send: the
+/// kernel adds the IP header and leaves the checksum as it is.
+fn udp_with_checksum(from: SocketAddrV4, to: SocketAddrV4, payload: &[u8]) -> Vec<u8> {
+    let len = (8 + payload.len()) as u16;
+    let mut datagram = [from.port(), to.port(), len, 0]
+        .iter()
+        .flat_map(|w| w.to_be_bytes())
+        .chain(payload.iter().copied())
+        .collect::<Vec<u8>>();
+    let addresses = from.ip().octets().into_iter().chain(to.ip().octets());
+    let pseudo = ones_sum(addresses, 17 + u32::from(len));
+    let sum = !(ones_sum(datagram.iter().copied(), pseudo) as u16);
+    datagram[6..8].copy_from_slice(&sum.to_be_bytes());
+    datagram
+}
+
+#[test]
+fn offloaded_datagrams_carry_correct_checksums_both_ways() {
+    let ns = Netns::new();
+    echo(&ns, "127.0.0.1:7000");
+    let proxy = Proxy::start(&ns, &config("127.0.0.1", 60), ON);
+    let stop = Arc::new(AtomicBool::new(false));
+    let capture = capture_udp(&ns, stop.clone());
+    // The client receives on a UDP socket but sends through a raw one, with full checksums
+    // of its own: `lo`'s checksum offload cannot be turned off, and a partial checksum would
+    // leave the ports out of what the rewrite must keep right.
+    let c = client(&ns, "127.0.0.1:9000");
+    let raw = ns.enter(|| Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::UDP)).unwrap());
+    let (from, to) = match (c.local_addr().unwrap(), c.peer_addr().unwrap()) {
+        (SocketAddr::V4(from), SocketAddr::V4(to)) => {
+            (SocketAddrV4::new(*to.ip(), from.port()), to)
+        }
+        other => panic!("not IPv4: {other:?}"),
+    };
+    let ask = |i: usize| {
+        let payload = format!("datagram {i}");
+        let datagram = udp_with_checksum(from, to, payload.as_bytes());
+        raw.send_to(&datagram, &SocketAddr::V4(to).into()).unwrap();
+        let mut buf = [0u8; 64];
+        let n = c.recv(&mut buf).expect("an echo");
+        assert_eq!(&buf[..n], payload.as_bytes());
+    };
+    ask(0);
+    proxy.wait_for(&ns, "l7mp_offload_sessions_active 1");
+    // Stopped, the proxy forwards nothing: every datagram from here is rewritten by the kernel.
+    proxy.signal(libc::SIGSTOP);
+    (1..=200).for_each(ask);
+    proxy.signal(libc::SIGCONT);
+    stop.store(true, Ordering::Relaxed);
+    let packets = capture.join().unwrap();
+    let (mut upstream, mut downstream) = (0, 0);
+    for packet in &packets {
+        let (src, dst, checksum) = udp_checksum(packet);
+        assert_ne!(checksum, Checksum::Bad, "{src} -> {dst}: {packet:02x?}");
+        // Rewritten towards the echo server (the client's full checksum, updated), and the
+        // echo's replies rewritten back to the client (its partial one, updated).
+        // (The first datagram went through the proxy, which sent it with a partial one.)
+        let first = packet.ends_with(b"datagram 0");
+        if dst == 7000 && src != from.port() && !first {
+            assert_eq!(checksum, Checksum::Full, "{src} -> {dst}: {packet:02x?}");
+            upstream += 1;
+        }
+        downstream += usize::from(src == 9000 && dst == from.port() && !first);
+    }
+    assert!(
+        upstream >= 200,
+        "{upstream} rewritten towards the echo server"
+    );
+    assert!(
+        downstream >= 200,
+        "{downstream} rewritten back to the client"
+    );
 }
 
 #[test]

@@ -550,7 +550,7 @@ async fn probe_until(client: &tokio::net::UdpSocket, what: &str, check: impl Fn(
             "timed out waiting for {what}"
         );
         client.send(b"probe").await.expect("send");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -610,7 +610,7 @@ async fn a_client_half_close_ends_the_session_despite_disconnect_retries() {
     assert_eq!(tcp_ask(&mut client, "e: ", "bye").await, "e: bye");
     // The client is done sending; the upstream answers the half-close by closing, which is the
     // end of the session, not a disconnect to repair.
-    tokio::io::AsyncWriteExt::shutdown(&mut client)
+    AsyncWriteExt::shutdown(&mut client)
         .await
         .expect("shutdown");
     tcp_expect_eof(&mut client).await;

@@ -26,7 +26,7 @@ fn config(port: u16, path: &Path) -> String {
 }
 
 /// Answers every connection `listener` accepts with what it reads, prefixed by "uds: ".
-fn serve(listener: std::os::unix::net::UnixListener) {
+fn serve(listener: UnixListener) {
     listener.set_nonblocking(true).expect("nonblocking");
     let listener = tokio::net::UnixListener::from_std(listener).expect("register");
     tokio::spawn(async move {

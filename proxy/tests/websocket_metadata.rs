@@ -1,7 +1,8 @@
 //! WebSocket clusters carry the session's HTTP metadata over real loopback sockets, as the
 //! original did: a WebSocket client's path, query and headers reach the upstream WebSocket
 //! server, and so do `/HTTP/url` and `/HTTP/headers` (with the subprotocol) that a rule
-//! rewrote for a session from any listener; hop-by-hop headers and `Host` do not.
+//! rewrote for a session from any listener; hop-by-hop headers and `Host` do not. A client
+//! that offers subprotocols gets the first one back, and the upstream is offered only that one.
 
 mod common;
 
@@ -170,5 +171,91 @@ async fn rewritten_http_metadata_builds_the_upstream_request_with_its_subprotoco
     assert_eq!(seen[0].header("x-user"), Some("bob"));
     assert_eq!(seen[0].header("sec-websocket-protocol"), Some("chat"));
     assert_eq!(seen[0].header("connection"), Some("Upgrade"));
+    proxy.stop().await;
+}
+
+/// Connects to the proxy's WebSocket listener offering `protocols`; returns the connection and
+/// the subprotocol the proxy's handshake answer named (tungstenite fails a handshake whose
+/// answer names none of those offered, or names one when none was offered).
+async fn offer(
+    port: u16,
+    protocols: &'static str,
+) -> (
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    Option<String>,
+) {
+    let mut request = format!("ws://127.0.0.1:{port}/room")
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static(protocols),
+    );
+    let (ws, response) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+        .await
+        .expect("handshake in time")
+        .expect("handshake");
+    let chosen = response
+        .headers()
+        .get("sec-websocket-protocol")
+        .map(|v| v.to_str().expect("ASCII").to_string());
+    (ws, chosen)
+}
+
+#[tokio::test]
+async fn a_client_offering_subprotocols_gets_the_first_and_talks_through_a_websocket_hop() {
+    let (upstream, log) = recording_ws_server().await;
+    let port = free_port();
+    let proxy = start_json(json!({
+        "listeners": [route_all_listener("in", "WebSocket", port, json!({"destination": "up"}))],
+        "clusters": [ws_cluster(upstream)],
+    }))
+    .await;
+    for (offered, message) in [("chat", "hi"), ("chat, superchat", "again")] {
+        let (mut client, chosen) = offer(port, offered).await;
+        assert_eq!(chosen.as_deref(), Some("chat"), "offered {offered}");
+        client
+            .send(Message::Binary(message.as_bytes().to_vec().into()))
+            .await
+            .expect("send");
+        // The upstream answers only what reached it: both directions went through the hop.
+        let reply = ws_recv(&mut client).await;
+        assert_eq!(
+            reply.into_data().as_ref(),
+            format!("up: {message}").as_bytes()
+        );
+        client.close(None).await.expect("close");
+    }
+    let seen = log.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    // The upstream is offered only what the client was answered, so it cannot pick another.
+    for s in &seen {
+        assert_eq!(s.header("sec-websocket-protocol"), Some("chat"), "{s:?}");
+    }
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_offering_no_subprotocol_is_answered_none() {
+    let port = free_port();
+    let proxy = start_json(json!({
+        "listeners": [route_all_listener("in", "WebSocket", port, json!({"destination": "echo"}))],
+        "clusters": [{"name": "echo", "spec": {"protocol": "Echo"}}],
+    }))
+    .await;
+    let request = format!("ws://127.0.0.1:{port}/")
+        .into_client_request()
+        .expect("request");
+    let (mut client, response) =
+        tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+            .await
+            .expect("handshake in time")
+            .expect("handshake");
+    assert!(response.headers().get("sec-websocket-protocol").is_none());
+    client
+        .send(Message::Binary(b"ping".to_vec().into()))
+        .await
+        .expect("send");
+    assert_eq!(ws_recv(&mut client).await.into_data().as_ref(), b"ping");
     proxy.stop().await;
 }

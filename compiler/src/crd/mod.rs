@@ -8,6 +8,7 @@ mod cluster;
 mod protocol;
 mod route;
 mod selector;
+mod walk;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{CustomResource, CustomResourceExt};
@@ -21,6 +22,54 @@ pub use protocol::{
 };
 pub use route::{Action, ClusterOrRef, Listener, MatchRule, Retry, RetryOn, Rewrite, Route};
 pub use selector::{FieldOperator, FieldRequirement, LabelOperator, LabelRequirement, Selector};
+pub use walk::{Nodes, Outline, RefField};
+
+/// The typed `spec` of an `l7mp.io` object: what the schema stage reads each one into, once,
+/// so that later stages work on these types rather than re-reading JSON.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Spec {
+    /// A VirtualService's spec.
+    VirtualService(VirtualServiceSpec),
+    /// A Target's spec.
+    Target(TargetSpec),
+    /// A Rule's spec.
+    Rule(RuleSpec),
+}
+
+impl Spec {
+    /// The object's own selector, `spec.selector`, which places it on workloads.
+    pub fn selector(&self) -> Option<&Selector> {
+        match self {
+            Spec::VirtualService(v) => Some(&v.selector),
+            Spec::Target(t) => t.selector.as_ref(),
+            Spec::Rule(r) => r.selector.as_ref(),
+        }
+    }
+
+    /// The VirtualService spec, if this is one.
+    pub fn virtual_service(&self) -> Option<&VirtualServiceSpec> {
+        match self {
+            Spec::VirtualService(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The Target spec, if this is one.
+    pub fn target(&self) -> Option<&TargetSpec> {
+        match self {
+            Spec::Target(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The Rule spec, if this is one.
+    pub fn rule(&self) -> Option<&RuleSpec> {
+        match self {
+            Spec::Rule(r) => Some(r),
+            _ => None,
+        }
+    }
+}
 
 /// A listener placed on the proxies of the selected workloads.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]

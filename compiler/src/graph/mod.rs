@@ -96,7 +96,8 @@ impl Mesh {
 /// Builds the graph of the lowered mesh.
 pub fn build(objects: &[Object], lowered: &Lowered) -> Mesh {
     let mut mesh = Mesh::default();
-    let mut listeners: Vec<(usize, &ListenerSpec, NodeIndex)> = Vec::new();
+    // By workload, so that each endpoint looks only at the listeners of the pods it reaches.
+    let mut listeners: BTreeMap<usize, Vec<(&ListenerSpec, NodeIndex)>> = BTreeMap::new();
     let mut endpoints = Vec::new();
     for proxy in &lowered.proxies {
         let w = proxy.mount.workload;
@@ -133,7 +134,10 @@ pub fn build(objects: &[Object], lowered: &Lowered) -> Mesh {
                 origin: listener.origin.clone(),
             };
             let l = mesh.add(objects, node);
-            listeners.push((w, &listener.listener.spec, l));
+            listeners
+                .entry(w)
+                .or_default()
+                .push((&listener.listener.spec, l));
             for hops in &listener.routes {
                 let mut previous = None;
                 for hop in hops {
@@ -153,8 +157,8 @@ pub fn build(objects: &[Object], lowered: &Lowered) -> Mesh {
         let own = proxy.mount.workload;
         for (w, socket) in apps::targets(own, spec, endpoint) {
             let mut taken = false;
-            for (lw, listener, l) in &listeners {
-                if *lw != w || apps::socket_of(listener) != socket {
+            for (listener, l) in listeners.get(&w).into_iter().flatten() {
+                if apps::socket_of(listener) != socket {
                     continue;
                 }
                 taken = true;
@@ -216,7 +220,11 @@ pub fn serves(listener: &ListenerSpec, spec: &ClusterSpec) -> bool {
 
 /// The plan of the proxy on workload `w`, if it runs one.
 fn proxy_of(lowered: &Lowered, w: usize) -> Option<&ProxyPlan> {
-    lowered.proxies.iter().find(|p| p.mount.workload == w)
+    // The proxies are in object order, one per workload.
+    let i = (lowered.proxies)
+        .binary_search_by_key(&w, |p| p.mount.workload)
+        .ok()?;
+    lowered.proxies.get(i)
 }
 
 #[cfg(test)]

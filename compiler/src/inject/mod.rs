@@ -125,7 +125,7 @@ fn plan(
     let input = |name: &str| files.iter().position(|f| f.name == name);
     let extra = mesh.iter().filter(|m| input(&m.name).is_none());
     let all: Vec<SourceFile> = files.iter().chain(extra).cloned().collect();
-    let inputs = load::parse(&all, &options.namespace, diags);
+    let mut inputs = load::parse(&all, &options.namespace, diags);
     for skipped in inputs.skipped.iter().filter(|s| s.runs_pods) {
         if input(&skipped.file).is_some() {
             diags.push(not_injectable(skipped, &options.namespace));
@@ -139,10 +139,11 @@ fn plan(
     let indexes: Vec<usize> = workloads.iter().map(|(w, _)| *w).collect();
     let mesh_given = objects.iter().any(|o| o.kind.is_l7mp());
     let sockets = if mesh_given && !indexes.is_empty() {
-        sockets::socket_paths(objects, &indexes)
+        sockets::socket_paths(&mut inputs.objects, &indexes)
     } else {
         Default::default()
     };
+    let objects = &inputs.objects;
     if let (false, Some(&first)) = (mesh_given, indexes.first()) {
         diags.push(no_mesh(&objects[first], indexes.len()));
     }

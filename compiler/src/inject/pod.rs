@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::{Container, PodSpec, VolumeMount};
 use l7mp_config::yaml::child_pointer;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::sidecar::{self, CONFIG_VOLUME, CONTAINER};
@@ -41,7 +42,7 @@ pub fn plan(
     let pod_pointer = object.kind.pod_pointer()?;
     let pod = object.value().pointer(pod_pointer).unwrap_or(&Value::Null);
     let raw_spec = pod.get("spec").unwrap_or(&Value::Null);
-    let spec: PodSpec = match serde_json::from_value(raw_spec.clone()) {
+    let spec = match PodSpec::deserialize(raw_spec) {
         Ok(spec) => spec,
         Err(e) => {
             let message = match raw_spec {

@@ -13,16 +13,22 @@ use super::sidecar::{CONFIG_KEY, CONTAINER, config_path};
 use crate::diagnostics::Diagnostics;
 use crate::load::Object;
 use crate::workload::{ProxyMount, config_map_name};
-use crate::{lower, resolve, select};
+use crate::{lower, resolve, schema, select};
 
 /// The socket paths of each of `workloads` (object indexes) that has any. Every socket comes
-/// from a `UnixDomainSocket` spec of an `l7mp.io` object, so a mesh without one is not lowered.
-pub fn socket_paths(objects: &[Object], workloads: &[usize]) -> BTreeMap<usize, BTreeSet<String>> {
+/// from a `UnixDomainSocket` spec of an `l7mp.io` object, so a mesh without one is not lowered;
+/// one with them is read into types (the schema stage) first, as `compile` does.
+pub fn socket_paths(
+    objects: &mut [Object],
+    workloads: &[usize],
+) -> BTreeMap<usize, BTreeSet<String>> {
     let mut mesh = objects.iter().filter(|o| o.kind.is_l7mp());
     if !mesh.any(|o| !o.spec_fields(&["UnixDomainSocket"]).is_empty()) {
         return BTreeMap::new();
     }
     let mut ignored = Diagnostics::default();
+    schema::check(objects, &mut ignored);
+    let objects = &*objects;
     let resolutions = resolve::resolve(objects, &mut ignored);
     let placements = select::select(objects, &mut ignored);
     let mounts: Vec<ProxyMount> = workloads

@@ -9,9 +9,8 @@
 
 use std::borrow::Cow;
 
-use l7mp_config::yaml::Location;
-use saphyr::{Mapping, MarkedYaml, Scalar, ScalarStyle, Yaml, YamlData};
-use saphyr::{YamlEmitter, YamlLoader};
+use l7mp_config::yaml::{Location, load_nodes};
+use saphyr::{Mapping, MarkedYaml, Scalar, ScalarStyle, Yaml, YamlData, YamlEmitter};
 use serde_json::Value;
 
 /// Why a file cannot be read as a tree: the message and where.
@@ -23,24 +22,14 @@ pub struct TreeError {
     pub location: Location,
 }
 
-/// Parses every document of `text`, keeping plain scalars' text.
+/// Parses every document of `text`, keeping plain scalars' text, with the nesting bound of
+/// every other YAML reader ([`l7mp_config::yaml::load_nodes`]).
 pub fn parse(text: &str) -> Result<Vec<Yaml<'_>>, TreeError> {
-    let mut loader: YamlLoader<'_, MarkedYaml<'_>> = YamlLoader::default();
-    loader.early_parse(false);
-    let mut parser = saphyr_parser::Parser::new_from_str(text);
-    let scanned = parser.load(&mut loader, true);
-    let error = scanned.err().or_else(|| loader.error().cloned());
-    if let Some(e) = error {
-        return Err(TreeError {
-            message: e.info().to_string(),
-            location: location(text, e.marker()),
-        });
-    }
-    loader
-        .into_documents()
-        .into_iter()
-        .map(|doc| convert(text, doc))
-        .collect()
+    let docs = load_nodes(text, false).map_err(|e| TreeError {
+        message: e.message,
+        location: e.location,
+    })?;
+    docs.into_iter().map(|doc| convert(text, doc)).collect()
 }
 
 fn location(text: &str, marker: &saphyr::Marker) -> Location {
@@ -229,6 +218,8 @@ mod tests {
         assert_eq!(err.location.line, 2);
         assert!(parse("a: [1\n").is_err());
         assert!(parse("a: *nowhere\n").is_err());
+        let deep = parse(&("- ".repeat(100_000) + "x\n")).unwrap_err();
+        assert!(deep.message.contains("nest more than"), "{}", deep.message);
     }
 
     #[test]

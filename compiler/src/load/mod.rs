@@ -87,14 +87,14 @@ pub fn parse(files: &[SourceFile], default_namespace: &str, diags: &mut Diagnost
                     yaml11::check(&file.name, &file.text, &doc, diags);
                     let ctx = DocContext {
                         file: &file.name,
-                        text: Arc::clone(&text),
-                        doc: Arc::new(doc),
-                        index,
+                        doc: &doc,
                         default_namespace,
                     };
-                    let first = inputs.objects.len();
-                    ctx.route("", &mut inputs, diags);
-                    tags::check(&file.name, &ctx.doc, &inputs.objects[first..], diags);
+                    let mut found = Vec::new();
+                    ctx.route("", &mut found, &mut inputs.skipped, diags);
+                    let (doc, objects) = objects(&file.name, &text, doc, index, found);
+                    tags::check(&file.name, &doc, &objects, diags);
+                    inputs.objects.extend(objects);
                 }
             }
             Err(e) => diags.push(Diagnostic::new(
@@ -108,12 +108,55 @@ pub fn parse(files: &[SourceFile], default_namespace: &str, diags: &mut Diagnost
     inputs
 }
 
+/// An object found in a document, before it takes its content out of the document.
+struct Found {
+    root: String,
+    kind: Kind,
+    namespace: String,
+    name: String,
+}
+
+/// The objects `found` in `doc` (document `index` of `file`), and the document. Each object
+/// takes its own content out of the document, which then keeps only where each node is: the
+/// content of an `l7mp.io` object can be dropped once it has been read into types, and nothing
+/// else holds on to it.
+fn objects(
+    file: &str,
+    text: &Arc<str>,
+    mut doc: Document,
+    index: usize,
+    found: Vec<Found>,
+) -> (Arc<Document>, Vec<Object>) {
+    let values: Vec<Value> = found
+        .iter()
+        .map(|f| doc.value.pointer_mut(&f.root).map(Value::take))
+        .map(Option::unwrap_or_default)
+        .collect();
+    doc.value = Value::Null;
+    let doc = Arc::new(doc);
+    let objects = found
+        .into_iter()
+        .zip(values)
+        .map(|(f, value)| Object {
+            kind: f.kind,
+            namespace: f.namespace,
+            name: f.name,
+            file: file.to_string(),
+            text: Arc::clone(text),
+            doc: Arc::clone(&doc),
+            document: index,
+            root: f.root,
+            value,
+            crd: None,
+            outline: None,
+        })
+        .collect();
+    (doc, objects)
+}
+
 struct DocContext<'a> {
     file: &'a str,
-    text: Arc<str>,
-    doc: Arc<Document>,
-    /// The document's position in its file.
-    index: usize,
+    doc: &'a Document,
     default_namespace: &'a str,
 }
 
@@ -122,8 +165,15 @@ impl DocContext<'_> {
         Diagnostic::new(code, self.file, self.doc.locate(pointer), message)
     }
 
-    /// Classifies the object at `root` and stores it, expands it (a List) or skips it.
-    fn route(&self, root: &str, inputs: &mut Inputs, diags: &mut Diagnostics) {
+    /// Classifies the object at `root` and records it in `found`, expands it (a List) or
+    /// skips it.
+    fn route(
+        &self,
+        root: &str,
+        found: &mut Vec<Found>,
+        skipped: &mut Vec<Skipped>,
+        diags: &mut Diagnostics,
+    ) {
         let value = self.doc.value.pointer(root).unwrap_or(&Value::Null);
         let Some(map) = value.as_object() else {
             if !value.is_null() {
@@ -152,11 +202,11 @@ impl DocContext<'_> {
             return;
         };
         if (api_version, kind) == ("v1", "List") {
-            return self.expand_list(root, inputs, diags);
+            return self.expand_list(root, found, skipped, diags);
         }
         let name = value.pointer("/metadata/name").and_then(Value::as_str);
         match (Kind::from_type(api_version, kind), name) {
-            (Some(kind), Some(name)) => inputs.objects.push(self.object(root, kind, name)),
+            (Some(kind), Some(name)) => found.push(self.found(root, kind, name)),
             (Some(_), None) => diags.push(
                 self.diag(
                     Code::MissingName,
@@ -170,7 +220,7 @@ impl DocContext<'_> {
             }
             (None, _) => {
                 let has = |pointer: &str| value.pointer(pointer).is_some();
-                inputs.skipped.push(Skipped {
+                skipped.push(Skipped {
                     file: self.file.to_string(),
                     api_version: api_version.to_string(),
                     kind: kind.to_string(),
@@ -231,34 +281,36 @@ impl DocContext<'_> {
         }
     }
 
-    fn expand_list(&self, root: &str, inputs: &mut Inputs, diags: &mut Diagnostics) {
+    fn expand_list(
+        &self,
+        root: &str,
+        found: &mut Vec<Found>,
+        skipped: &mut Vec<Skipped>,
+        diags: &mut Diagnostics,
+    ) {
         let items_ptr = format!("{root}/items");
         match self.doc.value.pointer(&items_ptr).and_then(Value::as_array) {
             Some(items) => {
                 for i in 0..items.len() {
-                    self.route(&format!("{items_ptr}/{i}"), inputs, diags);
+                    self.route(&format!("{items_ptr}/{i}"), found, skipped, diags);
                 }
             }
             None => diags.push(self.diag(Code::InvalidList, root, "this List has no `items` list")),
         }
     }
 
-    fn object(&self, root: &str, kind: Kind, name: &str) -> Object {
+    fn found(&self, root: &str, kind: Kind, name: &str) -> Found {
         let namespace = self
             .doc
             .value
             .pointer(&format!("{root}/metadata/namespace"))
             .and_then(Value::as_str)
             .unwrap_or(self.default_namespace);
-        Object {
+        Found {
+            root: root.to_string(),
             kind,
             namespace: namespace.to_string(),
             name: name.to_string(),
-            file: self.file.to_string(),
-            text: Arc::clone(&self.text),
-            doc: Arc::clone(&self.doc),
-            document: self.index,
-            root: root.to_string(),
         }
     }
 }

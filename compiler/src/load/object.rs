@@ -6,6 +6,7 @@ use l7mp_config::yaml::{Document, Location};
 use serde_json::Value;
 
 use super::Kind;
+use crate::crd::{Nodes, Outline, Spec};
 use crate::diagnostics::{Code, Diagnostic, ObjectId};
 
 /// One Kubernetes object, a document or an item of a `v1 List`.
@@ -21,18 +22,46 @@ pub struct Object {
     pub file: String,
     /// The file's text, to find keys in.
     pub(super) text: Arc<str>,
-    /// The document the object is in.
+    /// Where each node of the document the object is in was written (its content is
+    /// taken out: each object holds its own).
     pub(super) doc: Arc<Document>,
     /// The position of that document in its file, counting from 0.
     pub document: usize,
     /// The object's JSON pointer within the document (`/items/N` in a List).
     pub(super) root: String,
+    /// The object's content as loaded; null for an `l7mp.io` object once the schema stage has
+    /// read it into [`Object::crd`].
+    pub(super) value: Value,
+    /// The typed spec of an `l7mp.io` object, set by [`crate::schema::check`]; None for other
+    /// kinds and for a spec that does not read as its type (the schema stage reported why).
+    /// Boxed, as is the outline: most objects have neither, and a Vec of objects sized for the
+    /// largest spec would cost more than all the specs.
+    pub crd: Option<Box<Spec>>,
+    /// What is still used of an `l7mp.io` object whose spec does not read (so `crd` is None):
+    /// its selectors, routes and references, each read on its own by the schema stage.
+    pub outline: Option<Box<Outline>>,
 }
 
 impl Object {
-    /// The object's content.
+    /// The object's content; null for an `l7mp.io` object once the schema stage has read it
+    /// into [`Object::crd`].
     pub fn value(&self) -> &Value {
-        self.doc.value.pointer(&self.root).unwrap_or(&Value::Null)
+        &self.value
+    }
+
+    /// The selectors, clusters, routes and references of the object's typed spec, or of its
+    /// outline; None for kinds without either.
+    pub fn nodes(&self) -> Option<Nodes<'_>> {
+        match (&self.crd, &self.outline) {
+            (Some(spec), _) => Some(Nodes::of(spec)),
+            (None, Some(outline)) => Some(Nodes::of_outline(outline)),
+            (None, None) => None,
+        }
+    }
+
+    /// Takes the content out, leaving null: the schema stage keeps only the typed spec.
+    pub(crate) fn take_value(&mut self) -> Value {
+        self.value.take()
     }
 
     /// The object's JSON pointer within its document: empty, or `/items/N` in a List.

@@ -11,28 +11,28 @@ use super::route::RoutePlan;
 use super::rules::RulePlan;
 use super::{ListenerPlan, Lowering, ProxyPlan};
 use crate::load::Kind;
-use crate::select::Placement;
 use crate::workload::ProxyMount;
 
 impl Lowering<'_> {
-    /// The plan of the proxy at `mount`, from what has been lowered.
+    /// The plan of the proxy at `mount`, from what has been lowered; `placed` are the objects
+    /// placed on its workload, in placement order.
     pub(super) fn assemble(
         &self,
         mount: &ProxyMount,
-        placements: &[Placement],
+        placed: &[usize],
         listeners: &BTreeMap<usize, Option<ListenerPlan>>,
         inserts: &[InsertPlan],
     ) -> ProxyPlan {
         let w = mount.workload;
         let mut plans = Vec::new();
         let mut clusters = BTreeSet::new();
-        for p in placements.iter().filter(|p| p.workloads.contains(&w)) {
-            match self.objects[p.object].kind {
+        for &object in placed {
+            match self.objects[object].kind {
                 Kind::VirtualService => {
-                    plans.extend(listeners.get(&p.object).cloned().flatten());
+                    plans.extend(listeners.get(&object).cloned().flatten());
                 }
                 Kind::Target => {
-                    clusters.insert(self.target_name(p.object));
+                    clusters.insert(self.target_name(object));
                 }
                 _ => {}
             }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::spec::{self, SpecError};
 use super::{ClusterPlan, EndpointPlan, Lowering, Origin, Refs};
-use crate::crd::{self, Cluster, LoadBalancerPolicy};
+use crate::crd::{Cluster, LoadBalancerPolicy, Selector};
 use crate::diagnostics::{Code, Diagnostics};
 use crate::endpoints::Site;
 use crate::load::{Kind, Object};
@@ -21,20 +21,18 @@ impl Lowering<'_> {
     ) -> Option<ClusterPlan> {
         let object = &self.objects[target];
         let name = format!("{}/{}", object.namespace, object.name);
-        let value = object.value().pointer("/spec/cluster");
-        if let Some(cluster) = value.and_then(|v| serde_json::from_value::<Cluster>(v.clone()).ok())
-        {
-            return self.cluster(&name, Origin::new(target, "/spec/cluster"), &cluster, diags);
+        let target_spec = self.spec(target)?.target()?;
+        if let Some(cluster) = &target_spec.cluster {
+            return self.cluster(&name, Origin::new(target, "/spec/cluster"), cluster, diags);
         }
         let vsvc = *self
             .refs
             .get(&(target, "/spec/linkedVirtualService".into()))?;
-        let listener = self.objects[vsvc].value().pointer("/spec/listener/spec")?;
-        let listener = serde_json::from_value::<crd::ListenerSpec>(listener.clone()).ok()?;
-        let Ok(listener) = spec::listener(&listener) else {
+        let linked = self.spec(vsvc)?.virtual_service()?;
+        let Ok(listener) = spec::listener(&linked.listener.spec) else {
             return None; // reported with the VirtualService
         };
-        let site = linked_site(self.objects, target, vsvc)?;
+        let site = linked_site(target, vsvc, &linked.selector);
         let cluster_spec = spec::linked_cluster(&listener);
         let set = self
             .endpoints
@@ -161,16 +159,16 @@ pub(super) fn addresses(endpoints: &[model::Endpoint]) -> Vec<String> {
     endpoints.iter().map(|e| e.spec.address.clone()).collect()
 }
 
-/// The endpoint site of a `linkedVirtualService` Target: the VirtualService's selector.
-fn linked_site(objects: &[Object], target: usize, vsvc: usize) -> Option<Site> {
-    let selector = objects[vsvc].value().pointer("/spec/selector")?;
-    Some(Site {
+/// The endpoint site of a `linkedVirtualService` Target: `selector`, that of VirtualService
+/// `vsvc`.
+fn linked_site(target: usize, vsvc: usize, selector: &Selector) -> Site {
+    Site {
         owner: target,
         pointer: "/spec/linkedVirtualService".into(),
         holder: vsvc,
         at: "/spec/selector".into(),
-        selector: serde_json::from_value(selector.clone()).ok()?,
-    })
+        selector: selector.clone(),
+    }
 }
 
 /// Every endpoint selector of every Target and VirtualService, plus the VirtualService selector
@@ -181,30 +179,35 @@ pub(super) fn sites(objects: &[Object], refs: &Refs) -> Vec<Site> {
         if !matches!(object.kind, Kind::Target | Kind::VirtualService) {
             continue;
         }
-        for (pointer, _, value) in object.spec_fields(&["endpoints"]) {
-            for (k, e) in value.as_array().into_iter().flatten().enumerate() {
-                let Some(selector) = e.get("selector") else {
-                    continue;
-                };
-                let Ok(selector) = serde_json::from_value(selector.clone()) else {
-                    continue;
-                };
-                let at = format!("{pointer}/{k}/selector");
-                sites.push(Site {
-                    owner: i,
-                    pointer: at.clone(),
-                    holder: i,
-                    at,
-                    selector,
-                });
-            }
+        let Some(nodes) = object.nodes() else {
+            continue;
+        };
+        // All but the object's own selector, which places it.
+        let endpoint_selectors = nodes
+            .selectors
+            .into_iter()
+            .filter(|(at, _)| at != OWN_SELECTOR);
+        for (at, selector) in endpoint_selectors {
+            sites.push(Site {
+                owner: i,
+                pointer: at.clone(),
+                holder: i,
+                at,
+                selector: selector.clone(),
+            });
         }
-        if let Some(&vsvc) = refs.get(&(i, "/spec/linkedVirtualService".into())) {
-            sites.extend(linked_site(objects, i, vsvc));
+        if let Some(&vsvc) = refs.get(&(i, "/spec/linkedVirtualService".into()))
+            && let Some(nodes) = objects[vsvc].nodes()
+            && let Some((_, selector)) = nodes.selectors.iter().find(|(at, _)| at == OWN_SELECTOR)
+        {
+            sites.push(linked_site(i, vsvc, selector));
         }
     }
     sites
 }
+
+/// The pointer of an object's own selector, which places it (the others pick endpoints).
+const OWN_SELECTOR: &str = "/spec/selector";
 
 /// The proxy's name of a load balancing policy.
 fn policy_name(policy: LoadBalancerPolicy) -> &'static str {

@@ -7,7 +7,6 @@
 
 use super::Lowering;
 use super::rules::RulePlan;
-use crate::crd::RuleSpec;
 use crate::diagnostics::{Code, Diagnostics};
 use crate::select::Placement;
 
@@ -54,8 +53,7 @@ impl Lowering<'_> {
         placements: &[Placement],
         diags: &mut Diagnostics,
     ) -> Option<InsertPlan> {
-        let spec: RuleSpec =
-            serde_json::from_value(self.objects[object].value().get("spec")?.clone()).ok()?;
+        let spec = self.spec(object)?.rule()?;
         let vsvc = *self.refs.get(&(object, "/spec/rulelist".into()))?;
         let list = self.list_owner(vsvc, diags)?;
         let (len, name) = {

@@ -10,7 +10,6 @@ use l7mp_config::model::{self, Ref};
 
 use super::rules::RulePlan;
 use super::{ListenerPlan, Lowering, Origin, spec};
-use crate::crd::{Listener, MatchRule};
 use crate::diagnostics::{Code, Diagnostics};
 
 /// The rule list a VirtualService owns, as written (Rule objects are merged per proxy).
@@ -24,7 +23,7 @@ pub struct ListPlan {
     pub rules: Vec<(usize, RulePlan)>,
 }
 
-impl Lowering<'_> {
+impl<'a> Lowering<'a> {
     /// The listener of VirtualService `vsvc`, named `namespace/name`, referring to its rule list
     /// by name; None when it cannot be lowered (the reason has been reported).
     pub(super) fn listener(
@@ -33,8 +32,7 @@ impl Lowering<'_> {
         diags: &mut Diagnostics,
     ) -> Option<ListenerPlan> {
         let object = &self.objects[vsvc];
-        let value = object.value().pointer("/spec/listener")?;
-        let listener: Listener = serde_json::from_value(value.clone()).ok()?;
+        let listener = &self.spec(vsvc)?.virtual_service()?.listener;
         let listener_spec = match spec::listener(&listener.spec) {
             Ok(s) => s,
             Err(spec::NO_PROTOCOL) => return None,
@@ -53,12 +51,14 @@ impl Lowering<'_> {
                 name: format!("{}/{}", object.namespace, object.name),
                 spec: listener_spec,
                 rules: Ref::Name(list),
-                options: listener.options.and_then(|o| o.track).map(|track| {
-                    model::ListenerOptions {
+                options: listener
+                    .options
+                    .as_ref()
+                    .and_then(|o| o.track)
+                    .map(|track| model::ListenerOptions {
                         track: Some(u64::from(track)),
                         ..model::ListenerOptions::default()
-                    }
-                }),
+                    }),
             },
             origin: Origin::new(vsvc, "/spec/listener"),
             list: owner,
@@ -73,11 +73,8 @@ impl Lowering<'_> {
         let mut current = vsvc;
         let mut seen = vec![vsvc];
         loop {
-            let has_ref = self.objects[current]
-                .value()
-                .pointer("/spec/listener/rulesRef")
-                .is_some();
-            if !has_ref {
+            let listener = &self.spec(current)?.virtual_service()?.listener;
+            if listener.rules_ref.is_none() {
                 return Some(current);
             }
             current = *self
@@ -117,8 +114,12 @@ impl Lowering<'_> {
     fn lower_list(&mut self, owner: usize, diags: &mut Diagnostics) -> Option<ListPlan> {
         let object = &self.objects[owner];
         let name = format!("{}/{}", object.namespace, object.name);
-        let rules: Vec<MatchRule> =
-            serde_json::from_value(object.value().pointer("/spec/listener/rules")?.clone()).ok()?;
+        let rules = self
+            .spec(owner)?
+            .virtual_service()?
+            .listener
+            .rules
+            .as_ref()?;
         // Sized up front: a growing Vec of these large plans keeps room for four, and every
         // VirtualService's list lives until lowering ends.
         let mut lowered = Vec::with_capacity(rules.len());

@@ -22,11 +22,11 @@ use l7mp_config::model::{self, ConfigFile};
 
 pub use spec::network_port;
 
-use crate::crd::LoadBalancerPolicy;
+use crate::crd::{LoadBalancerPolicy, Spec};
 use crate::diagnostics::Diagnostics;
 use crate::endpoints::{Endpoints, ServicePlan};
 use crate::load::{Kind, Object};
-use crate::resolve::Resolution;
+use crate::resolve::{self, Resolution, RouteIndex};
 use crate::select::Placement;
 use crate::workload::ProxyMount;
 
@@ -166,7 +166,7 @@ struct Lowering<'a> {
     /// Named routes by where they are defined.
     routes: BTreeMap<(usize, String), Option<route::RoutePlan>>,
     /// Where each named route is defined, by namespace and name.
-    named_routes: BTreeMap<(String, String), crate::resolve::RouteSite>,
+    named_routes: RouteIndex<'a>,
 }
 
 /// Builds the config of every workload in `mounts`. `snapshot` holds the `--pods` objects.
@@ -182,6 +182,7 @@ pub fn lower(
         .iter()
         .map(|r| ((r.from, r.pointer.clone()), r.to))
         .collect();
+    let defined = resolve::routes(objects);
     let sites = cluster::sites(objects, &refs);
     let endpoints = Endpoints::new(objects, &sites, snapshot, diags);
     let mut lowering = Lowering {
@@ -191,7 +192,7 @@ pub fn lower(
         clusters: BTreeMap::new(),
         lists: BTreeMap::new(),
         routes: BTreeMap::new(),
-        named_routes: crate::resolve::route_index(objects, None),
+        named_routes: resolve::route_index(objects, &defined, None),
     };
     let mut listeners = BTreeMap::new();
     for placement in placements {
@@ -208,9 +209,21 @@ pub fn lower(
     }
     let inserts = lowering.inserts(placements, diags);
     lowering.apply_cycles(&inserts, diags);
+    // The objects placed on each workload, in placement order: assembling each proxy from its
+    // own, not by scanning every placement, keeps this linear in the mesh.
+    let mut placed: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for p in placements {
+        for &w in &p.workloads {
+            placed.entry(w).or_default().push(p.object);
+        }
+    }
+    let none = Vec::new();
     let proxies = mounts
         .iter()
-        .map(|mount| lowering.assemble(mount, placements, &listeners, &inserts))
+        .map(|mount| {
+            let here = placed.get(&mount.workload).unwrap_or(&none);
+            lowering.assemble(mount, here, &listeners, &inserts)
+        })
         .collect();
     Lowered {
         proxies,
@@ -218,7 +231,13 @@ pub fn lower(
     }
 }
 
-impl Lowering<'_> {
+impl<'a> Lowering<'a> {
+    /// The typed spec of object `i`; None for kinds without one and for a spec that did not
+    /// read as its type (the schema stage reported why).
+    fn spec(&self, i: usize) -> Option<&'a Spec> {
+        self.objects[i].crd.as_deref()
+    }
+
     /// The cluster name of a Target.
     fn target_name(&self, target: usize) -> String {
         let object = &self.objects[target];

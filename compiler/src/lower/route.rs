@@ -22,12 +22,13 @@ pub struct RoutePlan {
 }
 
 impl Lowering<'_> {
-    /// Puts the route written in `object` at `pointer` into `plan`: by name when it has one
+    /// Puts `route`, written in `object` at `pointer`, into `plan`: by name when it has one
     /// (lowered once), else inline.
     pub(super) fn route_at(
         &mut self,
         object: usize,
         pointer: &str,
+        route: &Route,
         plan: &mut RulePlan,
         diags: &mut Diagnostics,
     ) -> Option<()> {
@@ -39,9 +40,7 @@ impl Lowering<'_> {
             plan.route = Some(name);
             return Some(());
         }
-        let value = self.objects[object].value().pointer(pointer)?;
-        let route: Route = serde_json::from_value(value.clone()).ok()?;
-        let lowered = self.route(object, pointer, &route, diags);
+        let lowered = self.route(object, pointer, route, diags);
         let Some(name) = &route.name else {
             let (route, hops) = lowered?;
             plan.rule.action.route = Some(Ref::Inline(route));

@@ -76,19 +76,18 @@ impl Lowering<'_> {
             route: None,
             apply: None,
         };
-        if action.route.is_some() {
+        if let Some(route) = &action.route {
             let pointer = format!("{at}/action/route");
-            self.route_at(owner, &pointer, &mut plan, diags)?;
+            self.route_at(owner, &pointer, route, &mut plan, diags)?;
         } else if let Some(text) = &action.route_ref {
             let pointer = format!("{at}/action/routeRef");
             let to = *self.refs.get(&(owner, pointer))?;
             let (namespace, name) = route_name(text, &object.namespace)?;
-            let (site_object, site) = self
+            let site = *self
                 .named_routes
                 .get(&(namespace.to_string(), name.to_string()))
-                .filter(|(o, _)| *o == to)?
-                .clone();
-            self.route_at(site_object, &site, &mut plan, diags)?;
+                .filter(|site| site.object == to)?;
+            self.route_at(site.object, site.pointer, site.route, &mut plan, diags)?;
         } else {
             let pointer = format!("{at}/action/apply");
             let vsvc = *self.refs.get(&(owner, pointer.clone()))?;

@@ -5,6 +5,7 @@
 
 use l7mp_config::model;
 use l7mp_config::pointer::JsonPointer;
+use serde::Deserialize;
 
 use crate::crd::{self, ClusterSpec, ListenerSpec};
 
@@ -170,13 +171,11 @@ fn header_entry(entry: &crd::HeaderEntry, at: &str) -> Result<model::HeaderEntry
     let path = match &entry.path {
         None => None,
         Some(value) => {
-            let copy: model::HeaderCopy =
-                serde_json::from_value(value.clone()).map_err(|_| SpecError::Pointer {
-                    at: format!("{at}/path"),
-                    message:
-                        "`path` must be a JSON pointer string or `{from: POINTER, to: POINTER}`"
-                            .into(),
-                })?;
+            let copy = model::HeaderCopy::deserialize(value).map_err(|_| SpecError::Pointer {
+                at: format!("{at}/path"),
+                message: "`path` must be a JSON pointer string or `{from: POINTER, to: POINTER}`"
+                    .into(),
+            })?;
             match &copy {
                 model::HeaderCopy::From(from) => check_pointer(from, &format!("{at}/path"))?,
                 model::HeaderCopy::FromTo { from, to } => {

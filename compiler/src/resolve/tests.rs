@@ -11,7 +11,8 @@ fn run(text: &str) -> (Vec<Resolution>, Vec<Diagnostic>) {
         text: text.into(),
     }];
     let mut diags = Diagnostics::default();
-    let inputs = load(&files, "default", &mut diags);
+    let mut inputs = load(&files, "default", &mut diags);
+    crate::schema::check(&mut inputs.objects, &mut diags);
     let resolved = resolve(&inputs.objects, &mut diags);
     (resolved, diags.into_sorted())
 }
@@ -84,7 +85,7 @@ fn duplicates_name_both_places() {
 fn predicates_are_not_references() {
     let text = VSVC.replace(
         "{action: {route: {destinationRef: REF}}}",
-        "{match: {op: test, path: /x, value: {routeRef: nope}}, action: {rulesRef: vs}}",
+        "{match: {op: test, path: /x, value: {routeRef: nope}}, action: {apply: vs}}",
     );
     let (resolved, diags) = run(&text);
     assert!(diags.is_empty(), "{diags:?}");

@@ -6,15 +6,17 @@
 //! fields are errors, with a "did you mean" when the intended name is close.
 
 mod explain;
+mod outline;
 
 use std::sync::LazyLock;
 
 use jsonschema::Validator;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::crd;
-use crate::diagnostics::Diagnostics;
+use crate::crd::{self, Spec};
+use crate::diagnostics::{Code, Diagnostics};
 use crate::load::{Kind, Object};
 
 /// The compiled validators of the three CRDs with their schemas (for "did you mean" lookups),
@@ -34,16 +36,77 @@ static VALIDATORS: LazyLock<Vec<(Kind, Value, Validator)>> = LazyLock::new(|| {
         .collect()
 });
 
+/// The schema stage: validates every `l7mp.io` object and reads its spec into
+/// [`Object::crd`], once, dropping the JSON it was read from. Later stages take only the typed
+/// spec; an object whose spec does not read as its type has none, and a diagnostic says why.
+pub fn check(objects: &mut [Object], diags: &mut Diagnostics) {
+    for object in objects.iter_mut().filter(|o| o.kind.is_l7mp()) {
+        let reported = Reported(validate(object, diags));
+        match read(object) {
+            Ok(spec) => object.crd = Some(Box::new(spec)),
+            Err(e) => {
+                if !reported.any() {
+                    let message =
+                        format!("the spec does not read as a {}: {e}", object.kind.name());
+                    let hint = "change the value the message names to one of its type";
+                    diags.push(object.diag(Code::InvalidValue, "/spec", message).hint(hint));
+                }
+                object.outline = Some(Box::new(outline::outline(object, &reported, diags)));
+            }
+        }
+        object.take_value();
+    }
+}
+
 /// Validates an `l7mp.io` object, pushing a diagnostic per violation; other kinds pass.
-pub fn validate(object: &Object, diags: &mut Diagnostics) {
+/// Returns the pointers of the violations.
+pub fn validate(object: &Object, diags: &mut Diagnostics) -> Vec<String> {
     let Some((_, schema, validator)) = VALIDATORS.iter().find(|v| v.0 == object.kind) else {
-        return;
+        return Vec::new();
     };
+    let mut reported = Vec::new();
     for error in validator.iter_errors(object.value()) {
         for diag in explain::diagnostics(object, schema, &error) {
+            reported.push(diag.field.clone());
             diags.push(diag);
         }
     }
+    reported
+}
+
+/// The pointers of the schema violations of one object.
+struct Reported(Vec<String>);
+
+impl Reported {
+    fn any(&self) -> bool {
+        !self.0.is_empty()
+    }
+
+    /// Whether a violation was reported at `pointer`, inside it or around it: then a node
+    /// there that does not read needs no diagnostic of its own.
+    fn covers(&self, pointer: &str) -> bool {
+        let within = |inner: &str, outer: &str| {
+            inner
+                .strip_prefix(outer)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        };
+        self.0
+            .iter()
+            .any(|p| within(p, pointer) || within(pointer, p))
+    }
+}
+
+/// The typed spec of `object`. The types and the schema come from the same definitions, so a
+/// spec that passed validation reads; one that did not has been reported. Should the two ever
+/// disagree, the caller reports the reading error rather than let the object drop out silently.
+fn read(object: &Object) -> Result<Spec, serde_json::Error> {
+    let spec = object.value().get("spec").unwrap_or(&Value::Null);
+    Ok(match object.kind {
+        Kind::VirtualService => Spec::VirtualService(Deserialize::deserialize(spec)?),
+        Kind::Target => Spec::Target(Deserialize::deserialize(spec)?),
+        // Kind::Rule: only `l7mp.io` objects are read.
+        _ => Spec::Rule(Deserialize::deserialize(spec)?),
+    })
 }
 
 /// The CRD's openAPIV3Schema with unknown fields forbidden everywhere but in `metadata`,

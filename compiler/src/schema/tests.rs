@@ -1,4 +1,5 @@
 use super::*;
+use crate::crd::Spec;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::load::{SourceFile, parse};
 
@@ -94,4 +95,53 @@ fn optional_fields_may_be_null_as_in_kubernetes() {
     assert!(diags.is_empty(), "{diags:?}");
     let diags = vsvc("    name: 5\n    spec: {UDP: {port: 9001}}\n    rules: []\n");
     assert_eq!(diags[0].message, "expected string, found integer");
+}
+
+/// The schema stage reads every valid spec into its type once and drops the JSON; a spec that
+/// does not read keeps an outline of its selectors, routes and references.
+#[test]
+fn specs_are_read_once_into_types() {
+    let files = [SourceFile {
+        name: "t.yaml".into(),
+        text: format!(
+            "{VSVC}    spec: {{UDP: {{port: 70000}}}}\n    rules: [{{action: {{route: {{name: r, destinationRef: t}}}}}}]\n---\n\
+             apiVersion: l7mp.io/v1\nkind: Target\nmetadata: {{name: t}}\nspec: {{cluster: {{spec: {{Echo: {{}}}}}}}}\n"
+        ),
+    }];
+    let mut diags = Diagnostics::default();
+    let mut inputs = parse(&files, "default", &mut diags);
+    super::check(&mut inputs.objects, &mut diags);
+    let codes: Vec<Code> = diags.into_sorted().iter().map(|d| d.code).collect();
+    assert_eq!(codes, [Code::OutOfRange]);
+    let (vsvc, target) = (&inputs.objects[0], &inputs.objects[1]);
+    assert!(vsvc.value().is_null() && target.value().is_null());
+    assert!(matches!(target.crd.as_deref(), Some(Spec::Target(_))));
+    assert!(vsvc.crd.is_none());
+    let outline = vsvc.outline.as_ref().expect("an outline");
+    let selectors: Vec<&str> = outline.selectors.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(selectors, ["/spec/selector"]);
+    assert_eq!(outline.routes[0].1.name.as_deref(), Some("r"));
+    let references: Vec<&str> = outline.references.iter().map(|r| r.2.as_str()).collect();
+    assert_eq!(references, ["t"]);
+}
+
+/// A value the schema lets through but the type cannot hold (a position beyond `u32`) is a
+/// diagnostic, and the Rule still keeps its reference to its rule list.
+#[test]
+fn a_spec_that_passes_the_schema_but_does_not_read_is_reported() {
+    let files = [SourceFile {
+        name: "t.yaml".into(),
+        text: "apiVersion: l7mp.io/v1\nkind: Rule\nmetadata: {name: r}\nspec:\n  rulelist: vs\n  position: 4294967296\n  rule: {action: {apply: vs}}\n".into(),
+    }];
+    let mut diags = Diagnostics::default();
+    let mut inputs = parse(&files, "default", &mut diags);
+    super::check(&mut inputs.objects, &mut diags);
+    let diags = diags.into_sorted();
+    let codes: Vec<Code> = diags.iter().map(|d| d.code).collect();
+    assert_eq!(codes, [Code::InvalidValue], "{diags:?}");
+    let rule = &inputs.objects[0];
+    assert!(rule.crd.is_none());
+    let outline = rule.outline.as_deref().expect("an outline");
+    let references: Vec<&str> = outline.references.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(references, ["/spec/rule/action/apply", "/spec/rulelist"]);
 }

@@ -37,17 +37,17 @@ pub fn select(objects: &[Object], diags: &mut Diagnostics) -> Vec<Placement> {
             .collect(),
     );
     let mut placements = Vec::new();
-    for (index, object) in objects.iter().enumerate().filter(|(_, o)| o.kind.is_l7mp()) {
-        for (pointer, _, value) in object.spec_fields(&["selector"]) {
-            let Ok(selector) = serde_json::from_value::<Selector>(value.clone()) else {
-                continue; // malformed: the schema stage has reported it
-            };
+    for (index, object) in objects.iter().enumerate() {
+        let Some(nodes) = object.nodes() else {
+            continue;
+        };
+        for (pointer, selector) in nodes.selectors {
             let site = Site {
                 objects,
                 object,
                 pointer: &pointer,
             };
-            let Some(workloads) = site.evaluate(&selector, &pods, diags) else {
+            let Some(workloads) = site.evaluate(selector, &pods, diags) else {
                 continue;
             };
             if pointer == "/spec/selector" {

@@ -13,7 +13,8 @@ fn run(selector: &str) -> (Vec<Placement>, Vec<Diagnostic>) {
         text,
     }];
     let mut diags = Diagnostics::default();
-    let inputs = parse(&files, "default", &mut diags);
+    let mut inputs = parse(&files, "default", &mut diags);
+    crate::schema::check(&mut inputs.objects, &mut diags);
     let placements = select(&inputs.objects, &mut diags);
     (placements, diags.into_sorted())
 }

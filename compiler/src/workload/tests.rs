@@ -14,7 +14,8 @@ fn run(pod_spec: &str, annotations: &str) -> (Vec<ProxyMount>, Vec<Diagnostic>) 
         text,
     }];
     let mut diags = Diagnostics::default();
-    let inputs = parse(&files, "default", &mut diags);
+    let mut inputs = parse(&files, "default", &mut diags);
+    crate::schema::check(&mut inputs.objects, &mut diags);
     let placements = select(&inputs.objects, &mut diags);
     let mounts = inspect(&inputs.objects, &placements, &mut diags);
     (mounts, diags.into_sorted())
@@ -84,4 +85,28 @@ fn sub_path_mounts_warn_but_resolve() {
     let (mounts, diags) = run(&containers(proxy), "{}");
     assert_eq!(codes(&diags), [Code::SubPathMount]);
     assert_eq!(mounts[0].key, "proxy.yaml");
+}
+
+/// A pod spec that does not read is reported where it is, not skipped: nobody could tell
+/// whether the workload runs a proxy that needs a config.
+#[test]
+fn an_unreadable_pod_spec_is_reported() {
+    let (mounts, diags) = run("      containers: {name: p}\n", "{}");
+    assert!(mounts.is_empty());
+    assert_eq!(codes(&diags), [Code::InvalidPodSpec]);
+    assert_eq!(diags[0].field, "/spec/template/spec");
+    assert!(
+        diags[0]
+            .message
+            .starts_with("this is not a pod spec Kubernetes accepts"),
+        "{}",
+        diags[0].message
+    );
+    let (_, diags) = run("      null\n", "{}");
+    assert_eq!(codes(&diags), [Code::InvalidPodSpec]);
+    assert!(
+        diags[0].message.contains("no pod spec"),
+        "{}",
+        diags[0].message
+    );
 }

@@ -19,8 +19,9 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_l7mp-localcluster");
 
 pub fn preflight() {
     // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
     assert!(
-        unsafe { libc::geteuid() } == 0,
+        euid == 0,
         "these tests must run as root: they create network namespaces, a bridge and mounts"
     );
     let path = std::env::var("PATH").unwrap_or_default() + ":/usr/sbin:/sbin";

@@ -1,7 +1,7 @@
 //! Log levels as people write them: `admin.log_level` in a config file and the proxy's
 //! `--log-level`. Both take a level name or a `tracing` filter (`l7mp=debug,info`), and both
-//! accept the original l7mp's level names, `verbose` and `silly`, which most of its example
-//! configs use.
+//! accept the original l7mp's level names (its logger's `silly`, `verbose`, `notice` and
+//! `silent`; most of its example configs use `silly`).
 //!
 //! A filter that names no known level somewhere is refused rather than passed on: the filter
 //! syntax reads a bare unknown word (`silly`, `inof`) as a target name, which silently turns
@@ -13,7 +13,13 @@ use std::fmt;
 const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
 
 /// The original l7mp's level names without a `tracing` equivalent, and what they mean here.
-const ALIASES: [(&str, &str); 2] = [("verbose", "debug"), ("silly", "trace")];
+/// `notice` sits between `info` and `warn` there; `info` keeps every message it showed.
+const ALIASES: [(&str, &str); 4] = [
+    ("verbose", "debug"),
+    ("silly", "trace"),
+    ("notice", "info"),
+    ("silent", "off"),
+];
 
 /// A log filter that names an unknown level.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,11 +35,12 @@ impl std::error::Error for UnknownLevel {}
 
 /// What to do about an [`UnknownLevel`], for diagnostics and the command line alike.
 pub const HINT: &str = "use one of error, warn, info, debug, trace, off (or the original's \
-                        verbose and silly), or a filter such as `l7mp=debug,info`";
+                        silly, verbose, notice and silent), or a filter such as `l7mp=debug,info`";
 
 /// The `tracing` filter for `spec`: each comma-separated part is a level, or `TARGET=LEVEL`
 /// (a part with a span filter, `TARGET[SPAN]`, is passed on as it is). Level names are
-/// case-insensitive; `verbose` becomes `debug` and `silly` `trace`.
+/// case-insensitive; `verbose` becomes `debug`, `silly` `trace`, `notice` `info` and `silent`
+/// `off`.
 pub fn to_filter(spec: &str) -> Result<String, UnknownLevel> {
     let parts: Vec<String> = spec
         .split(',')
@@ -79,6 +86,8 @@ mod tests {
         assert_eq!(to_filter("WARN").unwrap(), "warn");
         assert_eq!(to_filter("silly").unwrap(), "trace");
         assert_eq!(to_filter("verbose").unwrap(), "debug");
+        assert_eq!(to_filter("notice").unwrap(), "info");
+        assert_eq!(to_filter("Silent").unwrap(), "off");
         assert_eq!(to_filter("5").unwrap(), "trace");
     }
 

@@ -6,8 +6,16 @@
 //! knows its pointer (a serde path, a JSON Schema instance path, a dangling reference) can be
 //! turned back into a location. The same loader serves the proxy and the compiler.
 
-use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, Tag, YamlData};
+use saphyr::{MarkedYaml, Scalar, ScanError, Tag, YamlData, YamlLoader};
+use saphyr_parser::{Event, Parser, SpannedEventReceiver};
 use serde_json::{Map, Number, Value};
+
+/// How deep collections may nest in a document (serde_json's own limit). Real configs and
+/// manifests nest a dozen levels, a predicate at its limit about seventy. Loading, converting
+/// and dropping a node tree each recurse once per level, so without a bound a file of a few
+/// KiB (`- - - ... x`) overflows the stack and aborts the compiler, `l7mp --validate`, and a
+/// running proxy when it reloads.
+pub const MAX_NESTING: usize = 128;
 
 /// A position in a source file, as people count: 1-based line and column, plus the byte offset
 /// that caret renderers need.
@@ -101,11 +109,8 @@ pub fn child_pointer(parent: &str, token: &str) -> String {
 /// Parses every document of a YAML stream. Aliases are expanded by the parser; their nodes are
 /// located at the alias.
 pub fn parse_documents(text: &str) -> Result<Vec<Document>, YamlError> {
+    let docs = load_nodes(text, true)?;
     let offsets = CharOffsets::new(text);
-    let docs = MarkedYaml::load_from_str(text).map_err(|e| YamlError {
-        message: e.info().to_string(),
-        location: offsets.location(e.marker().index(), e.marker().line(), e.marker().col(), 0),
-    })?;
     // Consumed one document at a time, so that each parser tree is freed once converted rather
     // than all of them living on beside their conversions (the peak of a large stream).
     docs.into_iter()
@@ -129,6 +134,64 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, YamlError> {
             })
         })
         .collect()
+}
+
+/// Loads every document of a YAML stream as saphyr nodes (scalars typed when `early_parse`,
+/// else kept as written), refusing a collection nested more than [`MAX_NESTING`] levels deep
+/// before any deeper node is built. saphyr's own `Parser::load` recurses per level too, so the
+/// events are driven here, one at a time.
+pub fn load_nodes(text: &str, early_parse: bool) -> Result<Vec<MarkedYaml<'_>>, YamlError> {
+    let scan_error = |e: &ScanError| {
+        let m = e.marker();
+        YamlError {
+            message: e.info().to_string(),
+            location: CharOffsets::new(text).location(m.index(), m.line(), m.col(), 0),
+        }
+    };
+    let mut loader: YamlLoader<'_, MarkedYaml<'_>> = YamlLoader::default();
+    loader.early_parse(early_parse);
+    let mut parser = Parser::new_from_str(text);
+    let mut depth = 0usize;
+    // Anchors belong to their document: an alias to one of an earlier document is unknown,
+    // as saphyr's own loop has it. Anchor ids grow through the stream.
+    let (mut first_anchor, mut last_anchor) = (1, 0);
+    while let Some(next) = parser.next_event() {
+        let (event, span) = next.map_err(|e| scan_error(&e))?;
+        match &event {
+            Event::DocumentStart(_) => first_anchor = last_anchor + 1,
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(scan_error(&ScanError::new_str(
+                        span.start,
+                        &format!(
+                            "collections nest more than {MAX_NESTING} levels deep here; \
+                             a config or manifest needs far fewer, so flatten it"
+                        ),
+                    )));
+                }
+            }
+            Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
+            Event::Alias(id) if *id < first_anchor => {
+                return Err(scan_error(&ScanError::new_str(
+                    span.start,
+                    "while parsing node, found unknown anchor",
+                )));
+            }
+            _ => {}
+        }
+        if let Event::SequenceStart(id, _)
+        | Event::MappingStart(id, _)
+        | Event::Scalar(_, _, id, _) = &event
+        {
+            last_anchor = last_anchor.max(*id);
+        }
+        loader.on_event(event, span);
+    }
+    if let Some(e) = loader.error() {
+        return Err(scan_error(e));
+    }
+    Ok(loader.into_documents())
 }
 
 /// What converting one document collects besides its value.
@@ -418,6 +481,30 @@ mod tests {
         assert_eq!((err.location.line, err.location.column), (1, 11));
         let err = parse_documents("a: !!int x\n").unwrap_err();
         assert_eq!(err.message, "this value does not parse as its tag says");
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_refused_not_a_stack_overflow() {
+        let within = "- ".repeat(MAX_NESTING) + "x\n";
+        assert!(parse_documents(&within).is_ok());
+        for deep in [
+            "- ".repeat(100_000) + "x\n",
+            "[".repeat(200) + &"]".repeat(200),
+            "{a: ".repeat(MAX_NESTING + 1) + "x" + &"}".repeat(MAX_NESTING + 1),
+        ] {
+            let err = parse_documents(&deep).unwrap_err();
+            assert!(err.message.contains("nest more than 128 levels"), "{err:?}");
+            assert_eq!(err.location.line, 1);
+        }
+    }
+
+    #[test]
+    fn an_alias_to_an_earlier_document_is_unknown() {
+        let err = parse_documents("a: &x 1\n---\nb: *x\n").unwrap_err();
+        assert!(err.message.contains("unknown anchor"), "{err:?}");
+        assert_eq!(err.location.line, 3);
+        let docs = parse_documents("a: &x 1\n---\nb: &x 2\nc: *x\n").unwrap();
+        assert_eq!(docs[1].value["c"], 2);
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! long ago and has still not finished its request is the one to go.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 
 use tokio_util::sync::CancellationToken;
 
@@ -44,10 +46,7 @@ impl Budget {
     }
 
     fn open(&self) -> MutexGuard<'_, Open> {
-        match self.open.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        self.open.lock()
     }
 
     /// Takes a place for a new connection, closing the oldest one when the budget is full.

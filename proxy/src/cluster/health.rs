@@ -11,7 +11,8 @@
 //! among all of them (panic mode) rather than failing the session.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+
+use parking_lot::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::endpoints::{Address, Target};
@@ -41,10 +42,7 @@ pub struct Ejections {
 
 impl Ejections {
     fn lock(&self) -> MutexGuard<'_, HashMap<Address, Record>> {
-        match self.records.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        self.records.lock()
     }
 
     /// Leaves `address` out of balancing; returns the back-off, or `None` when it is ejected

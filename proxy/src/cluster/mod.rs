@@ -16,9 +16,10 @@ mod unix;
 mod websocket;
 
 use std::io;
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use l7mp_config::config::ClusterConfig;
 use l7mp_config::model::{ClusterSpec, UnixMode};
@@ -45,7 +46,7 @@ pub struct Cluster {
     pub stats: Arc<ClusterStats>,
     /// Rate limit for the connect failures its sessions log.
     pub warnings: Throttle,
-    endpoints: RwLock<Arc<EndpointSet>>,
+    endpoints: ArcSwap<EndpointSet>,
     /// Endpoints left out of balancing after a failure.
     ejections: health::Ejections,
     transform: Option<Transform>,
@@ -122,7 +123,7 @@ impl Cluster {
             warnings: Throttle::new(Scope::Cluster, &config.name),
             config,
             stats,
-            endpoints: RwLock::new(Arc::new(set)),
+            endpoints: ArcSwap::from_pointee(set),
             ejections: health::Ejections::default(),
             transform,
             header,
@@ -135,18 +136,11 @@ impl Cluster {
 
     /// The current endpoint set.
     pub fn endpoints(&self) -> Arc<EndpointSet> {
-        match self.endpoints.read() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.endpoints.load_full()
     }
 
     fn set_endpoints(&self, set: EndpointSet) {
-        let mut guard = match self.endpoints.write() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        *guard = Arc::new(set);
+        self.endpoints.store(Arc::new(set));
     }
 
     /// Opens one stage for a session whose metadata is `metadata`, avoiding the endpoints in
@@ -190,7 +184,7 @@ impl Cluster {
             return Err(ConnectError::NoEndpoints(self.config.name.clone()));
         };
         let target = &set.targets[index];
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = Instant::now() + timeout;
         let result = tokio::time::timeout_at(deadline, self.open(target, metadata, deadline)).await;
         let error = match result {
             Ok(Ok((stage, pending))) => {

@@ -62,7 +62,7 @@ fn report_every_error(socket: &Socket, ipv6: bool) -> io::Result<()> {
             level,
             name,
             (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
     if rc == 0 {

@@ -13,7 +13,9 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
+
+use parking_lot::{Mutex, MutexGuard};
 
 use socket2::Socket;
 
@@ -30,11 +32,7 @@ pub enum Held {
 
 fn registry() -> MutexGuard<'static, HashMap<Held, usize>> {
     static HELD: OnceLock<Mutex<HashMap<Held, usize>>> = OnceLock::new();
-    let lock = HELD.get_or_init(Mutex::default).lock();
-    match lock {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
+    HELD.get_or_init(Mutex::default).lock()
 }
 
 /// One socket's hold on a port or path; released when dropped, with the socket.

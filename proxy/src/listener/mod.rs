@@ -15,8 +15,10 @@ use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::BorrowedFd;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, RwLock};
+
+use arc_swap::ArcSwap;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -58,7 +60,7 @@ pub struct ListenerCtx {
     pub warnings: Throttle,
     /// Where one-hop UDP sessions hand their flows to the kernel, when offload is on.
     pub offload: Option<Arc<Offload>>,
-    settings: RwLock<Arc<ListenerConfig>>,
+    settings: ArcSwap<ListenerConfig>,
     slots: Arc<Semaphore>,
     max_sessions: AtomicU32,
 }
@@ -81,16 +83,13 @@ impl ListenerCtx {
             offload,
             slots: Arc::new(Semaphore::new(config.max_sessions as usize)),
             max_sessions: AtomicU32::new(config.max_sessions),
-            settings: RwLock::new(Arc::new(config)),
+            settings: ArcSwap::from_pointee(config),
         })
     }
 
     /// The settings in force; a session takes them once, when it starts.
     pub fn config(&self) -> Arc<ListenerConfig> {
-        match self.settings.read() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.settings.load_full()
     }
 
     /// Changes the settings of a running listener (same socket): its rule list, timeouts and
@@ -98,10 +97,7 @@ impl ListenerCtx {
     pub fn update(&self, config: ListenerConfig) {
         let new_max = config.max_sessions;
         let old_max = self.max_sessions.swap(new_max, Ordering::Relaxed);
-        match self.settings.write() {
-            Ok(mut g) => *g = Arc::new(config),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(config),
-        }
+        self.settings.store(Arc::new(config));
         if new_max > old_max {
             self.slots.add_permits((new_max - old_max) as usize);
         } else if new_max < old_max {
@@ -425,7 +421,7 @@ pub async fn accept_loop<C>(
                 if ctx.warnings.admit() {
                     tracing::warn!(listener = %ctx.name, error = %e, "accept failed");
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
     }

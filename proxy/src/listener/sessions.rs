@@ -7,8 +7,10 @@
 //! pointer the session holds anyway) and the endpoint's label.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+
+use parking_lot::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cluster::Cluster;
@@ -77,10 +79,7 @@ impl SessionInfo {
     }
 
     fn lock(&self) -> MutexGuard<'_, Box<[HopInfo]>> {
-        match self.hops.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        self.hops.lock()
     }
 
     /// Records the hops the session connected.
@@ -134,10 +133,7 @@ pub struct SessionRegistry {
 
 impl SessionRegistry {
     fn lock(&self) -> MutexGuard<'_, HashMap<u64, Arc<SessionInfo>>> {
-        match self.live.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        self.live.lock()
     }
 
     /// Adds a session; the returned id removes it again.
@@ -148,10 +144,7 @@ impl SessionRegistry {
     }
 
     fn lock_ended(&self) -> MutexGuard<'_, VecDeque<Tracked>> {
-        let mut ended = match self.ended.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut ended = self.ended.lock();
         let now = Instant::now();
         while ended.front().is_some_and(|(until, ..)| *until <= now) {
             ended.pop_front();

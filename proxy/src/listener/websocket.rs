@@ -3,6 +3,14 @@
 //! can match. A connection takes its slot under the listener's session limit when it is
 //! accepted, so pending handshakes count; one that does not complete the handshake in time, or
 //! is not an upgrade at all, is counted as a session error and closed.
+//!
+//! Subprotocols (`Sec-WebSocket-Protocol`): RFC 6455 has the server select one of those the
+//! client offers, and clients (browsers, tungstenite) fail a handshake whose answer names none.
+//! The listener selects the first one offered, as the original did. It answers before the
+//! session is routed, so it cannot wait for an upstream's choice; instead the session's
+//! `/HTTP/headers/sec-websocket-protocol` is narrowed to the selected one, so that a WebSocket
+//! cluster hop, which carries that header on, offers its upstream only what the client already
+//! agreed to: the upstream confirms it or the hop fails, and the two ends never disagree.
 
 use std::io;
 use std::os::fd::AsFd;
@@ -15,7 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_tungstenite::accept_hdr_async_with_config;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 
 use super::{ListenerCtx, accept_loop, ip_metadata};
 use crate::stage::{Stage, WsStage};
@@ -59,7 +67,7 @@ async fn upgrade(
     let mut http = None;
     // The signature is tungstenite's handshake callback; the error is its HTTP response.
     #[allow(clippy::result_large_err)]
-    let callback = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+    let callback = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
         if wanted_path
             .as_deref()
             .is_some_and(|p| p != req.uri().path())
@@ -68,7 +76,16 @@ async fn upgrade(
             *refusal.status_mut() = StatusCode::NOT_FOUND;
             return Err(refusal);
         }
-        http = Some(request_metadata(req));
+        let mut metadata = request_metadata(req);
+        if let Some(chosen) = select_subprotocol(req)
+            && let Ok(value) = HeaderValue::from_str(chosen)
+        {
+            if let Some(h) = metadata.get_mut("headers").and_then(Value::as_object_mut) {
+                h.insert(PROTOCOL_HEADER.into(), Value::String(chosen.to_string()));
+            }
+            resp.headers_mut().insert(PROTOCOL_HEADER, value);
+        }
+        http = Some(metadata);
         Ok(resp)
     };
     let handshake = accept_hdr_async_with_config(stream, callback, Some(websocket_config()));
@@ -98,6 +115,21 @@ async fn upgrade(
     );
 }
 
+/// The subprotocol header, lower-cased as it appears in `/HTTP/headers`.
+const PROTOCOL_HEADER: &str = "sec-websocket-protocol";
+
+/// The first subprotocol the client offers, across every `Sec-WebSocket-Protocol` line of the
+/// request; `None` when it offers none (or only values that are not visible ASCII).
+fn select_subprotocol(req: &Request) -> Option<&str> {
+    req.headers()
+        .get_all(PROTOCOL_HEADER)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .find(|p| !p.is_empty())
+}
+
 /// `/HTTP` metadata of an upgrade request.
 fn request_metadata(req: &Request) -> Value {
     let headers: Map<String, Value> = req
@@ -119,4 +151,31 @@ fn request_metadata(req: &Request) -> Value {
         },
         "headers": headers,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offering(lines: &[&str]) -> Request {
+        let mut req = Request::builder().uri("/");
+        for line in lines {
+            req = req.header(PROTOCOL_HEADER, *line);
+        }
+        req.body(()).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_first_offered_subprotocol_is_selected() {
+        assert_eq!(
+            select_subprotocol(&offering(&["chat, superchat"])),
+            Some("chat")
+        );
+        assert_eq!(
+            select_subprotocol(&offering(&[" , mqtt", "chat"])),
+            Some("mqtt")
+        );
+        assert_eq!(select_subprotocol(&offering(&[])), None);
+        assert_eq!(select_subprotocol(&offering(&[" , "])), None);
+    }
 }

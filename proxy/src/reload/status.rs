@@ -1,8 +1,10 @@
 //! What the reload controller reports about itself, read by logs, metrics and the admin
 //! endpoint: which config is active, how many reloads succeeded or failed, and the last error.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+
+use parking_lot::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::proxy::ReloadSummary;
@@ -39,10 +41,7 @@ struct Active {
 
 impl ReloadStatus {
     fn active(&self) -> MutexGuard<'_, Active> {
-        match self.active.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        self.active.lock()
     }
 
     fn stamp(&self, ok: bool) {

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use super::End;
 use super::setup::connect_hop;
 use crate::cluster::endpoints::Address;
-use crate::cluster::{Cluster, Connected};
+use crate::cluster::{Cluster, Connected, RESOLVE_INTERVAL};
 use crate::gate::Gate;
 use crate::listener::ListenerCtx;
 use crate::listener::sessions::SessionInfo;
@@ -212,6 +212,15 @@ impl Ring {
                 Wakeup::Stop => return End::Stopped,
                 Wakeup::Tick => {
                     let Some(watch) = idle.as_mut() else { continue };
+                    if let Some(stage) = self.departed_udp_hop() {
+                        let error = io::Error::new(
+                            io::ErrorKind::HostUnreachable,
+                            "the endpoint is no longer one of its cluster's",
+                        );
+                        if let Some(end) = self.on_failed(stage, error).await {
+                            return end;
+                        }
+                    }
                     let offloaded = self.offloaded.as_ref().map_or(0, Offloaded::sync);
                     if watch.quiet_after(self.moved + self.shortcut_carried() + offloaded) {
                         return End::Idle;
@@ -328,6 +337,27 @@ impl Ring {
     }
 
     /// A stage failed: reconnect it if the route retries disconnects, else end the session.
+    /// The stage of a UDP hop whose endpoint has left its cluster's resolved set (a deleted
+    /// pod, gone from DNS), if any. Nothing tells a UDP socket that its peer is gone until a
+    /// datagram fails to reach it, so without this a quiet session would stay pinned to the
+    /// dead endpoint, and a new client that happens to reuse its source port would join it
+    /// and lose its first datagrams. TCP connections are left alone: a terminating pod may
+    /// still finish them, and a dead one resets or times them out.
+    fn departed_udp_hop(&self) -> Option<usize> {
+        self.hops.iter().enumerate().find_map(|(k, hop)| {
+            let address = hop.address.as_ref()?;
+            let udp = matches!(self.stages[k + 1], Stage::Udp(_) | Stage::UdpConnected(_));
+            let present = || {
+                hop.cluster
+                    .endpoints()
+                    .targets
+                    .iter()
+                    .any(|t| t.address == *address)
+            };
+            (udp && !present()).then_some(k + 1)
+        })
+    }
+
     async fn on_failed(&mut self, stage: usize, error: io::Error) -> Option<End> {
         if let Some(hop) = stage.checked_sub(1).and_then(|h| self.hops.get(h))
             && let Some(address) = hop.address.as_ref().filter(|_| endpoint_gone(&error))
@@ -382,7 +412,7 @@ impl Ring {
     /// Says goodbye where the protocol has a way to; everything is released on drop.
     pub(super) async fn close(&mut self) {
         let closing = join_all(self.stages.iter_mut().map(Stage::close));
-        let _ = tokio::time::timeout(std::time::Duration::from_millis(200), closing).await;
+        let _ = tokio::time::timeout(Duration::from_millis(200), closing).await;
     }
 }
 
@@ -400,10 +430,11 @@ enum Wakeup {
     Stop,
 }
 
-/// The idle timeout, checked in quarters: the session is idle once four checks in a row saw no
-/// message move. It so ends between one and one and a quarter idle timeouts after its last
-/// message, never before, at the cost of a timer every quarter instead of a clock read per
-/// message.
+/// The idle timeout, checked in quarters (every 5 s at most, the re-resolution interval, for
+/// longer timeouts): the session is idle once as many checks in a row as make the timeout saw
+/// no message move. It so ends between one idle timeout and one timeout plus a check period
+/// after its last message, never before, at the cost of a timer per check instead of a clock
+/// read per message.
 struct IdleWatch {
     timeout: Duration,
     /// Messages counted at the last check.
@@ -423,9 +454,18 @@ impl IdleWatch {
         }
     }
 
-    /// Time between checks.
+    /// Time between checks: a quarter of the timeout, but no longer than the clusters'
+    /// re-resolution interval, since each check also looks for hops whose endpoint left.
     fn period(&self) -> Duration {
-        (self.timeout / Self::CHECKS).max(Duration::from_millis(1))
+        (self.timeout / Self::CHECKS)
+            .min(RESOLVE_INTERVAL)
+            .max(Duration::from_millis(1))
+    }
+
+    /// Quiet checks in a row that make the whole timeout.
+    fn checks(&self) -> u32 {
+        let period = self.period().as_nanos();
+        u32::try_from(self.timeout.as_nanos().div_ceil(period)).unwrap_or(u32::MAX)
     }
 
     /// One check, given the messages moved so far: true once the session has been quiet for
@@ -437,7 +477,7 @@ impl IdleWatch {
             self.seen = moved;
             self.quiet = 0;
         }
-        self.quiet >= Self::CHECKS
+        self.quiet >= self.checks().max(Self::CHECKS)
     }
 }
 
@@ -457,8 +497,8 @@ mod tests {
 
     #[test]
     fn idle_after_four_quiet_checks_in_a_row() {
-        let mut watch = IdleWatch::new(Duration::from_secs(60));
-        assert_eq!(watch.period(), Duration::from_secs(15));
+        let mut watch = IdleWatch::new(Duration::from_secs(8));
+        assert_eq!(watch.period(), Duration::from_secs(2));
         // Traffic before the first check: that check is not quiet.
         assert!(!watch.quiet_after(3));
         assert!(!watch.quiet_after(3));
@@ -470,6 +510,17 @@ mod tests {
             assert!(!watch.quiet_after(4));
         }
         assert!(watch.quiet_after(4));
+    }
+
+    #[test]
+    fn a_long_timeout_is_checked_every_resolution_interval() {
+        let mut watch = IdleWatch::new(Duration::from_secs(60));
+        assert_eq!(watch.period(), RESOLVE_INTERVAL);
+        assert!(!watch.quiet_after(1));
+        for _ in 0..11 {
+            assert!(!watch.quiet_after(1));
+        }
+        assert!(watch.quiet_after(1), "twelve quiet checks of 5 s make 60 s");
     }
 
     #[test]

@@ -77,7 +77,7 @@ pub async fn tcp_echo(prefix: &str) -> SocketAddr {
 async fn tcp_server<F, Fut>(prefix: &str, serve: F) -> SocketAddr
 where
     F: Fn(TcpStream, String) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
 {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
@@ -498,7 +498,7 @@ pub async fn assert_no_datagram(socket: &UdpSocket, quiet: Duration) {
 }
 
 /// Reads a stream until the peer closes it (or resets it), failing the test after [`WAIT`].
-pub async fn read_to_close<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> Vec<u8> {
+pub async fn read_to_close<S: AsyncRead + Unpin>(stream: &mut S) -> Vec<u8> {
     let mut out = Vec::new();
     let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut out))
         .await

@@ -9,8 +9,8 @@
 //! stall the others nor make the proxy's memory grow without bound. The lock is a std mutex
 //! because nothing awaits while holding it.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::VecDeque;
-use std::sync::Mutex;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -112,9 +112,8 @@ impl Group {
         out
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Members> {
-        // A panic elsewhere while holding the lock leaves the member list intact.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Members> {
+        self.state.lock()
     }
 }
 

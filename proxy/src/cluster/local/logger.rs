@@ -1,8 +1,8 @@
 //! The Logger cluster's sink: stdout or a file, with an optional prefix per record.
 
+use parking_lot::Mutex;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::sync::Mutex;
 
 /// Where a Logger cluster writes: stdout or a file opened once for all sessions (appending,
 /// unlike the original, which truncated the file for every new session).
@@ -32,10 +32,7 @@ impl LogSink {
         }
         record.extend_from_slice(data);
         let result = match &self.file {
-            Some(f) => f
-                .lock()
-                .map_err(|_| io::Error::other("log file lock poisoned"))
-                .and_then(|mut f| f.write_all(&record)),
+            Some(f) => f.lock().write_all(&record),
             None => io::stdout().lock().write_all(&record),
         };
         if let Err(e) = result {

@@ -6,7 +6,9 @@
 //! value (Prometheus counters do not go backwards or vanish while the process runs).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use crate::stats::Counter;
 
@@ -52,12 +54,12 @@ impl MetricCounters {
 }
 
 fn named(map: &Mutex<BTreeMap<String, Arc<Counter>>>, name: &str) -> Arc<Counter> {
-    let mut m = map.lock().unwrap_or_else(|p| p.into_inner());
+    let mut m = map.lock();
     m.entry(name.to_string()).or_default().clone()
 }
 
 fn snapshot(map: &Mutex<BTreeMap<String, Arc<Counter>>>) -> Vec<(String, u64)> {
-    let m = map.lock().unwrap_or_else(|p| p.into_inner());
+    let m = map.lock();
     m.iter().map(|(k, c)| (k.clone(), c.get())).collect()
 }
 

@@ -20,7 +20,9 @@
 //!   already running stay in the old one until they end.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 
 use bytes::Bytes;
 use l7mp_config::pointer::JsonPointer;
@@ -86,8 +88,8 @@ impl Registry {
         self.lock().len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Group>>> {
-        self.domains.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Group>>> {
+        self.domains.lock()
     }
 }
 
