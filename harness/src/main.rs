@@ -71,6 +71,13 @@ enum Command {
         /// Pod name.
         pod: String,
     },
+    /// Deletes a pod as `kubectl delete pod` does: out of DNS, its containers stopped, its
+    /// namespace and IP gone; its Deployment, DaemonSet or StatefulSet starts a replacement
+    /// (a bare Pod is not replaced).
+    DeletePod {
+        /// Pod name.
+        pod: String,
+    },
     /// Prints a container's output.
     Logs {
         /// Pod name.
@@ -171,6 +178,7 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Describe { pod } => cluster::describe(&opts, pod),
+        Command::DeletePod { pod } => cluster::delete_pod_command(&opts, pod),
         Command::Logs { pod, container } => {
             cluster::logs(&opts, pod, container.as_deref()).map(|text| print!("{text}"))
         }

@@ -83,7 +83,7 @@ pub fn create_netns(name: &str) -> Result<()> {
 }
 
 /// Creates the veth pair: `host_end` on the bridge, `eth0` in the namespace with `addr/prefix`
-/// and a default route via `gateway`.
+/// (and the MAC address [`pod_mac`] gives it) and a default route via `gateway`.
 pub fn create_pod_link(
     netns: &str,
     host_end: &str,
@@ -96,6 +96,16 @@ pub fn create_pod_link(
         "link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns", netns,
     ])?;
     ip(&["link", "set", host_end, "master", bridge, "up"])?;
+    ip(&[
+        "-n",
+        netns,
+        "link",
+        "set",
+        "dev",
+        "eth0",
+        "address",
+        &pod_mac(addr),
+    ])?;
     ip(&[
         "-n",
         netns,
@@ -115,6 +125,25 @@ pub fn create_pod_link(
         "via",
         &gateway.to_string(),
     ])
+}
+
+/// The MAC address of the pod holding `addr`: `0a:58` and the address's four bytes, as
+/// OVN-Kubernetes and other CNI plugins make it. An address handed out again (the pod network
+/// wraps around) then comes with its MAC address, so the neighbour entries that the node and
+/// the pods hold for it stay right; a random one would send their traffic nowhere until the
+/// entries expired.
+pub fn pod_mac(addr: Ipv4Addr) -> String {
+    let [a, b, c, d] = addr.octets();
+    format!("0a:58:{a:02x}:{b:02x}:{c:02x}:{d:02x}")
+}
+
+/// Makes the node forget its neighbour (ARP) entry for `addr` on `bridge`, as a deleted pod's
+/// address has no one behind it. Without this the node keeps sending to the gone pod's MAC
+/// address, and its senders learn nothing, until the entry expires (up to about a minute);
+/// with it the next datagram resolves again, fails within seconds, and its sender gets "host
+/// unreachable". No entry is not an error.
+pub fn forget_neighbour(bridge: &str, addr: Ipv4Addr) -> Result<()> {
+    ip(&["neigh", "flush", "to", &addr.to_string(), "dev", bridge])
 }
 
 /// Deletes a link if it exists.
@@ -164,6 +193,11 @@ mod tests {
         assert_eq!(host_addr(n, p, 255), None);
         assert!(parse_subnet("10.0.0.0/8").is_err());
         assert!(parse_subnet("10.0.0.0").is_err());
+    }
+
+    #[test]
+    fn pod_macs_follow_the_address() {
+        assert_eq!(pod_mac(Ipv4Addr::new(10, 244, 0, 17)), "0a:58:0a:f4:00:11");
     }
 
     #[test]

@@ -179,6 +179,9 @@ pub struct State {
     /// What the DNS hosts file last held.
     #[serde(default)]
     pub dns_hosts: String,
+    /// The pod IP handed out last: the next pod gets the first free one after it.
+    #[serde(default)]
+    pub last_ip: Option<Ipv4Addr>,
 }
 
 /// Where one cluster's files live.

@@ -256,3 +256,103 @@ fn a_failed_up_leaves_nothing_behind() {
     });
     assert!(!out.status.success());
 }
+
+/// The `echo` Service's addresses as a pod resolves them.
+fn echo_addresses(c: &Cluster) -> BTreeSet<String> {
+    let out = c.exec("prefixer", None, "", &["getent", "ahostsv4", "echo"]);
+    out.lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_deleted_pod_is_replaced_with_a_new_name_and_address() {
+    let c = Cluster::new("t4", 4);
+    c.up(&data("echo.yaml"));
+    let before = pods(&c.status());
+    let echo: Vec<&Value> = pod_named(&before, "echo-");
+    let (victim, survivor) = (&echo[0], &echo[1]);
+    let victim_name = victim["name"].as_str().unwrap().to_string();
+    let victim_netns = victim["netns"].as_str().unwrap().to_string();
+    let ips_before: BTreeSet<String> = before
+        .iter()
+        .map(|p| p["ip"].as_str().unwrap().to_string())
+        .collect();
+
+    let out = c.run({
+        let mut d = c.cmd();
+        d.args(["delete-pod", &victim_name]);
+        d
+    });
+    assert!(out.status.success(), "delete-pod failed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("pod/{victim_name} deleted")),
+        "{stderr}"
+    );
+
+    // Replaced as a ReplicaSet would: same template hash, new name, an address no pod had.
+    let after = pods(&c.status());
+    let echo_after: Vec<&Value> = pod_named(&after, "echo-");
+    assert_eq!(echo_after.len(), 2, "{after:#?}");
+    assert!(echo_after.iter().all(|p| p["name"] != victim_name.as_str()));
+    let new = echo_after
+        .iter()
+        .find(|p| p["name"] != survivor["name"])
+        .expect("a replacement");
+    let new_name = new["name"].as_str().unwrap();
+    let new_ip = new["ip"].as_str().unwrap().to_string();
+    assert_eq!(new_name[..16], victim_name[..16], "same template hash");
+    assert!(
+        !ips_before.contains(&new_ip),
+        "{new_ip} was in use: {ips_before:?}"
+    );
+    assert!(
+        !Path::new("/run/netns").join(&victim_netns).exists(),
+        "the deleted pod's namespace is gone"
+    );
+    // DNS holds the survivor and the replacement (ready as soon as its processes run, having
+    // no probes), and the replacement answers once its socat listens.
+    let survivor_ip = survivor["ip"].as_str().unwrap().to_string();
+    let want: BTreeSet<String> = [survivor_ip, new_ip.clone()].into();
+    assert_eq!(echo_addresses(&c), want);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let reply = loop {
+        let out = c
+            .cmd()
+            .args(["exec", "prefixer", "--", "sh", "-c"])
+            .arg(format!("echo new | socat -t 2 - udp4:{new_ip}:9999"))
+            .output()
+            .unwrap();
+        let reply = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() && !reply.is_empty() {
+            break reply;
+        }
+        assert!(Instant::now() < deadline, "the replacement never answered");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(reply, format!("Echo on {new_name}: \nnew\n"));
+
+    // A bare Pod has no controller: deleted, not replaced.
+    let out = c.run({
+        let mut d = c.cmd();
+        d.args(["delete-pod", "prefixer"]);
+        d
+    });
+    assert!(out.status.success(), "delete-pod prefixer failed");
+    assert!(pod_named(&pods(&c.status()), "prefixer").is_empty());
+    let out = c.run({
+        let mut d = c.cmd();
+        d.args(["delete-pod", "prefixer"]);
+        d
+    });
+    assert!(
+        !out.status.success(),
+        "a pod that is gone cannot be deleted"
+    );
+
+    let inventory = c.inventory();
+    c.down();
+    c.assert_clean(&inventory);
+}

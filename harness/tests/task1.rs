@@ -156,6 +156,11 @@ fn start(name: &str, n: u8, runtime: Runtime, work: &Path, inputs: &[PathBuf]) -
     let c = Cluster::with_runtime(name, n, runtime);
     let out = compile(&work.join("compiled"), inputs, None);
     c.up_all(&[&c.workloads(&example("workloads"), work), &out]);
+    // DNS follows readiness at `up` and `apply` only: a pod that became ready after `up`
+    // returned (a worker whose sidecar was still starting, on a loaded machine) would stay
+    // out of its Service. Once every pod is ready, an `apply` of the same output adds it.
+    c.wait_all_ready();
+    c.apply(&[&out]);
     c
 }
 

@@ -85,6 +85,7 @@ pub fn up(opts: &Options, up: &UpOptions, paths: &[PathBuf]) -> Result<()> {
         pods: BTreeMap::new(),
         dnsmasq: None,
         dns_hosts: String::new(),
+        last_ip: None,
     };
     fs::create_dir_all(&dirs.root).context(|| format!("creating {}", dirs.root.display()))?;
     state.save(&dirs)?;

@@ -1,6 +1,7 @@
-//! The commands: `up`, `apply`, `down`, `run`, `status`, `exec`, `logs`.
+//! The commands: `up`, `apply`, `down`, `run`, `status`, `exec`, `logs`, `delete-pod`.
 
 mod apply;
+mod delete;
 mod inspect;
 mod lifecycle;
 mod observe;
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 use crate::state::Runtime;
 
 pub use apply::apply;
+pub use delete::delete_pod_command;
 pub use inspect::{describe, exec, logs, status};
 pub use lifecycle::{down, run, up};
 pub use observe::{ContainerState, ContainerStatus, PodStatus, observe};

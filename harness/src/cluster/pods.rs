@@ -20,13 +20,26 @@ use crate::process::Proc;
 use crate::state::{ContainerRef, Dirs, Pod, Resource, Runtime, State};
 use crate::{Context, Result, err};
 
-/// The lowest free pod IP (the node has the first).
-fn alloc_ip(state: &State) -> Result<Ipv4Addr> {
+/// The first free pod IP after the one handed out last, wrapping around (the node has the
+/// first address), as a CNI's host-local IPAM hands them out: a pod that replaces a deleted one
+/// gets a new address, so a session still aimed at the old one fails rather than reaching the
+/// newcomer.
+fn alloc_ip(state: &mut State) -> Result<Ipv4Addr> {
     let used: Vec<Ipv4Addr> = state.pods.values().map(|p| p.ip).collect();
-    (2..)
-        .map_while(|n| net::host_addr(state.network, state.prefix, n))
+    // Pod addresses are host numbers 2..size-1 (1 is the node, size-1 the broadcast).
+    let pods = (1u32 << (32 - state.prefix)) - 3;
+    let after = state
+        .last_ip
+        .map(|ip| u32::from(ip).wrapping_sub(u32::from(state.network)))
+        .filter(|n| (2..2 + pods).contains(n))
+        .unwrap_or(1);
+    let ip = (0..pods)
+        .map(|k| 2 + (after - 1 + k) % pods)
+        .filter_map(|n| net::host_addr(state.network, state.prefix, n))
         .find(|ip| !used.contains(ip))
-        .ok_or_else(|| err!("the pod network is full"))
+        .ok_or_else(|| err!("the pod network is full"))?;
+    state.last_ip = Some(ip);
+    Ok(ip)
 }
 
 /// Creates a workload's pod `name`: IP, network namespace and link, files and volumes, then its
@@ -180,8 +193,14 @@ fn start_processes(
     Ok(())
 }
 
-/// Deletes pod `name`: stops its processes, removes what was recorded for it and its directory.
+/// Deletes pod `name`: stops its processes, removes what was recorded for it and its directory,
+/// and makes the node forget its address's neighbour entry.
 pub(super) fn delete_pod(state: &mut State, dirs: &Dirs, name: &str) -> Result<()> {
+    let own_ip = state
+        .pods
+        .get(name)
+        .filter(|p| !p.host_network)
+        .map(|p| p.ip);
     let mut mine = Vec::new();
     state.created.retain(|c| {
         if c.pod.as_deref() == Some(name) {
@@ -198,6 +217,10 @@ pub(super) fn delete_pod(state: &mut State, dirs: &Dirs, name: &str) -> Result<(
     state.pods.remove(name);
     let _ = fs::remove_dir_all(dirs.pod(name));
     state.save(dirs)?;
+    let result = match own_ip {
+        Some(ip) => result.and(net::forget_neighbour(&state.bridge, ip)),
+        None => result,
+    };
     if result.is_ok() {
         say(format!("pod/{name} deleted"));
     }

@@ -5,7 +5,7 @@
 use std::fs;
 use std::time::Duration;
 
-use crate::pod::MARKER;
+use crate::pod::{MARKER, mount_points};
 use crate::podman::{self, CLUSTER_LABEL, POD_LABEL, Podman};
 use crate::process::{self, Proc};
 use crate::state::{Dirs, Resource, Runtime, State};
@@ -82,6 +82,16 @@ pub(super) fn remove_resources(
     if !strays.is_empty() {
         process::kill_pids(&strays);
     }
+    // Mount points are shared by every cluster (and the host): one that another cluster's
+    // container still has a volume on must stay, as removing it would unmount that volume.
+    let in_use = if resources
+        .iter()
+        .any(|r| matches!(r, Resource::Dir { .. } | Resource::File { .. }))
+    {
+        mount_points()
+    } else {
+        Default::default()
+    };
     for r in resources.iter().rev() {
         let res = match r {
             Resource::Process { proc, what } => {
@@ -94,6 +104,7 @@ pub(super) fn remove_resources(
             Resource::Link { name } => net::delete_link(name),
             Resource::Netns { name } => net::delete_netns(name),
             Resource::Bridge { name } => net::delete_link(name),
+            Resource::Dir { path } | Resource::File { path } if in_use.contains(path) => Ok(()),
             Resource::Dir { path } => match fs::remove_dir(path) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -19,7 +19,7 @@ use serde_json::Value;
 pub use env::{container_env, manifest_env};
 pub use expand::{expand, expand_list};
 pub use files::prepare_files;
-pub use mounts::{Mount, container_mounts, ensure_targets};
+pub use mounts::{Mount, container_mounts, ensure_targets, mount_points};
 pub use plan::{ContainerPlan, plan_container};
 pub use program::{default_images, image_base};
 pub use spawn::{command, detach};

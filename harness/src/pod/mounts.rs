@@ -1,7 +1,7 @@
 //! A container's bind mounts: the pod's volumes at their `mountPath` (with `subPath`), its
 //! `/tmp`, `resolv.conf` and `hosts`, and the mount points they need on the host.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
@@ -163,8 +163,77 @@ pub fn ensure_targets(state: &mut State, mounts: &[Mount]) -> Result<()> {
     Ok(())
 }
 
+/// Every mount point in the mount namespaces of the running processes (from
+/// `/proc/PID/mountinfo`, one process per namespace). Teardown keeps a mount point it created
+/// while it is in here: removing a directory that a volume is mounted on in another mount
+/// namespace succeeds, and silently unmounts that volume there.
+pub fn mount_points() -> BTreeSet<PathBuf> {
+    let mut namespaces = BTreeSet::new();
+    let mut out = BTreeSet::new();
+    let Ok(proc_dir) = fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in proc_dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let Ok(ns) = fs::read_link(format!("/proc/{pid}/ns/mnt")) else {
+            continue;
+        };
+        if !namespaces.insert(ns) {
+            continue;
+        }
+        let Ok(info) = fs::read_to_string(format!("/proc/{pid}/mountinfo")) else {
+            continue;
+        };
+        out.extend(
+            info.lines()
+                .filter_map(|l| l.split(' ').nth(4))
+                .map(|p| PathBuf::from(unescape_octal(p))),
+        );
+    }
+    out
+}
+
+/// Undoes mountinfo's escapes (`\040` for a space, and so on).
+fn unescape_octal(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| bytes[i] == b'\\' && d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        match octal {
+            Some(d) => {
+                out.push(
+                    d.iter()
+                        .fold(0u8, |acc, b| acc.wrapping_mul(8) + (b - b'0')),
+                );
+                i += 4;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn mount_points_are_read_from_every_namespace() {
+        let points = mount_points();
+        assert!(points.contains(Path::new("/proc")), "{points:?}");
+        assert_eq!(unescape_octal("/a\\040b\\134c"), "/a b\\c");
+    }
+
     use super::*;
 
     #[test]

@@ -152,6 +152,22 @@ impl Cluster {
         }
     }
 
+    /// Polls `status` until every pod is ready; fails after a generous deadline.
+    pub fn wait_all_ready(&self) {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let status = self.status();
+            if pods(&status).iter().all(|p| p["ready"] == true) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < end,
+                "not every pod became ready: {status:#}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+    }
+
     /// `describe POD`.
     pub fn describe(&self, name: &str) -> String {
         let out = self.cmd().args(["describe", name]).output().unwrap();
