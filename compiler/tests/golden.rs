@@ -112,6 +112,80 @@ fn refused_input_fails_with_a_diagnostic() {
     assert!(out.stdout.is_empty());
 }
 
+/// A mesh whose compiled ConfigMap would exceed Kubernetes' 1 MiB limit is an error at the
+/// workload (the input is made here: a golden case would need a megabyte of it).
+#[test]
+fn a_config_map_over_one_mebibyte_is_refused() {
+    let prefix = "x".repeat(1 << 20);
+    let mesh = format!(
+        "apiVersion: l7mp.io/v1\nkind: VirtualService\nmetadata: {{name: gw}}\nspec:\n  \
+         selector: {{matchLabels: {{app: a}}}}\n  listener:\n    spec: {{UDP: {{port: 6000}}}}\n    \
+         rules: [{{action: {{route: {{destination: {{spec: {{Logger: {{log_prefix: {prefix}}}}}}}}}}}}}]\n\
+         ---\n\
+         apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: a}}\nspec:\n  \
+         selector: {{matchLabels: {{app: a}}}}\n  template:\n    metadata: {{labels: {{app: a}}}}\n    \
+         spec:\n      containers:\n        - name: proxy\n          image: l7mp/l7mp-rs:latest\n          \
+         command: [l7mp, --config, /etc/l7mp/config.yaml]\n          \
+         volumeMounts: [{{name: config, mountPath: /etc/l7mp}}]\n      \
+         volumes: [{{name: config, configMap: {{name: a-config}}}}]\n"
+    );
+    let out = l7mpc(&["compile", "-f", "-", "--diagnostics", "json"], mesh);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stderr).expect("JSON diagnostics");
+    let codes: Vec<&str> = json
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter_map(|d| d["code"].as_str())
+        .collect();
+    assert_eq!(codes, ["L7MPC0605"], "{json:#}");
+    let message = json[0]["message"].as_str().expect("a message");
+    assert!(
+        message.starts_with("ConfigMap a-config would hold ") && message.contains("1 MiB"),
+        "{message}"
+    );
+}
+
+/// Codes whose input a golden case cannot hold, each tested where it is named.
+const TESTED_ELSEWHERE: [(&str, &str); 3] = [
+    (
+        "L7MPC0111",
+        "refused_input_fails_with_a_diagnostic (16 MiB of input)",
+    ),
+    (
+        "L7MPC0506",
+        "workload::tests (a pod spec that does not read)",
+    ),
+    (
+        "L7MPC0605",
+        "a_config_map_over_one_mebibyte_is_refused (1 MiB of input)",
+    ),
+];
+
+/// Every diagnostic code of CODES.md is produced by some golden case, or tested elsewhere.
+#[test]
+fn every_code_has_a_case() {
+    let codes = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("CODES.md"))
+        .expect("CODES.md");
+    let expected: String = cases()
+        .iter()
+        .map(|c| std::fs::read_to_string(c.join("expected.txt")).unwrap_or_default())
+        .collect();
+    let missing: Vec<&str> = codes
+        .lines()
+        .filter_map(|l| l.strip_prefix("| L7MPC"))
+        .map(|l| &l[..4])
+        .filter(|n| {
+            let code = format!("L7MPC{n}");
+            !expected.contains(&code) && !TESTED_ELSEWHERE.iter().any(|(c, _)| *c == code)
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "codes no golden case produces: {missing:?}"
+    );
+}
+
 fn cases() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/golden");
     let mut cases: Vec<PathBuf> = std::fs::read_dir(root)

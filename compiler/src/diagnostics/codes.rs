@@ -71,7 +71,7 @@ codes! {
     SubPathMount = 505, Warning, "The config ConfigMap is mounted with `subPath`, which never receives updates.";
     InvalidPodSpec = 506, Error, "A workload has no pod spec, or one Kubernetes would reject, so l7mpc cannot tell whether it runs a proxy.";
     EndpointSelectorNotExpressible = 601, Error, "An endpoint selector cannot be written as a Service selector (only labels and single-value `In`).";
-    Unsupported = 602, Error, "The input uses a protocol or feature the proxy does not implement yet (HTTP listeners, a Service port by name or of another protocol than TCP/UDP).";
+    Unsupported = 602, Error, "The input uses a protocol or feature the proxy does not implement: HTTP listeners (by design: it has no write API), a Service port by name or of another protocol than TCP/UDP.";
     InternalError = 603, Error, "The compiler produced a config the proxy rejects: a compiler bug.";
     ConfigMapConflict = 604, Error, "Two workloads mount the same ConfigMap but need different configs.";
     ConfigMapTooLarge = 605, Error, "A compiled ConfigMap exceeds Kubernetes' 1 MiB limit.";
