@@ -17,6 +17,8 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
 use crate::{Context, Result, err};
@@ -39,9 +41,15 @@ pub fn payload(configmap: &Value, items: Option<&Value>) -> Result<Payload> {
     }
     if let Some(data) = configmap.get("binaryData").and_then(Value::as_object) {
         for (k, v) in data {
-            let text = v.as_str().unwrap_or_default();
-            let bytes = base64_decode(text)
-                .ok_or_else(|| err!("binaryData key {k:?} is not valid base64"))?;
+            // Line breaks and spaces a YAML block scalar may leave are not part of the data.
+            let text: String = v
+                .as_str()
+                .unwrap_or_default()
+                .split_ascii_whitespace()
+                .collect();
+            let bytes = STANDARD
+                .decode(text)
+                .map_err(|e| err!("binaryData key {k:?} is not valid base64: {e}"))?;
             all.insert(k.clone(), bytes);
         }
     }
@@ -200,30 +208,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = yoe + era * 400 + i64::from(m <= 2);
     (y, m, d)
-}
-
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' | b'\n' | b'\r' | b' ' => continue,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Some(out)
 }
 
 #[cfg(test)]

@@ -130,8 +130,16 @@ pub fn run(p: &Timed, ip: IpAddr, exec: Exec<'_>) -> Result<(), String> {
             request += "User-Agent: kube-probe/l7mp-localcluster\r\nConnection: close\r\n\r\n";
             let io = |e: std::io::Error| format!("Get \"http://{ip}:{port}{path}\": {e}");
             conn.write_all(request.as_bytes()).map_err(io)?;
+            // The status line may come in pieces (a server writing it in parts): read until
+            // its end, the connection's, or 64 bytes, which hold any status code.
             let mut head = [0u8; 64];
-            let n = conn.read(&mut head).map_err(io)?;
+            let mut n = 0;
+            while n < head.len() && !head[..n].contains(&b'\n') {
+                match conn.read(&mut head[n..]).map_err(io)? {
+                    0 => break,
+                    read => n += read,
+                }
+            }
             let line = String::from_utf8_lossy(&head[..n]);
             let code: u16 = line
                 .strip_prefix("HTTP/1.")
@@ -201,9 +209,17 @@ mod tests {
         let server = std::thread::spawn(move || {
             for (i, conn) in listener.incoming().take(3).enumerate() {
                 let mut conn = conn.unwrap();
+                // The whole request before the answer: closing with part of it unread would
+                // reset the connection under the prober's feet.
+                let mut request = Vec::new();
                 let mut buf = [0u8; 1024];
-                let n = conn.read(&mut buf).unwrap_or(0);
-                if n == 0 {
+                while !request.ends_with(b"\r\n\r\n") {
+                    match conn.read(&mut buf) {
+                        Ok(n) if n > 0 => request.extend_from_slice(&buf[..n]),
+                        _ => break,
+                    }
+                }
+                if request.is_empty() {
                     continue; // the TCP probe only connects
                 }
                 let status = if i == 1 {

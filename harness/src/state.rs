@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -270,14 +269,8 @@ impl Lock {
             .write(true)
             .open(&path)
             .context(|| format!("opening {}", path.display()))?;
-        // SAFETY: flock on an open descriptor has no memory-safety preconditions.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(err!(
-                "locking {}: {}",
-                path.display(),
-                std::io::Error::last_os_error()
-            ));
-        }
+        file.lock()
+            .map_err(|e| err!("locking {}: {e}", path.display()))?;
         Ok(Lock { _file: file })
     }
 }
