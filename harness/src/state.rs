@@ -220,6 +220,16 @@ impl Dirs {
 }
 
 impl State {
+    /// Reads the state of `cluster`, for a command that needs it up.
+    pub fn load_up(dirs: &Dirs, cluster: &str) -> Result<State> {
+        State::load(dirs)?.ok_or_else(|| {
+            err!(
+                "cluster {cluster} is not up (no state in {})",
+                dirs.root.display()
+            )
+        })
+    }
+
     /// Reads the state; `None` when the cluster is not up.
     pub fn load(dirs: &Dirs) -> Result<Option<State>> {
         let file = dirs.state_file();

@@ -12,7 +12,7 @@ use super::{Options, say};
 use crate::manifest::{self, Manifests};
 use crate::pod;
 use crate::state::{Dirs, Lock, State};
-use crate::{Result, err, kubelet};
+use crate::{Result, kubelet};
 
 /// `apply`: applies ConfigMaps (kubelet-style swap in every pod that mounts them), Services
 /// (DNS) and workloads (new, scaled, or rolled to a changed template), leaving the rest running.
@@ -20,13 +20,7 @@ pub fn apply(opts: &Options, paths: &[PathBuf]) -> Result<()> {
     let manifests = manifest::read_paths(paths, &opts.namespace)?;
     let _lock = Lock::take(&opts.state_root, &opts.cluster)?;
     let dirs = Dirs::new(&opts.state_root, &opts.cluster);
-    let mut state = State::load(&dirs)?.ok_or_else(|| {
-        err!(
-            "cluster {} is not up (no state in {})",
-            opts.cluster,
-            dirs.root.display()
-        )
-    })?;
+    let mut state = State::load_up(&dirs, &opts.cluster)?;
     let result = apply_manifests(&mut state, &dirs, &manifests);
     state.save(&dirs)?;
     result

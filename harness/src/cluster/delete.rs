@@ -17,13 +17,7 @@ use crate::{Result, dns, err};
 pub fn delete_pod_command(opts: &Options, name: &str) -> Result<()> {
     let _lock = Lock::take(&opts.state_root, &opts.cluster)?;
     let dirs = Dirs::new(&opts.state_root, &opts.cluster);
-    let mut state = State::load(&dirs)?.ok_or_else(|| {
-        err!(
-            "cluster {} is not up (no state in {})",
-            opts.cluster,
-            dirs.root.display()
-        )
-    })?;
+    let mut state = State::load_up(&dirs, &opts.cluster)?;
     let owner = state
         .pods
         .get(name)
