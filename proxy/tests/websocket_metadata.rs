@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
+use l7mp::proxy::Proxy;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
@@ -90,8 +91,9 @@ fn ws_cluster(upstream: SocketAddr) -> serde_json::Value {
     })
 }
 
-#[tokio::test]
-async fn a_websocket_clients_path_query_and_headers_reach_the_upstream() {
+/// A proxy whose WebSocket listener on the returned port routes everything to a recording
+/// WebSocket upstream, with that upstream's address and log.
+async fn websocket_hop() -> (Proxy, u16, SocketAddr, Arc<Mutex<Vec<Seen>>>) {
     let (upstream, log) = recording_ws_server().await;
     let port = free_port();
     let proxy = start_json(json!({
@@ -99,6 +101,12 @@ async fn a_websocket_clients_path_query_and_headers_reach_the_upstream() {
         "clusters": [ws_cluster(upstream)],
     }))
     .await;
+    (proxy, port, upstream, log)
+}
+
+#[tokio::test]
+async fn a_websocket_clients_path_query_and_headers_reach_the_upstream() {
+    let (proxy, port, upstream, log) = websocket_hop().await;
     let mut request = format!("ws://127.0.0.1:{port}/foo/bar?x=1")
         .into_client_request()
         .expect("request");
@@ -204,13 +212,7 @@ async fn offer(
 
 #[tokio::test]
 async fn a_client_offering_subprotocols_gets_the_first_and_talks_through_a_websocket_hop() {
-    let (upstream, log) = recording_ws_server().await;
-    let port = free_port();
-    let proxy = start_json(json!({
-        "listeners": [route_all_listener("in", "WebSocket", port, json!({"destination": "up"}))],
-        "clusters": [ws_cluster(upstream)],
-    }))
-    .await;
+    let (proxy, port, _, log) = websocket_hop().await;
     for (offered, message) in [("chat", "hi"), ("chat, superchat", "again")] {
         let (mut client, chosen) = offer(port, offered).await;
         assert_eq!(chosen.as_deref(), Some("chat"), "offered {offered}");
