@@ -418,37 +418,52 @@ fn offloaded_datagrams_carry_correct_checksums_both_ways() {
     );
 }
 
-#[test]
-fn a_client_on_another_interface_stays_in_user_space_and_is_served() {
-    // client namespace --veth-- proxy namespace (proxy and echo server on 10.77.0.1).
-    let (outside, inside) = (Netns::new(), Netns::new());
-    let (a, b) = (
-        format!("{}a", outside.name()),
-        format!("{}b", inside.name()),
-    );
-    let (a, b) = (
-        &a[a.len().saturating_sub(15)..],
-        &b[b.len().saturating_sub(15)..],
-    );
-    outside.ip(&[
+/// Joins `a` and `b` with a veth pair, `a_addr` and `b_addr` (with prefixes) on its ends, and
+/// returns the ends' names (each named after the namespace on its other side). Both ends send
+/// full checksums (no transmit checksum offload), so that the receiving sockets check them.
+fn veth(a: &Netns, a_addr: &str, b: &Netns, b_addr: &str) -> (String, String) {
+    let name = |peer: &Netns| format!("v{}", &peer.name()[peer.name().len().saturating_sub(14)..]);
+    let (a_end, b_end) = (name(b), name(a));
+    a.ip(&[
         "link",
         "add",
-        a,
+        &a_end,
         "type",
         "veth",
         "peer",
         "name",
-        b,
+        &b_end,
         "netns",
-        inside.name(),
+        b.name(),
     ]);
-    outside.ip(&["addr", "add", "10.77.0.2/24", "dev", a]);
-    inside.ip(&["addr", "add", "10.77.0.1/24", "dev", b]);
-    outside.ip(&["link", "set", a, "up"]);
-    inside.ip(&["link", "set", b, "up"]);
-    // Full checksums on the wire both ways, so that the receiving sockets check them.
-    outside.exec(&["ethtool", "-K", a, "tx", "off"]);
-    inside.exec(&["ethtool", "-K", b, "tx", "off"]);
+    for (ns, end, addr) in [(a, &a_end, a_addr), (b, &b_end, b_addr)] {
+        ns.ip(&["addr", "add", addr, "dev", end]);
+        ns.ip(&["link", "set", end, "up"]);
+        ns.exec(&["ethtool", "-K", end, "tx", "off"]);
+    }
+    (a_end, b_end)
+}
+
+/// Sets `net.ipv4.conf.lo.forwarding` in `ns`: the program looks routes out up from loopback.
+fn lo_forwarding(ns: &Netns, on: bool) {
+    let value = format!("net.ipv4.conf.lo.forwarding={}", u8::from(on));
+    ns.exec(&["sysctl", "-q", "-w", &value]);
+}
+
+fn fallbacks(m: &str, reason: &str) -> u64 {
+    value(
+        m,
+        &format!("l7mp_offload_fallbacks_total{{reason=\"{reason}\"}}"),
+    )
+}
+
+#[test]
+fn datagrams_the_program_cannot_send_on_go_through_user_space_counted() {
+    // client namespace --veth-- proxy namespace (proxy and echo server on 10.77.0.1), with
+    // forwarding off on the proxy's loopback.
+    let (outside, inside) = (Netns::new(), Netns::new());
+    let (_, b) = veth(&outside, "10.77.0.2/24", &inside, "10.77.0.1/24");
+    lo_forwarding(&inside, false);
     echo(&inside, "10.77.0.1:7000");
     let interfaces = format!("lo,{b}");
     let proxy = Proxy::start(
@@ -459,11 +474,17 @@ fn a_client_on_another_interface_stays_in_user_space_and_is_served() {
     let c = client(&outside, "10.77.0.1:9000");
     round_trips(&c, 50);
     let m = proxy.metrics(&inside);
+    assert_eq!(value(&m, "l7mp_offload_sessions_total"), 1);
+    // The client's datagrams, for a local endpoint, arrive on the veth, not on loopback.
+    assert_eq!(fallbacks(&m, "not_loopback"), 49);
+    // The echoes, for the client behind the veth, need a route looked up from loopback.
+    let disabled = fallbacks(&m, "forwarding_disabled");
+    assert!((49..=50).contains(&disabled), "{disabled}");
     assert_eq!(
-        value(&m, "l7mp_offload_sessions_refused_total{reason=\"unfit\"}"),
-        1
+        value(&m, "l7mp_offload_packets_total{direction=\"upstream\"}")
+            + value(&m, "l7mp_offload_packets_total{direction=\"downstream\"}"),
+        0
     );
-    assert_eq!(value(&m, "l7mp_offload_sessions_total"), 0);
     assert_eq!(
         value(
             &m,
@@ -473,6 +494,88 @@ fn a_client_on_another_interface_stays_in_user_space_and_is_served() {
     );
     assert_eq!(outside.udp_counter("InCsumErrors"), 0);
     assert_eq!(inside.udp_counter("InCsumErrors"), 0);
+}
+
+/// Checks every UDP packet `capture` saw that came from `from_port`: none with a bad
+/// checksum, and returns how many carried a full one.
+fn full_checksums(packets: &[Vec<u8>], from_port: u16) -> usize {
+    let mut full = 0;
+    for packet in packets {
+        let (src, dst, checksum) = udp_checksum(packet);
+        if src != from_port {
+            continue;
+        }
+        assert_ne!(checksum, Checksum::Bad, "{src} -> {dst}: {packet:02x?}");
+        full += usize::from(checksum == Checksum::Full);
+    }
+    full
+}
+
+#[test]
+fn datagrams_are_routed_between_namespaces_both_ways_until_the_cluster_goes() {
+    // client 10.78.1.2 --veth-- 10.78.1.1 proxy 10.78.2.1 --veth-- 10.78.2.2 echo server
+    let (client_ns, proxy_ns, echo_ns) = (Netns::new(), Netns::new(), Netns::new());
+    let (_, to_client) = veth(&client_ns, "10.78.1.2/24", &proxy_ns, "10.78.1.1/24");
+    let (to_echo, _) = veth(&proxy_ns, "10.78.2.1/24", &echo_ns, "10.78.2.2/24");
+    lo_forwarding(&proxy_ns, true);
+    echo(&echo_ns, "10.78.2.2:7000");
+    let interfaces = format!("{to_client},{to_echo}");
+    let proxy = Proxy::start(
+        &proxy_ns,
+        &config("10.78.2.2", 60),
+        &["--offload", "on", "--offload-interfaces", &interfaces],
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let (at_client, at_echo) = (
+        capture_udp(&client_ns, stop.clone()),
+        capture_udp(&echo_ns, stop.clone()),
+    );
+    let c = client(&client_ns, "10.78.1.1:9000");
+    round_trips(&c, 1);
+    proxy.wait_for(&proxy_ns, "l7mp_offload_sessions_active 1");
+    // Stopped, the proxy forwards nothing: the kernel routes every datagram from here, out of
+    // the other veth and back.
+    proxy.signal(libc::SIGSTOP);
+    round_trips(&c, 200);
+    // With the neighbours forgotten, the next hop's MAC address is resolved on the way.
+    proxy_ns.ip(&["neigh", "flush", "all"]);
+    round_trips(&c, 100);
+    proxy.signal(libc::SIGCONT);
+    stop.store(true, Ordering::Relaxed);
+    let (at_client, at_echo) = (at_client.join().unwrap(), at_echo.join().unwrap());
+    // Rewritten from the client's and the echo server's full checksums, updated.
+    assert!(full_checksums(&at_client, 9000) >= 300);
+    let upstream_port = at_echo
+        .iter()
+        .map(|p| udp_checksum(p).0)
+        .find(|&p| p != 7000)
+        .expect("datagrams reached the echo server");
+    assert!(full_checksums(&at_echo, upstream_port) >= 300);
+    assert_eq!(client_ns.udp_counter("InCsumErrors"), 0);
+    assert_eq!(echo_ns.udp_counter("InCsumErrors"), 0);
+    let m = proxy.metrics(&proxy_ns);
+    assert_eq!(
+        value(&m, "l7mp_offload_packets_total{direction=\"upstream\"}"),
+        300
+    );
+    let downstream = value(&m, "l7mp_offload_packets_total{direction=\"downstream\"}");
+    assert!((300..=301).contains(&downstream), "{downstream}");
+    for reason in ["not_loopback", "forwarding_disabled", "no_route", "too_big"] {
+        assert_eq!(fallbacks(&m, reason), 0, "{reason}");
+    }
+    // A reload that removes the cluster (the route now names another) withdraws the flow.
+    let without = config("10.78.2.2", 60).replace("echo", "other");
+    proxy.reload(&without);
+    proxy.wait_for(&proxy_ns, "l7mp_config_generation 2");
+    let m = proxy.metrics(&proxy_ns);
+    assert_eq!(value(&m, "l7mp_offload_sessions_withdrawn_total"), 1);
+    assert_eq!(value(&m, "l7mp_offload_sessions_active"), 0);
+    proxy.signal(libc::SIGSTOP);
+    c.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    c.send(b"after the reload").unwrap();
+    assert!(c.recv(&mut [0u8; 64]).is_err(), "the kernel still forwards");
+    proxy.signal(libc::SIGCONT);
 }
 
 /// The ids of the TCX ingress programs on `lo` of `ns`.
