@@ -215,8 +215,13 @@ int l7mp_offload(struct __sk_buff *skb)
 		bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_source), fib.smac, ETH_ALEN, 0);
 		return bpf_redirect(fib.ifindex, 0);
 	case WAY_REDIRECT_NEIGH: {
-		// After a lookup that found no neighbour, `ipv4_dst` holds the next hop.
-		struct bpf_redir_neigh nh = {.nh_family = AF_INET, .ipv4_nh = fib.ipv4_dst};
+		// After a lookup that found no neighbour, `ipv4_dst` holds the next hop. Zeroed
+		// whole: without CAP_PERFMON the verifier refuses to pass uninitialised stack bytes
+		// (the IPv6 part of the union) to a helper.
+		struct bpf_redir_neigh nh;
+		__builtin_memset(&nh, 0, sizeof(nh));
+		nh.nh_family = AF_INET;
+		nh.ipv4_nh = fib.ipv4_dst;
 		return bpf_redirect_neigh(fib.ifindex, &nh, sizeof(nh), 0);
 	}
 	}

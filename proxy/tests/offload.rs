@@ -32,10 +32,17 @@ struct Proxy {
 
 impl Proxy {
     fn start(ns: &Netns, config: &str, args: &[&str]) -> Proxy {
+        Self::start_with(ns, &[], config, args)
+    }
+
+    /// [`Proxy::start`] through `wrapper` (see [`Proxy::spawn_with`]).
+    fn start_with(ns: &Netns, wrapper: &[&str], config: &str, args: &[&str]) -> Proxy {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.yaml");
         fs::write(&path, config).unwrap();
-        let child = Self::spawn(ns, &path, args, Stdio::null()).spawn().unwrap();
+        let child = Self::spawn_with(ns, wrapper, &path, args, Stdio::null())
+            .spawn()
+            .unwrap();
         let proxy = Proxy { child, dir };
         proxy.wait_for(ns, "l7mp_config_generation 1");
         proxy
@@ -520,8 +527,18 @@ fn datagrams_are_routed_between_namespaces_both_ways_until_the_cluster_goes() {
     lo_forwarding(&proxy_ns, true);
     echo(&echo_ns, "10.78.2.2:7000");
     let interfaces = format!("{to_client},{to_echo}");
-    let proxy = Proxy::start(
+    // With exactly the capabilities the docs name, as a pod spec's `add` gives them.
+    let capabilities = [
+        "setpriv",
+        "--bounding-set",
+        "-all,+net_admin,+bpf",
+        "--inh-caps",
+        "-all",
+        "--",
+    ];
+    let proxy = Proxy::start_with(
         &proxy_ns,
+        &capabilities,
         &config("10.78.2.2", 60),
         &["--offload", "on", "--offload-interfaces", &interfaces],
     );
