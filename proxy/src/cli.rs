@@ -80,7 +80,8 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = Offload::Off)]
     pub offload: Offload,
     /// Interfaces (comma-separated) where clients' datagrams and endpoints' replies arrive:
-    /// the offload program runs at their ingress.
+    /// the offload program runs at their ingress. Where rewritten datagrams leave (any
+    /// interface the routing table picks) needs no naming.
     #[arg(
         long,
         value_name = "IF,...",

@@ -32,10 +32,17 @@ struct Proxy {
 
 impl Proxy {
     fn start(ns: &Netns, config: &str, args: &[&str]) -> Proxy {
+        Self::start_with(ns, &[], config, args)
+    }
+
+    /// [`Proxy::start`] through `wrapper` (see [`Proxy::spawn_with`]).
+    fn start_with(ns: &Netns, wrapper: &[&str], config: &str, args: &[&str]) -> Proxy {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.yaml");
         fs::write(&path, config).unwrap();
-        let child = Self::spawn(ns, &path, args, Stdio::null()).spawn().unwrap();
+        let child = Self::spawn_with(ns, wrapper, &path, args, Stdio::null())
+            .spawn()
+            .unwrap();
         let proxy = Proxy { child, dir };
         proxy.wait_for(ns, "l7mp_config_generation 1");
         proxy
@@ -286,8 +293,8 @@ fn offloaded_datagrams_bypass_the_proxy_and_are_counted_exactly() {
 }
 
 /// Every UDP packet the namespace's IP layer delivers, as a raw socket sees it: after the
-/// offload program's rewrite at `lo` ingress, before the UDP layer. Read on a thread of its
-/// own until `stop`, so that no burst overflows the socket.
+/// offload program's rewrite at ingress, before the UDP layer. Read on a thread of its own
+/// until `stop` and what is queued then, so that no burst overflows the socket.
 fn capture_udp(ns: &Netns, stop: Arc<AtomicBool>) -> thread::JoinHandle<Vec<Vec<u8>>> {
     let raw = ns.enter(|| Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::UDP)).unwrap());
     raw.set_read_timeout(Some(Duration::from_millis(50)))
@@ -296,9 +303,12 @@ fn capture_udp(ns: &Netns, stop: Arc<AtomicBool>) -> thread::JoinHandle<Vec<Vec<
         let mut packets = Vec::new();
         let raw: UdpSocket = raw.into();
         let mut buf = [0u8; 2048];
-        while !stop.load(Ordering::Relaxed) {
-            if let Ok(n) = raw.recv(&mut buf) {
-                packets.push(buf[..n].to_vec());
+        // After `stop`, what is still queued is read too: until a read times out.
+        loop {
+            match raw.recv(&mut buf) {
+                Ok(n) => packets.push(buf[..n].to_vec()),
+                Err(_) if stop.load(Ordering::Relaxed) => break,
+                Err(_) => {}
             }
         }
         packets
@@ -418,37 +428,61 @@ fn offloaded_datagrams_carry_correct_checksums_both_ways() {
     );
 }
 
-#[test]
-fn a_client_on_another_interface_stays_in_user_space_and_is_served() {
-    // client namespace --veth-- proxy namespace (proxy and echo server on 10.77.0.1).
-    let (outside, inside) = (Netns::new(), Netns::new());
-    let (a, b) = (
-        format!("{}a", outside.name()),
-        format!("{}b", inside.name()),
-    );
-    let (a, b) = (
-        &a[a.len().saturating_sub(15)..],
-        &b[b.len().saturating_sub(15)..],
-    );
-    outside.ip(&[
+/// Joins `a` and `b` with a veth pair, `a_addr` and `b_addr` (with prefixes) on its ends, and
+/// returns the ends' names (each named after the namespace on its other side). An end in
+/// `full` sends full checksums (no transmit checksum offload), which the receiving sockets
+/// check; the others leave partial ones (CHECKSUM_PARTIAL) for the receiver to trust.
+fn veth(a: &Netns, a_addr: &str, b: &Netns, b_addr: &str, full: &[&Netns]) -> (String, String) {
+    let name = |peer: &Netns| format!("v{}", &peer.name()[peer.name().len().saturating_sub(14)..]);
+    let (a_end, b_end) = (name(b), name(a));
+    a.ip(&[
         "link",
         "add",
-        a,
+        &a_end,
         "type",
         "veth",
         "peer",
         "name",
-        b,
+        &b_end,
         "netns",
-        inside.name(),
+        b.name(),
     ]);
-    outside.ip(&["addr", "add", "10.77.0.2/24", "dev", a]);
-    inside.ip(&["addr", "add", "10.77.0.1/24", "dev", b]);
-    outside.ip(&["link", "set", a, "up"]);
-    inside.ip(&["link", "set", b, "up"]);
-    // Full checksums on the wire both ways, so that the receiving sockets check them.
-    outside.exec(&["ethtool", "-K", a, "tx", "off"]);
-    inside.exec(&["ethtool", "-K", b, "tx", "off"]);
+    for (ns, end, addr) in [(a, &a_end, a_addr), (b, &b_end, b_addr)] {
+        ns.ip(&["addr", "add", addr, "dev", end]);
+        ns.ip(&["link", "set", end, "up"]);
+        if full.iter().any(|f| f.name() == ns.name()) {
+            ns.exec(&["ethtool", "-K", end, "tx", "off"]);
+        }
+    }
+    (a_end, b_end)
+}
+
+/// Sets `net.ipv4.conf.lo.forwarding` in `ns`: the program looks routes out up from loopback.
+fn lo_forwarding(ns: &Netns, on: bool) {
+    let value = format!("net.ipv4.conf.lo.forwarding={}", u8::from(on));
+    ns.exec(&["sysctl", "-q", "-w", &value]);
+}
+
+fn fallbacks(m: &str, reason: &str) -> u64 {
+    value(
+        m,
+        &format!("l7mp_offload_fallbacks_total{{reason=\"{reason}\"}}"),
+    )
+}
+
+#[test]
+fn datagrams_the_program_cannot_send_on_go_through_user_space_counted() {
+    // client namespace --veth-- proxy namespace (proxy and echo server on 10.77.0.1), with
+    // forwarding off on the proxy's loopback.
+    let (outside, inside) = (Netns::new(), Netns::new());
+    let (_, b) = veth(
+        &outside,
+        "10.77.0.2/24",
+        &inside,
+        "10.77.0.1/24",
+        &[&outside, &inside],
+    );
+    lo_forwarding(&inside, false);
     echo(&inside, "10.77.0.1:7000");
     let interfaces = format!("lo,{b}");
     let proxy = Proxy::start(
@@ -459,11 +493,17 @@ fn a_client_on_another_interface_stays_in_user_space_and_is_served() {
     let c = client(&outside, "10.77.0.1:9000");
     round_trips(&c, 50);
     let m = proxy.metrics(&inside);
+    assert_eq!(value(&m, "l7mp_offload_sessions_total"), 1);
+    // The client's datagrams, for a local endpoint, arrive on the veth, not on loopback.
+    assert_eq!(fallbacks(&m, "not_loopback"), 49);
+    // The echoes, for the client behind the veth, need a route looked up from loopback.
+    let disabled = fallbacks(&m, "forwarding_disabled");
+    assert!((49..=50).contains(&disabled), "{disabled}");
     assert_eq!(
-        value(&m, "l7mp_offload_sessions_refused_total{reason=\"unfit\"}"),
-        1
+        value(&m, "l7mp_offload_packets_total{direction=\"upstream\"}")
+            + value(&m, "l7mp_offload_packets_total{direction=\"downstream\"}"),
+        0
     );
-    assert_eq!(value(&m, "l7mp_offload_sessions_total"), 0);
     assert_eq!(
         value(
             &m,
@@ -473,6 +513,112 @@ fn a_client_on_another_interface_stays_in_user_space_and_is_served() {
     );
     assert_eq!(outside.udp_counter("InCsumErrors"), 0);
     assert_eq!(inside.udp_counter("InCsumErrors"), 0);
+}
+
+/// Checks every UDP packet in `packets` that came from `from_port`: none with a bad checksum;
+/// returns how many carried `kind`.
+fn checksums(packets: &[Vec<u8>], from_port: u16, kind: Checksum) -> usize {
+    let mut count = 0;
+    for packet in packets {
+        let (src, dst, checksum) = udp_checksum(packet);
+        if src != from_port {
+            continue;
+        }
+        assert_ne!(checksum, Checksum::Bad, "{src} -> {dst}: {packet:02x?}");
+        count += usize::from(checksum == kind);
+    }
+    count
+}
+
+#[test]
+fn datagrams_are_routed_between_namespaces_both_ways_until_the_cluster_goes() {
+    // client 10.78.1.2 --veth-- 10.78.1.1 proxy 10.78.2.1 --veth-- 10.78.2.2 echo server
+    let (client_ns, proxy_ns, echo_ns) = (Netns::new(), Netns::new(), Netns::new());
+    // The client's datagrams carry partial checksums all the way (a redirected skb stays
+    // CHECKSUM_PARTIAL, for the veth to pass on as it is), the echo server's replies full ones.
+    let (_, to_client) = veth(&client_ns, "10.78.1.2/24", &proxy_ns, "10.78.1.1/24", &[]);
+    let (to_echo, _) = veth(
+        &proxy_ns,
+        "10.78.2.1/24",
+        &echo_ns,
+        "10.78.2.2/24",
+        &[&echo_ns],
+    );
+    lo_forwarding(&proxy_ns, true);
+    echo(&echo_ns, "10.78.2.2:7000");
+    let interfaces = format!("{to_client},{to_echo}");
+    // With exactly the capabilities the docs name, as a pod spec's `add` gives them.
+    let capabilities = [
+        "setpriv",
+        "--bounding-set",
+        "-all,+net_admin,+bpf",
+        "--inh-caps",
+        "-all",
+        "--",
+    ];
+    let proxy = Proxy::start_with(
+        &proxy_ns,
+        &capabilities,
+        &config("10.78.2.2", 60),
+        &["--offload", "on", "--offload-interfaces", &interfaces],
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let (at_client, at_echo) = (
+        capture_udp(&client_ns, stop.clone()),
+        capture_udp(&echo_ns, stop.clone()),
+    );
+    let c = client(&client_ns, "10.78.1.1:9000");
+    round_trips(&c, 1);
+    proxy.wait_for(&proxy_ns, "l7mp_offload_sessions_active 1");
+    // Stopped, the proxy forwards nothing: the kernel routes every datagram from here, out of
+    // the other veth and back.
+    proxy.signal(libc::SIGSTOP);
+    round_trips(&c, 200);
+    // With the neighbours forgotten, the next hop's MAC address is resolved on the way.
+    proxy_ns.ip(&["neigh", "flush", "all"]);
+    round_trips(&c, 100);
+    proxy.signal(libc::SIGCONT);
+    stop.store(true, Ordering::Relaxed);
+    let (at_client, at_echo) = (at_client.join().unwrap(), at_echo.join().unwrap());
+    // Rewritten from the echo server's full checksums and the client's partial ones, updated.
+    assert!(checksums(&at_client, 9000, Checksum::Full) >= 300);
+    let upstream_port = at_echo
+        .iter()
+        .map(|p| udp_checksum(p).0)
+        .find(|&p| p != 7000)
+        .expect("datagrams reached the echo server");
+    let partial = checksums(&at_echo, upstream_port, Checksum::Partial);
+    assert!(
+        partial >= 300,
+        "{partial} partial, {} full of {} at the echo server",
+        checksums(&at_echo, upstream_port, Checksum::Full),
+        at_echo.len()
+    );
+    assert_eq!(client_ns.udp_counter("InCsumErrors"), 0);
+    assert_eq!(echo_ns.udp_counter("InCsumErrors"), 0);
+    let m = proxy.metrics(&proxy_ns);
+    assert_eq!(
+        value(&m, "l7mp_offload_packets_total{direction=\"upstream\"}"),
+        300
+    );
+    let downstream = value(&m, "l7mp_offload_packets_total{direction=\"downstream\"}");
+    assert!((300..=301).contains(&downstream), "{downstream}");
+    for reason in ["not_loopback", "forwarding_disabled", "no_route", "too_big"] {
+        assert_eq!(fallbacks(&m, reason), 0, "{reason}");
+    }
+    // A reload that removes the cluster (the route now names another) withdraws the flow.
+    let without = config("10.78.2.2", 60).replace("echo", "other");
+    proxy.reload(&without);
+    proxy.wait_for(&proxy_ns, "l7mp_config_generation 2");
+    let m = proxy.metrics(&proxy_ns);
+    assert_eq!(value(&m, "l7mp_offload_sessions_withdrawn_total"), 1);
+    assert_eq!(value(&m, "l7mp_offload_sessions_active"), 0);
+    proxy.signal(libc::SIGSTOP);
+    c.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    c.send(b"after the reload").unwrap();
+    assert!(c.recv(&mut [0u8; 64]).is_err(), "the kernel still forwards");
+    proxy.signal(libc::SIGCONT);
 }
 
 /// The ids of the TCX ingress programs on `lo` of `ns`.

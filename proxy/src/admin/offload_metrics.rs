@@ -3,15 +3,15 @@
 //! `l7mp_offload_sessions_refused_total{reason="full|unfit|error"}`,
 //! `l7mp_offload_sessions_withdrawn_total`, `l7mp_offload_packets_total{direction}` and
 //! `l7mp_offload_bytes_total{direction}` (what the kernel forwarded; `direction="upstream"`
-//! is client to endpoint), and `l7mp_offload_fallbacks_total` (datagrams of offloaded flows
-//! the kernel passed to user space, finding no way out for them).
+//! is client to endpoint), and `l7mp_offload_fallbacks_total{reason}` (datagrams of offloaded
+//! flows the kernel passed to user space, finding no way out for them).
 
 use std::fmt;
 
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::metrics::{Family, counters, gauges};
-use crate::offload::Offload;
+use crate::offload::{Fallback, Offload};
 
 /// Encodes the offload metrics of `offload`.
 pub(super) fn encode(e: &mut DescriptorEncoder<'_>, offload: &Offload) -> fmt::Result {
@@ -54,9 +54,13 @@ pub(super) fn encode(e: &mut DescriptorEncoder<'_>, offload: &Offload) -> fmt::R
     }
     let mut fallbacks = Family::new(
         "l7mp_offload_fallbacks",
-        "Datagrams of offloaded flows the kernel passed to user space (no route out).",
+        "Datagrams of offloaded flows the kernel passed to user space, which forwarded them: \
+         a local destination arriving on another interface than loopback, forwarding disabled \
+         on loopback, no route, bigger than the MTU.",
     );
-    fallbacks.add(Vec::new(), offload.fallbacks());
+    for reason in Fallback::ALL {
+        fallbacks.add(vec![("reason", reason.label())], offload.fallbacks(reason));
+    }
     for f in [&total, &refused, &withdrawn, &packets, &bytes, &fallbacks] {
         counters(e, f)?;
     }

@@ -6,6 +6,11 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 
+/// `FlowValue::flags`: the rewritten destination is an address of this host, so the program
+/// hands the datagram to the local stack (from loopback only) instead of routing it out of an
+/// interface. `FLOW_LOCAL` in the program.
+const FLOW_LOCAL: u32 = 1;
+
 /// A datagram's addresses as it arrives (UDP over IPv4).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -24,7 +29,8 @@ pub struct FlowValue {
     daddr: u32,
     sport: u16,
     dport: u16,
-    reserved: u32,
+    /// [`FLOW_LOCAL`] or 0.
+    flags: u32,
     /// Datagrams forwarded.
     pub packets: u64,
     /// UDP payload bytes forwarded.
@@ -51,15 +57,17 @@ impl FlowKey {
 }
 
 impl FlowValue {
-    fn new(from: SocketAddrV4, to: SocketAddrV4) -> Self {
+    /// Rewritten to `from` → `to`; whether `to` is an address of this host is looked up.
+    fn new(from: SocketAddrV4, to: SocketAddrV4) -> io::Result<Self> {
         let key = FlowKey::new(from, to);
-        Self {
+        Ok(Self {
             saddr: key.saddr,
             daddr: key.daddr,
             sport: key.sport,
             dport: key.dport,
+            flags: if is_local(*to.ip())? { FLOW_LOCAL } else { 0 },
             ..Self::default()
-        }
+        })
     }
 }
 
@@ -83,10 +91,6 @@ pub enum Unfit {
     /// IPv6, or a mix of families: the program handles IPv4 only.
     #[error("not IPv4 (the offload program handles IPv4 only)")]
     NotIpv4,
-    /// The client or the endpoint is on another host: only traffic that stays on this host
-    /// (over loopback) is offloaded.
-    #[error("{0} is not an address of this host (only local traffic is offloaded)")]
-    NotLocal(Ipv4Addr),
     /// An address could not be worked out.
     #[error("{0}")]
     Io(#[from] io::Error),
@@ -120,7 +124,9 @@ impl Flow {
     }
 
     /// The two table entries: client → listener rewritten to upstream → endpoint, and
-    /// endpoint → upstream rewritten to listener → client.
+    /// endpoint → upstream rewritten to listener → client. A local destination (client or
+    /// endpoint) is marked so: the program delivers to it from loopback and routes to any
+    /// other out of the interface the routing table picks.
     pub(super) fn entries(&self) -> Result<[(FlowKey, FlowValue); 2], Unfit> {
         let [client, listener, upstream, endpoint] =
             [self.client, self.listener, self.upstream, self.endpoint].map(v4);
@@ -129,19 +135,14 @@ impl Flow {
         else {
             return Err(Unfit::NotIpv4);
         };
-        for ip in [*client.ip(), *endpoint.ip()] {
-            if !is_local(ip)? {
-                return Err(Unfit::NotLocal(ip));
-            }
-        }
         Ok([
             (
                 FlowKey::new(client, listener),
-                FlowValue::new(upstream, endpoint),
+                FlowValue::new(upstream, endpoint)?,
             ),
             (
                 FlowKey::new(endpoint, upstream),
-                FlowValue::new(listener, client),
+                FlowValue::new(listener, client)?,
             ),
         ])
     }
@@ -189,6 +190,7 @@ mod tests {
         assert_eq!((k2.sport, k2.dport), (7u16.to_be(), 40000u16.to_be()));
         assert_eq!((v2.sport, v2.dport), (9000u16.to_be(), 5000u16.to_be()));
         assert_eq!(k1.saddr, u32::from(Ipv4Addr::LOCALHOST).to_be());
+        assert_eq!((v1.flags, v2.flags), (FLOW_LOCAL, FLOW_LOCAL));
     }
 
     #[test]
@@ -216,7 +218,7 @@ mod tests {
     }
 
     #[test]
-    fn a_client_on_another_host_is_not_offloaded() {
+    fn a_client_on_another_host_is_routed_to_and_a_local_endpoint_delivered_to() {
         // TEST-NET-3: assigned to nobody.
         let flow = Flow::new(
             addr("203.0.113.9:5000"),
@@ -225,6 +227,8 @@ mod tests {
             addr("127.0.0.1:7"),
         )
         .unwrap();
-        assert!(matches!(flow.entries(), Err(Unfit::NotLocal(_))));
+        let [(_, upstream), (_, downstream)] = flow.entries().unwrap();
+        assert_eq!(upstream.flags, FLOW_LOCAL);
+        assert_eq!(downstream.flags, 0);
     }
 }

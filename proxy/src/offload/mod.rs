@@ -12,8 +12,13 @@
 //! and removes the flow when the session ends. A reload that changes a session's listener or
 //! cluster [withdraws](Offload::withdraw) its flow first: the session carries on in user space.
 //!
+//! A rewritten datagram whose destination is an address of this host is handed to the local
+//! stack (from loopback); any other leaves through the interface the routing table picks for
+//! it, as the proxy's own datagram would (pod to pod over a veth and a bridge, say).
+//!
 //! What cannot be offloaded stays in user space, counted: a full flow table, IPv6, an address
-//! that cannot be worked out. Offload never drops a datagram the proxy would have forwarded.
+//! that cannot be worked out, and per datagram what the program finds no way out for
+//! ([`Fallback`]). Offload never drops a datagram the proxy would have forwarded.
 
 mod flow;
 mod program;
@@ -55,10 +60,48 @@ pub struct Settings {
     /// Off, auto or on.
     pub mode: Mode,
     /// Interfaces whose ingress the program is attached to: where the clients' datagrams and
-    /// the endpoints' replies arrive.
+    /// the endpoints' replies arrive (not where the rewritten ones leave: any interface).
     pub interfaces: Vec<String>,
     /// Entries of the flow table; a session takes two.
     pub flows: u32,
+}
+
+/// Why the program passed a datagram of an offloaded flow to user space unmodified (the
+/// proxy forwards it as usual). The index of its count in the program's `fallbacks` map: the
+/// order of `enum fallback` in `bpf/udp_offload.c`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fallback {
+    /// Its destination is an address of this host, and it arrived on another interface than
+    /// loopback: only loopback hands a datagram with a local source to the local stack.
+    NotLoopback,
+    /// IPv4 forwarding is disabled on loopback (`net.ipv4.conf.lo.forwarding`), where the
+    /// program looks the route out up from.
+    ForwardingDisabled,
+    /// The routing table has no way out for it (no route, unreachable, blackhole, or a route
+    /// that encapsulates).
+    NoRoute,
+    /// It is bigger than the MTU of the way out.
+    TooBig,
+}
+
+impl Fallback {
+    /// Every reason, in map order.
+    pub const ALL: [Fallback; 4] = [
+        Fallback::NotLoopback,
+        Fallback::ForwardingDisabled,
+        Fallback::NoRoute,
+        Fallback::TooBig,
+    ];
+
+    /// The `reason` label of `l7mp_offload_fallbacks_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Fallback::NotLoopback => "not_loopback",
+            Fallback::ForwardingDisabled => "forwarding_disabled",
+            Fallback::NoRoute => "no_route",
+            Fallback::TooBig => "too_big",
+        }
+    }
 }
 
 /// Which way an offloaded datagram went.
@@ -268,12 +311,11 @@ impl Offload {
         count
     }
 
-    /// Datagrams the program passed to user space because it found no way out for them
-    /// (no route, forwarding disabled on the ingress interface).
-    pub fn fallbacks(&self) -> u64 {
+    /// Datagrams the program passed to user space for `reason`.
+    pub fn fallbacks(&self, reason: Fallback) -> u64 {
         let maps = lock(&self.maps);
         maps.fallbacks
-            .get(&0, 0)
+            .get(&(reason as u32), 0)
             .map_or(0, |per_cpu| per_cpu.iter().sum())
     }
 
