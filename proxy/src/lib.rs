@@ -20,6 +20,7 @@ pub mod jsonsocket;
 pub mod lb;
 pub mod listener;
 pub mod logging;
+pub mod msg;
 pub mod offload;
 pub mod proxy;
 pub mod reload;
@@ -39,6 +40,6 @@ pub fn websocket_config() -> WebSocketConfig {
         .read_buffer_size(4096)
         .write_buffer_size(0)
         .max_write_buffer_size(256 * 1024)
-        .max_message_size(Some(stage::MAX_DATAGRAM))
-        .max_frame_size(Some(stage::MAX_DATAGRAM))
+        .max_message_size(Some(msg::MAX_DATAGRAM))
+        .max_frame_size(Some(msg::MAX_DATAGRAM))
 }

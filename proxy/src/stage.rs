@@ -29,28 +29,11 @@ use crate::batch::{MAX_BATCH, with_batch};
 use crate::cluster::local::Local;
 use crate::gate::Gate;
 use crate::inbox;
+use crate::msg::{MAX_DATAGRAM, MAX_STREAM_CHUNK, Recv};
 use crate::shortcut::Shortcut;
-
-/// Largest datagram we can receive (the UDP maximum).
-pub const MAX_DATAGRAM: usize = 65_536;
-
-/// Largest chunk read from a byte stream: the most an IPv4 UDP datagram can carry, so that a
-/// chunk always fits into a datagram hop (a bigger one fails the send with EMSGSIZE).
-pub const MAX_STREAM_CHUNK: usize = 65_507;
 
 thread_local! {
     static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; MAX_DATAGRAM].into_boxed_slice());
-}
-
-/// What a stage produced.
-#[derive(Debug)]
-pub enum Recv {
-    /// A message (a datagram, a WebSocket message or a stream chunk).
-    Data(Bytes),
-    /// The peer finished sending (stream EOF, WebSocket close).
-    Closed,
-    /// The connection failed.
-    Failed(io::Error),
 }
 
 /// One connection of a session.

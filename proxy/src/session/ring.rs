@@ -21,9 +21,10 @@ use crate::cluster::{Cluster, Connected, RESOLVE_INTERVAL};
 use crate::gate::Gate;
 use crate::listener::ListenerCtx;
 use crate::listener::sessions::SessionInfo;
+use crate::msg::Recv;
 use crate::offload::{Flow, Offloaded};
 use crate::shortcut::Shortcut;
-use crate::stage::{Recv, Stage, UdpHop};
+use crate::stage::{Stage, UdpHop};
 use crate::stats::Traffic;
 
 /// One connected hop and what is needed to reconnect it.

@@ -24,7 +24,7 @@ use l7mp_config::model::ClusterSpec;
 use l7mp_config::pointer::JsonPointer;
 use serde_json::Value;
 
-use crate::stage::Recv;
+use crate::msg::Recv;
 use crate::stats::ClusterStats;
 pub use logger::LogSink;
 use metric::{MetricCounters, MetricPair};
