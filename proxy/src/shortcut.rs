@@ -20,7 +20,7 @@ use parking_lot::{Mutex, MutexGuard};
 
 use tokio::net::UdpSocket;
 
-use crate::listener::sessions::SessionInfo;
+use crate::session::registry::SessionInfo;
 use crate::stats::{ClusterStats, Traffic};
 
 /// Where the shortcut sends, and the counters a send through the session would have moved.

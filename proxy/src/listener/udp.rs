@@ -26,10 +26,11 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use super::claim::{self, Claim, Held};
-use super::{ListenerCtx, ip_metadata};
+use super::ip_metadata;
 use crate::batch::{MAX_BATCH, with_batch};
 use crate::gate::Gate;
 use crate::inbox::{self, Offer, inbox};
+use crate::session::ListenerCtx;
 use crate::shortcut::{Shortcut, Taken};
 use crate::stage::{Stage, UdpPeer};
 use crate::stats::Traffic;

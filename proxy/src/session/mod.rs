@@ -11,8 +11,15 @@
 //! route is a single UDP hop from a server-mode UDP listener, the listener sends the peer's
 //! datagrams past this task: see [`crate::shortcut`]; with `--offload` the kernel forwards
 //! them once the first went through: see [`crate::offload`].)
+//!
+//! A session runs in its listener's [`ListenerCtx`] (routing, counters, limits, stop signals),
+//! which spawns it and lists it in the [`registry`] for the admin endpoint. Both live here, not
+//! with the listeners, so that sessions depend on nothing that accepts connections: listeners
+//! sit above sessions, and sessions above stages and clusters.
 
+mod context;
 mod offload;
+pub mod registry;
 mod ring;
 mod setup;
 
@@ -23,9 +30,9 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::jsonsocket;
-use crate::listener::ListenerCtx;
-use crate::listener::sessions::SessionInfo;
 use crate::stage::Stage;
+pub use context::ListenerCtx;
+use registry::SessionInfo;
 use setup::setup;
 
 /// How a session ended.

@@ -15,12 +15,12 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::End;
+use super::ListenerCtx;
+use super::registry::SessionInfo;
 use super::setup::connect_hop;
 use crate::cluster::endpoints::Address;
 use crate::cluster::{Cluster, Connected, RESOLVE_INTERVAL};
 use crate::gate::Gate;
-use crate::listener::ListenerCtx;
-use crate::listener::sessions::SessionInfo;
 use crate::msg::Recv;
 use crate::offload::{Flow, Offloaded};
 use crate::shortcut::Shortcut;

@@ -8,10 +8,10 @@ use l7mp_config::config::RetryPolicy;
 use l7mp_config::model::RetryOn;
 use serde_json::Value;
 
+use super::ListenerCtx;
+use super::registry::{HopInfo, SessionInfo};
 use super::ring::{Hop, Ring};
 use crate::cluster::{Cluster, ConnectError, Connected};
-use crate::listener::ListenerCtx;
-use crate::listener::sessions::{HopInfo, SessionInfo};
 use crate::stage::Stage;
 
 /// Why a session could not start: an HTTP-style status and what went wrong, for a client that
