@@ -11,11 +11,9 @@
 //! The config format itself lives in the `l7mp-config` crate, shared with the compiler.
 
 pub mod admin;
-pub mod batch;
 pub mod cluster;
 pub mod fds;
 pub mod gate;
-pub mod inbox;
 pub mod jsonsocket;
 pub mod lb;
 pub mod listener;
@@ -26,10 +24,10 @@ pub mod proxy;
 pub mod reload;
 pub mod routing;
 pub mod session;
-pub mod shortcut;
 pub mod stage;
 pub mod stats;
 pub mod throttle;
+pub mod udp;
 
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 

@@ -28,9 +28,10 @@ use tokio::time::Instant;
 
 use crate::jsonsocket;
 use crate::jsonsocket::wire::HeaderPlan;
-use crate::stage::{Stage, UdpHop, WsStage};
+use crate::stage::{Stage, WsStage};
 use crate::stats::ClusterStats;
 use crate::throttle::{Scope, Throttle};
+use crate::udp::UdpHop;
 use endpoints::{Address, EndpointSet, Target};
 use local::Transform;
 use local::metric::MetricCounters;

@@ -129,7 +129,9 @@ impl ListenerCtx {
 
     /// Runs a session on its own task; `on_end` runs when it is over. On a JSONSocket
     /// listener the session first reads the client's header (see [`jsonsocket::server`]); a
-    /// refused header is counted as a session error and logged.
+    /// refused header is counted as a session error and logged. Returns what the admin
+    /// endpoint shows of the session, whose counters a UDP listener bumps for datagrams it
+    /// sends past the session's task.
     pub fn spawn_session(
         self: &Arc<Self>,
         permit: OwnedSemaphorePermit,
@@ -137,7 +139,7 @@ impl ListenerCtx {
         mut metadata: Value,
         name: String,
         on_end: impl FnOnce() + Send + 'static,
-    ) {
+    ) -> Arc<SessionInfo> {
         let header_timeout = match &self.config().spec {
             ListenerSpec::JsonSocket { header_timeout, .. } => Some(Duration::from_millis(
                 header_timeout.unwrap_or(DEFAULT_HEADER_TIMEOUT_MS),
@@ -157,6 +159,7 @@ impl ListenerCtx {
         };
         self.stats.sessions_total.inc();
         self.stats.sessions_active.inc();
+        let shown = info.clone();
         tokio::spawn(async move {
             let source = match header_timeout {
                 None => Some(Source::plain(source)),
@@ -172,6 +175,7 @@ impl ListenerCtx {
             drop(live);
             on_end();
         });
+        shown
     }
 }
 

@@ -9,7 +9,7 @@
 //! protocol can carry it), when a hop fails and retries are exhausted, after the idle timeout,
 //! or when the listener goes away. Dropping the session releases every socket it held. (When the
 //! route is a single UDP hop from a server-mode UDP listener, the listener sends the peer's
-//! datagrams past this task: see [`crate::shortcut`]; with `--offload` the kernel forwards
+//! datagrams past this task: see [`crate::udp::shortcut`]; with `--offload` the kernel forwards
 //! them once the first went through: see [`crate::offload`].)
 //!
 //! A session runs in its listener's [`ListenerCtx`] (routing, counters, limits, stop signals),

@@ -23,9 +23,10 @@ use crate::cluster::{Cluster, Connected, RESOLVE_INTERVAL};
 use crate::gate::Gate;
 use crate::msg::Recv;
 use crate::offload::{Flow, Offloaded};
-use crate::shortcut::Shortcut;
-use crate::stage::{Stage, UdpHop};
+use crate::stage::Stage;
 use crate::stats::Traffic;
+use crate::udp::UdpHop;
+use crate::udp::shortcut::Shortcut;
 
 /// One connected hop and what is needed to reconnect it.
 pub(super) struct Hop {
@@ -134,11 +135,7 @@ impl Ring {
     /// Lets the listener send the source's datagrams to the hop's current socket itself.
     fn open_shortcut(&self) {
         if let Some((shortcut, hop)) = self.shortcut() {
-            shortcut.open(
-                hop.socket().clone(),
-                self.hops[0].cluster.stats.clone(),
-                self.info.clone(),
-            );
+            shortcut.open(hop.socket().clone(), self.hops[0].cluster.stats.clone());
         }
     }
 

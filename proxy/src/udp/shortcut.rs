@@ -20,14 +20,12 @@ use parking_lot::{Mutex, MutexGuard};
 
 use tokio::net::UdpSocket;
 
-use crate::session::registry::SessionInfo;
-use crate::stats::{ClusterStats, Traffic};
+use crate::stats::{ClusterStats, SessionTraffic, Traffic};
 
 /// Where the shortcut sends, and the counters a send through the session would have moved.
 struct Upstream {
     socket: Arc<UdpSocket>,
     cluster: Arc<ClusterStats>,
-    session: Arc<SessionInfo>,
 }
 
 /// Shared between a listener's peer entry and the session's source stage.
@@ -56,17 +54,8 @@ impl Shortcut {
     }
 
     /// Opens (or re-points) the shortcut at the session's connected upstream `socket`.
-    pub fn open(
-        &self,
-        socket: Arc<UdpSocket>,
-        cluster: Arc<ClusterStats>,
-        session: Arc<SessionInfo>,
-    ) {
-        *self.upstream() = Some(Upstream {
-            socket,
-            cluster,
-            session,
-        });
+    pub fn open(&self, socket: Arc<UdpSocket>, cluster: Arc<ClusterStats>) {
+        *self.upstream() = Some(Upstream { socket, cluster });
     }
 
     /// Closes the shortcut; datagrams go through the session's task again.
@@ -74,9 +63,10 @@ impl Shortcut {
         *self.upstream() = None;
     }
 
-    /// Tries to send `data`, counted on the listener's `listener` traffic as the session would
-    /// count it.
-    pub fn offer(&self, data: &[u8], listener: &Traffic) -> Taken {
+    /// Tries to send `data`, counted on the listener's `listener` traffic and on the session's
+    /// `session` traffic as the session would count it. The listener brings both, so that the
+    /// shortcut needs nothing of the session but its upstream.
+    pub fn offer(&self, data: &[u8], listener: &Traffic, session: &SessionTraffic) -> Taken {
         let mut guard = self.upstream();
         let Some(up) = guard.as_ref() else {
             return Taken::No;
@@ -84,7 +74,7 @@ impl Shortcut {
         match up.socket.try_send(data) {
             Ok(_) => {
                 listener.received(data.len());
-                up.session.traffic.received(data.len());
+                session.received(data.len());
                 up.cluster.traffic.sent(data.len());
                 self.carried.fetch_add(1, Ordering::Relaxed);
                 Taken::Sent
