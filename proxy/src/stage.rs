@@ -192,6 +192,16 @@ impl Stage {
         matches!(self, Stage::Tcp(_) | Stage::Unix(_))
     }
 
+    /// True for datagram sockets, which hold no connection: nothing tells them that their
+    /// peer is gone until a message fails to reach it (see the session's departed-endpoint
+    /// check at its idle tick).
+    pub fn is_connectionless(&self) -> bool {
+        matches!(
+            self,
+            Stage::Udp(_) | Stage::UdpConnected(_) | Stage::UdpPeer(_)
+        )
+    }
+
     /// True for in-proxy transforms, which cannot fail or be reconnected.
     pub fn is_local(&self) -> bool {
         matches!(self, Stage::Local(_))

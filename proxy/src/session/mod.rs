@@ -7,10 +7,13 @@
 //! One task drives the whole ring: it waits on every stage at once, forwards each message as it
 //! comes, and ends the session when a stage closes (after passing the half-close on where the
 //! protocol can carry it), when a hop fails and retries are exhausted, after the idle timeout,
-//! or when the listener goes away. Dropping the session releases every socket it held. (When the
-//! route is a single UDP hop from a server-mode UDP listener, the listener sends the peer's
-//! datagrams past this task: see [`crate::udp::shortcut`]; with `--offload` the kernel forwards
-//! them once the first went through: see [`crate::offload`].)
+//! or when the listener goes away. Dropping the session releases every socket it held.
+//!
+//! A route of a single UDP hop from a server-mode UDP listener runs as a [`udp_pair`] session
+//! instead of the general [`ring`]: the same wiring for two stages, plus the listener sending
+//! the peer's datagrams past the session's task (see [`crate::udp::shortcut`]) and, with
+//! `--offload`, the kernel forwarding them once the first went through (see
+//! [`crate::offload`]). The ring itself knows no protocol.
 //!
 //! A session runs in its listener's [`ListenerCtx`] (routing, counters, limits, stop signals),
 //! which spawns it and lists it in the [`registry`] for the admin endpoint. Both live here, not
@@ -18,10 +21,13 @@
 //! sit above sessions, and sessions above stages and clusters.
 
 mod context;
+mod hop;
+mod idle;
 mod offload;
 pub mod registry;
 mod ring;
 mod setup;
+mod udp_pair;
 
 use std::io;
 use std::sync::Arc;
@@ -33,7 +39,9 @@ use crate::jsonsocket;
 use crate::stage::Stage;
 pub use context::ListenerCtx;
 use registry::SessionInfo;
+use ring::Ring;
 use setup::setup;
+use udp_pair::UdpPair;
 
 /// How a session ended.
 #[derive(Debug)]
@@ -89,8 +97,8 @@ pub async fn run(ctx: &Arc<ListenerCtx>, source: Source, metadata: Value, info: 
     } = source;
     // Setup and teardown are boxed so that the (large) connect and close futures do not
     // inflate every idle session's task for its whole life.
-    let mut ring = match Box::pin(setup(ctx, stage, metadata, &info)).await {
-        Ok(ring) => ring,
+    let mut routed = match Box::pin(setup(ctx, stage, metadata, &info)).await {
+        Ok(routed) => routed,
         Err((mut stage, refused)) => {
             if greeting == Greeting::JsonSocket {
                 Box::pin(jsonsocket::server::refuse(
@@ -104,16 +112,20 @@ pub async fn run(ctx: &Arc<ListenerCtx>, source: Source, metadata: Value, info: 
         }
     };
     if let Some(p) = pending {
-        ring.pending.push((0, p));
+        routed.pending.push((0, p));
     }
+    let mut running = match UdpPair::of(routed, info.clone()) {
+        Ok(pair) => Running::Pair(pair),
+        Err(routed) => Running::Ring(Box::new(Ring::new(routed, info.clone()))),
+    };
     if greeting == Greeting::JsonSocket
-        && let Err(e) = ring.stages[0].send(jsonsocket::server::ok()).await
+        && let Err(e) = running.greet(jsonsocket::server::ok()).await
     {
         tracing::debug!(session = name, "client gone before the status header: {e}");
-        Box::pin(ring.close()).await;
+        Box::pin(running.close()).await;
         return;
     }
-    let end = ring.pump(ctx).await;
+    let end = running.pump(ctx).await;
     match &end {
         End::Failed(stage, e) => {
             ctx.stats.session_errors.inc();
@@ -126,5 +138,41 @@ pub async fn run(ctx: &Arc<ListenerCtx>, source: Source, metadata: Value, info: 
             tracing::debug!(session = name, "session ended: {end:?}");
         }
     }
-    Box::pin(ring.close()).await;
+    Box::pin(running.close()).await;
+}
+
+/// A session once its route is connected. The pair is inline (it is the common case, and the
+/// task's future holds one variant or the other anyway); the ring is boxed.
+#[allow(clippy::large_enum_variant)]
+enum Running {
+    /// A server-mode UDP source and one UDP hop.
+    Pair(UdpPair),
+    /// Anything else. Boxed, with its loop's future, so that the ring's size (its stages and
+    /// the futures of every protocol's send) does not inflate every pair session's task.
+    Ring(Box<Ring>),
+}
+
+impl Running {
+    /// Sends the source a status header before anything else.
+    async fn greet(&mut self, header: Bytes) -> io::Result<()> {
+        match self {
+            Running::Pair(pair) => pair.greet(&header).await,
+            Running::Ring(ring) => ring.stages[0].send(header).await,
+        }
+    }
+
+    async fn pump(&mut self, ctx: &Arc<ListenerCtx>) -> End {
+        match self {
+            Running::Pair(pair) => pair.pump(ctx).await,
+            Running::Ring(ring) => Box::pin(ring.pump(ctx)).await,
+        }
+    }
+
+    /// Says goodbye where the protocol has a way to (a UDP pair has none); everything is
+    /// released on drop.
+    async fn close(&mut self) {
+        if let Running::Ring(ring) = self {
+            ring.close().await;
+        }
+    }
 }
