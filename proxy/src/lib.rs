@@ -1,13 +1,27 @@
 //! The l7mp proxy: listeners, clusters, sessions and routing for one static config file.
 //!
-//! Layout: [`listener`] accepts sessions (one file per protocol), [`routing`] picks a route for
-//! each with the config's rules, [`cluster`] connects the route's hops (one file per protocol,
-//! plus in-proxy transforms), [`session`] moves messages around the resulting ring of
-//! [`stage`]s, [`jsonsocket`] does the JSONSocket header exchange for listeners and clusters,
-//! [`lb`] chooses endpoints, [`stats`] counts, [`throttle`] thins repeated warnings, [`fds`]
-//! keeps descriptors for the admin endpoint, [`proxy`] starts and stops the whole, [`reload`]
-//! follows the config file, [`admin`] reports, read-only, over HTTP, and [`logging`] writes the
-//! log. [`offload`] hands established one-hop UDP sessions to a tc program in the kernel.
+//! Layout, in layers: a module imports only from the layers below it, never from its own or
+//! one above, so there are no import loops between modules (a unit test, `layering`, checks
+//! that for the top-level modules and for the submodules of each folder).
+//!
+//! 1. Leaves: [`msg`] (what stages exchange and the message size limits), [`stats`] counts,
+//!    [`gate`] polls rare events only once they fired, [`throttle`] thins repeated warnings,
+//!    [`fds`] keeps descriptors for the admin endpoint, [`lb`] chooses endpoints, [`logging`]
+//!    writes the log.
+//! 2. Below the stages: [`udp`] (UDP hops and peers, batched receives, the listener's
+//!    shortcut past a session's task), [`transform`] (in-proxy transforms: Echo, Logger,
+//!    Sync, ...), and [`offload`], which hands established UDP pair sessions to a tc program
+//!    in the kernel.
+//! 3. [`stage`]: one connection of a session, any protocol; [`jsonsocket`] does the JSONSocket
+//!    header exchange on a stage.
+//! 4. [`cluster`] connects a route's hops (one file per protocol) and [`routing`] picks a
+//!    route for each session with the config's rules.
+//! 5. [`session`]: a listener's context and session registry, and the running sessions (the
+//!    general ring of stages, and the UDP pair session).
+//! 6. [`listener`] accepts connections and hands them to sessions (one file per protocol).
+//! 7. [`proxy`] starts and stops the whole, [`reload`] follows the config file, [`admin`]
+//!    reports, read-only, over HTTP.
+//!
 //! The config format itself lives in the `l7mp-config` crate, shared with the compiler.
 
 pub mod admin;
@@ -15,6 +29,8 @@ pub mod cluster;
 pub mod fds;
 pub mod gate;
 pub mod jsonsocket;
+#[cfg(test)]
+mod layering;
 pub mod lb;
 pub mod listener;
 pub mod logging;
@@ -27,6 +43,7 @@ pub mod session;
 pub mod stage;
 pub mod stats;
 pub mod throttle;
+pub mod transform;
 pub mod udp;
 
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;

@@ -23,8 +23,8 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
-use crate::cluster::local::Local;
 use crate::msg::{MAX_DATAGRAM, MAX_STREAM_CHUNK, Recv};
+use crate::transform::Local;
 use crate::udp::{UdpHop, UdpPeer, send_datagram};
 
 thread_local! {

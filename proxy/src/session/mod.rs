@@ -9,11 +9,11 @@
 //! protocol can carry it), when a hop fails and retries are exhausted, after the idle timeout,
 //! or when the listener goes away. Dropping the session releases every socket it held.
 //!
-//! A route of a single UDP hop from a server-mode UDP listener runs as a [`udp_pair`] session
-//! instead of the general [`ring`]: the same wiring for two stages, plus the listener sending
-//! the peer's datagrams past the session's task (see [`crate::udp::shortcut`]) and, with
-//! `--offload`, the kernel forwarding them once the first went through (see
-//! [`crate::offload`]). The ring itself knows no protocol.
+//! A route of a single UDP hop from a server-mode UDP listener runs as a UDP pair session
+//! (`udp_pair.rs`) instead of the general ring (`ring.rs`): the same wiring for two stages,
+//! plus the listener sending the peer's datagrams past the session's task (see
+//! [`crate::udp::shortcut`]) and, with `--offload`, the kernel forwarding them once the first
+//! went through (see [`crate::offload`]). The ring itself knows no protocol.
 //!
 //! A session runs in its listener's [`ListenerCtx`] (routing, counters, limits, stop signals),
 //! which spawns it and lists it in the [`registry`] for the admin endpoint. Both live here, not

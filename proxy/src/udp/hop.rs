@@ -46,7 +46,7 @@ impl UdpHop {
         }
     }
 
-    /// The connected socket, for the listener's [`Shortcut`].
+    /// The connected socket, for the listener's [`Shortcut`](super::shortcut::Shortcut).
     pub fn socket(&self) -> &Arc<UdpSocket> {
         &self.socket
     }
