@@ -160,17 +160,23 @@ impl ListenerCtx {
         self.stats.sessions_total.inc();
         self.stats.sessions_active.inc();
         let shown = info.clone();
-        tokio::spawn(async move {
+        // Opening the session (reading a JSONSocket header, routing, connecting every hop)
+        // runs in an allocation of its own, freed once the session runs: its futures and the
+        // source, metadata and name they take are large, and inline they would stay part of
+        // every session's task for its whole life, most of an idle session's memory.
+        let ctx = self.clone();
+        let opening = Box::pin(async move {
             let source = match header_timeout {
-                None => Some(Source::plain(source)),
+                None => Source::plain(source),
                 Some(timeout) => {
-                    let accept =
-                        accept_header(&live.ctx, source, &mut metadata, timeout, &info.name);
-                    Box::pin(accept).await
+                    accept_header(&ctx, source, &mut metadata, timeout, &info.name).await?
                 }
             };
-            if let Some(source) = source {
-                super::run(&live.ctx, source, metadata, info).await;
+            super::open(&ctx, source, metadata, info).await
+        });
+        tokio::spawn(async move {
+            if let Some(mut session) = opening.await {
+                session.run(&live.ctx).await;
             }
             drop(live);
             on_end();

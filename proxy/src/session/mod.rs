@@ -87,17 +87,28 @@ pub enum Greeting {
     /// A JSONSocket status header: 200 once connected, else the error's status.
     JsonSocket,
 }
-/// Routes and runs one session to its end.
-pub async fn run(ctx: &Arc<ListenerCtx>, source: Source, metadata: Value, info: Arc<SessionInfo>) {
+/// A session whose route is connected and whose client was greeted, ready to run.
+struct Opened {
+    running: Running,
+    info: Arc<SessionInfo>,
+}
+
+/// Routes one session and connects every hop of its route; `None` when it cannot start (then
+/// counted, logged and, if it expects an answer, told the reason) or its client left before
+/// the status header.
+async fn open(
+    ctx: &Arc<ListenerCtx>,
+    source: Source,
+    metadata: Value,
+    info: Arc<SessionInfo>,
+) -> Option<Opened> {
     let name = info.name.as_str();
     let Source {
         stage,
         pending,
         greeting,
     } = source;
-    // Setup and teardown are boxed so that the (large) connect and close futures do not
-    // inflate every idle session's task for its whole life.
-    let mut routed = match Box::pin(setup(ctx, stage, metadata, &info)).await {
+    let mut routed = match setup(ctx, stage, metadata, &info).await {
         Ok(routed) => routed,
         Err((mut stage, refused)) => {
             if greeting == Greeting::JsonSocket {
@@ -108,7 +119,7 @@ pub async fn run(ctx: &Arc<ListenerCtx>, source: Source, metadata: Value, info: 
                 ))
                 .await;
             }
-            return;
+            return None;
         }
     };
     if let Some(p) = pending {
@@ -122,23 +133,32 @@ pub async fn run(ctx: &Arc<ListenerCtx>, source: Source, metadata: Value, info: 
         && let Err(e) = running.greet(jsonsocket::server::ok()).await
     {
         tracing::debug!(session = name, "client gone before the status header: {e}");
-        Box::pin(running.close()).await;
-        return;
+        running.close().await;
+        return None;
     }
-    let end = running.pump(ctx).await;
-    match &end {
-        End::Failed(stage, e) => {
-            ctx.stats.session_errors.inc();
-            if ctx.warnings.admit() {
-                tracing::warn!(session = name, listener = %ctx.name, stage, "session failed: {e}");
+    Some(Opened { running, info })
+}
+
+impl Opened {
+    /// Runs the session to its end.
+    async fn run(&mut self, ctx: &Arc<ListenerCtx>) {
+        let name = self.info.name.as_str();
+        let end = self.running.pump(ctx).await;
+        match &end {
+            End::Failed(stage, e) => {
+                ctx.stats.session_errors.inc();
+                if ctx.warnings.admit() {
+                    tracing::warn!(session = name, listener = %ctx.name, stage, "session failed: {e}");
+                }
+            }
+            End::Closed(stage) => tracing::debug!(session = name, stage, "session closed"),
+            End::Done | End::Idle | End::Stopped => {
+                tracing::debug!(session = name, "session ended: {end:?}");
             }
         }
-        End::Closed(stage) => tracing::debug!(session = name, stage, "session closed"),
-        End::Done | End::Idle | End::Stopped => {
-            tracing::debug!(session = name, "session ended: {end:?}");
-        }
+        // Boxed so that the (large) close futures do not inflate every idle session's task.
+        Box::pin(self.running.close()).await;
     }
-    Box::pin(running.close()).await;
 }
 
 /// A session once its route is connected. The pair is inline (it is the common case, and the

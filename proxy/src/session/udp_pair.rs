@@ -132,6 +132,9 @@ impl UdpPair {
         self.offloaded = offload.install(flow, &ctx.name, &cluster.config.name, Box::new(sink));
     }
 
+    /// Runs the session to its end. The rare paths (a failure, a reconnect, the end of input)
+    /// are boxed where they are awaited: this future is most of an idle pair session's memory,
+    /// and inline they would size it for its whole life.
     pub(super) async fn pump(&mut self, ctx: &Arc<ListenerCtx>) -> End {
         let mut idle = ctx.config().idle_timeout.map(IdleWatch::new);
         let timer = tokio::time::sleep(idle.as_ref().map_or(Duration::ZERO, IdleWatch::period));
@@ -174,7 +177,7 @@ impl UdpPair {
                 Wakeup::Tick => {
                     let Some(watch) = idle.as_mut() else { continue };
                     if self.hop.departed()
-                        && let Some(end) = self.on_failed(HOP, departed_error()).await
+                        && let Some(end) = Box::pin(self.on_failed(HOP, departed_error())).await
                     {
                         return end;
                     }
@@ -197,8 +200,8 @@ impl UdpPair {
                     }
                     outcome
                 }
-                Recv::Closed => self.on_closed(i).await,
-                Recv::Failed(e) => self.on_failed(i, e).await,
+                Recv::Closed => Box::pin(self.on_closed(i)).await,
+                Recv::Failed(e) => Box::pin(self.on_failed(i, e)).await,
             };
             if let Some(end) = outcome {
                 return end;
@@ -271,7 +274,7 @@ impl UdpPair {
                 }
                 None
             }
-            Err(e) => self.on_failed(to, e).await,
+            Err(e) => Box::pin(self.on_failed(to, e)).await,
         }
     }
 

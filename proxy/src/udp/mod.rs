@@ -17,12 +17,14 @@ pub use peer::UdpPeer;
 
 /// Finishes a datagram send that was first `attempt`ed at once: a socket almost always has
 /// room, and trying first skips the readiness future that `wait` (the waiting send) sets up.
+/// That future is boxed, only when it is needed: inline it would enlarge every session's
+/// task for its whole life.
 pub async fn send_datagram<F: Future<Output = io::Result<usize>>>(
     attempt: io::Result<usize>,
     wait: impl FnOnce() -> F,
 ) -> io::Result<()> {
     match attempt {
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait().await.map(drop),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Box::pin(wait()).await.map(drop),
         sent => sent.map(drop),
     }
 }
