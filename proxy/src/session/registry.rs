@@ -2,9 +2,10 @@
 //! ended less than the listener's `track` time ago.
 //!
 //! A session is registered when it is spawned and removed when it ends (then kept in a bounded
-//! list of ended sessions while it is tracked); nothing here is touched per message. An entry is small on purpose (a UDP session costs a few KB in all): the
-//! session's name (moved in, not copied), its start time, and per hop the cluster (a shared
-//! pointer the session holds anyway) and the endpoint's label.
+//! list of ended sessions while it is tracked); nothing here is touched per message. An entry
+//! is small on purpose (an idle UDP session costs a few KB in all): the session's name (moved
+//! in, not copied), its start time, and per hop the cluster (a shared pointer the session holds
+//! anyway) and the endpoint's label.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;

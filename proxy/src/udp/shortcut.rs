@@ -5,12 +5,16 @@
 //! common sidecar case and the hot path of UDP forwarding; the reply direction still runs
 //! through the session's task, which owns the upstream socket.
 //!
-//! The session opens the shortcut once its hop is connected and again after a reconnect. The
+//! Such a session runs as a UDP pair session (`session/udp_pair.rs`); it opens the shortcut
+//! once its hop is connected and again after a reconnect. The
 //! listener closes it when a send fails with anything but a full buffer (a refusing endpoint's
 //! pending ICMP error, for one), and hands that datagram to the session's inbox instead, so that
 //! the session sees the failure and retries or ends as its route says. The session closes it too
 //! when its hop fails (before reconnecting) and when it ends. Datagrams waiting in the inbox go
 //! first: while any are queued the listener queues too, which keeps a peer's datagrams in order.
+//!
+//! The shortcut knows no session: the listener hands it the listener's and the session's
+//! counters with each datagram, so that this UDP plumbing sits below the sessions.
 
 use std::io;
 use std::sync::Arc;
