@@ -20,9 +20,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::Cluster;
-use crate::listener::{self, ListenerCtx};
+use crate::listener;
 use crate::offload::Offload;
 use crate::routing::{Routing, RoutingHandle};
+use crate::session::ListenerCtx;
 
 /// Process-level options from the command line.
 #[derive(Clone, Debug, Default)]

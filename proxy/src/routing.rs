@@ -12,7 +12,7 @@ use l7mp_config::config::{RouteConfig, RuleTarget};
 use serde_json::Value;
 
 use crate::cluster::Cluster;
-use crate::cluster::local::metric::MetricCounters;
+use crate::transform::metric::MetricCounters;
 
 /// Depth limit for `apply` chains; the config loader already rejects cycles, so this only
 /// guards against a bug turning into a hang.

@@ -4,20 +4,18 @@
 //!
 //! Receiving is poll-based so that one session task can wait on all of its stages at once
 //! without a task or a buffer per stage: reads go through a per-thread scratch buffer (UDP hops
-//! through the worker's [`crate::batch`] buffers) and only the bytes actually received are
+//! through the worker's [`crate::udp::batch`] buffers) and only the bytes actually received are
 //! copied out. That keeps an idle session down to its sockets and a few kilobytes.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, Stream};
-use tokio::io::{AsyncRead, AsyncWriteExt, Interest, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpStream, UdpSocket, UnixStream};
 use tokio_seqpacket::UnixSeqpacket;
 use tokio_tungstenite::WebSocketStream;
@@ -25,32 +23,12 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
-use crate::batch::{MAX_BATCH, with_batch};
-use crate::cluster::local::Local;
-use crate::gate::Gate;
-use crate::inbox;
-use crate::shortcut::Shortcut;
-
-/// Largest datagram we can receive (the UDP maximum).
-pub const MAX_DATAGRAM: usize = 65_536;
-
-/// Largest chunk read from a byte stream: the most an IPv4 UDP datagram can carry, so that a
-/// chunk always fits into a datagram hop (a bigger one fails the send with EMSGSIZE).
-pub const MAX_STREAM_CHUNK: usize = 65_507;
+use crate::msg::{MAX_DATAGRAM, MAX_STREAM_CHUNK, Recv};
+use crate::transform::Local;
+use crate::udp::{UdpHop, UdpPeer, send_datagram};
 
 thread_local! {
     static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; MAX_DATAGRAM].into_boxed_slice());
-}
-
-/// What a stage produced.
-#[derive(Debug)]
-pub enum Recv {
-    /// A message (a datagram, a WebSocket message or a stream chunk).
-    Data(Bytes),
-    /// The peer finished sending (stream EOF, WebSocket close).
-    Closed,
-    /// The connection failed.
-    Failed(io::Error),
 }
 
 /// One connection of a session.
@@ -147,141 +125,13 @@ impl WsStage {
     }
 }
 
-/// A UDP server-mode session's source. The listener's socket is shared by all of its sessions:
-/// the listener demultiplexes what arrives by peer address and hands each session its
-/// datagrams; replies go out through the same socket, so they leave from the listener's
-/// address and port, and a session costs no socket of its own on this side.
-pub struct UdpPeer {
-    /// The listener's socket.
-    pub socket: Arc<UdpSocket>,
-    /// The remote address and port.
-    pub peer: SocketAddr,
-    /// Datagrams from `peer`, handed over by the listener.
-    pub inbound: inbox::Receiver,
-    /// The listener's way past the session's task to a single UDP hop.
-    pub shortcut: Arc<Shortcut>,
-}
-
-/// A UDP cluster hop: a socket connected to the endpoint, asking for every ICMP error (see
-/// [`crate::cluster`]'s UDP connections). The kernel reports one as a pending socket error,
-/// which tokio signals only to waiters for error readiness, never to readers; `error` is such a
-/// waiter, so that an endpoint that refuses or can no longer be reached fails the session when
-/// the ICMP arrives rather than at the next send, or never.
-pub struct UdpHop {
-    socket: Arc<UdpSocket>,
-    error: Pin<Box<dyn Future<Output = ()> + Send>>,
-    /// Keeps the error waiter from being polled per datagram.
-    error_gate: Gate,
-    /// Datagrams received in a batch behind one that could not be relayed at once; handed
-    /// out, in order, before anything is received again. Empty, and unallocated, mostly.
-    held: VecDeque<Bytes>,
-}
-
-impl UdpHop {
-    /// A hop on `socket`, which must be connected.
-    pub fn new(socket: UdpSocket) -> Self {
-        let socket = Arc::new(socket);
-        let watched = socket.clone();
-        let error = Box::pin(async move {
-            let _ = watched.ready(Interest::ERROR).await;
-        });
-        Self {
-            socket,
-            error,
-            error_gate: Gate::new(),
-            held: VecDeque::new(),
-        }
-    }
-
-    /// The connected socket, for the listener's [`Shortcut`].
-    pub fn socket(&self) -> &Arc<UdpSocket> {
-        &self.socket
-    }
-
-    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Recv> {
-        self.poll_relay(cx, usize::MAX, |_| false)
-    }
-
-    /// Offers each datagram waiting on the hop to `deliver`, straight from the receive buffer,
-    /// and returns when the socket is drained (`Pending`, the task registered for more),
-    /// `deliver` declines one (`Ready(Data)`: the datagram as an owned message, to be sent the
-    /// way that can wait), the socket fails, or `limit` datagrams went by (`Pending`, the task
-    /// woken to go on after the worker's other tasks had a turn).
-    pub fn poll_relay(
-        &mut self,
-        cx: &mut Context<'_>,
-        limit: usize,
-        mut deliver: impl FnMut(&[u8]) -> bool,
-    ) -> Poll<Recv> {
-        let mut passed = 0;
-        loop {
-            while let Some(data) = self.held.pop_front() {
-                if !deliver(&data) {
-                    return Poll::Ready(Recv::Data(data));
-                }
-                passed += 1;
-            }
-            if passed >= limit {
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
-            let (socket, held) = (&self.socket, &mut self.held);
-            let received = with_batch(|batch| {
-                let received = batch.recv(socket, MAX_BATCH)?;
-                for i in 0..received.count {
-                    let data = batch.datagram(i);
-                    // Once one is held, the rest queue behind it, in order.
-                    if held.is_empty() && deliver(data) {
-                        passed += 1;
-                    } else {
-                        held.push_back(Bytes::copy_from_slice(data));
-                    }
-                }
-                Ok::<_, io::Error>(received)
-            });
-            match received {
-                // Maybe more waiting; or held datagrams to hand back first.
-                Ok(r) if !r.drained || !self.held.is_empty() => continue,
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Poll::Ready(Recv::Failed(e)),
-            }
-            match self.socket.poll_recv_ready(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Recv::Failed(e)),
-                Poll::Pending => return self.poll_error(cx),
-            }
-        }
-    }
-
-    /// Ready once the kernel reports an error on the socket (an ICMP error from the endpoint).
-    fn poll_error(&mut self, cx: &mut Context<'_>) -> Poll<Recv> {
-        let error = &mut self.error;
-        ready!(self.error_gate.poll(cx, |cx| error.as_mut().poll(cx)));
-        Poll::Ready(Recv::Failed(match self.socket.take_error() {
-            Ok(Some(e)) | Err(e) => e,
-            Ok(None) => io::Error::other("socket error"),
-        }))
-    }
-}
-
-impl UdpPeer {
-    /// Sends `data` to the peer if the socket has room now; false if it must wait or failed.
-    pub fn try_send(&self, data: &[u8]) -> bool {
-        self.socket.try_send_to(data, self.peer).is_ok()
-    }
-}
-
 impl Stage {
     /// Polls for the next message. Never call again after `Closed` or `Failed`.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Recv> {
         match self {
             Stage::Udp(h) => h.poll_recv(cx),
             Stage::UdpConnected(s) => poll_datagram(|buf| s.poll_recv(cx, buf)),
-            Stage::UdpPeer(p) => match ready!(p.inbound.poll_recv(cx)) {
-                Some(b) => Poll::Ready(Recv::Data(b)),
-                None => Poll::Ready(Recv::Closed),
-            },
+            Stage::UdpPeer(p) => p.poll_recv(cx),
             Stage::Tcp(s) => poll_stream(Pin::new(s), cx),
             Stage::Unix(s) => poll_stream(Pin::new(s), cx),
             Stage::Seqpacket(s) => poll_seqpacket(s, cx),
@@ -293,14 +143,9 @@ impl Stage {
     /// Sends one message.
     pub async fn send(&mut self, data: Bytes) -> io::Result<()> {
         match self {
-            Stage::Udp(h) => send_datagram(h.socket.try_send(&data), || h.socket.send(&data)).await,
+            Stage::Udp(h) => h.send(&data).await,
             Stage::UdpConnected(s) => send_datagram(s.try_send(&data), || s.send(&data)).await,
-            Stage::UdpPeer(p) => {
-                send_datagram(p.socket.try_send_to(&data, p.peer), || {
-                    p.socket.send_to(&data, p.peer)
-                })
-                .await
-            }
+            Stage::UdpPeer(p) => p.send(&data).await,
             Stage::Tcp(s) => s.write_all(&data).await,
             Stage::Unix(s) => s.write_all(&data).await,
             Stage::Seqpacket(s) => s.send(&data).await.map(drop),
@@ -347,21 +192,19 @@ impl Stage {
         matches!(self, Stage::Tcp(_) | Stage::Unix(_))
     }
 
+    /// True for datagram sockets, which hold no connection: nothing tells them that their
+    /// peer is gone until a message fails to reach it (see the session's departed-endpoint
+    /// check at its idle tick).
+    pub fn is_connectionless(&self) -> bool {
+        matches!(
+            self,
+            Stage::Udp(_) | Stage::UdpConnected(_) | Stage::UdpPeer(_)
+        )
+    }
+
     /// True for in-proxy transforms, which cannot fail or be reconnected.
     pub fn is_local(&self) -> bool {
         matches!(self, Stage::Local(_))
-    }
-}
-
-/// Finishes a datagram send that was first `attempt`ed at once: a socket almost always has
-/// room, and trying first skips the readiness future that `wait` (the waiting send) sets up.
-async fn send_datagram<F: Future<Output = io::Result<usize>>>(
-    attempt: io::Result<usize>,
-    wait: impl FnOnce() -> F,
-) -> io::Result<()> {
-    match attempt {
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait().await.map(drop),
-        sent => sent.map(drop),
     }
 }
 

@@ -92,6 +92,35 @@ impl Traffic {
     }
 }
 
+/// Bytes and messages one session exchanged with its source. Plain atomics, not sharded
+/// [`Counter`]s: they are written on the session's worker only (by its task, or by its
+/// listener's UDP shortcut on the same worker), so they cost no cache-line sharing.
+#[derive(Debug, Default)]
+pub struct SessionTraffic {
+    /// Bytes received from the source.
+    pub rx_bytes: AtomicU64,
+    /// Messages received from the source.
+    pub rx_packets: AtomicU64,
+    /// Bytes sent to the source.
+    pub tx_bytes: AtomicU64,
+    /// Messages sent to the source.
+    pub tx_packets: AtomicU64,
+}
+
+impl SessionTraffic {
+    /// Counts one message from the source.
+    pub fn received(&self, bytes: usize) {
+        self.rx_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.rx_packets.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one message to the source.
+    pub fn sent(&self, bytes: usize) {
+        self.tx_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.tx_packets.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Upper bounds, in seconds, of the session-duration buckets: sub-second request/response
 /// sessions, then minutes; 60 and 90 bracket the UDP sessions that end by the default idle
 /// timeout (between 60 and 75 s after their last datagram).

@@ -19,6 +19,7 @@
 //! idle clients cannot lock probes out ([`budget`]).
 
 pub mod budget;
+mod family;
 pub mod http;
 pub mod metrics;
 mod offload_metrics;

@@ -10,7 +10,7 @@ use std::fmt;
 
 use prometheus_client::encoding::DescriptorEncoder;
 
-use super::metrics::{Family, counters, gauges};
+use super::family::{Family, counters, gauges};
 use crate::offload::{Fallback, Offload};
 
 /// Encodes the offload metrics of `offload`.

@@ -1,6 +1,6 @@
 //! Clusters: where a session's hops connect. A remote cluster picks an endpoint with its load
 //! balancer and opens a connection of its protocol (one file per protocol); an in-proxy cluster
-//! ([`local`]) builds a transform stage.
+//! ([`crate::transform`]) builds a transform stage.
 //!
 //! A [`Cluster`] is shared by every session routed through it. Its endpoint set can be swapped
 //! while sessions run (the periodic DNS refresh): a session keeps the connection it has, and
@@ -9,7 +9,6 @@
 
 pub mod endpoints;
 pub mod health;
-pub mod local;
 mod tcp;
 mod udp;
 mod unix;
@@ -28,12 +27,13 @@ use tokio::time::Instant;
 
 use crate::jsonsocket;
 use crate::jsonsocket::wire::HeaderPlan;
-use crate::stage::{Stage, UdpHop, WsStage};
+use crate::stage::{Stage, WsStage};
 use crate::stats::ClusterStats;
 use crate::throttle::{Scope, Throttle};
+use crate::transform::metric::MetricCounters;
+use crate::transform::{self, Transform};
+use crate::udp::UdpHop;
 use endpoints::{Address, EndpointSet, Target};
-use local::Transform;
-use local::metric::MetricCounters;
 
 /// How often endpoints given as DNS names are resolved again.
 pub const RESOLVE_INTERVAL: Duration = Duration::from_secs(5);
@@ -92,7 +92,7 @@ pub enum ConnectError {
         /// Which cluster.
         cluster: String,
         /// Why, and what to do.
-        reason: local::NoLabel,
+        reason: transform::NoLabel,
     },
 }
 

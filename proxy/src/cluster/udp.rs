@@ -6,7 +6,7 @@
 //! which it drops unless the socket asked for every error with `IP_RECVERR`
 //! (`IPV6_RECVERR`). Without it a session pinned to a deleted pod would never fail, and its
 //! client's traffic would vanish until the idle timeout. So every cluster socket asks, and the
-//! session's [`UdpHop`](crate::stage::UdpHop) waits for the socket's error readiness beside its
+//! session's [`UdpHop`](crate::udp::UdpHop) waits for the socket's error readiness beside its
 //! reads: an endpoint that refuses or is gone fails the hop as soon as the ICMP arrives, the
 //! endpoint is ejected from balancing, and the session retries or ends as its route says. The
 //! datagram that drew the error is lost, as it would be on the network.

@@ -16,7 +16,8 @@ use std::io;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::stage::{Recv, Stage};
+use crate::msg::Recv;
+use crate::stage::Stage;
 use wire::{MAX_HEADER, ObjectEnd, Scan};
 
 /// Why no header could be read.

@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use super::wire::{self, Refusal};
 use super::{Header, ReadError, read_header};
-use crate::stage::{Recv, Stage};
+use crate::msg::Recv;
+use crate::stage::Stage;
 
 /// How long a refused client is given to read its status header before the connection is
 /// dropped (on a byte stream, unread input left at close would reset the connection and could

@@ -10,7 +10,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
 
 use super::claim::{self, Claim, Held};
-use super::{ListenerCtx, accept_loop, ip_metadata};
+use super::{accept_loop, ip_metadata};
+use crate::session::ListenerCtx;
 use crate::stage::Stage;
 
 /// Binds `count` listening TCP sockets on `local`, one per worker (see [`claim::bind_group`]),

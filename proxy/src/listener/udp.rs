@@ -26,13 +26,16 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use super::claim::{self, Claim, Held};
-use super::{ListenerCtx, ip_metadata};
-use crate::batch::{MAX_BATCH, with_batch};
+use super::ip_metadata;
 use crate::gate::Gate;
-use crate::inbox::{self, Offer, inbox};
-use crate::shortcut::{Shortcut, Taken};
-use crate::stage::{Stage, UdpPeer};
+use crate::session::ListenerCtx;
+use crate::session::registry::SessionInfo;
+use crate::stage::Stage;
 use crate::stats::Traffic;
+use crate::udp::UdpPeer;
+use crate::udp::batch::{MAX_BATCH, with_batch};
+use crate::udp::inbox::{self, Offer, inbox};
+use crate::udp::shortcut::{Shortcut, Taken};
 
 /// Datagrams buffered per session while it is busy; beyond that they are dropped, as a
 /// congested network would.
@@ -98,6 +101,8 @@ struct Peer {
     id: u64,
     inbound: inbox::Sender,
     shortcut: Arc<Shortcut>,
+    /// The session's counters, for what the shortcut sends.
+    session: Arc<SessionInfo>,
 }
 
 impl Peer {
@@ -105,7 +110,7 @@ impl Peer {
     /// queued ahead (so the peer's datagrams stay in order), else through the inbox.
     fn offer(&self, data: &[u8], listener: &Traffic) -> Offer {
         if self.inbound.is_empty() {
-            match self.shortcut.offer(data, listener) {
+            match self.shortcut.offer(data, listener, &self.session.traffic) {
                 Taken::Sent | Taken::Dropped => return Offer::Queued,
                 Taken::No => {}
             }
@@ -300,28 +305,32 @@ impl Demux {
         let id = self.next_id;
         self.next_id += 1;
         let shortcut = Arc::new(Shortcut::default());
-        self.peers.insert(
-            peer,
-            Peer {
-                id,
-                inbound: tx,
-                shortcut: shortcut.clone(),
-            },
-        );
         let source = Stage::UdpPeer(UdpPeer {
             socket: self.socket.clone(),
             peer,
             inbound: rx,
-            shortcut,
+            shortcut: shortcut.clone(),
         });
         let local = self.local;
         let name = format!("UDP:{peer}-{local}-{id}");
         let ended = self.ended.clone();
         let metadata = ip_metadata("UDP", peer, local);
-        self.ctx
+        // The session's task runs only once this worker's listener task yields, so the peer
+        // is in the table before anything of the session can end it.
+        let session = self
+            .ctx
             .spawn_session(permit, source, metadata, name, move || {
                 let _ = ended.send((peer, id));
             });
+        self.peers.insert(
+            peer,
+            Peer {
+                id,
+                inbound: tx,
+                shortcut,
+                session,
+            },
+        );
     }
 }
 

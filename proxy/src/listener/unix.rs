@@ -18,8 +18,9 @@ use tokio::net::UnixListener;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_seqpacket::UnixSeqpacketListener;
 
+use super::accept_loop;
 use super::claim::{Claim, Held};
-use super::{ListenerCtx, accept_loop};
+use crate::session::ListenerCtx;
 use crate::stage::Stage;
 
 /// Which file a path named when the listener bound it: device, inode and change time, so that

@@ -25,7 +25,8 @@ use tokio_tungstenite::accept_hdr_async_with_config;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 
-use super::{ListenerCtx, accept_loop, ip_metadata};
+use super::{accept_loop, ip_metadata};
+use crate::session::ListenerCtx;
 use crate::stage::{Stage, WsStage};
 use crate::websocket_config;
 

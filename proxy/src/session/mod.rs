@@ -7,14 +7,27 @@
 //! One task drives the whole ring: it waits on every stage at once, forwards each message as it
 //! comes, and ends the session when a stage closes (after passing the half-close on where the
 //! protocol can carry it), when a hop fails and retries are exhausted, after the idle timeout,
-//! or when the listener goes away. Dropping the session releases every socket it held. (When the
-//! route is a single UDP hop from a server-mode UDP listener, the listener sends the peer's
-//! datagrams past this task: see [`crate::shortcut`]; with `--offload` the kernel forwards
-//! them once the first went through: see [`crate::offload`].)
+//! or when the listener goes away. Dropping the session releases every socket it held.
+//!
+//! A route of a single UDP hop from a server-mode UDP listener runs as a UDP pair session
+//! (`udp_pair.rs`) instead of the general ring (`ring.rs`): the same wiring for two stages,
+//! plus the listener sending the peer's datagrams past the session's task (see
+//! [`crate::udp::shortcut`]) and, with `--offload`, the kernel forwarding them once the first
+//! went through (see [`crate::offload`]). The ring itself knows no protocol.
+//!
+//! A session runs in its listener's [`ListenerCtx`] (routing, counters, limits, stop signals),
+//! which spawns it and lists it in the [`registry`] for the admin endpoint. Both live here, not
+//! with the listeners, so that sessions depend on nothing that accepts connections: listeners
+//! sit above sessions, and sessions above stages and clusters.
 
+mod context;
+mod hop;
+mod idle;
 mod offload;
+pub mod registry;
 mod ring;
 mod setup;
+mod udp_pair;
 
 use std::io;
 use std::sync::Arc;
@@ -23,10 +36,12 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::jsonsocket;
-use crate::listener::ListenerCtx;
-use crate::listener::sessions::SessionInfo;
 use crate::stage::Stage;
+pub use context::ListenerCtx;
+use registry::SessionInfo;
+use ring::Ring;
 use setup::setup;
+use udp_pair::UdpPair;
 
 /// How a session ended.
 #[derive(Debug)]
@@ -72,18 +87,29 @@ pub enum Greeting {
     /// A JSONSocket status header: 200 once connected, else the error's status.
     JsonSocket,
 }
-/// Routes and runs one session to its end.
-pub async fn run(ctx: &Arc<ListenerCtx>, source: Source, metadata: Value, info: Arc<SessionInfo>) {
+/// A session whose route is connected and whose client was greeted, ready to run.
+struct Opened {
+    running: Running,
+    info: Arc<SessionInfo>,
+}
+
+/// Routes one session and connects every hop of its route; `None` when it cannot start (then
+/// counted, logged and, if it expects an answer, told the reason) or its client left before
+/// the status header.
+async fn open(
+    ctx: &Arc<ListenerCtx>,
+    source: Source,
+    metadata: Value,
+    info: Arc<SessionInfo>,
+) -> Option<Opened> {
     let name = info.name.as_str();
     let Source {
         stage,
         pending,
         greeting,
     } = source;
-    // Setup and teardown are boxed so that the (large) connect and close futures do not
-    // inflate every idle session's task for its whole life.
-    let mut ring = match Box::pin(setup(ctx, stage, metadata, &info)).await {
-        Ok(ring) => ring,
+    let mut routed = match setup(ctx, stage, metadata, &info).await {
+        Ok(routed) => routed,
         Err((mut stage, refused)) => {
             if greeting == Greeting::JsonSocket {
                 Box::pin(jsonsocket::server::refuse(
@@ -93,31 +119,80 @@ pub async fn run(ctx: &Arc<ListenerCtx>, source: Source, metadata: Value, info: 
                 ))
                 .await;
             }
-            return;
+            return None;
         }
     };
     if let Some(p) = pending {
-        ring.pending.push((0, p));
+        routed.pending.push((0, p));
     }
+    let mut running = match UdpPair::of(routed, info.clone()) {
+        Ok(pair) => Running::Pair(pair),
+        Err(routed) => Running::Ring(Box::new(Ring::new(routed, info.clone()))),
+    };
     if greeting == Greeting::JsonSocket
-        && let Err(e) = ring.stages[0].send(jsonsocket::server::ok()).await
+        && let Err(e) = running.greet(jsonsocket::server::ok()).await
     {
         tracing::debug!(session = name, "client gone before the status header: {e}");
-        Box::pin(ring.close()).await;
-        return;
+        running.close().await;
+        return None;
     }
-    let end = ring.pump(ctx).await;
-    match &end {
-        End::Failed(stage, e) => {
-            ctx.stats.session_errors.inc();
-            if ctx.warnings.admit() {
-                tracing::warn!(session = name, listener = %ctx.name, stage, "session failed: {e}");
+    Some(Opened { running, info })
+}
+
+impl Opened {
+    /// Runs the session to its end.
+    async fn run(&mut self, ctx: &Arc<ListenerCtx>) {
+        let name = self.info.name.as_str();
+        let end = self.running.pump(ctx).await;
+        match &end {
+            End::Failed(stage, e) => {
+                ctx.stats.session_errors.inc();
+                if ctx.warnings.admit() {
+                    tracing::warn!(session = name, listener = %ctx.name, stage, "session failed: {e}");
+                }
+            }
+            End::Closed(stage) => tracing::debug!(session = name, stage, "session closed"),
+            End::Done | End::Idle | End::Stopped => {
+                tracing::debug!(session = name, "session ended: {end:?}");
             }
         }
-        End::Closed(stage) => tracing::debug!(session = name, stage, "session closed"),
-        End::Done | End::Idle | End::Stopped => {
-            tracing::debug!(session = name, "session ended: {end:?}");
+        // Boxed so that the (large) close futures do not inflate every idle session's task.
+        Box::pin(self.running.close()).await;
+    }
+}
+
+/// A session once its route is connected. The pair is inline (it is the common case, and the
+/// task's future holds one variant or the other anyway); the ring is boxed.
+#[allow(clippy::large_enum_variant)]
+enum Running {
+    /// A server-mode UDP source and one UDP hop.
+    Pair(UdpPair),
+    /// Anything else. Boxed, with its loop's future, so that the ring's size (its stages and
+    /// the futures of every protocol's send) does not inflate every pair session's task.
+    Ring(Box<Ring>),
+}
+
+impl Running {
+    /// Sends the source a status header before anything else.
+    async fn greet(&mut self, header: Bytes) -> io::Result<()> {
+        match self {
+            Running::Pair(pair) => pair.greet(&header).await,
+            Running::Ring(ring) => ring.stages[0].send(header).await,
         }
     }
-    Box::pin(ring.close()).await;
+
+    async fn pump(&mut self, ctx: &Arc<ListenerCtx>) -> End {
+        match self {
+            Running::Pair(pair) => pair.pump(ctx).await,
+            Running::Ring(ring) => Box::pin(ring.pump(ctx)).await,
+        }
+    }
+
+    /// Says goodbye where the protocol has a way to (a UDP pair has none); everything is
+    /// released on drop.
+    async fn close(&mut self) {
+        if let Running::Ring(ring) = self {
+            ring.close().await;
+        }
+    }
 }

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::listener::ListenerCtx;
-use crate::listener::sessions::SessionInfo;
+use super::ListenerCtx;
+use super::registry::SessionInfo;
 use crate::offload::{Direction, Sink};
 use crate::stats::ClusterStats;
 

@@ -3,15 +3,16 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use futures_util::future::join_all;
 use l7mp_config::config::RetryPolicy;
 use l7mp_config::model::RetryOn;
 use serde_json::Value;
 
-use super::ring::{Hop, Ring};
-use crate::cluster::{Cluster, ConnectError, Connected};
-use crate::listener::ListenerCtx;
-use crate::listener::sessions::{HopInfo, SessionInfo};
+use super::ListenerCtx;
+use super::hop::{Hop, connect_hop};
+use super::registry::{HopInfo, SessionInfo};
+use crate::cluster::Cluster;
 use crate::stage::Stage;
 
 /// Why a session could not start: an HTTP-style status and what went wrong, for a client that
@@ -19,6 +20,20 @@ use crate::stage::Stage;
 pub(super) struct Refused {
     pub(super) status: u16,
     pub(super) message: String,
+}
+
+/// A session whose route is connected: what the ring or the UDP pair session runs.
+pub(super) struct Routed {
+    /// The source first, then one stage per hop.
+    pub(super) stages: Vec<Stage>,
+    /// `hops[k]` is `stages[k + 1]`.
+    pub(super) hops: Vec<Hop>,
+    /// Messages read ahead, as (stage, message), to be forwarded before anything else.
+    pub(super) pending: Vec<(usize, Bytes)>,
+    /// The route's retry policy.
+    pub(super) retry: RetryPolicy,
+    /// The session's metadata, after the rules' rewrites.
+    pub(super) metadata: Value,
 }
 
 /// Picks the session's route and connects every hop. When the session cannot start (no rule
@@ -29,7 +44,7 @@ pub(super) async fn setup(
     source: Stage,
     mut metadata: Value,
     info: &Arc<SessionInfo>,
-) -> Result<Ring, (Stage, Refused)> {
+) -> Result<Routed, (Stage, Refused)> {
     let name = info.name.as_str();
     let routing = ctx.routing.load();
     let route = match routing.select(&ctx.config().rulelist, &mut metadata) {
@@ -119,43 +134,11 @@ pub(super) async fn setup(
     }
     stages.insert(0, source);
     info.set_hops(shown);
-    Ok(Ring::new(
+    Ok(Routed {
         stages,
         hops,
         pending,
-        route.retry,
+        retry: route.retry,
         metadata,
-        info.clone(),
-    ))
-}
-
-/// Connects one hop, trying up to `attempts` times; each attempt asks the load balancer again
-/// and skips endpoints that already failed while another exists. Returns the failures seen, so
-/// that a later reconnect keeps avoiding them.
-///
-/// Attempts are spaced as the original spaces them: once every endpoint has failed, the next
-/// attempt waits the route's `retry.timeout`, so `num_retries` × `timeout` is how long a hop
-/// waits for an upstream that is not up yet. An endpoint not tried yet is tried at once.
-pub(super) async fn connect_hop(
-    cluster: &Cluster,
-    metadata: &Value,
-    retry: RetryPolicy,
-    attempts: u32,
-    mut failed: Vec<usize>,
-) -> Result<(Connected, Vec<usize>), ConnectError> {
-    let mut attempt = 0;
-    loop {
-        match cluster.connect(metadata, retry.timeout, &mut failed).await {
-            Ok(c) => return Ok((c, failed)),
-            Err(e) if attempt + 1 >= attempts => return Err(e),
-            Err(e) => {
-                tracing::debug!(cluster = %cluster.config.name, attempt, "connect failed, retrying: {e}");
-                attempt += 1;
-                // Every endpoint failed once already: wait before the next round.
-                if failed.len() >= cluster.endpoints().targets.len() {
-                    tokio::time::sleep(retry.timeout).await;
-                }
-            }
-        }
-    }
+    })
 }

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::fanout::{Group, MemberId};
-use crate::stage::MAX_STREAM_CHUNK;
+use crate::msg::MAX_STREAM_CHUNK;
 
 /// Messages waiting for stdout before senders wait.
 const OUT_QUEUE: usize = 1024;

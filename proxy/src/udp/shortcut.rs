@@ -5,12 +5,16 @@
 //! common sidecar case and the hot path of UDP forwarding; the reply direction still runs
 //! through the session's task, which owns the upstream socket.
 //!
-//! The session opens the shortcut once its hop is connected and again after a reconnect. The
+//! Such a session runs as a UDP pair session (`session/udp_pair.rs`); it opens the shortcut
+//! once its hop is connected and again after a reconnect. The
 //! listener closes it when a send fails with anything but a full buffer (a refusing endpoint's
 //! pending ICMP error, for one), and hands that datagram to the session's inbox instead, so that
 //! the session sees the failure and retries or ends as its route says. The session closes it too
 //! when its hop fails (before reconnecting) and when it ends. Datagrams waiting in the inbox go
 //! first: while any are queued the listener queues too, which keeps a peer's datagrams in order.
+//!
+//! The shortcut knows no session: the listener hands it the listener's and the session's
+//! counters with each datagram, so that this UDP plumbing sits below the sessions.
 
 use std::io;
 use std::sync::Arc;
@@ -20,14 +24,12 @@ use parking_lot::{Mutex, MutexGuard};
 
 use tokio::net::UdpSocket;
 
-use crate::listener::sessions::SessionInfo;
-use crate::stats::{ClusterStats, Traffic};
+use crate::stats::{ClusterStats, SessionTraffic, Traffic};
 
 /// Where the shortcut sends, and the counters a send through the session would have moved.
 struct Upstream {
     socket: Arc<UdpSocket>,
     cluster: Arc<ClusterStats>,
-    session: Arc<SessionInfo>,
 }
 
 /// Shared between a listener's peer entry and the session's source stage.
@@ -56,17 +58,8 @@ impl Shortcut {
     }
 
     /// Opens (or re-points) the shortcut at the session's connected upstream `socket`.
-    pub fn open(
-        &self,
-        socket: Arc<UdpSocket>,
-        cluster: Arc<ClusterStats>,
-        session: Arc<SessionInfo>,
-    ) {
-        *self.upstream() = Some(Upstream {
-            socket,
-            cluster,
-            session,
-        });
+    pub fn open(&self, socket: Arc<UdpSocket>, cluster: Arc<ClusterStats>) {
+        *self.upstream() = Some(Upstream { socket, cluster });
     }
 
     /// Closes the shortcut; datagrams go through the session's task again.
@@ -74,9 +67,10 @@ impl Shortcut {
         *self.upstream() = None;
     }
 
-    /// Tries to send `data`, counted on the listener's `listener` traffic as the session would
-    /// count it.
-    pub fn offer(&self, data: &[u8], listener: &Traffic) -> Taken {
+    /// Tries to send `data`, counted on the listener's `listener` traffic and on the session's
+    /// `session` traffic as the session would count it. The listener brings both, so that the
+    /// shortcut needs nothing of the session but its upstream.
+    pub fn offer(&self, data: &[u8], listener: &Traffic, session: &SessionTraffic) -> Taken {
         let mut guard = self.upstream();
         let Some(up) = guard.as_ref() else {
             return Taken::No;
@@ -84,7 +78,7 @@ impl Shortcut {
         match up.socket.try_send(data) {
             Ok(_) => {
                 listener.received(data.len());
-                up.session.traffic.received(data.len());
+                session.received(data.len());
                 up.cluster.traffic.sent(data.len());
                 self.carried.fetch_add(1, Ordering::Relaxed);
                 Taken::Sent

@@ -20,7 +20,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
-use crate::stage::MAX_DATAGRAM;
+use crate::msg::MAX_DATAGRAM;
 
 /// Most datagrams one receive takes.
 pub const MAX_BATCH: usize = 8;

@@ -5,6 +5,9 @@
 //! counters, a Sync registry); each session that connects gets a [`Local`] stage with its own
 //! state (its JSONEncap metadata, its Sync membership, its Stdio port). Sync and Stdio stages
 //! also produce messages that nobody sent to them (from other members, from stdin).
+//!
+//! A top-level module, not part of [`crate::cluster`]: a [`Local`] is one kind of
+//! [`Stage`](crate::stage::Stage), and clusters build stages, so transforms sit below both.
 
 mod fanout;
 mod json;
@@ -24,7 +27,7 @@ use l7mp_config::model::ClusterSpec;
 use l7mp_config::pointer::JsonPointer;
 use serde_json::Value;
 
-use crate::stage::Recv;
+use crate::msg::Recv;
 use crate::stats::ClusterStats;
 pub use logger::LogSink;
 use metric::{MetricCounters, MetricPair};

@@ -2,9 +2,10 @@
 //! ended less than the listener's `track` time ago.
 //!
 //! A session is registered when it is spawned and removed when it ends (then kept in a bounded
-//! list of ended sessions while it is tracked); nothing here is touched per message. An entry is small on purpose (a UDP session costs a few KB in all): the
-//! session's name (moved in, not copied), its start time, and per hop the cluster (a shared
-//! pointer the session holds anyway) and the endpoint's label.
+//! list of ended sessions while it is tracked); nothing here is touched per message. An entry
+//! is small on purpose (an idle UDP session costs a few KB in all): the session's name (moved
+//! in, not copied), its start time, and per hop the cluster (a shared pointer the session holds
+//! anyway) and the endpoint's label.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use parking_lot::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cluster::Cluster;
+use crate::stats::SessionTraffic;
 
 /// What the admin endpoint shows of one session.
 pub struct SessionInfo {
@@ -28,33 +30,6 @@ pub struct SessionInfo {
     /// Traffic with the session's source (the client side). Plain atomics written only by the
     /// session's own task, so they cost no cache-line sharing on the data path.
     pub traffic: SessionTraffic,
-}
-
-/// Bytes and messages a session exchanged with its source.
-#[derive(Debug, Default)]
-pub struct SessionTraffic {
-    /// Bytes received from the source.
-    pub rx_bytes: AtomicU64,
-    /// Messages received from the source.
-    pub rx_packets: AtomicU64,
-    /// Bytes sent to the source.
-    pub tx_bytes: AtomicU64,
-    /// Messages sent to the source.
-    pub tx_packets: AtomicU64,
-}
-
-impl SessionTraffic {
-    /// Counts one message from the source.
-    pub fn received(&self, bytes: usize) {
-        self.rx_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
-        self.rx_packets.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Counts one message to the source.
-    pub fn sent(&self, bytes: usize) {
-        self.tx_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
-        self.tx_packets.fetch_add(1, Ordering::Relaxed);
-    }
 }
 
 /// One connected hop of a session.

@@ -159,7 +159,7 @@ mod tests {
         let r = registry();
         let a = r.join(&json!({"room": "x"})).expect("joins");
         let _slow = r.join(&json!({"room": "x"})).expect("joins");
-        for _ in 0..crate::cluster::local::fanout::INBOX + 3 {
+        for _ in 0..crate::transform::fanout::INBOX + 3 {
             a.publish(&Bytes::from_static(b"m"));
         }
         assert_eq!(r.stats.dropped_overflow.get(), 3);
