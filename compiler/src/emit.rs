@@ -13,7 +13,7 @@ use l7mp_config::load::{load_str, sha256_hex};
 use crate::diagnostics::{Code, Diagnostics};
 use crate::endpoints::ServicePlan;
 use crate::load::Object;
-use crate::lower::Lowered;
+use crate::lower::{Lowered, ProxyPlan};
 
 /// The label on every emitted object.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "l7mpc");
@@ -92,14 +92,9 @@ impl Emitted {
 pub fn emit(objects: &[Object], lowered: &Lowered, diags: &mut Diagnostics) -> Output {
     let mut output = Output::default();
     let mut maps: BTreeMap<(String, String), BTreeMap<String, (String, usize)>> = BTreeMap::new();
-    for proxy in &lowered.proxies {
+    for (proxy, (text, rejected)) in lowered.proxies.iter().zip(rendered(objects, lowered)) {
         let workload = &objects[proxy.mount.workload];
-        let text = yaml(&proxy.config(objects));
-        let file = format!("{}/{}.yaml", workload.namespace, workload.name);
-        if let Err(problems) = load_str(&file, &text) {
-            let first = problems
-                .first()
-                .map_or(String::new(), |p| p.message.clone());
+        if let Some(first) = rejected {
             let message = format!("the compiled config is rejected by the proxy: {first}");
             let hint = "this is an l7mpc bug: please report it with the input";
             diags.push(
@@ -162,6 +157,42 @@ pub fn emit(objects: &[Object], lowered: &Lowered, diags: &mut Diagnostics) -> O
         .configs
         .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     output
+}
+
+/// Each proxy's config text, in plan order, with the proxy validator's first problem with it
+/// (None when the proxy accepts it). Checking every config is most of emission's time and the
+/// configs are independent, so they are rendered and checked on every core, in fixed slices
+/// joined in order: the result does not depend on how many there are.
+fn rendered(objects: &[Object], lowered: &Lowered) -> Vec<(String, Option<String>)> {
+    let render = |proxy: &ProxyPlan| {
+        let workload = &objects[proxy.mount.workload];
+        let text = yaml(&proxy.config(objects));
+        let file = format!("{}/{}.yaml", workload.namespace, workload.name);
+        let rejected = load_str(&file, &text).err().map(|problems| {
+            problems
+                .first()
+                .map_or(String::new(), |p| p.message.clone())
+        });
+        (text, rejected)
+    };
+    let proxies = &lowered.proxies;
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let slice = proxies.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = proxies
+            .chunks(slice)
+            .map(|part| scope.spawn(|| part.iter().map(render).collect::<Vec<_>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| {
+                // A panic in a worker is one the sequential code would have had: pass it on.
+                worker
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 /// YAML text of a value; serializing these plain data types cannot fail.

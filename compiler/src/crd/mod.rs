@@ -21,7 +21,9 @@ pub use protocol::{
     ListenerTransport, Port, UdpMode,
 };
 pub use route::{Action, ClusterOrRef, Listener, MatchRule, Retry, RetryOn, Rewrite, Route};
-pub use selector::{FieldOperator, FieldRequirement, LabelOperator, LabelRequirement, Selector};
+pub use selector::{
+    FieldOperator, FieldRequirement, LabelOperator, LabelRequirement, Labels, Selector,
+};
 pub use walk::{Nodes, Outline, RefField};
 
 /// The typed `spec` of an `l7mp.io` object: what the schema stage reads each one into, once,

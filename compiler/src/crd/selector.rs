@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 pub struct Selector {
     /// Labels the pod must carry with exactly these values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub match_labels: Option<BTreeMap<String, String>>,
+    pub match_labels: Option<Labels>,
     /// Requirements on label values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub match_expressions: Option<Vec<LabelRequirement>>,
@@ -29,6 +29,68 @@ pub struct Selector {
     /// A Service (in the selecting object's namespace) whose selector the pod must match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub match_service: Option<String>,
+}
+
+/// `matchLabels`: label keys with the values they must have, sorted by key, as a
+/// `BTreeMap<String, String>` reads, writes and describes them. A large mesh has a selector or
+/// two per object, mostly with one label, and a map allocates room for eleven: this holds
+/// exactly its labels.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Labels(Box<[(String, String)]>);
+
+impl Labels {
+    /// The labels, by key.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    /// The labels as a map.
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        self.0.iter().cloned().collect()
+    }
+}
+
+impl<'a> IntoIterator for &'a Labels {
+    type Item = (&'a String, &'a String);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, String)>,
+        fn(&'a (String, String)) -> (&'a String, &'a String),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl Serialize for Labels {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Labels {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<String, String>::deserialize(deserializer)?;
+        Ok(Labels(map.into_iter().collect()))
+    }
+}
+
+impl JsonSchema for Labels {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        BTreeMap::<String, String>::schema_name()
+    }
+
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        BTreeMap::<String, String>::schema_id()
+    }
+
+    fn inline_schema() -> bool {
+        BTreeMap::<String, String>::inline_schema()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        BTreeMap::<String, String>::json_schema(generator)
+    }
 }
 
 /// One requirement on a label.
@@ -83,4 +145,27 @@ pub enum FieldOperator {
     Gt,
     /// The field is an integer less than `values[0]`.
     Lt,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn labels_read_and_write_as_a_sorted_map_and_hold_only_their_labels() {
+        let labels: Labels = serde_json::from_value(json!({"b": "2", "a": "1"})).unwrap();
+        assert_eq!(labels.0.len(), 2);
+        let keys: Vec<&str> = labels.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["a", "b"]);
+        assert_eq!(
+            serde_json::to_string(&labels).unwrap(),
+            r#"{"a":"1","b":"2"}"#
+        );
+        assert_eq!(
+            schemars::schema_for!(Labels),
+            schemars::schema_for!(BTreeMap<String, String>)
+        );
+    }
 }

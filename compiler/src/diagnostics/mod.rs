@@ -115,6 +115,12 @@ impl Diagnostics {
         self.0.push(diagnostic);
     }
 
+    /// Records every diagnostic of `other`, in its order: a stage that may have to take back
+    /// what it found (a file that turns out not to parse) collects apart and then keeps it.
+    pub fn append(&mut self, other: Diagnostics) {
+        self.0.extend(other.0);
+    }
+
     /// The diagnostics so far, in the order pushed.
     pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
         self.0.iter()

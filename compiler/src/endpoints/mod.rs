@@ -59,13 +59,13 @@ pub struct EndpointSet {
 }
 
 /// Pods as [`crate::select::matches`] sees them, by object index, indexed by label.
-type Pods = PodSet;
+type Pods<'a> = PodSet<'a>;
 
 /// Resolves endpoint selectors in one of the two modes, remembering the Services it needs.
 pub struct Endpoints<'a> {
     objects: &'a [Object],
-    workload_pods: Pods,
-    snapshot: Option<(&'a [Object], Pods)>,
+    workload_pods: Pods<'a>,
+    snapshot: Option<(&'a [Object], Pods<'a>)>,
     names: BTreeMap<ServiceKey, String>,
     keys: BTreeMap<(usize, String), Option<ServiceKey>>,
     /// The Services the resolved endpoints use, by namespace and name.
@@ -82,7 +82,7 @@ impl<'a> Endpoints<'a> {
         snapshot: Option<&'a [Object]>,
         diags: &mut Diagnostics,
     ) -> Self {
-        let pods_of = |objects: &'a [Object]| -> Pods {
+        let pods_of = |objects: &'a [Object]| -> Pods<'a> {
             let pods = objects.iter().enumerate();
             PodSet::new(pods.filter_map(|(i, o)| Some((i, as_pod(o)?))).collect())
         };

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::crd::{LabelOperator, Selector};
+use crate::crd::{LabelOperator, Labels, Selector};
 use crate::load::Object;
 use crate::select::service_named;
 
@@ -29,7 +29,11 @@ pub fn translate(
     {
         return Err("`matchFields` has no Service selector equivalent".into());
     }
-    let mut labels = selector.match_labels.clone().unwrap_or_default();
+    let mut labels = selector
+        .match_labels
+        .as_ref()
+        .map(Labels::to_map)
+        .unwrap_or_default();
     for e in selector.match_expressions.iter().flatten() {
         match (e.operator, e.values.as_deref()) {
             (LabelOperator::In, Some([value])) => {

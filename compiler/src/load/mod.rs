@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use l7mp_config::yaml::{Document, Location, parse_documents};
+use l7mp_config::yaml::{Document, Location, for_each_document};
 use serde_json::Value;
 
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, ObjectId, did_you_mean};
@@ -78,24 +78,47 @@ impl std::fmt::Display for Skipped {
 
 /// Parses every file into objects; problems become diagnostics.
 pub fn parse(files: &[SourceFile], default_namespace: &str, diags: &mut Diagnostics) -> Inputs {
+    parse_each(files, default_namespace, diags, &mut |_, _| {})
+}
+
+/// Parses every file into objects as [`parse`] does, running `each` on every object as soon as
+/// its document is read (the next stage, while only that document's JSON is alive).
+pub fn parse_each(
+    files: &[SourceFile],
+    default_namespace: &str,
+    diags: &mut Diagnostics,
+    each: &mut dyn FnMut(&mut Object, &mut Diagnostics),
+) -> Inputs {
     let mut inputs = Inputs::default();
     for file in files {
-        match parse_documents(&file.text) {
-            Ok(docs) => {
-                let text: Arc<str> = Arc::from(file.text.as_str());
-                for (index, doc) in docs.into_iter().enumerate() {
-                    yaml11::check(&file.name, &file.text, &doc, diags);
-                    let ctx = DocContext {
-                        file: &file.name,
-                        doc: &doc,
-                        default_namespace,
-                    };
-                    let mut found = Vec::new();
-                    ctx.route("", &mut found, &mut inputs.skipped, diags);
-                    let (doc, objects) = objects(&file.name, &text, doc, index, found);
-                    tags::check(&file.name, &doc, &objects, diags);
-                    inputs.objects.extend(objects);
-                }
+        let text: Arc<str> = Arc::from(file.text.as_str());
+        // Each document becomes objects as soon as it is read; what a file gave is kept only
+        // once all of it has parsed, since a syntax error anywhere in it is its one diagnostic.
+        let mut here = Inputs::default();
+        let mut found_diags = Diagnostics::default();
+        let mut index = 0;
+        let read = for_each_document(&file.text, |doc| {
+            yaml11::check(&file.name, &file.text, &doc, &mut found_diags);
+            let ctx = DocContext {
+                file: &file.name,
+                doc: &doc,
+                default_namespace,
+            };
+            let mut found = Vec::new();
+            ctx.route("", &mut found, &mut here.skipped, &mut found_diags);
+            let (doc, mut objects) = objects(&file.name, &text, doc, index, found);
+            tags::check(&file.name, &doc, &objects, &mut found_diags);
+            for object in &mut objects {
+                each(object, &mut found_diags);
+            }
+            here.objects.extend(objects);
+            index += 1;
+        });
+        match read {
+            Ok(()) => {
+                inputs.objects.extend(here.objects);
+                inputs.skipped.extend(here.skipped);
+                diags.append(found_diags);
             }
             Err(e) => diags.push(Diagnostic::new(
                 Code::YamlSyntax,

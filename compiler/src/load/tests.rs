@@ -64,6 +64,10 @@ fn broken_documents_are_diagnostics() {
     );
     let (_, diags) = load("apiVersion: v1\nkind: List\n");
     assert_eq!(codes(&diags), [Code::InvalidList]);
+    // A syntax error in a later document takes back what the earlier ones gave.
+    let (inputs, diags) = load("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n---\n[1, 2\n");
+    assert_eq!(codes(&diags), [Code::YamlSyntax]);
+    assert!(inputs.objects.is_empty());
 }
 
 #[test]

@@ -9,27 +9,28 @@ use l7mp_config::model::{self, Ref};
 use super::insert::InsertPlan;
 use super::route::RoutePlan;
 use super::rules::RulePlan;
-use super::{ListenerPlan, Lowering, ProxyPlan};
+use super::{ListenerPlan, Lowering, ProxyPlan, Shared};
 use crate::load::Kind;
 use crate::workload::ProxyMount;
 
 impl Lowering<'_> {
-    /// The plan of the proxy at `mount`, from what has been lowered; `placed` are the objects
-    /// placed on its workload, in placement order.
+    /// The plan of the proxy at `mount`, from what has been lowered, without its clusters, and
+    /// the names of those clusters; `placed` are the objects placed on its workload, in
+    /// placement order.
     pub(super) fn assemble(
         &self,
         mount: &ProxyMount,
         placed: &[usize],
-        listeners: &BTreeMap<usize, Option<ListenerPlan>>,
+        listeners: &mut Shared<usize, ListenerPlan>,
         inserts: &[InsertPlan],
-    ) -> ProxyPlan {
+    ) -> (ProxyPlan, BTreeSet<String>) {
         let w = mount.workload;
         let mut plans = Vec::new();
         let mut clusters = BTreeSet::new();
         for &object in placed {
             match self.objects[object].kind {
                 Kind::VirtualService => {
-                    plans.extend(listeners.get(&object).cloned().flatten());
+                    plans.extend(listeners.take(&object));
                 }
                 Kind::Target => {
                     clusters.insert(self.target_name(object));
@@ -75,13 +76,10 @@ impl Lowering<'_> {
             clusters.extend(plan.clusters.iter().cloned());
         }
         plans.sort_by(|a, b| a.listener.name.cmp(&b.listener.name));
-        ProxyPlan {
+        let proxy = ProxyPlan {
             mount: mount.clone(),
             listeners: plans,
-            clusters: clusters
-                .iter()
-                .filter_map(|n| self.clusters.get(n).cloned().flatten())
-                .collect(),
+            clusters: Vec::new(),
             rulelists: lists
                 .into_iter()
                 .map(|(name, rules)| model::RuleList {
@@ -90,7 +88,8 @@ impl Lowering<'_> {
                 })
                 .collect(),
             routes: routes.into_values().map(|r| r.route.clone()).collect(),
-        }
+        };
+        (proxy, clusters)
     }
 
     /// The named route called `name`.

@@ -218,16 +218,56 @@ pub fn lower(
         }
     }
     let none = Vec::new();
-    let proxies = mounts
+    let placed_on = |mount: &ProxyMount| placed.get(&mount.workload).unwrap_or(&none);
+    let mut listeners = Shared::new(listeners, mounts.iter().flat_map(placed_on).copied());
+    let assembled: Vec<(ProxyPlan, BTreeSet<String>)> = mounts
         .iter()
-        .map(|mount| {
-            let here = placed.get(&mount.workload).unwrap_or(&none);
-            lowering.assemble(mount, here, &listeners, &inserts)
+        .map(|mount| lowering.assemble(mount, placed_on(mount), &mut listeners, &inserts))
+        .collect();
+    let names = assembled.iter().flat_map(|(_, names)| names).cloned();
+    let mut clusters = Shared::new(std::mem::take(&mut lowering.clusters), names);
+    let proxies = assembled
+        .into_iter()
+        .map(|(mut proxy, names)| {
+            proxy.clusters = names.iter().filter_map(|n| clusters.take(n)).collect();
+            proxy
         })
         .collect();
     Lowered {
         proxies,
         services: lowering.endpoints.services.into_values().collect(),
+    }
+}
+
+/// Lowered parts (listeners, clusters) that each proxy they are placed on gets a copy of: the
+/// last proxy to take one gets the part itself, so that the mesh is not held twice (the peak of
+/// a large mesh).
+struct Shared<K, V> {
+    parts: BTreeMap<K, Option<V>>,
+    /// How many takes of each part are still to come.
+    uses: BTreeMap<K, usize>,
+}
+
+impl<K: Ord + Clone, V: Clone> Shared<K, V> {
+    /// `parts`, each to be taken once per occurrence of its key in `takes`.
+    fn new(parts: BTreeMap<K, Option<V>>, takes: impl IntoIterator<Item = K>) -> Self {
+        let mut uses = BTreeMap::new();
+        for key in takes {
+            *uses.entry(key).or_insert(0) += 1;
+        }
+        Self { parts, uses }
+    }
+
+    /// The part at `key` (None when it failed to lower), moved out on its last take.
+    fn take(&mut self, key: &K) -> Option<V> {
+        let left = self.uses.get_mut(key).map(|n| {
+            *n = n.saturating_sub(1);
+            *n
+        });
+        match left {
+            Some(0) | None => self.parts.remove(key).flatten(),
+            Some(_) => self.parts.get(key).cloned().flatten(),
+        }
     }
 }
 
@@ -252,5 +292,21 @@ impl<'a> Lowering<'a> {
             self.clusters.insert(name.clone(), plan);
         }
         name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_part_is_copied_until_its_last_take_moves_it_out() {
+        let parts = BTreeMap::from([(1, Some("a".to_string())), (2, None)]);
+        let mut shared = Shared::new(parts, [1, 2, 1]);
+        assert_eq!(shared.take(&1).as_deref(), Some("a"));
+        assert!(shared.parts.contains_key(&1));
+        assert_eq!(shared.take(&2), None);
+        assert_eq!(shared.take(&1).as_deref(), Some("a"));
+        assert!(shared.parts.is_empty());
     }
 }

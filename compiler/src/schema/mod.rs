@@ -40,22 +40,30 @@ static VALIDATORS: LazyLock<Vec<(Kind, Value, Validator)>> = LazyLock::new(|| {
 /// [`Object::crd`], once, dropping the JSON it was read from. Later stages take only the typed
 /// spec; an object whose spec does not read as its type has none, and a diagnostic says why.
 pub fn check(objects: &mut [Object], diags: &mut Diagnostics) {
-    for object in objects.iter_mut().filter(|o| o.kind.is_l7mp()) {
-        let reported = Reported(validate(object, diags));
-        match read(object) {
-            Ok(spec) => object.crd = Some(Box::new(spec)),
-            Err(e) => {
-                if !reported.any() {
-                    let message =
-                        format!("the spec does not read as a {}: {e}", object.kind.name());
-                    let hint = "change the value the message names to one of its type";
-                    diags.push(object.diag(Code::InvalidValue, "/spec", message).hint(hint));
-                }
-                object.outline = Some(Box::new(outline::outline(object, &reported, diags)));
-            }
-        }
-        object.take_value();
+    for object in objects {
+        check_object(object, diags);
     }
+}
+
+/// The schema stage for one object (other kinds pass untouched): the front half runs it on
+/// each object as it is loaded, so that the JSON of a large input is never all alive at once.
+pub fn check_object(object: &mut Object, diags: &mut Diagnostics) {
+    if !object.kind.is_l7mp() {
+        return;
+    }
+    let reported = Reported(validate(object, diags));
+    match read(object) {
+        Ok(spec) => object.crd = Some(Box::new(spec)),
+        Err(e) => {
+            if !reported.any() {
+                let message = format!("the spec does not read as a {}: {e}", object.kind.name());
+                let hint = "change the value the message names to one of its type";
+                diags.push(object.diag(Code::InvalidValue, "/spec", message).hint(hint));
+            }
+            object.outline = Some(Box::new(outline::outline(object, &reported, diags)));
+        }
+    }
+    object.take_value();
 }
 
 /// Validates an `l7mp.io` object, pushing a diagnostic per violation; other kinds pass.

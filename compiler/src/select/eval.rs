@@ -14,12 +14,33 @@ pub struct ServiceSelector<'a> {
     pub labels: Option<&'a Map<String, Value>>,
 }
 
+/// A pod (template) as selectors see it: its metadata and spec where its object has them, in
+/// its object's namespace. Borrowed, not built: endpoint resolution keeps every workload's pod
+/// for as long as lowering runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Pod<'a> {
+    /// The namespace the pod is in; None when its metadata is not a mapping, as such a pod
+    /// carries no namespace for a selector to match.
+    pub namespace: Option<&'a str>,
+    /// Its `metadata`, if it has any.
+    pub metadata: Option<&'a Value>,
+    /// Its `spec`, if it has one.
+    pub spec: Option<&'a Value>,
+}
+
+impl<'a> Pod<'a> {
+    /// Its labels.
+    pub fn labels(&self) -> Option<&'a Map<String, Value>> {
+        self.metadata?.get("labels")?.as_object()
+    }
+}
+
 /// Whether `pod` meets every requirement of `selector`. `service` is the Service named by
 /// `matchService` (None when that Service does not exist: nothing matches).
-pub fn matches(selector: &Selector, pod: &Value, service: Option<ServiceSelector<'_>>) -> bool {
-    let labels = pod.pointer("/metadata/labels").and_then(Value::as_object);
+pub fn matches(selector: &Selector, pod: &Pod<'_>, service: Option<ServiceSelector<'_>>) -> bool {
+    let labels = pod.labels();
     let label = |key: &str| labels.and_then(|l| l.get(key)).and_then(Value::as_str);
-    let namespace = pod.pointer("/metadata/namespace").and_then(Value::as_str);
+    let namespace = pod.namespace;
     let match_labels = selector.match_labels.iter().flatten();
     let expressions = selector.match_expressions.iter().flatten();
     let fields = selector.match_fields.iter().flatten();
@@ -79,8 +100,21 @@ fn field_matches(op: FieldOperator, value: Option<&str>, values: &[String]) -> b
 }
 
 /// The scalar at a dotted path of the pod, as text; objects, lists and absent fields are None.
-fn field(pod: &Value, dotted: &str) -> Option<String> {
-    let value = dotted.split('.').try_fold(pod, |v, key| v.get(key))?;
+/// `metadata.namespace` is the pod's namespace.
+fn field(pod: &Pod<'_>, dotted: &str) -> Option<String> {
+    let mut keys = dotted.split('.');
+    let base = match keys.next()? {
+        "metadata" => {
+            let mut rest = keys.clone();
+            if let (Some("namespace"), Some(namespace)) = (rest.next(), pod.namespace) {
+                return rest.next().is_none().then(|| namespace.to_string());
+            }
+            pod.metadata
+        }
+        "spec" => pod.spec,
+        _ => None,
+    };
+    let value = keys.try_fold(base?, |v, key| v.get(key))?;
     match value {
         Value::String(s) => Some(s.clone()),
         Value::Number(_) | Value::Bool(_) => Some(value.to_string()),
@@ -89,13 +123,12 @@ fn field(pod: &Value, dotted: &str) -> Option<String> {
 }
 
 /// A Service selects the pods of its namespace that carry all of its selector's labels.
-fn service_matches(service: ServiceSelector<'_>, pod: &Value) -> bool {
-    let namespace = pod.pointer("/metadata/namespace").and_then(Value::as_str);
+fn service_matches(service: ServiceSelector<'_>, pod: &Pod<'_>) -> bool {
     let Some(wanted) = service.labels.filter(|w| !w.is_empty()) else {
         return false;
     };
-    let labels = pod.pointer("/metadata/labels").and_then(Value::as_object);
-    namespace == Some(service.namespace)
+    let labels = pod.labels();
+    pod.namespace == Some(service.namespace)
         && wanted
             .iter()
             .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
@@ -111,9 +144,16 @@ mod tests {
         serde_json::from_value(value).unwrap()
     }
 
-    fn pod() -> Value {
-        json!({"metadata": {"namespace": "default", "labels": {"app": "worker", "tier": "2"}},
-               "spec": {"nodeName": "n1", "priority": 5}})
+    fn pod() -> Pod<'static> {
+        static POD: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
+            json!({"metadata": {"labels": {"app": "worker", "tier": "2"}},
+                   "spec": {"nodeName": "n1", "priority": 5}})
+        });
+        Pod {
+            namespace: Some("default"),
+            metadata: POD.get("metadata"),
+            spec: POD.get("spec"),
+        }
     }
 
     #[test]
@@ -141,6 +181,7 @@ mod tests {
             json!({"matchFields": [{"key": "spec.priority", "operator": "Lt", "values": ["6"]}]}),
             json!({"matchFields": [{"key": "spec.missing", "operator": "DoesNotExist"}]}),
             json!({"matchNamespace": "default"}),
+            json!({"matchFields": [{"key": "metadata.namespace", "operator": "In", "values": ["default"]}]}),
         ];
         for s in yes {
             assert!(matches(&selector(s.clone()), &pod(), None), "{s}");

@@ -4,24 +4,23 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
-
+use super::Pod;
 use crate::crd::{LabelOperator, Selector};
 
 /// Pods by object index, with a label index over them.
 #[derive(Debug, Default)]
-pub struct PodSet {
-    pods: Vec<(usize, Value)>,
+pub struct PodSet<'a> {
+    pods: Vec<(usize, Pod<'a>)>,
     /// `(key, value)` → positions in `pods`, ascending.
     by_label: HashMap<(String, String), Vec<usize>>,
 }
 
-impl PodSet {
+impl<'a> PodSet<'a> {
     /// Indexes `pods` (object index, pod as from [`super::as_pod`]).
-    pub fn new(pods: Vec<(usize, Value)>) -> Self {
+    pub fn new(pods: Vec<(usize, Pod<'a>)>) -> Self {
         let mut by_label: HashMap<(String, String), Vec<usize>> = HashMap::new();
         for (position, (_, pod)) in pods.iter().enumerate() {
-            let labels = pod.pointer("/metadata/labels").and_then(Value::as_object);
+            let labels = pod.labels();
             for (k, v) in labels.into_iter().flatten() {
                 if let Some(v) = v.as_str() {
                     by_label
@@ -36,7 +35,7 @@ impl PodSet {
 
     /// The pods that may match `selector`, in their original order: those carrying one of
     /// its required labels when it has one, else all. Callers still test each in full.
-    pub fn candidates<'a>(&'a self, selector: &Selector) -> Vec<&'a (usize, Value)> {
+    pub fn candidates(&self, selector: &Selector) -> Vec<&(usize, Pod<'a>)> {
         let positions = match self.required_values(selector) {
             None => return self.pods.iter().collect(),
             Some((key, values)) => {
@@ -75,15 +74,23 @@ impl PodSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
-    fn pod(app: &str) -> Value {
-        json!({"metadata": {"labels": {"app": app}}})
+    fn pod(metadata: &Value) -> Pod<'_> {
+        Pod {
+            namespace: Some("default"),
+            metadata: Some(metadata),
+            spec: None,
+        }
     }
 
     #[test]
     fn candidates_are_the_pods_with_a_required_label_in_order() {
-        let set = PodSet::new(vec![(7, pod("a")), (8, pod("b")), (9, pod("a"))]);
+        let (a, b) = (
+            json!({"labels": {"app": "a"}}),
+            json!({"labels": {"app": "b"}}),
+        );
+        let set = PodSet::new(vec![(7, pod(&a)), (8, pod(&b)), (9, pod(&a))]);
         let by_labels: Selector =
             serde_json::from_value(json!({"matchLabels": {"app": "a"}})).unwrap();
         let got: Vec<usize> = set.candidates(&by_labels).iter().map(|p| p.0).collect();

@@ -8,9 +8,9 @@
 mod eval;
 mod index;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-pub use eval::{ServiceSelector, matches};
+pub use eval::{Pod, ServiceSelector, matches};
 pub use index::PodSet;
 
 use crate::crd::{FieldOperator, LabelOperator, Selector};
@@ -68,7 +68,7 @@ pub fn pods_matching(
     objects: &[Object],
     owner: &Object,
     selector: &Selector,
-    candidates: &PodSet,
+    candidates: &PodSet<'_>,
 ) -> Vec<usize> {
     let service = match &selector.match_service {
         Some(name) => match service_named(objects, &owner.namespace, name) {
@@ -103,15 +103,20 @@ pub fn service_named<'a>(
     })
 }
 
-/// A workload's pod template (or a Pod) as a pod, with its namespace filled in: the form
+/// A workload's pod template (or a Pod) as a pod, in its object's namespace: the form
 /// [`matches()`] evaluates.
-pub fn as_pod(object: &Object) -> Option<Value> {
+pub fn as_pod(object: &Object) -> Option<Pod<'_>> {
     let pod = object.value().pointer(object.kind.pod_pointer()?)?;
-    let mut metadata = pod.get("metadata").cloned().unwrap_or_else(|| json!({}));
-    if let Some(map) = metadata.as_object_mut() {
-        map.insert("namespace".into(), object.namespace.clone().into());
-    }
-    Some(json!({"metadata": metadata, "spec": pod.get("spec").cloned().unwrap_or(Value::Null)}))
+    let metadata = pod.get("metadata");
+    let namespace = match metadata {
+        None | Some(Value::Object(_)) => Some(object.namespace.as_str()),
+        Some(_) => None,
+    };
+    Some(Pod {
+        namespace,
+        metadata,
+        spec: pod.get("spec"),
+    })
 }
 
 /// Where a selector is: all objects (for Services), its object, and its pointer there.
@@ -126,7 +131,7 @@ impl<'a> Site<'a> {
     fn evaluate(
         &self,
         selector: &Selector,
-        pods: &PodSet,
+        pods: &PodSet<'_>,
         diags: &mut Diagnostics,
     ) -> Option<Vec<usize>> {
         let well_formed = self.report_malformed(selector, diags);

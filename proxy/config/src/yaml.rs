@@ -6,8 +6,10 @@
 //! knows its pointer (a serde path, a JSON Schema instance path, a dangling reference) can be
 //! turned back into a location. The same loader serves the proxy and the compiler.
 
+use std::collections::HashMap;
+
 use saphyr::{MarkedYaml, Scalar, ScanError, Tag, YamlData, YamlLoader};
-use saphyr_parser::{Event, Parser, SpannedEventReceiver};
+use saphyr_parser::{Event, Parser, Span, SpannedEventReceiver};
 use serde_json::{Map, Number, Value};
 
 /// How deep collections may nest in a document (serde_json's own limit). Real configs and
@@ -38,9 +40,8 @@ pub struct Document {
     pub value: Value,
     /// Where the document starts (its first node).
     pub start: Location,
-    /// Sorted by pointer, one entry per node: a third smaller than a hash map of them, which
-    /// matters because every loaded document keeps its table for as long as it is used.
-    locations: Vec<(Box<str>, Location)>,
+    /// Where each node is, one entry per node, sorted by pointer.
+    locations: Locations,
     /// The nodes with a tag outside YAML's core schema, in document order.
     custom_tags: Vec<CustomTag>,
 }
@@ -65,8 +66,8 @@ impl Document {
     pub fn locate(&self, pointer: &str) -> Location {
         let mut p = pointer;
         loop {
-            if let Ok(i) = self.locations.binary_search_by(|(k, _)| (**k).cmp(p)) {
-                return self.locations[i].1;
+            if let Some(location) = self.locations.get(p) {
+                return location;
             }
             match p.rfind('/') {
                 Some(i) => p = &p[..i],
@@ -109,74 +110,90 @@ pub fn child_pointer(parent: &str, token: &str) -> String {
 /// Parses every document of a YAML stream. Aliases are expanded by the parser; their nodes are
 /// located at the alias.
 pub fn parse_documents(text: &str) -> Result<Vec<Document>, YamlError> {
-    let docs = load_nodes(text, true)?;
+    let mut docs = Vec::new();
+    for_each_document(text, |doc| docs.push(doc))?;
+    Ok(docs)
+}
+
+/// Parses a YAML stream as [`parse_documents`] does, handing each document to `each` as soon as
+/// it is read: only one document's node tree is alive at a time, where a stream of thousands
+/// of manifests would otherwise hold all of their trees at once (the peak of a large input).
+/// On an error, the documents already handed over are to be discarded: the error is the one
+/// [`parse_documents`] gives, which may lie in a later document than they.
+pub fn for_each_document(text: &str, each: impl FnMut(Document)) -> Result<(), YamlError> {
     let offsets = CharOffsets::new(text);
-    // Consumed one document at a time, so that each parser tree is freed once converted rather
-    // than all of them living on beside their conversions (the peak of a large stream).
-    docs.into_iter()
-        .map(|doc| {
-            let mut found = Found {
-                offsets: &offsets,
-                locations: Vec::new(),
-                custom_tags: Vec::new(),
-            };
-            let value = found.convert(&doc, String::new())?;
-            let locations = sorted(found.locations);
-            let start = locations
-                .first()
-                .filter(|(k, _)| k.is_empty())
-                .map_or_else(Location::default, |(_, l)| *l);
-            Ok(Document {
-                value,
-                start,
-                locations,
-                custom_tags: found.custom_tags,
-            })
-        })
-        .collect()
+    let mut stream = Stream {
+        loader: None,
+        budget: AliasBudget::default(),
+        offsets: &offsets,
+        load_error: None,
+        convert_error: None,
+        each,
+    };
+    drive(text, |event, span| stream.on_event(event, span))?;
+    if let Some(e) = &stream.load_error {
+        return Err(scan_error(text, e));
+    }
+    stream.convert_error.map_or(Ok(()), Err)
 }
 
 /// Loads every document of a YAML stream as saphyr nodes (scalars typed when `early_parse`,
 /// else kept as written), refusing a collection nested more than [`MAX_NESTING`] levels deep
-/// before any deeper node is built. saphyr's own `Parser::load` recurses per level too, so the
-/// events are driven here, one at a time.
+/// before any deeper node is built.
 pub fn load_nodes(text: &str, early_parse: bool) -> Result<Vec<MarkedYaml<'_>>, YamlError> {
-    let scan_error = |e: &ScanError| {
-        let m = e.marker();
-        YamlError {
-            message: e.info().to_string(),
-            location: CharOffsets::new(text).location(m.index(), m.line(), m.col(), 0),
-        }
-    };
     let mut loader: YamlLoader<'_, MarkedYaml<'_>> = YamlLoader::default();
     loader.early_parse(early_parse);
+    drive(text, |event, span| loader.on_event(event, span))?;
+    if let Some(e) = loader.error() {
+        return Err(scan_error(text, e));
+    }
+    Ok(loader.into_documents())
+}
+
+/// A scanner or loader error at its place in `text`.
+fn scan_error(text: &str, e: &ScanError) -> YamlError {
+    let m = e.marker();
+    YamlError {
+        message: e.info().to_string(),
+        location: CharOffsets::new(text).location(m.index(), m.line(), m.col(), 0),
+    }
+}
+
+/// Hands every parser event of `text` to `on`, refusing a collection nested more than
+/// [`MAX_NESTING`] levels deep before any deeper node is built, and an alias to an anchor of an
+/// earlier document. saphyr's own `Parser::load` recurses per level, so the events are driven
+/// here, one at a time.
+fn drive<'t>(text: &'t str, mut on: impl FnMut(Event<'t>, Span)) -> Result<(), YamlError> {
     let mut parser = Parser::new_from_str(text);
     let mut depth = 0usize;
     // Anchors belong to their document: an alias to one of an earlier document is unknown,
     // as saphyr's own loop has it. Anchor ids grow through the stream.
     let (mut first_anchor, mut last_anchor) = (1, 0);
     while let Some(next) = parser.next_event() {
-        let (event, span) = next.map_err(|e| scan_error(&e))?;
+        let (event, span) = next.map_err(|e| scan_error(text, &e))?;
         match &event {
             Event::DocumentStart(_) => first_anchor = last_anchor + 1,
             Event::SequenceStart(..) | Event::MappingStart(..) => {
                 depth += 1;
                 if depth > MAX_NESTING {
-                    return Err(scan_error(&ScanError::new_str(
-                        span.start,
-                        &format!(
-                            "collections nest more than {MAX_NESTING} levels deep here; \
-                             a config or manifest needs far fewer, so flatten it"
+                    return Err(scan_error(
+                        text,
+                        &ScanError::new_str(
+                            span.start,
+                            &format!(
+                                "collections nest more than {MAX_NESTING} levels deep here; \
+                                 a config or manifest needs far fewer, so flatten it"
+                            ),
                         ),
-                    )));
+                    ));
                 }
             }
             Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
             Event::Alias(id) if *id < first_anchor => {
-                return Err(scan_error(&ScanError::new_str(
-                    span.start,
-                    "while parsing node, found unknown anchor",
-                )));
+                return Err(scan_error(
+                    text,
+                    &ScanError::new_str(span.start, "while parsing node, found unknown anchor"),
+                ));
             }
             _ => {}
         }
@@ -186,12 +203,156 @@ pub fn load_nodes(text: &str, early_parse: bool) -> Result<Vec<MarkedYaml<'_>>, 
         {
             last_anchor = last_anchor.max(*id);
         }
+        on(event, span);
+    }
+    Ok(())
+}
+
+/// The state of [`for_each_document`]: a loader per document, and the first errors. As with
+/// one loader for the whole stream, a loading error (a duplicate key, too many alias nodes)
+/// anywhere outranks a conversion error, and nothing is loaded after it.
+struct Stream<'o, 't, F> {
+    /// The loader of the document being read.
+    loader: Option<YamlLoader<'t, MarkedYaml<'t>>>,
+    budget: AliasBudget,
+    offsets: &'o CharOffsets<'t>,
+    load_error: Option<ScanError>,
+    convert_error: Option<YamlError>,
+    each: F,
+}
+
+impl<'t, F: FnMut(Document)> Stream<'_, 't, F> {
+    fn on_event(&mut self, event: Event<'t>, span: Span) {
+        if self.load_error.is_some() {
+            return;
+        }
+        if let Event::DocumentStart(_) = event {
+            let mut loader = YamlLoader::default();
+            loader.alias_limit(self.budget.remaining);
+            self.loader = Some(loader);
+        }
+        let Some(loader) = &mut self.loader else {
+            return; // stream events, which a loader ignores
+        };
+        self.budget.observe(&event);
+        let document_end = event == Event::DocumentEnd;
         loader.on_event(event, span);
+        if let Some(e) = loader.error() {
+            self.load_error = Some(e.clone());
+            return;
+        }
+        if !document_end || self.convert_error.is_some() {
+            return;
+        }
+        let docs = self.loader.take().map(YamlLoader::into_documents);
+        for doc in docs.into_iter().flatten() {
+            match convert_document(self.offsets, &doc) {
+                Ok(doc) if self.convert_error.is_none() => (self.each)(doc),
+                Ok(_) => {}
+                Err(e) => {
+                    self.convert_error.get_or_insert(e);
+                }
+            }
+        }
     }
-    if let Some(e) = loader.error() {
-        return Err(scan_error(e));
+}
+
+/// One loaded document as a [`Document`].
+fn convert_document(
+    offsets: &CharOffsets<'_>,
+    doc: &MarkedYaml<'_>,
+) -> Result<Document, YamlError> {
+    let mut found = Found {
+        offsets,
+        locations: Vec::new(),
+        custom_tags: Vec::new(),
+    };
+    let value = found.convert(doc, String::new())?;
+    let locations = Locations::new(found.locations);
+    let start = locations.get("").unwrap_or_default();
+    Ok(Document {
+        value,
+        start,
+        locations,
+        custom_tags: found.custom_tags,
+    })
+}
+
+/// saphyr's loader bounds the nodes that expanding aliases may produce in a whole stream (a
+/// "billion laughs" defence). [`for_each_document`] gives each document a loader of its own,
+/// so it counts what the stream has used, as the loader counts it, and starts each loader with
+/// what is left.
+#[derive(Debug)]
+struct AliasBudget {
+    /// Nodes alias expansion may still produce.
+    remaining: usize,
+    /// The node count of each anchored node, by anchor id.
+    sizes: HashMap<usize, usize>,
+    /// The collections being read, innermost last.
+    open: Vec<OpenCollection>,
+}
+
+/// A collection being counted by [`AliasBudget`].
+#[derive(Debug)]
+struct OpenCollection {
+    anchor: usize,
+    nodes: usize,
+    /// For a mapping, whether its next node is a key; None for a sequence.
+    key_next: Option<bool>,
+}
+
+/// saphyr's default budget.
+const ALIAS_NODES: usize = 100_000;
+
+impl Default for AliasBudget {
+    fn default() -> Self {
+        Self {
+            remaining: ALIAS_NODES,
+            sizes: HashMap::new(),
+            open: Vec::new(),
+        }
     }
-    Ok(loader.into_documents())
+}
+
+impl AliasBudget {
+    /// Counts `event`'s node. The loader counts a node as one, plus its items for a sequence,
+    /// or one for each key and the count of each value for a mapping.
+    fn observe(&mut self, event: &Event<'_>) {
+        let (anchor, nodes) = match event {
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                let mapping = matches!(event, Event::MappingStart(..));
+                self.open.push(OpenCollection {
+                    anchor: *anchor,
+                    nodes: 1,
+                    key_next: mapping.then_some(true),
+                });
+                return;
+            }
+            Event::SequenceEnd | Event::MappingEnd => match self.open.pop() {
+                Some(open) => (open.anchor, open.nodes),
+                None => return,
+            },
+            Event::Scalar(_, _, anchor, _) => (*anchor, 1),
+            Event::Alias(id) => {
+                let nodes = self.sizes.get(id).copied().unwrap_or(0);
+                self.remaining = self.remaining.saturating_sub(nodes);
+                (0, nodes)
+            }
+            _ => return,
+        };
+        if anchor > 0 {
+            self.sizes.insert(anchor, nodes);
+        }
+        if let Some(parent) = self.open.last_mut() {
+            match &mut parent.key_next {
+                Some(key_next) => {
+                    parent.nodes += if *key_next { 1 } else { nodes };
+                    *key_next = !*key_next;
+                }
+                None => parent.nodes += nodes,
+            }
+        }
+    }
 }
 
 /// What converting one document collects besides its value.
@@ -287,14 +448,87 @@ impl Found<'_, '_> {
     }
 }
 
-/// The locations sorted by pointer; where two keys gave one pointer (`1` and `"1"`), the later
-/// wins, as in the document's value.
-fn sorted(mut locations: Vec<(Box<str>, Location)>) -> Vec<(Box<str>, Location)> {
-    locations.reverse();
-    locations.sort_by(|a, b| a.0.cmp(&b.0)); // stable: the later of equal pointers comes first
-    locations.dedup_by(|later, first| later.0 == first.0);
-    locations.shrink_to_fit();
-    locations
+/// A document's node locations by pointer, packed: every loaded document keeps its table for
+/// as long as it is used, and a table of a string and a 32-byte location per node took more
+/// memory than the rest of a large input's objects. Here the pointers share one string and each
+/// entry is 20 bytes.
+#[derive(Clone, Debug, Default)]
+struct Locations {
+    /// The pointers, in table order, back to back.
+    pointers: String,
+    /// Sorted by pointer; entry `i`'s pointer ends where entry `i + 1`'s starts.
+    entries: Vec<PackedLocation>,
+}
+
+/// A [`Location`] and the end of its pointer in [`Locations::pointers`], as `u32`s: a YAML text
+/// is far smaller than 4 GiB (a value that does not fit is kept as `u32::MAX`).
+#[derive(Clone, Copy, Debug)]
+struct PackedLocation {
+    end: u32,
+    line: u32,
+    column: u32,
+    offset: u32,
+    len: u32,
+}
+
+fn pack(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl Locations {
+    /// The table of `locations`; where two keys gave one pointer (`1` and `"1"`), the later
+    /// wins, as in the document's value.
+    fn new(mut locations: Vec<(Box<str>, Location)>) -> Self {
+        locations.reverse();
+        locations.sort_by(|a, b| a.0.cmp(&b.0)); // stable: the later of equal pointers comes first
+        locations.dedup_by(|later, first| later.0 == first.0);
+        let size = locations.iter().map(|(p, _)| p.len()).sum();
+        let mut pointers = String::with_capacity(size);
+        let entries = locations
+            .into_iter()
+            .map(|(pointer, l)| {
+                pointers.push_str(&pointer);
+                PackedLocation {
+                    end: pack(pointers.len()),
+                    line: pack(l.line),
+                    column: pack(l.column),
+                    offset: pack(l.offset),
+                    len: pack(l.len),
+                }
+            })
+            .collect();
+        Self { pointers, entries }
+    }
+
+    /// The pointer of entry `i`.
+    fn pointer(&self, i: usize) -> &str {
+        let start = i.checked_sub(1).map_or(0, |p| self.entries[p].end as usize);
+        self.pointers
+            .get(start..self.entries[i].end as usize)
+            .unwrap_or_default()
+    }
+
+    /// The location of the node at exactly `pointer`.
+    fn get(&self, pointer: &str) -> Option<Location> {
+        let (mut low, mut high) = (0, self.entries.len());
+        while low < high {
+            let mid = low + (high - low) / 2;
+            match self.pointer(mid).cmp(pointer) {
+                std::cmp::Ordering::Less => low = mid + 1,
+                std::cmp::Ordering::Greater => high = mid,
+                std::cmp::Ordering::Equal => {
+                    let e = self.entries[mid];
+                    return Some(Location {
+                        line: e.line as usize,
+                        column: e.column as usize,
+                        offset: e.offset as usize,
+                        len: e.len as usize,
+                    });
+                }
+            }
+        }
+        None
+    }
 }
 
 fn scalar_to_json(scalar: &Scalar<'_>) -> Value {
@@ -505,6 +739,31 @@ mod tests {
         assert_eq!(err.location.line, 3);
         let docs = parse_documents("a: &x 1\n---\nb: &x 2\nc: *x\n").unwrap();
         assert_eq!(docs[1].value["c"], 2);
+    }
+
+    #[test]
+    fn the_alias_node_budget_spans_the_stream_not_each_document() {
+        // 60 aliases of a 1,000-node list: 60,000 nodes, within saphyr's 100,000 for one
+        // document, over it for two.
+        let items = vec!["0"; 999].join(", ");
+        let aliases = vec!["*x"; 60].join(", ");
+        let doc = format!("a: &x [{items}]\nb: [{aliases}]\n");
+        assert!(parse_documents(&doc).is_ok());
+        let err = parse_documents(&format!("{doc}---\n{doc}")).unwrap_err();
+        assert!(err.message.contains("maximum node budget"), "{err:?}");
+        assert_eq!(err.location.line, 5);
+    }
+
+    #[test]
+    fn documents_are_handed_over_as_read_and_a_later_error_still_wins() {
+        let mut seen = Vec::new();
+        let text = "a: 1\n---\nb: [1, 2\n";
+        let err = for_each_document(text, |doc| seen.push(doc.value)).unwrap_err();
+        assert_eq!(seen, [serde_json::json!({"a": 1})]);
+        assert_eq!(err, parse_documents(text).unwrap_err());
+        // A duplicate key in a later document outranks a bad value in an earlier one.
+        let err = parse_documents("a: !!int x\n---\nb: 1\nb: 2\n").unwrap_err();
+        assert!(err.message.contains("duplicated key"), "{err:?}");
     }
 
     #[test]
