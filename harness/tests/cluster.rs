@@ -12,9 +12,7 @@ use serde_json::Value;
 
 const SAFE: &str = "bcdfghjklmnpqrstvwxz2456789";
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn pods_talk_resolve_share_tmp_follow_configmaps_and_tear_down() {

@@ -8,14 +8,12 @@
 //! label); Ctrl-C during `up` leaves nothing behind. The examples' app image (socat and perl) is
 //! built by scripts/image.sh when absent or stale. Root, podman, runc and mmdebstrap are needed.
 
-mod common;
-
 use std::net::UdpSocket;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 const BAD: &str = r#"
 apiVersion: v1

@@ -5,14 +5,12 @@
 //! A cluster's endpoints share its port, so each test puts its echo servers on 127.0.0.1,
 //! 127.0.0.2, ... at one port; every echo prefixes its replies with its own name.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use tokio::net::UdpSocket;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 /// UDP echo servers named `e0`, `e1`, ... on 127.0.0.1, 127.0.0.2, ... at one port, with the

@@ -3,13 +3,11 @@
 //! as the destination (where they turn messages around or swallow them) and as ingress or egress
 //! hops (where they pass messages on, or swallow them, in that direction only).
 
-mod common;
-
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// The seed's transcoder side: a WebSocket listener routed to a Unix stream server.
 fn transcoder_yaml(ws_port: u16, uds: &Path) -> String {

@@ -5,14 +5,12 @@
 //! serves and stops cleanly on SIGTERM;
 //! `--version` with the commit.
 
-mod common;
-
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// Runs `cmd` to completion, killing it (and failing) after [`WAIT`].
 fn run(cmd: &mut Command) -> Output {

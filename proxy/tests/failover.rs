@@ -3,14 +3,12 @@
 //! refused connect for TCP), without waiting for DNS re-resolution, and counted on
 //! `/metrics`; when every endpoint is ejected, sessions still try them (panic mode).
 
-mod common;
-
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::netns::{Netns, run};
-use common::*;
+use crate::common::netns::{Netns, run};
+use crate::common::*;
 use l7mp::proxy::Proxy;
 use serde_json::json;
 use tokio::net::UdpSocket;

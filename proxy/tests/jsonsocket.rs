@@ -9,14 +9,12 @@
 //! JSONSocket listener, payload the server sends behind its answer, a refusing or babbling
 //! server failing the connect so that a retry reaches the next endpoint, and a vanished UDP
 //! server reconnected with a fresh handshake.
-mod common;
-
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use crate::common::*;
 use futures_util::{SinkExt, StreamExt};
 use l7mp::proxy::Proxy;
 use serde_json::{Value, json};

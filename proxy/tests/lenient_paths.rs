@@ -3,12 +3,10 @@
 //! config written that way behaves exactly as with the JSON pointer it meant, and a trailing
 //! `/` in a JSONSocket header key names the member before it, not an empty-named one.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use tokio::net::UdpSocket;
 

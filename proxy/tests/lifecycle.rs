@@ -2,13 +2,11 @@
 //! released when a session ends, the per-listener session limit, and the byte and packet
 //! counters of listeners and clusters after a known exchange. Timeouts are real (1 s).
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use l7mp::proxy::Proxy;
 use serde_json::{Value, json};
 use tokio::net::UdpSocket;

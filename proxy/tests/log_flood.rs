@@ -2,15 +2,13 @@
 //! failure of each listener and cluster, then one summary per interval with how many it held
 //! back, while `/metrics` still counts every one.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// The value of the metric line that starts with `series`.

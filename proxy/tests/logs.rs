@@ -5,14 +5,12 @@
 //! them. In JSON mode every line must be one flat object. Also: startup errors in JSON mode,
 //! and the original l7mp's level names.
 
-mod common;
-
 use std::net::{Ipv4Addr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// A UDP listener on `port` whose sessions go to a TCP cluster on `closed`, where nothing

@@ -4,8 +4,6 @@
 //! listener; a stale socket file is reused; and a reload that re-binds a port or path the
 //! process itself holds still works.
 
-mod common;
-
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -13,7 +11,7 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use socket2::{Domain, Protocol, Socket, Type};
 
 fn write(dir: &Path, name: &str, content: &str) -> std::path::PathBuf {

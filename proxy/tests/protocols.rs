@@ -5,13 +5,11 @@
 //! listener options that change who gets in: UDP `connect` filtering, the WebSocket `path`, and
 //! seqpacket message boundaries.
 
-mod common;
-
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use futures_util::SinkExt;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket, UnixStream};

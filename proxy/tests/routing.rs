@@ -2,12 +2,10 @@
 //! address and port (first match wins, no match refuses), `apply` into named rule lists,
 //! rewrites that later stages depend on, connect-failure retries and disconnect reconnects.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use l7mp::proxy::Proxy;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;

@@ -1,8 +1,6 @@
 //! The smallest end-to-end check: a UDP listener routed to a UDP endpoint, over real sockets.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn udp_to_udp_round_trip_keeps_one_session_per_peer() {

@@ -4,12 +4,10 @@
 //! last one leaves (and the label is not poisoned), a reload that keeps the cluster keeps its
 //! domains, and a session without the label is refused and counted.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use l7mp::proxy::Proxy;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;

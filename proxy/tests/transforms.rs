@@ -3,16 +3,14 @@
 //! and counted), Metric counters on `/metrics` (named, shared between clusters, kept across a
 //! reload), and Stdio through the `l7mp` binary's stdin and stdout.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::*;
 use base64::Engine;
-use common::*;
 use l7mp::admin::{Admin, Scope};
 use l7mp::proxy::Proxy;
 use l7mp::reload::ReloadStatus;

@@ -2,13 +2,11 @@
 //! or one that is not listening yet (ECONNREFUSED) is retried within the route's timeout, so
 //! the session goes through once the server catches up instead of failing at once.
 
-mod common;
-
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use socket2::{Domain, SockAddr, Socket, Type};
 use tokio::io::AsyncWriteExt;
 

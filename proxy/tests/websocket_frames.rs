@@ -2,9 +2,7 @@
 //! binary, a binary reply that is not UTF-8 stays binary, and a text frame that is not UTF-8
 //! gets a close frame with status 1007 (invalid frame payload data).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use futures_util::SinkExt;
 use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::Message;

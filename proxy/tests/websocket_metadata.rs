@@ -4,12 +4,10 @@
 //! rewrote for a session from any listener; hop-by-hop headers and `Host` do not. A client
 //! that offers subprotocols gets the first one back, and the upstream is offered only that one.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use crate::common::*;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::net::TcpListener;

@@ -4,11 +4,9 @@
 //! case checks what the proxy does, that it counts it where it counts such things, and that the
 //! proxy goes on serving a good session afterwards.
 
-mod common;
-
 use std::net::SocketAddr;
 
-use common::*;
+use crate::common::*;
 use futures_util::SinkExt;
 use l7mp::proxy::Proxy;
 use tokio::io::AsyncWriteExt;

@@ -2,8 +2,6 @@
 //! and echo servers of every protocol on real loopback sockets. Every wait is bounded, so a
 //! broken proxy fails a test instead of hanging it.
 
-#![allow(dead_code)] // Each test binary uses a different subset.
-
 pub mod netns;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -17,6 +15,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket, UnixListener};
 use tokio_seqpacket::UnixSeqpacketListener;
 use tokio_tungstenite::tungstenite::Message;
+
+/// SIGHUP reaches every reload controller in this process, so the test that sends it runs
+/// alone: every in-process reload controller holds this lock shared for its whole life, that
+/// test exclusively.
+pub static SIGNALS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 /// How long any single wait in a test may take.
 pub const WAIT: Duration = Duration::from_secs(5);

@@ -2,8 +2,6 @@
 //! readiness while no valid config has been applied, the read-only contract (405, 404),
 //! clients that send garbage, too much or nothing, and the real binary scraped by HTTP.
 
-#[path = "../common/mod.rs"]
-mod common;
 mod process;
 
 use std::net::SocketAddr;
@@ -11,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use l7mp::admin::{Admin, Scope};
 use l7mp::proxy::{Options, Proxy, View, Workers};
 use l7mp::reload::watch::WatchMode;
@@ -28,12 +26,15 @@ struct Served {
     view: Arc<View>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
+    /// Held for the controller's life: a SIGHUP another test sends would make it re-read.
+    _signals: tokio::sync::RwLockReadGuard<'static, ()>,
 }
 
 impl Served {
     /// Starts like `l7mp --config path [--wait-for-config]`: an empty proxy and the admin
     /// endpoint first, then the file's config if it is valid.
     async fn start(path: PathBuf) -> Self {
+        let signals = SIGNALS.read().await;
         let options = Options {
             bind_address: Some([127, 0, 0, 1].into()),
             ..Options::default()
@@ -78,6 +79,7 @@ impl Served {
             view,
             stop,
             task,
+            _signals: signals,
         }
     }
 

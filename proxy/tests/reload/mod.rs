@@ -3,8 +3,6 @@
 //! sessions the change does not touch, and never replaces a good config with a bad one.
 
 mod bad_inputs;
-#[path = "../common/mod.rs"]
-mod common;
 mod in_place;
 mod kubelet;
 
@@ -12,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use kubelet::ConfigMapVolume;
 use l7mp::proxy::{Options, Proxy, View, Workers};
 use l7mp::reload::watch::WatchMode;
@@ -20,10 +18,6 @@ use l7mp::reload::{ReloadOptions, ReloadStatus};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
-
-/// SIGHUP reaches every reload controller in this process, so the test that sends it runs
-/// alone: every other proxy holds this lock shared for its whole life, that test exclusively.
-static SIGNALS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 /// A proxy under its reload controller, running until dropped.
 struct Reloading {
