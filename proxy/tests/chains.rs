@@ -53,7 +53,7 @@ async fn seed_chain_in_one_proxy() {
     let uds = dir.path().join("transcoder.sock");
     unix_echo(&uds, "Transcoded: ");
     let worker = udp_echo("Echo: ").await;
-    let (udp_port, ws_port) = (free_port(), free_port());
+    let (udp_port, ws_port) = (reserved_port(), reserved_port());
     let proxy = start_proxy(&merge(
         &gateway_yaml(udp_port, ws_port, worker),
         &transcoder_yaml(ws_port, &uds),
@@ -80,7 +80,7 @@ async fn seed_chain_across_two_proxies() {
     let uds = dir.path().join("transcoder.sock");
     unix_echo(&uds, "Transcoded: ");
     let worker = udp_echo("Echo: ").await;
-    let (udp_port, ws_port) = (free_port(), free_port());
+    let (udp_port, ws_port) = (reserved_port(), reserved_port());
     let sidecar = start_proxy(&transcoder_yaml(ws_port, &uds)).await;
     let gateway = start_proxy(&gateway_yaml(udp_port, ws_port, worker)).await;
     let client = udp_client(local(udp_port)).await;
@@ -94,7 +94,7 @@ async fn seed_chain_across_two_proxies() {
 
 /// A proxy with one UDP listener `in` whose route is `route` (flow YAML), plus `clusters`.
 async fn udp_proxy(route: &str, clusters: &str) -> (l7mp::proxy::Proxy, tokio::net::UdpSocket) {
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_proxy(&format!(
         "listeners:\n  - name: in\n    spec: {{protocol: UDP, port: {port}}}\n    \
          rules:\n      - action: {{route: {route}}}\nclusters:\n{clusters}"

@@ -50,8 +50,8 @@ fn scenario(format: &str) -> String {
     let file = dir.path().join("config.yaml");
     let log = dir.path().join("stderr.log");
     // A port with nothing behind it: bound, then released.
-    let closed = free_port();
-    let port = free_port();
+    let closed = reserved_port();
+    let port = reserved_port();
     replace(&file, &config(port, closed));
     let mut child = KillOnDrop(
         l7mp_binary()

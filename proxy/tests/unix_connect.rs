@@ -65,7 +65,7 @@ async fn a_full_listen_backlog_is_waited_out() {
         }
         assert!(waiting.len() < 64, "the backlog never filled");
     }
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_proxy(&config(port, &path)).await;
     let session = tokio::spawn(roundtrip(port));
     // Let the proxy meet the full backlog before the server starts accepting.
@@ -84,7 +84,7 @@ async fn a_server_that_starts_late_is_waited_for() {
     let path = dir.path().join("late.sock");
     // A stale file: connects are refused until the server binds again.
     drop(UnixListener::bind(&path).expect("bind"));
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_proxy(&config(port, &path)).await;
     let session = tokio::spawn(roundtrip(port));
     tokio::time::sleep(Duration::from_millis(200)).await;

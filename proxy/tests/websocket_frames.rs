@@ -17,7 +17,7 @@ fn echo_config(port: u16) -> String {
 
 #[tokio::test]
 async fn echo_answers_text_with_text_and_binary_with_binary() {
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_proxy(&echo_config(port)).await;
     let mut ws = ws_client(local(port), "/").await;
     ws.send(Message::Text("héllo".into())).await.expect("send");
@@ -36,7 +36,7 @@ async fn echo_answers_text_with_text_and_binary_with_binary() {
 
 #[tokio::test]
 async fn a_text_frame_that_is_not_utf8_gets_close_1007() {
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_proxy(&echo_config(port)).await;
     let mut ws = ws_client(local(port), "/").await;
     // A final, masked text frame (mask 0, so the payload goes as is) of two bytes that are

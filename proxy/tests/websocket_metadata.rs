@@ -91,7 +91,7 @@ fn ws_cluster(upstream: SocketAddr) -> serde_json::Value {
 #[tokio::test]
 async fn a_websocket_clients_path_query_and_headers_reach_the_upstream() {
     let (upstream, log) = recording_ws_server().await;
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_json(json!({
         "listeners": [route_all_listener("in", "WebSocket", port, json!({"destination": "up"}))],
         "clusters": [ws_cluster(upstream)],
@@ -140,7 +140,7 @@ async fn a_websocket_clients_path_query_and_headers_reach_the_upstream() {
 #[tokio::test]
 async fn rewritten_http_metadata_builds_the_upstream_request_with_its_subprotocol() {
     let (upstream, log) = recording_ws_server().await;
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_json(json!({
         "listeners": [{
             "name": "in",
@@ -203,7 +203,7 @@ async fn offer(
 #[tokio::test]
 async fn a_client_offering_subprotocols_gets_the_first_and_talks_through_a_websocket_hop() {
     let (upstream, log) = recording_ws_server().await;
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_json(json!({
         "listeners": [route_all_listener("in", "WebSocket", port, json!({"destination": "up"}))],
         "clusters": [ws_cluster(upstream)],
@@ -235,7 +235,7 @@ async fn a_client_offering_subprotocols_gets_the_first_and_talks_through_a_webso
 
 #[tokio::test]
 async fn a_client_offering_no_subprotocol_is_answered_none() {
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_json(json!({
         "listeners": [route_all_listener("in", "WebSocket", port, json!({"destination": "echo"}))],
         "clusters": [{"name": "echo", "spec": {"protocol": "Echo"}}],
