@@ -13,6 +13,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use rustix::process::{Pid, Signal};
+
 use crate::common::*;
 
 const BAD: &str = r#"
@@ -303,8 +305,7 @@ fn ctrl_c_during_up_leaves_nothing_behind() {
     }
     let netns = format!("l7lc-{}-sleeper", c.name);
     assert!(Path::new("/run/netns").join(&netns).exists());
-    // SAFETY: kill has no memory-safety preconditions; the pid is our child's.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    rustix::process::kill_process(Pid::from_child(&child), Signal::INT).unwrap();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");

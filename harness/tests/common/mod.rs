@@ -17,10 +17,8 @@ use serde_json::Value;
 pub const BIN: &str = env!("CARGO_BIN_EXE_l7mp-localcluster");
 
 pub fn preflight() {
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
     assert!(
-        euid == 0,
+        rustix::process::geteuid().is_root(),
         "these tests must run as root: they create network namespaces, a bridge and mounts"
     );
     let path = std::env::var("PATH").unwrap_or_default() + ":/usr/sbin:/sbin";
