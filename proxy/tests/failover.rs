@@ -72,6 +72,29 @@ fn udp_echo_in(ns: &Netns, addr: SocketAddr, prefix: &'static str) {
     });
 }
 
+/// Waits until the UDP echo at `addr` answers a host socket: a veth pair just set up may
+/// drop the first datagrams (while its link comes up), and the test must not take that for
+/// the proxy's doing. The test fails if it never answers within [`WAIT`].
+async fn until_answering(addr: SocketAddr) {
+    let probe = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
+        .await
+        .expect("bind");
+    probe.connect(addr).await.expect("connect");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut buf = [0u8; 64];
+    loop {
+        probe.send(b"probe").await.expect("send");
+        let reply = tokio::time::timeout(Duration::from_millis(200), probe.recv(&mut buf)).await;
+        if reply.is_ok_and(|r| r.is_ok()) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{addr} never answered"
+        );
+    }
+}
+
 fn metrics(proxy: &Proxy) -> String {
     let registry = l7mp::admin::metrics::registry(Arc::default(), proxy.view());
     l7mp::admin::metrics::render(&registry)
@@ -207,7 +230,9 @@ async fn a_udp_session_whose_endpoint_host_vanishes_fails_and_its_client_moves_o
     ns.ip(&["link", "set", &inner, "up"]);
     let port = reserved_port();
     let _near = udp_echo_until_aborted(local(port), "near: ").await;
-    udp_echo_in(&ns, (Ipv4Addr::new(198, 18, 7, 2), port).into(), "far: ");
+    let far = SocketAddr::from((Ipv4Addr::new(198, 18, 7, 2), port));
+    udp_echo_in(&ns, far, "far: ");
+    until_answering(far).await;
 
     let listen = reserved_port();
     let proxy = start_json(json!({
