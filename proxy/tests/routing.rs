@@ -370,7 +370,8 @@ async fn connect_failures_are_retried_on_the_live_endpoint() {
 
 #[tokio::test]
 async fn connect_retries_wait_the_route_timeout_for_an_upstream_that_comes_up_late() {
-    // Six attempts spaced by 500 ms span 2.5 s; the upstream appears after 1.2 s.
+    // Six attempts spaced by 500 ms span 2.5 s; the upstream appears once two have failed
+    // (waiting for the count rather than a fixed time keeps this right on a loaded machine).
     let upstream = reserved_addr();
     let retry = json!({"retry_on": "connect-failure", "num_retries": 5, "timeout": 500});
     let (proxy, port) = start_with_rules(
@@ -381,11 +382,14 @@ async fn connect_retries_wait_the_route_timeout_for_an_upstream_that_comes_up_la
     .await;
     let mut client = tcp_client(local(port)).await;
     client.write_all(b"early").await.expect("write");
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let cluster = proxy.cluster("late").expect("cluster");
+    eventually("two failed attempts", || {
+        cluster.stats.connect_failures.get() >= 2
+    })
+    .await;
     tcp_echo_on(upstream, "late: ").await;
     assert_eq!(tcp_read_exact(&mut client, 11).await, b"late: early");
     assert_eq!(tcp_ask(&mut client, "late: ", "again").await, "late: again");
-    let cluster = proxy.cluster("late").expect("cluster");
     assert!(cluster.stats.connect_failures.get() >= 2);
     assert_eq!(cluster.stats.connects.get(), 1);
     assert_eq!(listener_stats(&proxy, "in").session_errors.get(), 0);
