@@ -2,12 +2,10 @@
 //! pages, `--version`, and clap's usage errors. Each test runs the binary on a golden case's
 //! input, from a scratch directory where it writes.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{l7mpc, l7mpc_in};
+use crate::common::{l7mpc, l7mpc_in};
 use l7mp_config::yaml::parse_documents;
 use serde_json::{Value, json};
 

@@ -6,12 +6,10 @@
 //! rewrites the expected files.
 //! The other command-line behaviour (stdin, formats, exit codes, `crds`) is tested here too.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{l7mpc, l7mpc_in};
+use crate::common::{l7mpc, l7mpc_in};
 
 const BAD_PORT: &str = "apiVersion: l7mp.io/v1\nkind: Target\nmetadata: {name: t}\nspec:\n  cluster: {spec: {UDP: {port: 70000}}}\n";
 

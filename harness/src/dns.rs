@@ -9,12 +9,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use anyhow::{Context, Result, anyhow};
 use serde_json::Value;
 
 use crate::manifest::{selects, string_map};
-use crate::process::Proc;
+use crate::process::{self, Proc};
 use crate::state::{Dirs, Pod, State};
-use crate::{Context, Result, err};
 
 /// The cluster domain.
 pub const DOMAIN: &str = "cluster.local";
@@ -115,9 +115,9 @@ pub fn start(dirs: &Dirs, listen: Ipv4Addr) -> Result<Proc> {
     .stdout(stdout.try_clone()?)
     .stderr(stdout);
     crate::pod::detach(&mut cmd);
-    let child = cmd
-        .spawn()
-        .map_err(|e| err!("starting dnsmasq: {e} (install it: apt-get install -y dnsmasq-base)"))?;
+    let child = cmd.spawn().map_err(|e| {
+        anyhow!("starting dnsmasq: {e} (install it: apt-get install -y dnsmasq-base)")
+    })?;
     let proc = Proc::of(child.id() as i32);
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -127,8 +127,8 @@ pub fn start(dirs: &Dirs, listen: Ipv4Addr) -> Result<Proc> {
         }
         if !proc.alive() || Instant::now() > deadline {
             let out = fs::read_to_string(dirs.logs().join("dnsmasq.out")).unwrap_or_default();
-            crate::process::stop_all(std::slice::from_ref(&proc), Duration::from_secs(1));
-            return Err(err!(
+            process::stop_all(std::slice::from_ref(&proc), Duration::from_secs(1));
+            return Err(anyhow!(
                 "dnsmasq did not start on {listen}: {}{}",
                 out.trim(),
                 text.trim()
@@ -150,10 +150,7 @@ pub fn update(state: &mut State, dirs: &Dirs, ready: &dyn Fn(&Pod) -> bool) -> R
     if let Some(p) = &state.dnsmasq
         && p.alive()
     {
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe {
-            libc::kill(p.pid, libc::SIGHUP);
-        }
+        process::signal(p.pid, rustix::process::Signal::HUP);
     }
     Ok(true)
 }
@@ -161,8 +158,8 @@ pub fn update(state: &mut State, dirs: &Dirs, ready: &dyn Fn(&Pod) -> bool) -> R
 /// Writes a file through a temporary file and a rename.
 pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
     let tmp = path.with_extension("tmp");
-    fs::write(&tmp, text).context(|| format!("writing {}", tmp.display()))?;
-    fs::rename(&tmp, path).context(|| format!("writing {}", path.display()))
+    fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }
 
 /// For status output: Service name → the addresses its name resolves to.

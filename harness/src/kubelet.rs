@@ -21,7 +21,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
-use crate::{Context, Result, err};
+use anyhow::{Context, Result, anyhow};
 
 /// File path inside the volume (may contain `/`) → content.
 pub type Payload = BTreeMap<String, Vec<u8>>;
@@ -49,7 +49,7 @@ pub fn payload(configmap: &Value, items: Option<&Value>) -> Result<Payload> {
                 .collect();
             let bytes = STANDARD
                 .decode(text)
-                .map_err(|e| err!("binaryData key {k:?} is not valid base64: {e}"))?;
+                .map_err(|e| anyhow!("binaryData key {k:?} is not valid base64: {e}"))?;
             all.insert(k.clone(), bytes);
         }
     }
@@ -62,7 +62,7 @@ pub fn payload(configmap: &Value, items: Option<&Value>) -> Result<Payload> {
         let path = item.get("path").and_then(Value::as_str).unwrap_or(key);
         let bytes = all
             .get(key)
-            .ok_or_else(|| err!("items names key {key:?}, which the ConfigMap does not have"))?;
+            .ok_or_else(|| anyhow!("items names key {key:?}, which the ConfigMap does not have"))?;
         out.insert(path.to_string(), bytes.clone());
     }
     Ok(out)
@@ -79,12 +79,12 @@ pub fn write(dir: &Path, payload: &Payload) -> Result<bool> {
             || p.components()
                 .any(|c| !matches!(c, std::path::Component::Normal(_)))
         {
-            return Err(err!(
+            return Err(anyhow!(
                 "ConfigMap volume path {path:?} is not a plain relative path"
             ));
         }
     }
-    fs::create_dir_all(dir).context(|| format!("creating {}", dir.display()))?;
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let data_link = dir.join("..data");
     let old_dir = fs::read_link(&data_link).ok().map(|t| dir.join(t));
     let old_payload = match &old_dir {
@@ -101,7 +101,7 @@ pub fn write(dir: &Path, payload: &Payload) -> Result<bool> {
         if let Some(parent) = file.parent() {
             fs::create_dir_all(parent)?;
         }
-        fs::write(&file, bytes).context(|| format!("writing {}", file.display()))?;
+        fs::write(&file, bytes).with_context(|| format!("writing {}", file.display()))?;
         fs::set_permissions(&file, fs::Permissions::from_mode(0o644))?;
     }
     // 6-7: ..data_tmp -> new dir, renamed over ..data.
@@ -110,7 +110,7 @@ pub fn write(dir: &Path, payload: &Payload) -> Result<bool> {
     let ts_name = ts_dir.file_name().expect("timestamp dir has a name");
     symlink(ts_name, &tmp_link)?;
     fs::rename(&tmp_link, &data_link)
-        .context(|| format!("renaming ..data_tmp in {}", dir.display()))?;
+        .with_context(|| format!("renaming ..data_tmp in {}", dir.display()))?;
     // 8: user-visible symlinks for new top-level names.
     let new_top = top_level(payload);
     for name in &new_top {
@@ -146,7 +146,7 @@ fn top_level(payload: &Payload) -> Vec<String> {
 /// Reads back a payload directory (relative path → bytes).
 pub fn read_payload(dir: &Path) -> Result<Payload> {
     fn walk(base: &Path, dir: &Path, out: &mut Payload) -> Result<()> {
-        for entry in fs::read_dir(dir).context(|| format!("reading {}", dir.display()))? {
+        for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
             let entry = entry?;
             let path = entry.path();
             if entry.file_type()?.is_dir() {
@@ -187,10 +187,10 @@ fn new_timestamp_dir(dir: &Path) -> Result<PathBuf> {
                 return Ok(candidate);
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(err!("creating {}: {e}", candidate.display())),
+            Err(e) => return Err(anyhow!("creating {}: {e}", candidate.display())),
         }
     }
-    Err(err!(
+    Err(anyhow!(
         "could not create a timestamped directory in {}",
         dir.display()
     ))

@@ -152,7 +152,10 @@ fn main() -> ExitCode {
             dirs.push(d);
         }
     }
-    // SAFETY: no other thread exists yet.
+    // SAFETY: no other thread exists yet, so none reads the environment while it changes.
+    // (Not a system call rustix could wrap: the environment is the C library's, and every
+    // program the harness starts, through `ip`, `dnsmasq`, `podman` or a pod's command, must
+    // find its tools on this PATH.)
     unsafe { std::env::set_var("PATH", dirs.join(":")) };
     let cli = Cli::parse();
     let opts = Options {
@@ -186,7 +189,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("l7mp-localcluster: error: {e}");
+            eprintln!("l7mp-localcluster: error: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -7,10 +7,10 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use anyhow::{Context, Result, anyhow};
 use serde_json::{Map, Value};
 
 use crate::net::fnv32a;
-use crate::{Context, Result, err};
 
 /// The characters Kubernetes uses for generated name parts (`rand.SafeEncodeString`).
 pub const SAFE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -66,7 +66,7 @@ pub fn read_paths(paths: &[PathBuf], default_namespace: &str) -> Result<Manifest
         } else if p.exists() {
             files.push(p.clone());
         } else {
-            return Err(err!("{}: no such file or directory", p.display()));
+            return Err(anyhow!("{}: no such file or directory", p.display()));
         }
     }
     let mut out = Manifests::default();
@@ -76,7 +76,7 @@ pub fn read_paths(paths: &[PathBuf], default_namespace: &str) -> Result<Manifest
             std::io::stdin().read_to_string(&mut s)?;
             s
         } else {
-            fs::read_to_string(f).context(|| format!("reading {}", f.display()))?
+            fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?
         };
         parse_into(&text, &f.display().to_string(), default_namespace, &mut out)?;
     }
@@ -85,7 +85,7 @@ pub fn read_paths(paths: &[PathBuf], default_namespace: &str) -> Result<Manifest
 
 fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     let mut entries: Vec<PathBuf> = fs::read_dir(dir)
-        .context(|| format!("reading {}", dir.display()))?
+        .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     entries.sort();
@@ -105,7 +105,7 @@ fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 /// Parses one YAML stream and sorts its objects into `out`.
 pub fn parse_into(text: &str, source: &str, default_ns: &str, out: &mut Manifests) -> Result<()> {
     let docs = l7mp_config::yaml::parse_documents(text).map_err(|e| {
-        err!(
+        anyhow!(
             "{source}:{}:{}: {}",
             e.location.line,
             e.location.column,
@@ -126,7 +126,7 @@ fn add_object(value: Value, at: &str, default_ns: &str, out: &mut Manifests) -> 
     let kind = value
         .get("kind")
         .and_then(Value::as_str)
-        .ok_or_else(|| err!("{at}: document has no kind"))?
+        .ok_or_else(|| anyhow!("{at}: document has no kind"))?
         .to_string();
     if kind == "List" || kind.ends_with("List") && value.get("items").is_some() {
         for item in value
@@ -143,7 +143,7 @@ fn add_object(value: Value, at: &str, default_ns: &str, out: &mut Manifests) -> 
     let name = meta
         .and_then(|m| m.get("name"))
         .and_then(Value::as_str)
-        .ok_or_else(|| err!("{at}: {kind} has no metadata.name"))?
+        .ok_or_else(|| anyhow!("{at}: {kind} has no metadata.name"))?
         .to_string();
     let namespace = meta
         .and_then(|m| m.get("namespace"))
@@ -160,7 +160,7 @@ fn add_object(value: Value, at: &str, default_ns: &str, out: &mut Manifests) -> 
         "ConfigMap" => out.configmaps.push(obj),
         "Service" => out.services.push(obj),
         k if WORKLOAD_KINDS.contains(&k) => {
-            pod_template(&obj).context(|| at.to_string())?;
+            pod_template(&obj).with_context(|| at.to_string())?;
             out.workloads.push(obj)
         }
         _ => out.skipped.push(format!("{kind} {}", obj.key())),
@@ -181,13 +181,13 @@ pub fn pod_template(obj: &Object) -> Result<(Value, Value)> {
     };
     let spec = spec
         .filter(|s| s.is_object())
-        .ok_or_else(|| err!("{} {} has no pod spec", obj.kind, obj.key()))?;
+        .ok_or_else(|| anyhow!("{} {} has no pod spec", obj.kind, obj.key()))?;
     if spec
         .get("containers")
         .and_then(Value::as_array)
         .is_none_or(|c| c.is_empty())
     {
-        return Err(err!("{} {} has no containers", obj.kind, obj.key()));
+        return Err(anyhow!("{} {} has no containers", obj.kind, obj.key()));
     }
     Ok((
         meta.cloned().unwrap_or_else(|| Value::Object(Map::new())),
@@ -310,12 +310,11 @@ mod tests {
             &mut m,
         )
         .unwrap_err();
-        assert!(
-            e.0.contains("p.yaml:1") && e.0.contains("no containers"),
-            "{e}"
-        );
+        let e = format!("{e:#}");
+        assert!(e.contains("p.yaml:1") && e.contains("no containers"), "{e}");
         let e = parse_into("a: [", "bad.yaml", "d", &mut m).unwrap_err();
-        assert!(e.0.starts_with("bad.yaml:"), "{e}");
+        let e = format!("{e:#}");
+        assert!(e.starts_with("bad.yaml:"), "{e}");
     }
 
     #[test]

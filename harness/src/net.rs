@@ -5,18 +5,18 @@
 use std::net::Ipv4Addr;
 use std::process::Command;
 
-use crate::{Result, err};
+use anyhow::{Result, anyhow};
 
 /// Runs `ip ARGS`, failing with its stderr.
 pub fn ip(args: &[&str]) -> Result<()> {
     let out = Command::new("ip")
         .args(args)
         .output()
-        .map_err(|e| err!("running `ip`: {e} (install iproute2)"))?;
+        .map_err(|e| anyhow!("running `ip`: {e} (install iproute2)"))?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(err!(
+        Err(anyhow!(
             "`ip {}` failed: {}",
             args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
@@ -42,15 +42,15 @@ pub fn netns_exists(name: &str) -> bool {
 pub fn parse_subnet(text: &str) -> Result<(Ipv4Addr, u8)> {
     let (addr, prefix) = text
         .split_once('/')
-        .ok_or_else(|| err!("subnet {text:?}: expected A.B.C.D/N"))?;
+        .ok_or_else(|| anyhow!("subnet {text:?}: expected A.B.C.D/N"))?;
     let addr: Ipv4Addr = addr
         .parse()
-        .map_err(|_| err!("subnet {text:?}: bad address"))?;
+        .map_err(|_| anyhow!("subnet {text:?}: bad address"))?;
     let prefix: u8 = prefix
         .parse()
-        .map_err(|_| err!("subnet {text:?}: bad prefix"))?;
+        .map_err(|_| anyhow!("subnet {text:?}: bad prefix"))?;
     if !(16..=29).contains(&prefix) {
-        return Err(err!(
+        return Err(anyhow!(
             "subnet {text:?}: the prefix must be between 16 and 29"
         ));
     }

@@ -5,6 +5,7 @@ use std::fs;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use rustix::process::{Pid, Signal, WaitOptions};
 use serde::{Deserialize, Serialize};
 
 /// A process the harness started, as recorded in the state.
@@ -50,15 +51,17 @@ pub fn start_time(pid: i32) -> Option<u64> {
     stat(pid).map(|(_, s)| s)
 }
 
-/// Reaps any exited children of this process (the `run` mode's containers), without blocking.
+/// Reaps any exited children of this process (the `run` mode's containers), without blocking:
+/// stops when no child has exited (`None`) or there are no children (an error).
 pub fn reap_children() {
-    loop {
-        let mut status = 0;
-        // SAFETY: waitpid with WNOHANG on any child has no memory-safety preconditions.
-        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-        if pid <= 0 {
-            break;
-        }
+    while let Ok(Some(_)) = rustix::process::wait(WaitOptions::NOHANG) {}
+}
+
+/// Sends `signal` to process `pid`. A pid that names no single process (0 or below: a group,
+/// or every process) is ignored rather than signalled, and so is a process already gone.
+pub fn signal(pid: i32, signal: Signal) {
+    if let Some(pid) = Pid::from_raw(pid) {
+        let _ = rustix::process::kill_process(pid, signal);
     }
 }
 
@@ -67,7 +70,7 @@ pub fn reap_children() {
 pub fn stop_all(procs: &[Proc], grace: Duration) {
     let live: Vec<&Proc> = procs.iter().filter(|p| p.alive()).collect();
     for p in &live {
-        signal_group(p.pid, libc::SIGTERM);
+        signal_group(p.pid, Signal::TERM);
     }
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline && live.iter().any(|p| p.alive() || group_exists(p.pid)) {
@@ -76,7 +79,7 @@ pub fn stop_all(procs: &[Proc], grace: Duration) {
     }
     for p in &live {
         if p.alive() || group_exists(p.pid) {
-            signal_group(p.pid, libc::SIGKILL);
+            signal_group(p.pid, Signal::KILL);
         }
     }
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -87,16 +90,16 @@ pub fn stop_all(procs: &[Proc], grace: Duration) {
     reap_children();
 }
 
-fn signal_group(pgid: i32, sig: i32) {
-    // SAFETY: kill has no memory-safety preconditions; a negative pid names a process group.
-    unsafe {
-        libc::kill(-pgid, sig);
+/// Sends `signal` to every process in group `pgid` (ignored when the group is gone).
+fn signal_group(pgid: i32, signal: Signal) {
+    if let Some(pgid) = Pid::from_raw(pgid) {
+        let _ = rustix::process::kill_process_group(pgid, signal);
     }
 }
 
+/// Whether process group `pgid` still has a member.
 fn group_exists(pgid: i32) -> bool {
-    // SAFETY: as above; signal 0 only checks for existence.
-    unsafe { libc::kill(-pgid, 0) == 0 }
+    Pid::from_raw(pgid).is_some_and(|pgid| rustix::process::test_kill_process_group(pgid).is_ok())
 }
 
 /// Pids whose environment holds `marker` (`NAME=VALUE`, exact) or a value starting with it when
@@ -139,10 +142,7 @@ pub fn find_by_env(marker: &str) -> Vec<i32> {
 /// Kills (SIGKILL) the given pids and waits briefly for them to go.
 pub fn kill_pids(pids: &[i32]) {
     for &pid in pids {
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
-        }
+        signal(pid, Signal::KILL);
     }
     let deadline = Instant::now() + Duration::from_secs(2);
     while Instant::now() < deadline && pids.iter().any(|&p| stat(p).is_some_and(|(s, _)| s != 'Z'))

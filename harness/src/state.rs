@@ -6,11 +6,11 @@ use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
+use anyhow::{Context, Result, anyhow};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::process::Proc;
-use crate::{Context, Result, err};
 
 /// One thing created on the host, to be removed by teardown.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -223,7 +223,7 @@ impl State {
     /// Reads the state of `cluster`, for a command that needs it up.
     pub fn load_up(dirs: &Dirs, cluster: &str) -> Result<State> {
         State::load(dirs)?.ok_or_else(|| {
-            err!(
+            anyhow!(
                 "cluster {cluster} is not up (no state in {})",
                 dirs.root.display()
             )
@@ -236,9 +236,9 @@ impl State {
         match fs::read(&file) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
-                .context(|| format!("reading {}", file.display())),
+                .with_context(|| format!("reading {}", file.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(err!("reading {}: {e}", file.display())),
+            Err(e) => Err(anyhow!("reading {}: {e}", file.display())),
         }
     }
 
@@ -248,8 +248,8 @@ impl State {
         let file = dirs.state_file();
         let tmp = dirs.root.join("state.json.tmp");
         let text = serde_json::to_vec_pretty(self).expect("state serializes");
-        fs::write(&tmp, text).context(|| format!("writing {}", tmp.display()))?;
-        fs::rename(&tmp, &file).context(|| format!("writing {}", file.display()))?;
+        fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+        fs::rename(&tmp, &file).with_context(|| format!("writing {}", file.display()))?;
         Ok(())
     }
 
@@ -271,16 +271,17 @@ pub struct Lock {
 impl Lock {
     /// Takes the lock, waiting for another invocation to finish.
     pub fn take(state_root: &Path, cluster: &str) -> Result<Lock> {
-        fs::create_dir_all(state_root).context(|| format!("creating {}", state_root.display()))?;
+        fs::create_dir_all(state_root)
+            .with_context(|| format!("creating {}", state_root.display()))?;
         let path = state_root.join(format!("{cluster}.lock"));
         let file = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .context(|| format!("opening {}", path.display()))?;
+            .with_context(|| format!("opening {}", path.display()))?;
         file.lock()
-            .map_err(|e| err!("locking {}: {e}", path.display()))?;
+            .map_err(|e| anyhow!("locking {}: {e}", path.display()))?;
         Ok(Lock { _file: file })
     }
 }

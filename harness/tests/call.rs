@@ -10,18 +10,16 @@
 //! a session without a call is refused with a status header.
 //!
 //! The gateway owns host ports 9100 (UDP), 9101 (its admin endpoint) and 9103 (its metrics
-//! address), which no other test uses, so this runs beside task1's tests. It needs root, the
+//! address), which no other test uses; like every cluster test it takes its turn
+//! (`common::one_at_a_time`). It needs root, the
 //! harness's tools and the `l7mp` and `l7mpc` binaries built next to the harness (`cargo test
 //! --workspace` builds them).
 
-mod common;
-
 use std::net::UdpSocket;
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const GATEWAY_PORT: u16 = 9100;
@@ -224,9 +222,6 @@ fn make_bob_the_moderator(c: &Cluster, work: &Path, example: &Path, admins: &[St
     }
 }
 
-/// One scenario at a time: they all use the host's ports 9100 and 9101.
-static HOST_PORTS: Mutex<()> = Mutex::new(());
-
 #[test]
 fn two_users_meet_in_a_call_and_the_rule_labels_the_moderator_until_it_changes() {
     call_example("call", 30, Runtime::Process);
@@ -239,7 +234,6 @@ fn the_call_example_runs_in_podman_containers() {
 }
 
 fn call_example(name: &str, n: u8, runtime: Runtime) {
-    let _turn = HOST_PORTS.lock().unwrap_or_else(|p| p.into_inner());
     let started = Instant::now();
     let work = tempfile::tempdir().unwrap();
     let example = repo().join("examples/call");

@@ -8,13 +8,12 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use rustix::process::{Pid, Signal};
 use serde_json::Value;
 
 const SAFE: &str = "bcdfghjklmnpqrstvwxz2456789";
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn pods_talk_resolve_share_tmp_follow_configmaps_and_tear_down() {
@@ -218,10 +217,7 @@ fn run_mode_tears_down_on_sigterm() {
         c.udp("prefixer", "127.0.0.1:9998", "a"),
         "v1 on prefixer: a\n"
     );
-    // SAFETY: kill has no memory-safety preconditions.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
+    rustix::process::kill_process(Pid::from_child(&child), Signal::TERM).unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
     c.assert_clean(&inventory);

@@ -10,16 +10,14 @@
 //! them. Containers run in network namespaces the tests make. Root, podman, runc and mmdebstrap
 //! are needed (`scripts/setup.sh` installs them).
 
-mod common;
-
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::images::*;
-use common::*;
+use crate::common::images::*;
+use crate::common::*;
 use l7mp_localcluster::{kubelet, manifest};
 
 fn image_id(image: &str) -> String {
@@ -36,11 +34,14 @@ fn image_id(image: &str) -> String {
 struct Netns {
     name: String,
     containers: Vec<String>,
+    /// The turn the cluster tests take too, given back after the containers are removed.
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Netns {
     fn new(tag: &str) -> Netns {
         preflight();
+        let turn = one_at_a_time();
         let name = format!("l7mp-img-{tag}-{}", std::process::id());
         let _ = Command::new("ip").args(["netns", "del", &name]).output();
         ok({
@@ -56,6 +57,7 @@ impl Netns {
         Netns {
             name,
             containers: Vec::new(),
+            _turn: turn,
         }
     }
 

@@ -8,14 +8,12 @@
 //! Needs root, the tools the harness needs, clang-built offload in `l7mp`, and the `l7mp` and
 //! `l7mpc` binaries built next to the harness (`cargo test --workspace` builds them).
 
-mod common;
-
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn task1(part: &str) -> PathBuf {

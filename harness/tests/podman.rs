@@ -8,14 +8,14 @@
 //! label); Ctrl-C during `up` leaves nothing behind. The examples' app image (socat and perl) is
 //! built by scripts/image.sh when absent or stale. Root, podman, runc and mmdebstrap are needed.
 
-mod common;
-
 use std::net::UdpSocket;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use rustix::process::{Pid, Signal};
+
+use crate::common::*;
 
 const BAD: &str = r#"
 apiVersion: v1
@@ -305,8 +305,7 @@ fn ctrl_c_during_up_leaves_nothing_behind() {
     }
     let netns = format!("l7lc-{}-sleeper", c.name);
     assert!(Path::new("/run/netns").join(&netns).exists());
-    // SAFETY: kill has no memory-safety preconditions; the pid is our child's.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    rustix::process::kill_process(Pid::from_child(&child), Signal::INT).unwrap();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");

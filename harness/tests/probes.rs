@@ -4,9 +4,7 @@
 //! becomes READY; the headless Service selecting both resolves to the ready one only. The exec
 //! probes run inside the container (a host process in the pod's namespaces, or `podman exec`).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const PROBED: &str = r#"apiVersion: v1

@@ -4,24 +4,18 @@
 //! sends the seed's messages to the node's UDP port 9001.
 //!
 //! The gateway runs in the host network namespace and owns host ports 9001, 9002, 1234 and
-//! 9102, so these scenarios take turns (one lock) instead of running side by side. They need root and
+//! 9102; the scenarios take turns with every cluster test (`common::one_at_a_time`). They need root and
 //! the tools the harness needs, and the `l7mp` and `l7mpc` binaries built next to the harness
 //! (`cargo test --workspace` builds them).
-
-mod common;
 
 use std::collections::BTreeSet;
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
-
-/// One scenario at a time: they all use the host's ports.
-static HOST_PORTS: Mutex<()> = Mutex::new(());
 
 const SEED_MESSAGES: [&str; 2] = ["This is a test!", "Hurray it's working!"];
 
@@ -176,7 +170,6 @@ fn the_seed_exchange_load_balancing_and_reconfiguration_in_podman_containers() {
 }
 
 fn seed_exchange_load_balancing_and_reconfiguration(name: &str, n: u8, runtime: Runtime) {
-    let _turn = HOST_PORTS.lock().unwrap_or_else(|p| p.into_inner());
     let work = tempfile::tempdir().unwrap();
     let c = start(
         name,
@@ -259,7 +252,6 @@ fn seed_exchange_load_balancing_and_reconfiguration(name: &str, n: u8, runtime: 
 
 #[test]
 fn the_trivial_variant_uses_one_transcoder() {
-    let _turn = HOST_PORTS.lock().unwrap_or_else(|p| p.into_inner());
     let work = tempfile::tempdir().unwrap();
     let c = start(
         "task1tr",
@@ -293,7 +285,6 @@ fn a_killed_transcoder_container_is_skipped_by_new_sessions() {
 }
 
 fn killed_transcoder_is_skipped(name: &str, n: u8, runtime: Runtime) {
-    let _turn = HOST_PORTS.lock().unwrap_or_else(|p| p.into_inner());
     let work = tempfile::tempdir().unwrap();
     let inputs = seed_inputs(test_data("gateway-retry.yaml"), &[]);
     let c = start(name, n, runtime, work.path(), &inputs);
@@ -338,7 +329,6 @@ fn killed_transcoder_is_skipped(name: &str, n: u8, runtime: Runtime) {
 
 #[test]
 fn the_seed_runs_with_pod_ip_endpoints() {
-    let _turn = HOST_PORTS.lock().unwrap_or_else(|p| p.into_inner());
     let work = tempfile::tempdir().unwrap();
     let inputs = seed_inputs(example("gateway"), &[]);
     let c = start("task1pods", 23, Runtime::Process, work.path(), &inputs);
@@ -381,7 +371,6 @@ fn the_seed_runs_with_pod_ip_endpoints() {
 #[test]
 fn two_hundred_new_sessions_at_once_are_all_answered() {
     const SESSIONS: usize = 200;
-    let _turn = HOST_PORTS.lock().unwrap_or_else(|p| p.into_inner());
     let work = tempfile::tempdir().unwrap();
     let c = start(
         "task1burst",

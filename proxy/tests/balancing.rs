@@ -5,21 +5,19 @@
 //! A cluster's endpoints share its port, so each test puts its echo servers on 127.0.0.1,
 //! 127.0.0.2, ... at one port; every echo prefixes its replies with its own name.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use tokio::net::UdpSocket;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 /// UDP echo servers named `e0`, `e1`, ... on 127.0.0.1, 127.0.0.2, ... at one port, with the
 /// `weights` given; returns that port, the endpoints as config and as (address, weight).
 async fn udp_endpoints(weights: &[u32]) -> (u16, Vec<Value>, Vec<(SocketAddr, u32)>) {
     let ips: Vec<Ipv4Addr> = (1..=weights.len() as u8).map(loopback).collect();
-    let port = shared_free_port(&ips);
+    let port = reserved_port();
     let mut config = Vec::new();
     let mut addrs = Vec::new();
     for (i, (ip, weight)) in ips.iter().zip(weights).enumerate() {
@@ -41,7 +39,7 @@ async fn udp_pool(
     endpoints: Vec<Value>,
     loadbalancer: Value,
 ) -> (l7mp::proxy::Proxy, SocketAddr) {
-    let port = free_port();
+    let port = reserved_port();
     let mut cluster = json!({
         "name": "pool",
         "spec": {"protocol": "UDP", "port": echo_port},
@@ -232,9 +230,9 @@ async fn keyed_consistent_hash_honours_weights() {
 #[tokio::test]
 async fn a_drained_endpoint_is_the_last_resort_when_the_others_fail() {
     // The only weighted endpoint refuses connections (nothing listens on 127.0.0.2).
-    let echo_port = shared_free_port(&[loopback(1), loopback(2)]);
+    let echo_port = reserved_port();
     tcp_echo_on((loopback(1), echo_port).into(), "drained: ").await;
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_json(json!({
         "listeners": [route_all_listener("in", "TCP", port, json!({
             "destination": "pool",
@@ -263,7 +261,7 @@ async fn a_drained_endpoint_is_the_last_resort_when_the_others_fail() {
 async fn a_dns_name_endpoint_resolves_and_carries_traffic() {
     let udp = udp_echo("udp: ").await;
     let tcp = tcp_echo("tcp: ").await;
-    let (udp_port, tcp_port) = (free_port(), free_port());
+    let (udp_port, tcp_port) = (reserved_port(), reserved_port());
     let proxy = start_json(json!({
         "listeners": [
             route_all_listener("udp-in", "UDP", udp_port, json!({"destination": "udp-by-name"})),
@@ -307,7 +305,7 @@ async fn consistent_hash_on_a_numeric_key_hashes_its_json_text() {
     )
     .await;
     for _ in 0..3 {
-        let source = free_port();
+        let source = reserved_port();
         let expected = format!("e{}", consistent_hash_choice(&addrs, &source.to_string()));
         // The same source port from different addresses: the key is the port alone.
         for n in [1, 2, 3] {

@@ -3,13 +3,11 @@
 //! as the destination (where they turn messages around or swallow them) and as ingress or egress
 //! hops (where they pass messages on, or swallow them, in that direction only).
 
-mod common;
-
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// The seed's transcoder side: a WebSocket listener routed to a Unix stream server.
 fn transcoder_yaml(ws_port: u16, uds: &Path) -> String {
@@ -55,7 +53,7 @@ async fn seed_chain_in_one_proxy() {
     let uds = dir.path().join("transcoder.sock");
     unix_echo(&uds, "Transcoded: ");
     let worker = udp_echo("Echo: ").await;
-    let (udp_port, ws_port) = (free_port(), free_port());
+    let (udp_port, ws_port) = (reserved_port(), reserved_port());
     let proxy = start_proxy(&merge(
         &gateway_yaml(udp_port, ws_port, worker),
         &transcoder_yaml(ws_port, &uds),
@@ -82,7 +80,7 @@ async fn seed_chain_across_two_proxies() {
     let uds = dir.path().join("transcoder.sock");
     unix_echo(&uds, "Transcoded: ");
     let worker = udp_echo("Echo: ").await;
-    let (udp_port, ws_port) = (free_port(), free_port());
+    let (udp_port, ws_port) = (reserved_port(), reserved_port());
     let sidecar = start_proxy(&transcoder_yaml(ws_port, &uds)).await;
     let gateway = start_proxy(&gateway_yaml(udp_port, ws_port, worker)).await;
     let client = udp_client(local(udp_port)).await;
@@ -96,7 +94,7 @@ async fn seed_chain_across_two_proxies() {
 
 /// A proxy with one UDP listener `in` whose route is `route` (flow YAML), plus `clusters`.
 async fn udp_proxy(route: &str, clusters: &str) -> (l7mp::proxy::Proxy, tokio::net::UdpSocket) {
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_proxy(&format!(
         "listeners:\n  - name: in\n    spec: {{protocol: UDP, port: {port}}}\n    \
          rules:\n      - action: {{route: {route}}}\nclusters:\n{clusters}"

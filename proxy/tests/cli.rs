@@ -5,14 +5,12 @@
 //! serves and stops cleanly on SIGTERM;
 //! `--version` with the commit.
 
-mod common;
-
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// Runs `cmd` to completion, killing it (and failing) after [`WAIT`].
 fn run(cmd: &mut Command) -> Output {
@@ -87,7 +85,11 @@ fn version_names_the_commit() {
 #[test]
 fn validate_accepts_a_valid_file() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let file = write(dir.path(), "good.yaml", &udp_echo_config(free_port(), "in"));
+    let file = write(
+        dir.path(),
+        "good.yaml",
+        &udp_echo_config(reserved_port(), "in"),
+    );
     let out = run(l7mp_binary().arg("--validate").arg(&file));
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let stdout = text(&out.stdout);
@@ -120,7 +122,7 @@ fn validate_rejects_an_invalid_file_naming_file_line_object_and_field() {
 fn validate_names_a_reference_to_a_missing_cluster() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config =
-        udp_echo_config(free_port(), "in").replace("destination: echo", "destination: nowhere");
+        udp_echo_config(reserved_port(), "in").replace("destination: echo", "destination: nowhere");
     let file = write(dir.path(), "dangling.yaml", &config);
     let out = run(l7mp_binary().arg("--validate").arg(&file));
     assert_eq!(out.status.code(), Some(2), "{out:?}");
@@ -186,7 +188,7 @@ fn config_with_a_port_in_use_exits_1_naming_the_listener() {
 #[tokio::test]
 async fn config_serves_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
+    let port = reserved_port();
     let file = write(dir.path(), "good.yaml", &udp_echo_config(port, "in"));
     let child = l7mp_binary()
         .arg("--config")
@@ -224,7 +226,7 @@ async fn config_serves_and_stops_cleanly_on_sigterm() {
 fn a_file_over_the_size_limit_is_refused_by_validate_and_at_start() {
     let dir = tempfile::tempdir().expect("tempdir");
     // A valid config padded with comments to 50 MB: had it been read, it would be valid.
-    let mut big = udp_echo_config(free_port(), "in");
+    let mut big = udp_echo_config(reserved_port(), "in");
     let line = format!("# {}\n", "x".repeat(97));
     while big.len() < 50_000_000 {
         big.push_str(&line);

@@ -3,14 +3,12 @@
 //! refused connect for TCP), without waiting for DNS re-resolution, and counted on
 //! `/metrics`; when every endpoint is ejected, sessions still try them (panic mode).
 
-mod common;
-
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::netns::{Netns, run};
-use common::*;
+use crate::common::netns::{Netns, run};
+use crate::common::*;
 use l7mp::proxy::Proxy;
 use serde_json::json;
 use tokio::net::UdpSocket;
@@ -38,7 +36,7 @@ async fn round_robin_pool(
     port: u16,
     retry: serde_json::Value,
 ) -> (Proxy, SocketAddr) {
-    let listen = free_port();
+    let listen = reserved_port();
     let proxy = start_json(json!({
         "listeners": [route_all_listener(
             "in", protocol, listen, json!({"destination": "pool", "retry": retry}),
@@ -74,6 +72,29 @@ fn udp_echo_in(ns: &Netns, addr: SocketAddr, prefix: &'static str) {
     });
 }
 
+/// Waits until the UDP echo at `addr` answers a host socket: a veth pair just set up may
+/// drop the first datagrams (while its link comes up), and the test must not take that for
+/// the proxy's doing. The test fails if it never answers within [`WAIT`].
+async fn until_answering(addr: SocketAddr) {
+    let probe = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
+        .await
+        .expect("bind");
+    probe.connect(addr).await.expect("connect");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut buf = [0u8; 64];
+    loop {
+        probe.send(b"probe").await.expect("send");
+        let reply = tokio::time::timeout(Duration::from_millis(200), probe.recv(&mut buf)).await;
+        if reply.is_ok_and(|r| r.is_ok()) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{addr} never answered"
+        );
+    }
+}
+
 fn metrics(proxy: &Proxy) -> String {
     let registry = l7mp::admin::metrics::registry(Arc::default(), proxy.view());
     l7mp::admin::metrics::render(&registry)
@@ -91,7 +112,7 @@ fn ejections(proxy: &Proxy) -> u64 {
 #[tokio::test]
 async fn a_dead_udp_endpoint_is_ejected_on_its_icmp_error_and_sessions_go_to_the_live_one() {
     let ips: [Ipv4Addr; 2] = [loopback(1), loopback(2)];
-    let port = shared_free_port(&ips);
+    let port = reserved_port();
     let _live = udp_echo_until_aborted((ips[0], port).into(), "e0: ").await;
     let dying = udp_echo_until_aborted((ips[1], port).into(), "e1: ").await;
     let (proxy, to) = round_robin_pool("UDP", port, json!({"retry_on": "never"})).await;
@@ -137,7 +158,7 @@ async fn a_dead_udp_endpoint_is_ejected_on_its_icmp_error_and_sessions_go_to_the
 #[tokio::test]
 async fn a_refusing_tcp_endpoint_is_tried_once_then_left_out() {
     let ips = [loopback(1), loopback(2)];
-    let port = shared_free_port(&ips);
+    let port = reserved_port();
     // Only 127.0.0.1 listens; 127.0.0.2 refuses.
     tcp_echo_on((ips[0], port).into(), "e0: ").await;
     let retry = json!({"retry_on": "connect-failure", "num_retries": 1, "timeout": 500});
@@ -160,8 +181,8 @@ async fn a_refusing_tcp_endpoint_is_tried_once_then_left_out() {
 
 #[tokio::test]
 async fn with_every_endpoint_ejected_sessions_still_try_them() {
-    let upstream = free_addr();
-    let listen = free_port();
+    let upstream = reserved_addr();
+    let listen = reserved_port();
     let proxy = start_json(json!({
         "listeners": [route_all_listener("in", "TCP", listen, json!({"destination": "pool"}))],
         "clusters": [one_endpoint_cluster("pool", "TCP", upstream.port())],
@@ -207,11 +228,13 @@ async fn a_udp_session_whose_endpoint_host_vanishes_fails_and_its_client_moves_o
     run(&["ip", "link", "set", &outer, "up"]);
     ns.ip(&["addr", "add", "198.18.7.2/30", "dev", &inner]);
     ns.ip(&["link", "set", &inner, "up"]);
-    let port = free_port();
+    let port = reserved_port();
     let _near = udp_echo_until_aborted(local(port), "near: ").await;
-    udp_echo_in(&ns, (Ipv4Addr::new(198, 18, 7, 2), port).into(), "far: ");
+    let far = SocketAddr::from((Ipv4Addr::new(198, 18, 7, 2), port));
+    udp_echo_in(&ns, far, "far: ");
+    until_answering(far).await;
 
-    let listen = free_port();
+    let listen = reserved_port();
     let proxy = start_json(json!({
         "listeners": [route_all_listener(
             "in", "UDP", listen, json!({"destination": "pool", "retry": {"retry_on": "never"}}),
@@ -274,14 +297,14 @@ async fn a_udp_session_whose_endpoint_host_vanishes_fails_and_its_client_moves_o
 #[tokio::test]
 async fn a_udp_session_whose_endpoint_leaves_dns_moves_to_one_that_remains() {
     let ips: [Ipv4Addr; 2] = [loopback(1), loopback(2)];
-    let port = shared_free_port(&ips);
+    let port = reserved_port();
     let _e1 = udp_echo_until_aborted((ips[0], port).into(), "e1: ").await;
     let _e2 = udp_echo_until_aborted((ips[1], port).into(), "e2: ").await;
     let dir = tempfile::tempdir().expect("temp dir");
     let hosts = dir.path().join("hosts");
     let both = format!("{} pool.l7mp.test\n{} pool.l7mp.test\n", ips[0], ips[1]);
     std::fs::write(&hosts, &both).expect("hosts");
-    let listen = free_port();
+    let listen = reserved_port();
     let config = dir.path().join("l7mp.yaml");
     std::fs::write(
         &config,

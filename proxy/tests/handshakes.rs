@@ -2,21 +2,19 @@
 //! `max_sessions`, and however many clients connect, the process keeps descriptors for its
 //! admin endpoint.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use futures_util::SinkExt;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
 async fn pending_handshakes_count_against_max_sessions() {
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_proxy(&format!(
         "listeners:\n  - name: ws\n    spec: {{protocol: WebSocket, port: {port}}}\n    \
          options: {{max_sessions: 5}}\n    \
@@ -68,7 +66,7 @@ fn admin_get(port: u16, path: &str) -> std::io::Result<String> {
 async fn the_admin_endpoint_answers_when_clients_take_every_descriptor() {
     const LIMIT: u64 = 256;
     let dir = tempfile::tempdir().expect("tempdir");
-    let (port, admin) = (free_port(), free_port());
+    let (port, admin) = (reserved_port(), reserved_port());
     let file = dir.path().join("ws.yaml");
     std::fs::write(
         &file,

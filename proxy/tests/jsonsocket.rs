@@ -9,14 +9,12 @@
 //! JSONSocket listener, payload the server sends behind its answer, a refusing or babbling
 //! server failing the connect so that a retry reaches the next endpoint, and a vanished UDP
 //! server reconnected with a fresh handshake.
-mod common;
-
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use crate::common::*;
 use futures_util::{SinkExt, StreamExt};
 use l7mp::proxy::Proxy;
 use serde_json::{Value, json};
@@ -229,7 +227,7 @@ fn echo_cluster() -> Value {
 /// and the directory of its Unix sockets (kept for as long as the test holds it).
 async fn echo_proxy(t: T) -> (tempfile::TempDir, u16, Proxy) {
     let dir = tempfile::tempdir().expect("dir");
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_json(config(t, port, dir.path(), all_to("echo"), echo_cluster())).await;
     (dir, port, proxy)
 }
@@ -277,7 +275,7 @@ async fn tcp_named(name: &str) -> Value {
 #[tokio::test]
 async fn rules_match_the_header_and_an_unrouted_client_is_told_404() {
     let dir = tempfile::tempdir().expect("dir");
-    let port = free_port();
+    let port = reserved_port();
     let rules = json!([
         {"match": {"op": "test", "path": "/JSONSocket/service", "value": "a"},
          "action": {"route": {"destination": "a"}}},
@@ -444,15 +442,17 @@ impl ServerLog {
     }
 }
 
-/// A JSONSocket server over TCP on `addr`: records each request header, answers `answer`
-/// (with `welcome` right behind it, in the same write), then echoes with `prefix`.
+/// A JSONSocket server over TCP on `addr` (port 0: any), returned with the address it got:
+/// records each request header, answers `answer` (with `welcome` right behind it, in the same
+/// write), then echoes with `prefix`.
 async fn tcp_server(
     addr: SocketAddr,
     answer: &'static [u8],
     welcome: &'static [u8],
     prefix: &'static str,
-) -> Arc<ServerLog> {
+) -> (SocketAddr, Arc<ServerLog>) {
     let listener = TcpListener::bind(addr).await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
     let log = Arc::new(ServerLog::default());
     let seen = log.clone();
     tokio::spawn(async move {
@@ -486,18 +486,19 @@ async fn tcp_server(
             });
         }
     });
-    log
+    (addr, log)
 }
 
-/// A JSONSocket server over UDP on `addr`: a peer's first datagram is its header (recorded
-/// and answered with `answer`), later ones are echoed with `prefix`. Aborting the handle
-/// closes the socket.
+/// A JSONSocket server over UDP on `addr` (port 0: any), returned with the address it got: a
+/// peer's first datagram is its header (recorded and answered with `answer`), later ones are
+/// echoed with `prefix`. Aborting the handle closes the socket.
 async fn udp_server(
     addr: SocketAddr,
     answer: &'static [u8],
     prefix: &'static str,
-) -> (Arc<ServerLog>, tokio::task::AbortHandle) {
+) -> (SocketAddr, Arc<ServerLog>, tokio::task::AbortHandle) {
     let socket = UdpSocket::bind(addr).await.expect("bind");
+    let addr = socket.local_addr().expect("addr");
     let log = Arc::new(ServerLog::default());
     let seen = log.clone();
     let task = tokio::spawn(async move {
@@ -514,7 +515,7 @@ async fn udp_server(
             let _ = socket.send_to(&reply, from).await;
         }
     });
-    (log, task.abort_handle())
+    (addr, log, task.abort_handle())
 }
 
 const OK: &[u8] = br#"{"JSONSocketVersion":1,"JSONSocketStatus":200,"JSONSocketMessage":"OK"}"#;
@@ -564,12 +565,14 @@ fn never() -> Value {
 #[tokio::test]
 async fn cluster_builds_its_header_over_udp_and_tcp() {
     for transport in ["UDP", "TCP"] {
-        let server = free_addr();
-        let log = match transport {
-            "UDP" => udp_server(server, OK, "srv: ").await.0,
-            _ => tcp_server(server, OK, b"", "srv: ").await,
+        let (server, log) = match transport {
+            "UDP" => {
+                let (server, log, _) = udp_server(local(0), OK, "srv: ").await;
+                (server, log)
+            }
+            _ => tcp_server(local(0), OK, b"", "srv: ").await,
         };
-        let port = free_port();
+        let port = reserved_port();
         let proxy =
             udp_to_jsonsocket(port, transport, server.port(), &["127.0.0.1"], never()).await;
         let client = udp_client(SocketAddr::from(([127, 0, 0, 1], port))).await;
@@ -593,9 +596,8 @@ async fn cluster_builds_its_header_over_udp_and_tcp() {
 
 #[tokio::test]
 async fn payload_behind_the_servers_answer_reaches_the_client() {
-    let server = free_addr();
-    tcp_server(server, OK, b"welcome", "srv: ").await;
-    let port = free_port();
+    let (server, _) = tcp_server(local(0), OK, b"welcome", "srv: ").await;
+    let port = reserved_port();
     let proxy = udp_to_jsonsocket(port, "TCP", server.port(), &["127.0.0.1"], never()).await;
     let client = udp_client(SocketAddr::from(([127, 0, 0, 1], port))).await;
     client.send(b"hi").await.expect("send");
@@ -618,10 +620,10 @@ async fn a_refusing_or_babbling_server_fails_the_connect_and_the_retry_goes_on()
     ];
     for bad in bad_answers {
         let ips = [loopback(1), loopback(2)];
-        let shared = shared_free_port(&ips);
-        let bad_log = tcp_server((ips[0], shared).into(), bad, b"", "bad: ").await;
-        let good_log = tcp_server((ips[1], shared).into(), OK, b"", "good: ").await;
-        let port = free_port();
+        let shared = reserved_port();
+        let (_, bad_log) = tcp_server((ips[0], shared).into(), bad, b"", "bad: ").await;
+        let (_, good_log) = tcp_server((ips[1], shared).into(), OK, b"", "good: ").await;
+        let port = reserved_port();
         let retry = json!({"retry_on": "connect-failure", "num_retries": 2, "timeout": 1000});
         let proxy =
             udp_to_jsonsocket(port, "TCP", shared, &["127.0.0.1", "127.0.0.2"], retry).await;
@@ -644,14 +646,13 @@ async fn a_refusing_or_babbling_server_fails_the_connect_and_the_retry_goes_on()
 #[tokio::test]
 async fn a_jsonsocket_client_is_told_503_when_its_route_cannot_connect() {
     let dir = tempfile::tempdir().expect("dir");
-    let server = free_addr();
-    udp_server(
-        server,
+    let (server, _, _) = udp_server(
+        local(0),
         br#"{"JSONSocketVersion":1,"JSONSocketStatus":199}"#,
         "",
     )
     .await;
-    let port = free_port();
+    let port = reserved_port();
     let clusters = json!([{"name": "js",
         "spec": {"protocol": "JSONSocket", "transport": {"protocol": "UDP", "port": server.port()}},
         "endpoints": [{"spec": {"address": "127.0.0.1"}}]}]);
@@ -677,8 +678,8 @@ async fn jsonsocket_cluster_to_jsonsocket_listener_over_every_transport() {
     // built; the cluster's client handshake thus runs over each transport.
     for t in [T::Udp, T::Tcp, T::Ws, T::Unix] {
         let dir = tempfile::tempdir().expect("dir");
-        let js_port = free_port();
-        let in_port = free_port();
+        let js_port = reserved_port();
+        let in_port = reserved_port();
         let (cluster_transport, address) = match t {
             T::Unix => (
                 json!({"protocol": "UnixDomainSocket"}),
@@ -719,7 +720,7 @@ async fn jsonsocket_cluster_to_jsonsocket_listener_over_every_transport() {
 #[tokio::test]
 async fn a_client_waiting_to_send_its_header_is_let_go_when_the_listener_stops() {
     let dir = tempfile::tempdir().expect("dir");
-    let port = free_port();
+    let port = reserved_port();
     let mut cfg = config(T::Tcp, port, dir.path(), all_to("echo"), echo_cluster());
     cfg["listeners"][0]["spec"]["header_timeout"] = json!(60_000);
     let proxy = start_json(cfg).await;
@@ -741,9 +742,11 @@ async fn a_client_waiting_to_send_its_header_is_let_go_when_the_listener_stops()
 
 #[tokio::test]
 async fn a_vanished_udp_server_is_reconnected_with_a_new_handshake() {
-    let server = free_addr();
-    let (first, stop_first) = udp_server(server, OK, "one: ").await;
-    let port = free_port();
+    // A reserved port, not port 0: the second server binds it after the first is gone, and
+    // nothing else may take it in between.
+    let server = reserved_addr();
+    let (_, first, stop_first) = udp_server(server, OK, "one: ").await;
+    let port = reserved_port();
     let retry = json!({"retry_on": "always", "num_retries": 10, "timeout": 500});
     let proxy = udp_to_jsonsocket(port, "UDP", server.port(), &["127.0.0.1"], retry).await;
     let client = udp_client(SocketAddr::from(([127, 0, 0, 1], port))).await;
@@ -760,7 +763,7 @@ async fn a_vanished_udp_server_is_reconnected_with_a_new_handshake() {
         js.stats.connect_failures.get() >= 1
     })
     .await;
-    let (second, _) = udp_server(server, OK, "two: ").await;
+    let (_, second, _) = udp_server(server, OK, "two: ").await;
     eventually("reconnected", || js.stats.connects.get() == 2).await;
     assert_eq!(udp_ask(&client, "back").await, "two: back");
     assert_eq!(first.headers().len(), 1);

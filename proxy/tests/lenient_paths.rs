@@ -3,18 +3,16 @@
 //! config written that way behaves exactly as with the JSON pointer it meant, and a trailing
 //! `/` in a JSONSocket header key names the member before it, not an empty-named one.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use tokio::net::UdpSocket;
 
 #[tokio::test]
 async fn a_rewrite_and_a_sync_query_without_leading_slash_meet_sessions() {
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_json(json!({
         "listeners": [{
             "name": "in",
@@ -47,7 +45,7 @@ async fn a_rewrite_and_a_sync_query_without_leading_slash_meet_sessions() {
 #[tokio::test]
 async fn a_hash_key_without_leading_slash_balances_on_the_source_address() {
     let ips: Vec<_> = (1..=3).map(loopback).collect();
-    let echo_port = shared_free_port(&ips);
+    let echo_port = reserved_port();
     let mut endpoints = Vec::new();
     let mut addrs = Vec::new();
     for (i, ip) in ips.iter().enumerate() {
@@ -55,7 +53,7 @@ async fn a_hash_key_without_leading_slash_balances_on_the_source_address() {
         endpoints.push(json!({"name": format!("e{i}"), "spec": {"address": ip.to_string()}}));
         addrs.push((addr, 1));
     }
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_json(json!({
         "listeners": [route_all_listener("in", "UDP", port, json!({"destination": "pool"}))],
         "clusters": [{
@@ -81,10 +79,11 @@ async fn a_hash_key_without_leading_slash_balances_on_the_source_address() {
     proxy.stop().await;
 }
 
-/// A JSONSocket server over UDP at `addr` that records each peer's request header, answers
-/// 200 and then echoes with `srv: `.
-async fn recording_jsonsocket_server(addr: SocketAddr) -> Arc<Mutex<Vec<Value>>> {
-    let socket = UdpSocket::bind(addr).await.expect("bind");
+/// A JSONSocket server over UDP on 127.0.0.1 (any port), returned with its address, that
+/// records each peer's request header, answers 200 and then echoes with `srv: `.
+async fn recording_jsonsocket_server() -> (SocketAddr, Arc<Mutex<Vec<Value>>>) {
+    let socket = UdpSocket::bind(local(0)).await.expect("bind");
+    let addr = socket.local_addr().expect("addr");
     let headers = Arc::new(Mutex::new(Vec::new()));
     let seen = headers.clone();
     tokio::spawn(async move {
@@ -101,14 +100,13 @@ async fn recording_jsonsocket_server(addr: SocketAddr) -> Arc<Mutex<Vec<Value>>>
             let _ = socket.send_to(&reply, from).await;
         }
     });
-    headers
+    (addr, headers)
 }
 
 #[tokio::test]
 async fn jsonsocket_header_paths_are_read_as_the_original_read_them() {
-    let server = free_addr();
-    let headers = recording_jsonsocket_server(server).await;
-    let port = free_port();
+    let (server, headers) = recording_jsonsocket_server().await;
+    let port = reserved_port();
     let proxy = start_json(json!({
         "listeners": [{
             "name": "in",

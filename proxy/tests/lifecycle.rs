@@ -2,23 +2,21 @@
 //! released when a session ends, the per-listener session limit, and the byte and packet
 //! counters of listeners and clusters after a known exchange. Timeouts are real (1 s).
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use l7mp::proxy::Proxy;
 use serde_json::{Value, json};
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
-/// Starts a proxy whose listener `in` of `protocol` (on a free port, with listener `options`)
+/// Starts a proxy whose listener `in` of `protocol` (on a reserved port, with listener `options`)
 /// routes everything to cluster `out`, one endpoint at 127.0.0.1:`upstream_port`; returns it
 /// and the listener's address.
 async fn start_to_out(protocol: &str, options: Value, upstream_port: u16) -> (Proxy, SocketAddr) {
-    let port = free_port();
+    let port = reserved_port();
     let mut listener = route_all_listener("in", protocol, port, json!({"destination": "out"}));
     listener["options"] = options;
     let proxy = start_json(json!({

@@ -2,15 +2,13 @@
 //! failure of each listener and cluster, then one summary per interval with how many it held
 //! back, while `/metrics` still counts every one.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// The value of the metric line that starts with `series`.
@@ -48,9 +46,9 @@ fn warnings(lines: &[Value], field: &str, name: &str) -> (u64, u64) {
 #[tokio::test(flavor = "multi_thread")]
 async fn failing_sessions_log_a_line_and_a_summary_not_one_line_each() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (udp_in, tcp_in, admin) = (free_port(), free_port(), free_port());
+    let (udp_in, tcp_in, admin) = (reserved_port(), reserved_port(), reserved_port());
     // Nothing listens on `dead`, for UDP or TCP.
-    let dead = free_port();
+    let dead = reserved_port();
     let config = format!(
         "listeners:\n\
          \x20 - name: u\n    spec: {{protocol: UDP, port: {udp_in}, address: 127.0.0.1}}\n    \

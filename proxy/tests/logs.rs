@@ -5,14 +5,12 @@
 //! them. In JSON mode every line must be one flat object. Also: startup errors in JSON mode,
 //! and the original l7mp's level names.
 
-mod common;
-
 use std::net::{Ipv4Addr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// A UDP listener on `port` whose sessions go to a TCP cluster on `closed`, where nothing
@@ -52,8 +50,8 @@ fn scenario(format: &str) -> String {
     let file = dir.path().join("config.yaml");
     let log = dir.path().join("stderr.log");
     // A port with nothing behind it: bound, then released.
-    let closed = free_port();
-    let port = free_port();
+    let closed = reserved_port();
+    let port = reserved_port();
     replace(&file, &config(port, closed));
     let mut child = KillOnDrop(
         l7mp_binary()

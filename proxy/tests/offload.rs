@@ -17,9 +17,7 @@ use std::time::{Duration, Instant};
 use aya::programs::tc::{SchedClassifier, TcAttachType};
 use socket2::{Domain, Protocol, Socket, Type};
 
-mod common;
-
-use common::netns::Netns;
+use crate::common::netns::Netns;
 
 const LISTENER: u16 = 9000;
 const ECHO: u16 = 7000;

@@ -4,15 +4,13 @@
 //! proxy process started from it (ports and socket paths moved to free ones) carries real
 //! traffic over every listener the file declares.
 
-mod common;
-
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -45,7 +43,7 @@ fn validate(file: &Path) -> String {
     stderr
 }
 
-/// A proxy process running a corpus file, with its admin endpoint on a free port and its
+/// A proxy process running a corpus file, with its admin endpoint on a reserved port and its
 /// stdout (where Logger and Stdio clusters write) in a file.
 struct Running {
     child: KillOnDrop,
@@ -68,7 +66,7 @@ async fn start(name: &str, moves: &[(&str, String)]) -> Running {
     }
     let file = dir.path().join(name);
     std::fs::write(&file, text).expect("write the moved copy");
-    let admin = free_addr();
+    let admin = reserved_addr();
     let stdout = dir.path().join("stdout");
     let stderr = std::fs::File::create(dir.path().join("stderr")).expect("stderr file");
     let child = Command::new(env!("CARGO_BIN_EXE_l7mp"))
@@ -233,7 +231,7 @@ async fn ws_connect(
 
 #[tokio::test]
 async fn minimal_serves_tcp_echo() {
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start("minimal.yaml", &[("9100", port.to_string())]).await;
     let mut client = tcp_client(local(port)).await;
     client.write_all(b"hello").await.expect("send");
@@ -243,7 +241,7 @@ async fn minimal_serves_tcp_echo() {
 
 #[tokio::test]
 async fn simple_chains_a_udp_singleton_through_a_websocket_transform_both_ways() {
-    let (port, peer_port) = (free_port(), free_port());
+    let (port, peer_port) = (reserved_port(), reserved_port());
     let up = ws_echo("up: ").await;
     // The singleton listener connects to its peer at start, so the peer is there first.
     let peer = udp_client_at(local(peer_port), local(port)).await;
@@ -263,7 +261,7 @@ async fn simple_chains_a_udp_singleton_through_a_websocket_transform_both_ways()
 
 #[tokio::test]
 async fn rewrite_gives_the_websocket_request_its_headers_and_logs_both_ways() {
-    let port = free_port();
+    let port = reserved_port();
     let (up, seen) = ws_server_on(local(0), "up: ").await;
     let warnings = validate(&corpus("rewrite.yaml"));
     assert!(
@@ -288,7 +286,7 @@ async fn rewrite_gives_the_websocket_request_its_headers_and_logs_both_ways() {
 
 #[tokio::test]
 async fn rule_test_routes_by_path_to_echo_or_stdio_and_tracks_ended_sessions() {
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start("rule-test.yaml", &[("9997", port.to_string())]).await;
     let mut admin = ws_connect(port, "/admin/status", &[]).await;
     admin
@@ -328,7 +326,7 @@ async fn rule_test_routes_by_path_to_echo_or_stdio_and_tracks_ended_sessions() {
 
 #[tokio::test]
 async fn sync_test_joins_websocket_clients_with_the_same_id_header() {
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start("sync-test.yaml", &[("9000", port.to_string())]).await;
     let mut a = ws_connect(port, "/", &[("id", "42")]).await;
     let mut b = ws_connect(port, "/", &[("id", "42")]).await;
@@ -341,7 +339,7 @@ async fn sync_test_joins_websocket_clients_with_the_same_id_header() {
 
 #[tokio::test]
 async fn udp_udp_joins_the_sessions_of_two_listeners_by_their_rewritten_label() {
-    let (one, two) = (free_port(), free_port());
+    let (one, two) = (reserved_port(), reserved_port());
     let proxy = start(
         "udp-udp.yaml",
         &[("9001", one.to_string()), ("9002", two.to_string())],
@@ -374,7 +372,7 @@ async fn uds_echo_serves_a_unix_socket() {
 
 #[tokio::test]
 async fn metric_prometheus_counts_both_services_on_the_admin_endpoint() {
-    let (l1, l2) = (free_port(), free_port());
+    let (l1, l2) = (reserved_port(), reserved_port());
     let (u1, u2) = (udp_echo("one: ").await, udp_echo("two: ").await);
     let proxy = start(
         "metric-prometheus.yaml",
@@ -403,8 +401,8 @@ async fn metric_prometheus_counts_both_services_on_the_admin_endpoint() {
 #[tokio::test]
 async fn load_balancing_sticks_each_source_address_to_its_weighted_endpoint() {
     let ips = [loopback(1), loopback(2), loopback(3)];
-    let up = shared_free_port(&ips);
-    let (port, source) = (free_port(), shared_free_port(&ips));
+    let up = reserved_port();
+    let (port, source) = (reserved_port(), reserved_port());
     for ip in ips {
         ws_server_on((ip, up).into(), &format!("{ip}: ")).await;
     }
@@ -443,7 +441,7 @@ async fn load_balancing_sticks_each_source_address_to_its_weighted_endpoint() {
 
 #[tokio::test]
 async fn jsonsocket_routes_by_header_through_encap_and_decap() {
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start("jsonsocket.yaml", &[("9200", port.to_string())]).await;
     let status = |reply: bytes::Bytes| -> Value {
         let header: Value = serde_json::from_slice(&reply).expect("a JSON status header");

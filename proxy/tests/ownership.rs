@@ -4,8 +4,6 @@
 //! listener; a stale socket file is reused; and a reload that re-binds a port or path the
 //! process itself holds still works.
 
-mod common;
-
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -13,7 +11,7 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use socket2::{Domain, Protocol, Socket, Type};
 
 fn write(dir: &Path, name: &str, content: &str) -> std::path::PathBuf {
@@ -100,7 +98,7 @@ fn sharing_socket(kind: Type, port: u16) -> Socket {
 #[tokio::test]
 async fn a_second_proxy_on_the_same_ports_exits_1_naming_the_listener() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (tcp, udp) = (free_port(), free_port());
+    let (tcp, udp) = (reserved_port(), reserved_port());
     let file = write(
         dir.path(),
         "proxy.yaml",
@@ -155,7 +153,7 @@ async fn a_second_proxy_on_the_same_ports_exits_1_naming_the_listener() {
 fn ports_another_program_shares_out_refuse_the_start() {
     for (kind, protocol) in [(Type::STREAM, "TCP"), (Type::DGRAM, "UDP")] {
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
+        let port = reserved_port();
         let _held = sharing_socket(kind, port);
         let file = write(
             dir.path(),
@@ -180,7 +178,7 @@ fn ports_another_program_shares_out_refuse_the_start() {
 
 #[tokio::test]
 async fn a_reload_re_binds_its_own_port_but_not_one_another_program_holds() {
-    let (port, foreign) = (free_port(), free_port());
+    let (port, foreign) = (reserved_port(), reserved_port());
     let tcp = format!("{{protocol: TCP, port: {port}}}");
     let mut proxy = start_proxy(&config(&[echo_listener("in", &tcp)])).await;
     // The same port, now as a WebSocket listener: bound while the TCP one still holds it.

@@ -5,13 +5,11 @@
 //! listener options that change who gets in: UDP `connect` filtering, the WebSocket `path`, and
 //! seqpacket message boundaries.
 
-mod common;
-
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use futures_util::SinkExt;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket, UnixStream};
@@ -142,7 +140,7 @@ fn config(listener_spec: &str, cluster_body: &str) -> String {
 /// Starts a proxy with listener kind `l` routed to cluster kind `c` and a connected client.
 async fn setup(l: L, c: C, dir: &Path) -> (l7mp::proxy::Proxy, Client, &'static str) {
     let (cluster_body, prefix) = upstream(c, dir).await;
-    let port = free_port();
+    let port = reserved_port();
     let proxy_addr = local(port);
     let path = dir.join("in.sock");
     let mut singleton_client = None;
@@ -266,7 +264,7 @@ matrix! {
 #[tokio::test]
 async fn udp_connect_port_filter_ignores_other_peers() {
     let echo = udp_echo("echo: ").await;
-    let port = free_port();
+    let port = reserved_port();
     let proxy_addr = local(port);
     let allowed = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
         .await
@@ -294,7 +292,7 @@ async fn udp_connect_port_filter_ignores_other_peers() {
 /// that exact peer; a second socket on the same address is ignored.
 #[tokio::test]
 async fn udp_connect_address_and_port_filter_in_server_mode() {
-    let port = free_port();
+    let port = reserved_port();
     let proxy_addr = local(port);
     let allowed = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
         .await
@@ -321,7 +319,7 @@ async fn udp_connect_address_and_port_filter_in_server_mode() {
 /// a session error) and serves the right one.
 #[tokio::test]
 async fn websocket_path_refuses_other_paths() {
-    let port = free_port();
+    let port = reserved_port();
     let proxy_addr = local(port);
     let spec = format!("{{protocol: WebSocket, port: {port}, path: /game}}");
     let proxy = start_proxy(&config(&spec, "    spec: {protocol: Echo}\n")).await;
@@ -387,7 +385,7 @@ async fn a_burst_of_udp_replies_arrives_whole_and_in_order() {
             }
         }
     });
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_proxy(&config(
         &format!("{{protocol: UDP, port: {port}}}"),
         &format!(

@@ -2,12 +2,10 @@
 //! address and port (first match wins, no match refuses), `apply` into named rule lists,
 //! rewrites that later stages depend on, connect-failure retries and disconnect reconnects.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use l7mp::proxy::Proxy;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
@@ -40,10 +38,10 @@ fn retrying_route(destination: &str, retry: Value) -> Value {
     json!([{"action": {"route": {"destination": destination, "retry": retry}}}])
 }
 
-/// Starts a proxy whose listener `in` of `protocol` (on a free port) has `rules`, with the
+/// Starts a proxy whose listener `in` of `protocol` (on a reserved port) has `rules`, with the
 /// rest of the config (clusters, rule lists) from `rest`; returns it and the listener's port.
 async fn start_with_rules(protocol: &str, rules: Value, mut rest: Value) -> (Proxy, u16) {
-    let port = free_port();
+    let port = reserved_port();
     rest["listeners"] = json!([listener(protocol, port, rules)]);
     (start_json(rest).await, port)
 }
@@ -86,7 +84,7 @@ async fn first_matching_rule_wins_on_source_address() {
 
 #[tokio::test]
 async fn udp_source_port_selects_the_rule() {
-    let special = free_port();
+    let special = reserved_port();
     let (proxy, port) = start_abc(
         "UDP",
         json!([
@@ -107,7 +105,7 @@ async fn udp_source_port_selects_the_rule() {
 
 #[tokio::test]
 async fn tcp_source_port_and_address_select_the_rule() {
-    let special = free_port();
+    let special = reserved_port();
     let (proxy, port) = start_abc(
         "TCP",
         json!([
@@ -180,7 +178,7 @@ async fn tcp_connection_matching_no_rule_is_closed_and_counted() {
 
 #[tokio::test]
 async fn apply_continues_in_the_named_rule_list() {
-    let special = free_port();
+    let special = reserved_port();
     let (proxy, port) = start_with_rules(
         "UDP",
         json!([
@@ -260,7 +258,7 @@ async fn a_rewritten_label_routes_in_the_applied_list() {
 #[tokio::test]
 async fn a_rewritten_label_is_the_consistent_hash_key() {
     let ips = [loopback(1), loopback(2), loopback(3)];
-    let echo_port = shared_free_port(&ips);
+    let echo_port = reserved_port();
     let mut endpoints = Vec::new();
     let mut weighted = Vec::new();
     for (i, ip) in ips.iter().enumerate() {
@@ -325,7 +323,7 @@ async fn a_rewritten_label_is_the_consistent_hash_key() {
 /// A TCP cluster over a refusing endpoint (127.0.0.2, nothing listens there) and a live echo
 /// (127.0.0.1) on the same port, in that order, under `policy` and `retry`.
 async fn dead_then_live(policy: &str, retry: Value) -> (Value, SocketAddr) {
-    let echo_port = shared_free_port(&[loopback(1), loopback(2)]);
+    let echo_port = reserved_port();
     let live = tcp_echo_on((loopback(1), echo_port).into(), "live: ").await;
     let cluster = json!({
         "name": "flaky",
@@ -336,7 +334,7 @@ async fn dead_then_live(policy: &str, retry: Value) -> (Value, SocketAddr) {
         ],
         "loadbalancer": {"policy": policy},
     });
-    let port = free_port();
+    let port = reserved_port();
     let config = json!({
         "listeners": [listener("TCP", port, retrying_route("flaky", retry))],
         "clusters": [cluster],
@@ -372,8 +370,9 @@ async fn connect_failures_are_retried_on_the_live_endpoint() {
 
 #[tokio::test]
 async fn connect_retries_wait_the_route_timeout_for_an_upstream_that_comes_up_late() {
-    // Six attempts spaced by 500 ms span 2.5 s; the upstream appears after 1.2 s.
-    let upstream = free_addr();
+    // Six attempts spaced by 500 ms span 2.5 s; the upstream appears once two have failed
+    // (waiting for the count rather than a fixed time keeps this right on a loaded machine).
+    let upstream = reserved_addr();
     let retry = json!({"retry_on": "connect-failure", "num_retries": 5, "timeout": 500});
     let (proxy, port) = start_with_rules(
         "TCP",
@@ -383,11 +382,14 @@ async fn connect_retries_wait_the_route_timeout_for_an_upstream_that_comes_up_la
     .await;
     let mut client = tcp_client(local(port)).await;
     client.write_all(b"early").await.expect("write");
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let cluster = proxy.cluster("late").expect("cluster");
+    eventually("two failed attempts", || {
+        cluster.stats.connect_failures.get() >= 2
+    })
+    .await;
     tcp_echo_on(upstream, "late: ").await;
     assert_eq!(tcp_read_exact(&mut client, 11).await, b"late: early");
     assert_eq!(tcp_ask(&mut client, "late: ", "again").await, "late: again");
-    let cluster = proxy.cluster("late").expect("cluster");
     assert!(cluster.stats.connect_failures.get() >= 2);
     assert_eq!(cluster.stats.connects.get(), 1);
     assert_eq!(listener_stats(&proxy, "in").session_errors.get(), 0);
@@ -417,7 +419,7 @@ async fn without_retries_a_refused_endpoint_fails_the_session() {
 #[tokio::test]
 async fn a_disconnecting_destination_is_reconnected_and_traffic_continues() {
     let ips = [loopback(1), loopback(2)];
-    let echo_port = shared_free_port(&ips);
+    let echo_port = reserved_port();
     // Both endpoints hang up after their first reply.
     let (_, first) = tcp_echo_tracked((ips[0], echo_port).into(), "first: ", Some(1)).await;
     let (_, second) = tcp_echo_tracked((ips[1], echo_port).into(), "second: ", Some(1)).await;
@@ -485,7 +487,7 @@ async fn without_disconnect_retries_the_hang_up_reaches_the_client() {
 #[tokio::test]
 async fn retries_give_up_when_every_endpoint_refuses() {
     // Nothing listens on either address.
-    let dead_port = shared_free_port(&[loopback(1), loopback(2)]);
+    let dead_port = reserved_port();
     let (proxy, port) = start_with_rules(
         "TCP",
         retrying_route(
@@ -519,7 +521,7 @@ async fn retries_give_up_when_every_endpoint_refuses() {
 /// A UDP cluster over a refusing endpoint (127.0.0.2: ICMP port unreachable) and a live echo
 /// (127.0.0.1), in that order, under Trivial and `retry`.
 async fn udp_dead_then_live(retry: Value) -> (Proxy, SocketAddr) {
-    let echo_port = shared_free_port(&[loopback(1), loopback(2)]);
+    let echo_port = reserved_port();
     udp_echo_on((loopback(1), echo_port).into(), "live: ").await;
     let (proxy, port) = start_with_rules(
         "UDP",

@@ -1,13 +1,11 @@
 //! The smallest end-to-end check: a UDP listener routed to a UDP endpoint, over real sockets.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn udp_to_udp_round_trip_keeps_one_session_per_peer() {
     let echo = udp_echo("echo: ").await;
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_proxy(&format!(
         "listeners:\n  - name: in\n    spec: {{protocol: UDP, port: {port}}}\n    rules:\n      \
          - action: {{route: {{destination: out}}}}\nclusters:\n  - name: out\n    \

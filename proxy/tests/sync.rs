@@ -4,12 +4,10 @@
 //! last one leaves (and the label is not poisoned), a reload that keeps the cluster keeps its
 //! domains, and a session without the label is refused and counted.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use l7mp::proxy::Proxy;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
@@ -63,7 +61,7 @@ async fn hear(client: &UdpSocket) -> String {
 
 #[tokio::test]
 async fn three_udp_members_hear_each_other_but_not_themselves() {
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_json(sync_config("UDP", port, "lobby", "/room")).await;
     let a = udp_client(addr(port)).await;
     let b = udp_client(addr(port)).await;
@@ -88,7 +86,7 @@ async fn three_udp_members_hear_each_other_but_not_themselves() {
 
 #[tokio::test]
 async fn two_udp_members_keep_datagram_boundaries_both_ways() {
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_json(sync_config("UDP", port, "pair", "/room")).await;
     let a = udp_client(addr(port)).await;
     let b = udp_client(addr(port)).await;
@@ -109,7 +107,7 @@ async fn two_udp_members_keep_datagram_boundaries_both_ways() {
 
 #[tokio::test]
 async fn different_labels_do_not_meet() {
-    let port = free_port();
+    let port = reserved_port();
     // The label is the client's source port: every client is alone in its domain.
     let proxy = start_json(sync_config("UDP", port, "unused", "/UDP/src_port")).await;
     let a = udp_client(addr(port)).await;
@@ -139,7 +137,7 @@ async fn tcp_hear(stream: &mut TcpStream, want: &str) {
 
 #[tokio::test]
 async fn a_member_leaving_keeps_the_others_and_the_last_one_frees_the_domain() {
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_json(sync_config("TCP", port, "room", "/room")).await;
     let connect = || async { tcp_client_from("127.0.0.1:0".parse().unwrap(), addr(port)).await };
     let mut a = connect().await;
@@ -178,7 +176,7 @@ async fn a_member_leaving_keeps_the_others_and_the_last_one_frees_the_domain() {
 
 #[tokio::test]
 async fn a_reload_that_keeps_the_cluster_keeps_its_domains() {
-    let port = free_port();
+    let port = reserved_port();
     let config = sync_config("UDP", port, "lobby", "/room");
     let mut proxy = start_json(config.clone()).await;
     let a = udp_client(addr(port)).await;
@@ -206,7 +204,7 @@ async fn a_reload_that_keeps_the_cluster_keeps_its_domains() {
 
 #[tokio::test]
 async fn a_session_without_the_label_is_refused_and_counted() {
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_json(sync_config("UDP", port, "lobby", "/labels/missing")).await;
     let a = udp_client(addr(port)).await;
     a.send(b"anyone?").await.expect("send");

@@ -3,16 +3,14 @@
 //! and counted), Metric counters on `/metrics` (named, shared between clusters, kept across a
 //! reload), and Stdio through the `l7mp` binary's stdin and stdout.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::*;
 use base64::Engine;
-use common::*;
 use l7mp::admin::{Admin, Scope};
 use l7mp::proxy::Proxy;
 use l7mp::reload::ReloadStatus;
@@ -66,7 +64,7 @@ fn sample(metrics: &str, series: &str) -> Option<u64> {
 
 #[tokio::test]
 async fn encap_then_decap_round_trips_to_a_udp_echo_both_ways() {
-    let port = free_port();
+    let port = reserved_port();
     let echo = udp_echo("echo: ").await;
     let route = json!({
         "destination": "echo",
@@ -98,7 +96,7 @@ async fn encap_then_decap_round_trips_to_a_udp_echo_both_ways() {
 
 #[tokio::test]
 async fn encap_shows_the_session_metadata_and_a_base64_payload() {
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_json(json!({
         "listeners": [listener("in", port, json!({"destination": "encap"}))],
         "clusters": [cluster_of("encap", json!({"protocol": "JSONEncap"}))],
@@ -117,7 +115,7 @@ async fn encap_shows_the_session_metadata_and_a_base64_payload() {
 
 #[tokio::test]
 async fn decap_drops_and_counts_what_does_not_decode_without_an_empty_datagram() {
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_json(json!({
         "listeners": [listener("in", port, json!({"destination": "decap"}))],
         "clusters": [cluster_of("decap", json!({"protocol": "JSONDecap"}))],
@@ -165,7 +163,7 @@ fn metric_config(port: u16, shared_port: u16, extra: Option<Value>) -> Value {
 
 #[tokio::test]
 async fn metric_counters_are_named_shared_exported_and_kept_across_a_reload() {
-    let (port, shared_port) = (free_port(), free_port());
+    let (port, shared_port) = (reserved_port(), reserved_port());
     let mut proxy = start_json(metric_config(port, shared_port, None)).await;
     let plain = udp_client(addr(port)).await;
     for m in ["ab", "cd", "ef"] {
@@ -225,7 +223,7 @@ fn pipe_reader(mut out: impl Read + Send + 'static) -> std::sync::mpsc::Receiver
 #[tokio::test]
 async fn stdio_prints_what_sessions_send_and_sends_them_stdin() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
+    let port = reserved_port();
     let config = json!({
         "listeners": [listener("in", port, json!({"destination": "stdio"}))],
         "clusters": [cluster_of("stdio", json!({"protocol": "Stdio"}))],

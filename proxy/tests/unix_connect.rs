@@ -2,13 +2,11 @@
 //! or one that is not listening yet (ECONNREFUSED) is retried within the route's timeout, so
 //! the session goes through once the server catches up instead of failing at once.
 
-mod common;
-
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use socket2::{Domain, SockAddr, Socket, Type};
 use tokio::io::AsyncWriteExt;
 
@@ -67,7 +65,7 @@ async fn a_full_listen_backlog_is_waited_out() {
         }
         assert!(waiting.len() < 64, "the backlog never filled");
     }
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_proxy(&config(port, &path)).await;
     let session = tokio::spawn(roundtrip(port));
     // Let the proxy meet the full backlog before the server starts accepting.
@@ -86,7 +84,7 @@ async fn a_server_that_starts_late_is_waited_for() {
     let path = dir.path().join("late.sock");
     // A stale file: connects are refused until the server binds again.
     drop(UnixListener::bind(&path).expect("bind"));
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_proxy(&config(port, &path)).await;
     let session = tokio::spawn(roundtrip(port));
     tokio::time::sleep(Duration::from_millis(200)).await;

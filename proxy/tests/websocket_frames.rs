@@ -2,9 +2,7 @@
 //! binary, a binary reply that is not UTF-8 stays binary, and a text frame that is not UTF-8
 //! gets a close frame with status 1007 (invalid frame payload data).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use futures_util::SinkExt;
 use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::Message;
@@ -19,7 +17,7 @@ fn echo_config(port: u16) -> String {
 
 #[tokio::test]
 async fn echo_answers_text_with_text_and_binary_with_binary() {
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_proxy(&echo_config(port)).await;
     let mut ws = ws_client(local(port), "/").await;
     ws.send(Message::Text("héllo".into())).await.expect("send");
@@ -38,7 +36,7 @@ async fn echo_answers_text_with_text_and_binary_with_binary() {
 
 #[tokio::test]
 async fn a_text_frame_that_is_not_utf8_gets_close_1007() {
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_proxy(&echo_config(port)).await;
     let mut ws = ws_client(local(port), "/").await;
     // A final, masked text frame (mask 0, so the payload goes as is) of two bytes that are

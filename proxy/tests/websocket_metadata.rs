@@ -4,12 +4,10 @@
 //! rewrote for a session from any listener; hop-by-hop headers and `Host` do not. A client
 //! that offers subprotocols gets the first one back, and the upstream is offered only that one.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use crate::common::*;
 use futures_util::{SinkExt, StreamExt};
 use l7mp::proxy::Proxy;
 use serde_json::json;
@@ -95,7 +93,7 @@ fn ws_cluster(upstream: SocketAddr) -> serde_json::Value {
 /// WebSocket upstream, with that upstream's address and log.
 async fn websocket_hop() -> (Proxy, u16, SocketAddr, Arc<Mutex<Vec<Seen>>>) {
     let (upstream, log) = recording_ws_server().await;
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_json(json!({
         "listeners": [route_all_listener("in", "WebSocket", port, json!({"destination": "up"}))],
         "clusters": [ws_cluster(upstream)],
@@ -150,7 +148,7 @@ async fn a_websocket_clients_path_query_and_headers_reach_the_upstream() {
 #[tokio::test]
 async fn rewritten_http_metadata_builds_the_upstream_request_with_its_subprotocol() {
     let (upstream, log) = recording_ws_server().await;
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_json(json!({
         "listeners": [{
             "name": "in",
@@ -239,7 +237,7 @@ async fn a_client_offering_subprotocols_gets_the_first_and_talks_through_a_webso
 
 #[tokio::test]
 async fn a_client_offering_no_subprotocol_is_answered_none() {
-    let port = free_port();
+    let port = reserved_port();
     let proxy = start_json(json!({
         "listeners": [route_all_listener("in", "WebSocket", port, json!({"destination": "echo"}))],
         "clusters": [{"name": "echo", "spec": {"protocol": "Echo"}}],

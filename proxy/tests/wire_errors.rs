@@ -4,11 +4,9 @@
 //! case checks what the proxy does, that it counts it where it counts such things, and that the
 //! proxy goes on serving a good session afterwards.
 
-mod common;
-
 use std::net::SocketAddr;
 
-use common::*;
+use crate::common::*;
 use futures_util::SinkExt;
 use l7mp::proxy::Proxy;
 use tokio::io::AsyncWriteExt;
@@ -29,10 +27,10 @@ fn inet_cluster(name: &str, proto: &str, port: u16) -> String {
     )
 }
 
-/// Starts a proxy whose listener `in` of `protocol` (on a free port) routes everything to
+/// Starts a proxy whose listener `in` of `protocol` (on a reserved port) routes everything to
 /// cluster `out` of `clusters`; returns it and the listener's address.
 async fn start_inet(protocol: &str, clusters: &str) -> (Proxy, SocketAddr) {
-    let port = free_port();
+    let port = reserved_port();
     let spec = format!("{{protocol: {protocol}, port: {port}}}");
     (
         start_proxy(&one_listener(&spec, clusters)).await,
@@ -239,7 +237,7 @@ async fn unix_peer_vanishing_with_a_reply_in_flight_is_a_session_error() {
 /// and is counted; the proxy's other listener keeps serving.
 #[tokio::test]
 async fn udp_endpoint_port_closed_fails_the_session() {
-    let (bad, good, closed) = (free_port(), free_port(), free_port());
+    let (bad, good, closed) = (reserved_port(), reserved_port(), reserved_port());
     let worker = udp_echo("Echo: ").await;
     let proxy = start_proxy(&format!(
         "listeners:\n  - name: bad\n    spec: {{protocol: UDP, port: {bad}}}\n    rules:\n      \
@@ -275,7 +273,7 @@ async fn udp_endpoint_port_closed_fails_the_session() {
 /// is closed, the failure is counted on the listener and the cluster, and the proxy serves on.
 #[tokio::test]
 async fn tcp_endpoint_refusing_fails_the_session_setup() {
-    let (bad, good, closed) = (free_port(), free_port(), free_port());
+    let (bad, good, closed) = (reserved_port(), reserved_port(), reserved_port());
     let proxy = start_proxy(&format!(
         "listeners:\n  - name: bad\n    spec: {{protocol: TCP, port: {bad}}}\n    rules:\n      \
          - action: {{route: {{destination: closed}}}}\n  \

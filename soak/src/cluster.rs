@@ -41,7 +41,7 @@ impl Harness {
     pub fn state(&self) -> Result<State, String> {
         let dirs = Dirs::new(&self.state_dir, &self.cluster);
         State::load(&dirs)
-            .map_err(|e| e.0)?
+            .map_err(|e| format!("{e:#}"))?
             .ok_or_else(|| format!("cluster {} is not up", self.cluster))
     }
 
@@ -49,7 +49,7 @@ impl Harness {
     pub fn readiness(&self) -> Result<BTreeMap<String, bool>, String> {
         let state = self.state()?;
         let dirs = Dirs::new(&self.state_dir, &self.cluster);
-        let seen = observe(&state, &dirs).map_err(|e| e.0)?;
+        let seen = observe(&state, &dirs).map_err(|e| format!("{e:#}"))?;
         Ok(seen.into_iter().map(|(k, v)| (k, v.ready)).collect())
     }
 

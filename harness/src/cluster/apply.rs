@@ -3,16 +3,17 @@
 
 use std::path::PathBuf;
 
+use anyhow::Result;
 use serde_json::Value;
 
 use super::observe::refresh_dns;
 use super::reconcile::reconcile;
 use super::signals::check_interrupted;
 use super::{Options, say};
+use crate::kubelet;
 use crate::manifest::{self, Manifests};
 use crate::pod;
 use crate::state::{Dirs, Lock, State};
-use crate::{Result, kubelet};
 
 /// `apply`: applies ConfigMaps (kubelet-style swap in every pod that mounts them), Services
 /// (DNS) and workloads (new, scaled, or rolled to a changed template), leaving the rest running.

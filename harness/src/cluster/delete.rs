@@ -1,13 +1,15 @@
 //! `delete-pod`: one pod deleted as `kubectl delete pod` deletes it, then replaced as its
 //! workload's controller (ReplicaSet, DaemonSet, StatefulSet) would replace it.
 
+use anyhow::{Result, anyhow};
+
 use super::Options;
 use super::observe::{observe, refresh_dns};
 use super::pods::delete_pod;
 use super::reconcile::reconcile;
+use crate::dns;
 use crate::manifest::Object;
 use crate::state::{Dirs, Lock, State};
-use crate::{Result, dns, err};
 
 /// `delete-pod`: takes the pod out of DNS (as its endpoints drop a terminating pod), stops and
 /// removes it, then brings its workload back to its replica count (a new pod with a new name
@@ -22,7 +24,7 @@ pub fn delete_pod_command(opts: &Options, name: &str) -> Result<()> {
         .pods
         .get(name)
         .map(|p| p.owner.clone())
-        .ok_or_else(|| err!("no pod {name} in cluster {} (see `status`)", opts.cluster))?;
+        .ok_or_else(|| anyhow!("no pod {name} in cluster {} (see `status`)", opts.cluster))?;
     let result = delete_and_replace(&mut state, &dirs, name, &owner);
     state.save(&dirs)?;
     result

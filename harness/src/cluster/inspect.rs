@@ -3,21 +3,22 @@
 
 use std::fs;
 
+use anyhow::{Context, Result, anyhow};
 use serde_json::Value;
 
 use super::Options;
 use super::observe::{ContainerState, ContainerStatus, observe};
+use crate::dns;
 use crate::pod;
 use crate::podman::Podman;
 use crate::process::Proc;
 use crate::state::{ContainerRef, Dirs, State};
-use crate::{Context, Result, dns, err};
 
 /// `status`: pods, their IPs, readiness and kubectl's STATUS, and what the Services resolve to.
 pub fn status(opts: &Options, json: bool) -> Result<()> {
     let dirs = Dirs::new(&opts.state_root, &opts.cluster);
     let Some(state) = State::load(&dirs)? else {
-        return Err(err!("cluster {} is not up", opts.cluster));
+        return Err(anyhow!("cluster {} is not up", opts.cluster));
     };
     let seen = observe(&state, &dirs)?;
     if json {
@@ -112,11 +113,11 @@ fn container_json(c: &ContainerStatus) -> Value {
 /// `describe`: a pod as `kubectl describe pod` shows it.
 pub fn describe(opts: &Options, pod_name: &str) -> Result<()> {
     let dirs = Dirs::new(&opts.state_root, &opts.cluster);
-    let state = State::load(&dirs)?.ok_or_else(|| err!("cluster {} is not up", opts.cluster))?;
+    let state = State::load(&dirs)?.ok_or_else(|| anyhow!("cluster {} is not up", opts.cluster))?;
     let pod = state
         .pods
         .get(pod_name)
-        .ok_or_else(|| err!("no pod {pod_name} (see `status`)"))?;
+        .ok_or_else(|| anyhow!("no pod {pod_name} (see `status`)"))?;
     let seen = observe(&state, &dirs)?;
     let s = &seen[pod_name];
     println!("Name:         {}", pod.name);
@@ -176,29 +177,28 @@ pub fn exec(
     argv: &[String],
 ) -> Result<i32> {
     let dirs = Dirs::new(&opts.state_root, &opts.cluster);
-    let state = State::load(&dirs)?.ok_or_else(|| err!("cluster {} is not up", opts.cluster))?;
+    let state = State::load(&dirs)?.ok_or_else(|| anyhow!("cluster {} is not up", opts.cluster))?;
     let pod = state
         .pods
         .get(pod_name)
-        .ok_or_else(|| err!("no pod {pod_name} (see `status`)"))?;
+        .ok_or_else(|| anyhow!("no pod {pod_name} (see `status`)"))?;
     let cs = pod::containers(&pod.spec, "containers");
     let c = match container {
         Some(n) => cs
             .iter()
             .find(|c| c.get("name").and_then(Value::as_str) == Some(n))
-            .ok_or_else(|| err!("pod {pod_name} has no container {n}"))?,
+            .ok_or_else(|| anyhow!("pod {pod_name} has no container {n}"))?,
         None => cs
             .first()
-            .ok_or_else(|| err!("pod {pod_name} has no containers"))?,
+            .ok_or_else(|| anyhow!("pod {pod_name} has no containers"))?,
     };
     let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
     // The process runtime's command holds the pod's network namespace open until it runs.
-    let (mut cmd, _netns) = match pod.containers.get(name) {
+    let mut cmd = match pod.containers.get(name) {
         Some(ContainerRef::Podman(r)) => {
             let args = ["exec", "-i", r.container.as_str()];
             let exec = args.iter().map(|a| a.to_string());
-            let cmd = Podman::new(&dirs)?.command(exec.chain(argv.iter().cloned()));
-            (cmd, None)
+            Podman::new(&dirs)?.command(exec.chain(argv.iter().cloned()))
         }
         _ => {
             let volumes = pod::volume_dirs(&dirs, pod);
@@ -206,18 +206,20 @@ pub fn exec(
             pod::command(&plan, false)?
         }
     };
-    let status = cmd.status().context(|| format!("running {}", argv[0]))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("running {}", argv[0]))?;
     Ok(status.code().unwrap_or(128 + 9))
 }
 
 /// `logs`: a container's output so far.
 pub fn logs(opts: &Options, pod_name: &str, container: Option<&str>) -> Result<String> {
     let dirs = Dirs::new(&opts.state_root, &opts.cluster);
-    let state = State::load(&dirs)?.ok_or_else(|| err!("cluster {} is not up", opts.cluster))?;
+    let state = State::load(&dirs)?.ok_or_else(|| anyhow!("cluster {} is not up", opts.cluster))?;
     let pod = state
         .pods
         .get(pod_name)
-        .ok_or_else(|| err!("no pod {pod_name}"))?;
+        .ok_or_else(|| anyhow!("no pod {pod_name}"))?;
     let c = match container {
         Some(c) => c.to_string(),
         None => pod
@@ -225,11 +227,11 @@ pub fn logs(opts: &Options, pod_name: &str, container: Option<&str>) -> Result<S
             .keys()
             .next()
             .cloned()
-            .ok_or_else(|| err!("pod {pod_name} has no containers"))?,
+            .ok_or_else(|| anyhow!("pod {pod_name} has no containers"))?,
     };
     if let Some(ContainerRef::Podman(r)) = pod.containers.get(&c) {
         if let Some(failed) = &r.failed {
-            return Err(err!(
+            return Err(anyhow!(
                 "pod {pod_name} container {c} never started: {}: {}",
                 failed.reason,
                 failed.message
@@ -238,10 +240,10 @@ pub fn logs(opts: &Options, pod_name: &str, container: Option<&str>) -> Result<S
         let out = Podman::new(&dirs)?
             .command(["logs", r.container.as_str()])
             .output()
-            .context(|| format!("podman logs {}", r.container))?;
+            .with_context(|| format!("podman logs {}", r.container))?;
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned()
             + &String::from_utf8_lossy(&out.stderr));
     }
     let path = dirs.log(pod_name, &c);
-    fs::read_to_string(&path).context(|| format!("reading {}", path.display()))
+    fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
 }

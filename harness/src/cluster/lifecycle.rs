@@ -6,19 +6,20 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use anyhow::{Context, Result, anyhow};
+
 use super::apply::apply_manifests;
 use super::observe::refresh_dns;
 use super::signals::{check_interrupted, install_signal_handlers, interrupted};
 use super::teardown::teardown;
 use super::{Options, UpOptions, say};
 use crate::state::{Dirs, Lock, Resource, Runtime, State};
-use crate::{Context, Result, dns, err, manifest, net, pod, process};
+use crate::{dns, manifest, net, pod, process};
 
 /// Fails unless running as root with `tools` on the PATH; `install` says how to get them.
 fn require_root_and_tools(tools: &[&str], install: &str) -> Result<()> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err(err!(
+    if !rustix::process::geteuid().is_root() {
+        return Err(anyhow!(
             "must run as root (it creates network namespaces and mounts)"
         ));
     }
@@ -31,7 +32,10 @@ fn require_root_and_tools(tools: &[&str], install: &str) -> Result<()> {
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(err!("missing programs: {} ({install})", missing.join(", ")))
+        Err(anyhow!(
+            "missing programs: {} ({install})",
+            missing.join(", ")
+        ))
     }
 }
 
@@ -52,7 +56,7 @@ pub fn up(opts: &Options, up: &UpOptions, paths: &[PathBuf]) -> Result<()> {
     let _lock = Lock::take(&opts.state_root, &opts.cluster)?;
     let dirs = Dirs::new(&opts.state_root, &opts.cluster);
     if State::load(&dirs)?.is_some() {
-        return Err(err!(
+        return Err(anyhow!(
             "cluster {} is already up (state in {}); run `down` first",
             opts.cluster,
             dirs.root.display()
@@ -61,7 +65,7 @@ pub fn up(opts: &Options, up: &UpOptions, paths: &[PathBuf]) -> Result<()> {
     let (network, prefix) = net::parse_subnet(&up.subnet)?;
     let node_ip = net::host_addr(network, prefix, 1).expect("prefix <= 29");
     if net::link_exists(&up.bridge) {
-        return Err(err!(
+        return Err(anyhow!(
             "a link named {} exists already (another cluster?); pick another --bridge",
             up.bridge
         ));
@@ -87,7 +91,7 @@ pub fn up(opts: &Options, up: &UpOptions, paths: &[PathBuf]) -> Result<()> {
         dns_hosts: String::new(),
         last_ip: None,
     };
-    fs::create_dir_all(&dirs.root).context(|| format!("creating {}", dirs.root.display()))?;
+    fs::create_dir_all(&dirs.root).with_context(|| format!("creating {}", dirs.root.display()))?;
     state.save(&dirs)?;
     let result = (|| -> Result<()> {
         state.record(
@@ -116,9 +120,9 @@ pub fn up(opts: &Options, up: &UpOptions, paths: &[PathBuf]) -> Result<()> {
         apply_manifests(&mut state, &dirs, &manifests)
     })();
     if let Err(e) = result {
-        say(format!("up failed: {e}; tearing down"));
+        say(format!("up failed: {e:#}; tearing down"));
         if let Err(t) = teardown(&mut state, &dirs) {
-            say(format!("teardown incomplete: {t}"));
+            say(format!("teardown incomplete: {t:#}"));
         }
         return Err(e);
     }

@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use anyhow::Result;
 use serde_json::Value;
 
 use crate::podman::{self, Observed, Podman};
 use crate::probe;
 use crate::process::exit_code_within;
 use crate::state::{ContainerRef, Dirs, Pod, PodmanRef, Reason, Runtime, State};
-use crate::{Result, dns, pod};
+use crate::{dns, pod};
 
 /// A container's state.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,16 +94,16 @@ fn observe_pod(
         };
         let exec = |argv: &[String], timeout: Duration| -> std::result::Result<i32, String> {
             // The process runtime's command holds the pod's network namespace open until it runs.
-            let (mut cmd, _netns) = match (running, podman) {
+            let mut cmd = match (running, podman) {
                 (ContainerRef::Podman(r), Some(p)) => {
                     let exec = ["exec", r.container.as_str()].into_iter().map(String::from);
-                    (p.command(exec.chain(argv.iter().cloned())), None)
+                    p.command(exec.chain(argv.iter().cloned()))
                 }
                 _ => {
                     let volumes = pod::volume_dirs(dirs, pod);
                     let plan = pod::plan_container(state, dirs, pod, spec, &volumes, Some(argv))
-                        .map_err(|e| e.0)?;
-                    pod::command(&plan, false).map_err(|e| e.0)?
+                        .map_err(|e| format!("{e:#}"))?;
+                    pod::command(&plan, false).map_err(|e| format!("{e:#}"))?
                 }
             };
             exit_code_within(&mut cmd, timeout)

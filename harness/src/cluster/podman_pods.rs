@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use anyhow::{Context, Result, anyhow};
 use serde_json::Value;
 
 use super::say;
@@ -18,7 +19,6 @@ use crate::podman::{
     never_pull, output, run_args,
 };
 use crate::state::{ContainerRef, Dirs, Pod, PodmanRef, Reason, Resource, State};
-use crate::{Context, Result, err};
 
 /// Seconds between SIGTERM and SIGKILL when the pod sets no `terminationGracePeriodSeconds`
 /// (the process runtime's grace too; Kubernetes' 30 s would make every teardown of an app that
@@ -64,8 +64,8 @@ fn plan(
         .get("image")
         .and_then(Value::as_str)
         .filter(|i| !i.is_empty())
-        .ok_or_else(|| err!("{}: no image (the podman runtime runs images)", what()))?;
-    let env = manifest_env(state, pod, container, Vec::new()).context(what)?;
+        .ok_or_else(|| anyhow!("{}: no image (the podman runtime runs images)", what()))?;
+    let env = manifest_env(state, pod, container, Vec::new()).with_context(what)?;
     let vars: BTreeMap<String, String> = env.iter().cloned().collect();
     let root = dirs.root.display().to_string();
     Ok(RunSpec {
@@ -77,7 +77,7 @@ fn plan(
         ],
         netns: pod.netns.clone(),
         hostname: (!pod.host_network).then(|| pod.name.clone()),
-        mounts: container_mounts(dirs, pod, container, volumes, false).context(what)?,
+        mounts: container_mounts(dirs, pod, container, volumes, false).with_context(what)?,
         env,
         user: user(&pod.spec, container),
         read_only: container
@@ -137,7 +137,7 @@ pub(super) fn start_containers(
             },
         };
         if let Err(why) = code {
-            return Err(err!(
+            return Err(anyhow!(
                 "pod {} init container {cname} failed ({why}); see `logs {} -c {cname}`",
                 pod.name,
                 pod.name
@@ -185,7 +185,7 @@ fn start(podman: &Podman, pod: &str, cname: &str, spec: &RunSpec, present: bool)
     } else {
         match output(podman.command(run_args(spec))) {
             Ok(_) => return None,
-            Err(e) => ("StartError", e.0),
+            Err(e) => ("StartError", format!("{e:#}")),
         }
     };
     say(format!("pod/{pod} container {cname}: {reason}: {message}"));
@@ -204,7 +204,7 @@ fn wait(podman: &Podman, name: &str) -> Result<i64> {
         if let Some(("exited" | "stopped", code)) = out.trim().split_once(' ') {
             return code
                 .parse()
-                .map_err(|_| err!("podman inspect {name}: exit code {code:?}"));
+                .map_err(|_| anyhow!("podman inspect {name}: exit code {code:?}"));
         }
         check_interrupted()?;
         std::thread::sleep(std::time::Duration::from_millis(200));

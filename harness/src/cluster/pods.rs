@@ -7,6 +7,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::Stdio;
 
+use anyhow::{Context, Result, anyhow};
 use serde_json::Value;
 
 use super::podman_pods::start_containers;
@@ -18,7 +19,6 @@ use crate::net;
 use crate::pod::{self, MARKER};
 use crate::process::Proc;
 use crate::state::{ContainerRef, Dirs, Pod, Resource, Runtime, State};
-use crate::{Context, Result, err};
 
 /// The first free pod IP after the one handed out last, wrapping around (the node has the
 /// first address), as a CNI's host-local IPAM hands them out: a pod that replaces a deleted one
@@ -37,7 +37,7 @@ fn alloc_ip(state: &mut State) -> Result<Ipv4Addr> {
         .map(|k| 2 + (after - 1 + k) % pods)
         .filter_map(|n| net::host_addr(state.network, state.prefix, n))
         .find(|ip| !used.contains(ip))
-        .ok_or_else(|| err!("the pod network is full"))?;
+        .ok_or_else(|| anyhow!("the pod network is full"))?;
     state.last_ip = Some(ip);
     Ok(ip)
 }
@@ -154,13 +154,13 @@ fn start_processes(
             .create(true)
             .append(true)
             .open(dirs.log(&pod.name, &plan.name))?;
-        let (mut cmd, _netns) = pod::command(&plan, true)?;
+        let mut cmd = pod::command(&plan, true)?;
         cmd.stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
         let mut child = cmd
             .spawn()
-            .context(|| format!("starting pod {} container {}", pod.name, plan.name))?;
+            .with_context(|| format!("starting pod {} container {}", pod.name, plan.name))?;
         let proc = Proc::of(child.id() as i32);
         state.record(
             Some(&pod.name),
@@ -173,7 +173,7 @@ fn start_processes(
         if init {
             let status = child.wait()?;
             if !status.success() {
-                return Err(err!(
+                return Err(anyhow!(
                     "pod {} init container {} failed ({status}); see {}",
                     pod.name,
                     plan.name,

@@ -1,10 +1,11 @@
 //! Bringing a workload's pods in line with it: StatefulSet ordinals, Deployment and bare Pod
 //! replicas, rollouts of a changed template.
 
+use anyhow::Result;
+
 use super::pods::{create_pod, delete_pod};
 use super::say;
 use super::signals::check_interrupted;
-use crate::Result;
 use crate::manifest::{self, Object};
 use crate::state::{Dirs, State};
 

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::{Result, err};
+use anyhow::{Result, anyhow};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -14,7 +14,9 @@ extern "C" fn on_signal(_: libc::c_int) {
 /// interrupted `up` tears down what it made, and `run` tears everything down).
 pub fn install_signal_handlers() {
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe. rustix
+        // installs handlers only through `rustix::runtime`, unsafe too and meant for programs
+        // without libc, so the libc call stays.
         unsafe {
             libc::signal(sig, on_signal as *const () as libc::sighandler_t);
         }
@@ -29,7 +31,7 @@ pub fn interrupted() -> bool {
 /// An "interrupted" error once a signal asked the harness to stop, so a step can bail out.
 pub(super) fn check_interrupted() -> Result<()> {
     if interrupted() {
-        Err(err!("interrupted"))
+        Err(anyhow!("interrupted"))
     } else {
         Ok(())
     }

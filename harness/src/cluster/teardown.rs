@@ -5,11 +5,13 @@
 use std::fs;
 use std::time::Duration;
 
+use anyhow::{Context, Result, anyhow};
+
+use crate::net;
 use crate::pod::{MARKER, mount_points};
 use crate::podman::{self, CLUSTER_LABEL, POD_LABEL, Podman};
 use crate::process::{self, Proc};
 use crate::state::{Dirs, Resource, Runtime, State};
-use crate::{Context, Result, err, net};
 
 /// The podman containers to sweep by label besides the recorded ones: all of the cluster's,
 /// or one pod's.
@@ -60,10 +62,10 @@ pub(super) fn remove_resources(
         .collect();
     if let Some(s) = sweep {
         if let Err(e) = podman::stop_and_remove(&s.podman, &containers) {
-            errors.push(e.0);
+            errors.push(format!("{e:#}"));
         }
         if let Err(e) = podman::remove_labelled(&s.podman, &s.labels) {
-            errors.push(e.0);
+            errors.push(format!("{e:#}"));
         }
     } else if !containers.is_empty() {
         errors.push(format!(
@@ -96,7 +98,7 @@ pub(super) fn remove_resources(
         let res = match r {
             Resource::Process { proc, what } => {
                 if proc.alive() {
-                    Err(err!("process {what} (pid {}) did not exit", proc.pid))
+                    Err(anyhow!("process {what} (pid {}) did not exit", proc.pid))
                 } else {
                     Ok(())
                 }
@@ -120,13 +122,13 @@ pub(super) fn remove_resources(
             }
         };
         if let Err(e) = res {
-            errors.push(e.0);
+            errors.push(format!("{e:#}"));
         }
     }
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(err!("{}", errors.join("; ")))
+        Err(anyhow!("{}", errors.join("; ")))
     }
 }
 
@@ -140,13 +142,13 @@ pub(super) fn teardown(state: &mut State, dirs: &Dirs) -> Result<()> {
     match result {
         Ok(()) => {
             fs::remove_dir_all(&dirs.root)
-                .context(|| format!("removing {}", dirs.root.display()))?;
+                .with_context(|| format!("removing {}", dirs.root.display()))?;
             Ok(())
         }
         Err(e) => {
             state.save(dirs)?;
-            Err(err!(
-                "{e} (state kept in {}; run `down` again)",
+            Err(anyhow!(
+                "{e:#} (state kept in {}; run `down` again)",
                 dirs.root.display()
             ))
         }

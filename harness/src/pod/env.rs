@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 use std::fs;
 
+use anyhow::{Context, Result, anyhow};
 use serde_json::Value;
 
 use super::expand::expand;
 use super::{MARKER, containers};
 use crate::state::{Dirs, Pod, State};
-use crate::{Context, Result, err};
 
 /// The container's environment: PATH (the bin dir first), HOSTNAME, HOME, the cluster marker,
 /// then `envFrom`, then `env` (values with `$(VAR)` references expanded, `valueFrom` from the
@@ -79,13 +79,13 @@ pub fn manifest_env(
                 }
                 None if optional => {}
                 None => {
-                    return Err(err!(
+                    return Err(anyhow!(
                         "envFrom: ConfigMap {name} is in none of the manifests"
                     ));
                 }
             }
         } else {
-            return Err(err!("envFrom: only configMapRef is supported"));
+            return Err(anyhow!("envFrom: only configMapRef is supported"));
         }
     }
     for e in containers(container, "env") {
@@ -98,7 +98,7 @@ pub fn manifest_env(
         let value = if let Some(v) = e.get("value") {
             expand(v.as_str().unwrap_or_default(), &vars)
         } else if let Some(from) = e.get("valueFrom") {
-            value_from(state, pod, from).context(|| format!("env {name}"))?
+            value_from(state, pod, from).with_context(|| format!("env {name}"))?
         } else {
             String::new()
         };
@@ -148,7 +148,7 @@ fn value_from(state: &State, pod: &Pod, from: &Value) -> Result<String> {
                 } else if let Some(k) = bracket("metadata.annotations") {
                     pod.annotations.get(&k).cloned().unwrap_or_default()
                 } else {
-                    return Err(err!("fieldRef {path:?} is not supported"));
+                    return Err(anyhow!("fieldRef {path:?} is not supported"));
                 }
             }
         });
@@ -165,10 +165,10 @@ fn value_from(state: &State, pod: &Pod, from: &Value) -> Result<String> {
         return match (v, optional) {
             (Some(v), _) => Ok(v.to_string()),
             (None, true) => Ok(String::new()),
-            (None, false) => Err(err!("configMapKeyRef {name}/{key} not found")),
+            (None, false) => Err(anyhow!("configMapKeyRef {name}/{key} not found")),
         };
     }
-    Err(err!(
+    Err(anyhow!(
         "only fieldRef and configMapKeyRef are supported in valueFrom"
     ))
 }

@@ -3,9 +3,9 @@
 
 use std::fs;
 
+use anyhow::Result;
 use serde_json::Value;
 
-use crate::Result;
 use crate::dns;
 use crate::state::{Dirs, Pod, State};
 

@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
+use anyhow::{Context, Result, anyhow};
 use serde_json::Value;
 
 use super::containers;
 use crate::state::{Dirs, Pod, Resource, State};
-use crate::{Context, Result, err};
 
 /// A bind mount inside a container's mount namespace.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,14 +42,14 @@ pub fn container_mounts(
             .and_then(Value::as_str)
             .unwrap_or_default();
         if !target.starts_with('/') {
-            return Err(err!(
+            return Err(anyhow!(
                 "volumeMount {name}: mountPath {target:?} is not absolute"
             ));
         }
         let mut source = volumes
             .get(name)
             .cloned()
-            .ok_or_else(|| err!("volumeMount {name}: the pod has no such volume"))?;
+            .ok_or_else(|| anyhow!("volumeMount {name}: the pod has no such volume"))?;
         if let Some(sub) = vm
             .get("subPath")
             .and_then(Value::as_str)
@@ -59,12 +59,12 @@ pub fn container_mounts(
                 .components()
                 .any(|c| !matches!(c, Component::Normal(_)))
             {
-                return Err(err!("volumeMount {name}: bad subPath {sub:?}"));
+                return Err(anyhow!("volumeMount {name}: bad subPath {sub:?}"));
             }
             // As in Kubernetes: the path is resolved once, so a ConfigMap behind a subPath mount
             // never updates.
             source = fs::canonicalize(source.join(sub))
-                .context(|| format!("volumeMount {name}: subPath {sub}"))?;
+                .with_context(|| format!("volumeMount {name}: subPath {sub}"))?;
         }
         let is_configmap = containers(&pod.spec, "volumes").iter().any(|v| {
             v.get("name").and_then(Value::as_str) == Some(name) && v.get("configMap").is_some()
@@ -141,20 +141,21 @@ pub fn ensure_targets(state: &mut State, mounts: &[Mount]) -> Result<()> {
             p = dir.parent();
         }
         for dir in missing.into_iter().rev() {
-            fs::create_dir(&dir).context(|| format!("creating mount point {}", dir.display()))?;
+            fs::create_dir(&dir)
+                .with_context(|| format!("creating mount point {}", dir.display()))?;
             if record {
                 state.record(None, Resource::Dir { path: dir });
             }
         }
         if is_dir {
             fs::create_dir(&host_path)
-                .context(|| format!("creating mount point {}", host_path.display()))?;
+                .with_context(|| format!("creating mount point {}", host_path.display()))?;
             if record {
                 state.record(None, Resource::Dir { path: host_path });
             }
         } else {
             fs::write(&host_path, b"")
-                .context(|| format!("creating mount point {}", host_path.display()))?;
+                .with_context(|| format!("creating mount point {}", host_path.display()))?;
             if record {
                 state.record(None, Resource::File { path: host_path });
             }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use anyhow::{Context, Result, anyhow};
 use serde_json::Value;
 
 use super::env::container_env;
@@ -11,7 +12,6 @@ use super::expand::expand_list;
 use super::mounts::{Mount, container_mounts};
 use super::program::{image_base, resolve_program, stage_program};
 use crate::state::{Dirs, Pod, State};
-use crate::{Context, Result, err};
 
 /// Everything needed to start one container.
 #[derive(Clone, Debug)]
@@ -50,7 +50,7 @@ pub fn plan_container(
         .unwrap_or("container")
         .to_string();
     let what = || format!("pod {} container {cname}", pod.name);
-    let env = container_env(state, dirs, pod, container).context(what)?;
+    let env = container_env(state, dirs, pod, container).with_context(what)?;
     let vars: BTreeMap<String, String> = env.iter().cloned().collect();
     let strings = |field: &str| expand_list(container, field, &vars);
     let mut argv = match override_argv {
@@ -59,7 +59,7 @@ pub fn plan_container(
     };
     let path_var = vars.get("PATH").cloned().unwrap_or_default();
     argv[0] = resolve_program(&argv[0], &path_var).ok_or_else(|| {
-        err!(
+        anyhow!(
             "{}: program {:?} is not on the host (PATH {path_var}){}",
             what(),
             argv[0],
@@ -71,9 +71,9 @@ pub fn plan_container(
         )
     })?;
     if Path::new(&argv[0]).starts_with(&state.bin_dir) {
-        argv[0] = stage_program(dirs, &argv[0]).context(what)?;
+        argv[0] = stage_program(dirs, &argv[0]).with_context(what)?;
     }
-    let mounts = container_mounts(dirs, pod, container, volumes, true).context(what)?;
+    let mounts = container_mounts(dirs, pod, container, volumes, true).with_context(what)?;
     let workdir = container
         .get("workingDir")
         .and_then(Value::as_str)
@@ -109,7 +109,7 @@ fn container_argv(
             match state.images.get(base).or_else(|| state.images.get(image)) {
                 Some(p) => p.split_whitespace().map(str::to_string).collect(),
                 None => {
-                    return Err(err!(
+                    return Err(anyhow!(
                         "{}: no command, and image {image:?} has no known program; give the \
                          container a command or map the image with --image {base}=PROGRAM",
                         what()

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
+use anyhow::{Result, anyhow};
+
 use crate::state::Dirs;
-use crate::{Result, err};
 
 /// The built-in image → program table, for containers that give no `command`. Keys are the
 /// image's last path element without tag or digest; `socat-perl` is the examples' app image
@@ -41,7 +42,7 @@ pub(super) fn stage_program(dirs: &Dirs, program: &str) -> Result<String> {
     let source = Path::new(program);
     let name = source
         .file_name()
-        .ok_or_else(|| err!("program path {program:?} has no file name"))?;
+        .ok_or_else(|| anyhow!("program path {program:?} has no file name"))?;
     let staged = dirs.root.join("bin").join(name);
     if !staged.is_file() {
         fs::create_dir_all(dirs.root.join("bin"))?;

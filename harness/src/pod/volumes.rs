@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
 
+use anyhow::{Context, Result, anyhow};
 use serde_json::Value;
 
 use super::containers;
 use crate::kubelet;
 use crate::state::{Dirs, Pod, State};
-use crate::{Context, Result, err};
 
 /// Host directories behind the pod's volumes, by volume name. Writes ConfigMap volumes in the
 /// kubelet's layout and creates emptyDirs.
@@ -25,10 +25,10 @@ pub fn prepare_volumes(state: &State, dirs: &Dirs, pod: &Pod) -> Result<BTreeMap
             let key = format!("{}/{cm_name}", pod.namespace);
             let payload = match state.configmaps.get(&key) {
                 Some(obj) => kubelet::payload(obj, cm.get("items"))
-                    .context(|| format!("pod {} volume {name}: ConfigMap {key}", pod.name))?,
+                    .with_context(|| format!("pod {} volume {name}: ConfigMap {key}", pod.name))?,
                 None if optional => kubelet::Payload::new(),
                 None => {
-                    return Err(err!(
+                    return Err(anyhow!(
                         "pod {} mounts ConfigMap {key} (volume {name}), which is in none of the \
                          manifests: apply it with the workloads (e.g. l7mpc's output) or mark it optional",
                         pod.name
@@ -43,7 +43,7 @@ pub fn prepare_volumes(state: &State, dirs: &Dirs, pod: &Pod) -> Result<BTreeMap
         } else if vol.get("hostPath").is_some() {
             continue;
         } else {
-            return Err(err!(
+            return Err(anyhow!(
                 "pod {} volume {name}: only configMap, emptyDir and hostPath volumes are supported",
                 pod.name
             ));

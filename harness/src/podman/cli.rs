@@ -8,8 +8,9 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Command;
 
+use anyhow::{Result, anyhow};
+
 use crate::state::Dirs;
-use crate::{Result, err};
 
 /// The project's podman settings (scripts/podman/containers.conf), written into the cluster's
 /// state directory unless `CONTAINERS_CONF` names another file.
@@ -31,7 +32,7 @@ impl Podman {
         if fs::read_to_string(&conf).ok().as_deref() != Some(CONTAINERS_CONF) {
             fs::create_dir_all(&dirs.root)?;
             fs::write(&conf, CONTAINERS_CONF)
-                .map_err(|e| err!("writing {}: {e}", conf.display()))?;
+                .map_err(|e| anyhow!("writing {}: {e}", conf.display()))?;
         }
         Ok(Podman { conf })
     }
@@ -55,7 +56,7 @@ impl Podman {
 pub fn output(mut cmd: Command) -> Result<String> {
     let out = cmd
         .output()
-        .map_err(|e| err!("running podman: {e} (install it: scripts/setup.sh)"))?;
+        .map_err(|e| anyhow!("running podman: {e} (install it: scripts/setup.sh)"))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
@@ -63,7 +64,7 @@ pub fn output(mut cmd: Command) -> Result<String> {
             .get_args()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        Err(err!(
+        Err(anyhow!(
             "`podman {}` failed: {}",
             args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()

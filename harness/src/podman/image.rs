@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use anyhow::{Result, anyhow};
 use serde_json::Value;
 
 use super::cli::Podman;
-use crate::{Result, err};
 
 /// The parts of an image's config that decide what a container runs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -52,19 +52,19 @@ fn inspect(podman: &Podman, image: &str) -> Result<Option<ImageConfig>> {
     let out = podman
         .command(["image", "inspect", "--format", "json", image])
         .output()
-        .map_err(|e| err!("running podman: {e} (install it: scripts/setup.sh)"))?;
+        .map_err(|e| anyhow!("running podman: {e} (install it: scripts/setup.sh)"))?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         if stderr.contains("image not known") || stderr.contains("no such image") {
             return Ok(None);
         }
-        return Err(err!(
+        return Err(anyhow!(
             "`podman image inspect {image}` failed: {}",
             stderr.trim()
         ));
     }
     let all: Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| err!("`podman image inspect {image}`: unreadable output: {e}"))?;
+        .map_err(|e| anyhow!("`podman image inspect {image}`: unreadable output: {e}"))?;
     let config = &all[0]["Config"];
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()

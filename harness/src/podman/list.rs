@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use anyhow::Result;
 use serde_json::Value;
 
 use super::CLUSTER_LABEL;
 use super::cli::{Podman, output};
-use crate::Result;
 
 /// One container as `podman ps -a` reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]

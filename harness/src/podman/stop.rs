@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use anyhow::{Result, anyhow};
+
 use super::cli::{Podman, output};
-use crate::{Result, err};
 
 /// Stops the named containers (those sharing a grace period in parallel, in one `podman stop`),
 /// then removes them. Containers that do not exist are not an error.
@@ -21,7 +22,7 @@ pub fn stop_and_remove(podman: &Podman, containers: &[(String, u64)]) -> Result<
                 .chain(names.iter().copied()),
         );
         if let Err(e) = output(stop) {
-            errors.push(e.0);
+            errors.push(format!("{e:#}"));
         }
         let rm = podman.command(
             ["rm", "--ignore", "-f", "-t", "0"]
@@ -29,13 +30,13 @@ pub fn stop_and_remove(podman: &Podman, containers: &[(String, u64)]) -> Result<
                 .chain(names.iter().copied()),
         );
         if let Err(e) = output(rm) {
-            errors.push(e.0);
+            errors.push(format!("{e:#}"));
         }
     }
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(err!("{}", errors.join("; ")))
+        Err(anyhow!("{}", errors.join("; ")))
     }
 }
 

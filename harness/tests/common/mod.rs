@@ -1,13 +1,12 @@
 //! Test helpers shared by the harness's end-to-end tests: one cluster per test, torn down on
 //! drop even when the test fails, and commands run against it.
 
-#![allow(dead_code)] // Each test binary uses a different subset.
-
 pub mod images;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
 
 use l7mp_localcluster::pod::MARKER;
 use l7mp_localcluster::podman::CLUSTER_LABEL;
@@ -18,10 +17,8 @@ use serde_json::Value;
 pub const BIN: &str = env!("CARGO_BIN_EXE_l7mp-localcluster");
 
 pub fn preflight() {
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
     assert!(
-        euid == 0,
+        rustix::process::geteuid().is_root(),
         "these tests must run as root: they create network namespaces, a bridge and mounts"
     );
     let path = std::env::var("PATH").unwrap_or_default() + ":/usr/sbin:/sbin";
@@ -33,6 +30,15 @@ pub fn preflight() {
         missing.is_empty(),
         "missing programs {missing:?}: apt-get install -y iproute2 dnsmasq-base socat perl"
     );
+}
+
+/// Held by every cluster and every set of test containers for its whole life, so that they come
+/// one at a time: the task1 and call scenarios own fixed host ports (9001, 9100, ...), and the
+/// tests were written to run file after file, each file in a test binary of its own.
+pub fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    // A test that failed holding the turn has torn its cluster down on the way out.
+    TURN.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// One test cluster; torn down on drop even when the test fails.
@@ -47,6 +53,9 @@ pub struct Cluster {
     pub subnet: String,
     /// What runs its containers.
     pub runtime: Runtime,
+    /// The turn ([`one_at_a_time`]), given back after the cluster's `down` on drop: the last
+    /// field, so dropped last.
+    _turn: MutexGuard<'static, ()>,
 }
 
 impl Cluster {
@@ -57,6 +66,7 @@ impl Cluster {
     /// A cluster whose containers `runtime` runs.
     pub fn with_runtime(name: &str, n: u8, runtime: Runtime) -> Cluster {
         preflight();
+        let turn = one_at_a_time();
         Cluster {
             state: tempfile::Builder::new()
                 .prefix("l7mp-localcluster-test")
@@ -67,6 +77,7 @@ impl Cluster {
             bridge: format!("l7lct{n}"),
             subnet: format!("10.244.{}.0/24", 200 + u32::from(n)),
             runtime,
+            _turn: turn,
         }
     }
 

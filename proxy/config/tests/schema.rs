@@ -14,7 +14,7 @@ fn checked_in_schema_matches_the_types() {
     let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         on_disk == generated,
-        "{} is out of date; regenerate it with `L7MP_ACCEPT=1 cargo test -p l7mp-config --test schema`",
+        "{} is out of date; regenerate it with `L7MP_ACCEPT=1 cargo test -p l7mp-config --test main schema::`",
         path.display()
     );
 }

@@ -8,7 +8,7 @@ use tokio::net::UnixStream;
 
 use super::*;
 
-/// A running `l7mp --config <dir>/config.yaml` with its admin and metrics endpoints on free
+/// A running `l7mp --config <dir>/config.yaml` with its admin and metrics endpoints on reserved
 /// loopback ports, its stderr kept in `<dir>/stderr.log`; killed if the test fails.
 struct Process {
     child: KillOnDrop,
@@ -22,7 +22,7 @@ impl Process {
     async fn start(config: &str, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         write(&dir.path().join("config.yaml"), config);
-        let (admin, metrics) = (free_addr(), free_addr());
+        let (admin, metrics) = (reserved_addr(), reserved_addr());
         let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_l7mp"))
             .arg("--config")
@@ -148,7 +148,7 @@ fn echo_config(listeners: &[String]) -> String {
 
 #[tokio::test]
 async fn the_metrics_address_serves_health_readiness_and_metrics_only() {
-    let port = free_port();
+    let port = reserved_port();
     let p = Process::start(
         &echo_config(&[echo_listener(
             "in",
@@ -239,7 +239,7 @@ async fn a_thousand_idle_connections_do_not_keep_probes_waiting() {
 
 #[tokio::test]
 async fn restoring_the_running_config_after_a_bad_file_clears_the_failure() {
-    let port = free_port();
+    let port = reserved_port();
     let good = echo_config(&[echo_listener(
         "in",
         &format!("{{protocol: UDP, port: {port}, address: 127.0.0.1}}"),
@@ -318,7 +318,7 @@ async fn tcp_refused_soon(addr: SocketAddr) {
 
 #[tokio::test]
 async fn sigterm_closes_the_listeners_and_waits_for_live_sessions_then_exits_0() {
-    let port = free_port();
+    let port = reserved_port();
     let sockets = tempfile::tempdir().unwrap();
     let unix = sockets.path().join("in.sock");
     let config = echo_config(&[
@@ -377,7 +377,7 @@ async fn sigterm_closes_the_listeners_and_waits_for_live_sessions_then_exits_0()
 
 #[tokio::test]
 async fn a_second_signal_stops_at_once() {
-    let port = free_port();
+    let port = reserved_port();
     let config = echo_config(&[echo_listener(
         "tcp",
         &format!("{{protocol: TCP, port: {port}, address: 127.0.0.1}}"),
@@ -401,7 +401,7 @@ async fn a_second_signal_stops_at_once() {
 /// histogram of the listener, which counts every session that ended.
 #[tokio::test]
 async fn metrics_pass_promtool_with_build_process_and_session_duration() {
-    let port = free_port();
+    let port = reserved_port();
     let p = Process::start(
         &echo_config(&[echo_listener(
             "in",

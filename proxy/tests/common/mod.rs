@@ -2,9 +2,10 @@
 //! and echo servers of every protocol on real loopback sockets. Every wait is bounded, so a
 //! broken proxy fails a test instead of hanging it.
 
-#![allow(dead_code)] // Each test binary uses a different subset.
-
 pub mod netns;
+pub mod ports;
+
+pub use ports::{reserved_addr, reserved_port};
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -17,6 +18,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket, UnixListener};
 use tokio_seqpacket::UnixSeqpacketListener;
 use tokio_tungstenite::tungstenite::Message;
+
+/// SIGHUP reaches every reload controller in this process, so the test that sends it runs
+/// alone: every in-process reload controller holds this lock shared for its whole life, that
+/// test exclusively.
+pub static SIGNALS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 /// How long any single wait in a test may take.
 pub const WAIT: Duration = Duration::from_secs(5);
@@ -38,22 +44,6 @@ pub async fn start_proxy(yaml: &str) -> Proxy {
     Proxy::start(loaded.config, &options, &Workers::current())
         .await
         .expect("proxy starts")
-}
-
-/// A port that is free for both UDP and TCP on 127.0.0.1 right now.
-pub fn free_port() -> u16 {
-    loop {
-        let udp = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind udp");
-        let port = udp.local_addr().expect("addr").port();
-        if std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// A loopback address with a free port.
-pub fn free_addr() -> SocketAddr {
-    SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()))
 }
 
 fn prefixed(prefix: &str, data: &[u8]) -> Vec<u8> {
@@ -217,22 +207,6 @@ pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 /// `127.0.0.<n>`: a distinct loopback address (all of 127/8 is local on Linux).
 pub fn loopback(n: u8) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 0, n)
-}
-
-/// A port that is free for both UDP and TCP on every address in `ips` right now, so that
-/// endpoints of one cluster (which share the cluster's port) can sit on different addresses.
-pub fn shared_free_port(ips: &[Ipv4Addr]) -> u16 {
-    'search: loop {
-        let port = free_port();
-        for ip in ips {
-            let free = std::net::UdpSocket::bind((*ip, port)).is_ok()
-                && std::net::TcpListener::bind((*ip, port)).is_ok();
-            if !free {
-                continue 'search;
-            }
-        }
-        return port;
-    }
 }
 
 /// A UDP server on `addr` that answers each datagram with `prefix` + the datagram.

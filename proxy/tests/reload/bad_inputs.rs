@@ -39,7 +39,7 @@ async fn a_deleted_and_recreated_config_directory_is_followed_again() {
     let dir = root.path().join("config");
     std::fs::create_dir(&dir).unwrap();
     let echo = udp_echo("e: ").await;
-    let (p1, p2, p3) = (free_port(), free_port(), free_port());
+    let (p1, p2, p3) = (reserved_port(), reserved_port(), reserved_port());
     let mut volume = serving_a(&dir, p1, echo).await;
     // A re-check period long enough to tell an inotify pick-up from a re-check.
     let recheck = Duration::from_secs(3);
@@ -103,7 +103,7 @@ async fn a_deleted_and_recreated_config_directory_is_followed_again() {
 async fn a_directory_in_place_of_the_file_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let echo = udp_echo("e: ").await;
-    let (p1, p2) = (free_port(), free_port());
+    let (p1, p2) = (reserved_port(), reserved_port());
     let volume = serving_a(dir.path(), p1, echo).await;
     let path = volume.path();
     let proxy = Reloading::start(path.clone(), Duration::from_secs(1)).await;
@@ -137,7 +137,7 @@ async fn a_directory_in_place_of_the_file_is_rejected() {
 async fn a_symlink_loop_at_the_config_path_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let echo = udp_echo("e: ").await;
-    let (p1, p2) = (free_port(), free_port());
+    let (p1, p2) = (reserved_port(), reserved_port());
     let path = dir.path().join("config.yaml");
     std::fs::write(&path, config(&[udp_listener("a", p1, echo)])).unwrap();
     let proxy = Reloading::start(path.clone(), Duration::from_secs(1)).await;
@@ -169,7 +169,7 @@ async fn a_symlink_loop_at_the_config_path_is_rejected() {
 async fn a_50_mb_file_is_rejected_without_being_parsed() {
     let dir = tempfile::tempdir().unwrap();
     let echo = udp_echo("e: ").await;
-    let (p1, p2) = (free_port(), free_port());
+    let (p1, p2) = (reserved_port(), reserved_port());
     let mut volume = serving_a(dir.path(), p1, echo).await;
     let proxy = Reloading::start(volume.path(), Duration::from_secs(1)).await;
     let client = udp_client(local(p1)).await;
@@ -199,7 +199,7 @@ async fn a_50_mb_file_is_rejected_without_being_parsed() {
 async fn two_swaps_within_the_debounce_window_make_one_reload_of_the_last() {
     let dir = tempfile::tempdir().unwrap();
     let echo = udp_echo("e: ").await;
-    let (p1, p2, p3) = (free_port(), free_port(), free_port());
+    let (p1, p2, p3) = (reserved_port(), reserved_port(), reserved_port());
     let mut volume = serving_a(dir.path(), p1, echo).await;
     let debounce = Duration::from_millis(300);
     let proxy = Reloading::start_with(ReloadOptions {
@@ -244,7 +244,7 @@ async fn a_hundred_swaps_in_ten_seconds_end_on_the_last_content_and_never_stop_s
         udp_echo("2: ").await,
         udp_echo("last: ").await,
     );
-    let (pa, pb) = (free_port(), free_port());
+    let (pa, pb) = (reserved_port(), reserved_port());
     let volume = serving_a(dir.path(), pa, e1).await;
     let proxy = Reloading::start(volume.path(), Duration::from_millis(200)).await;
     let content = move |i: usize| {
@@ -309,7 +309,7 @@ async fn sighup_forces_a_re_read_when_no_event_arrived() {
     let mut own = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let echo = udp_echo("e: ").await;
-    let (p1, p2, p3) = (free_port(), free_port(), free_port());
+    let (p1, p2, p3) = (reserved_port(), reserved_port(), reserved_port());
     let path = dir.path().join("config.yaml");
     std::fs::write(&path, config(&[udp_listener("a", p1, echo)])).unwrap();
     let hour = Duration::from_secs(3600);
@@ -374,7 +374,7 @@ async fn sighup_forces_a_re_read_when_no_event_arrived() {
 async fn poll_mode_picks_up_a_change_without_inotify() {
     let dir = tempfile::tempdir().unwrap();
     let echo = udp_echo("e: ").await;
-    let (p1, p2) = (free_port(), free_port());
+    let (p1, p2) = (reserved_port(), reserved_port());
     let mut volume = serving_a(dir.path(), p1, echo).await;
     let proxy = Reloading::start_with(ReloadOptions {
         mode: WatchMode::Poll,

@@ -37,7 +37,7 @@ async fn no_reply(socket: &UdpSocket) {
 async fn a_listener_whose_settings_change_keeps_its_socket_and_its_sessions() {
     let dir = tempfile::tempdir().unwrap();
     let (old, new) = (udp_echo("A: ").await, udp_echo("B: ").await);
-    let port = free_port();
+    let port = reserved_port();
     let listener = |to: SocketAddr, options: &str| {
         format!(
             "listeners:\n  - name: a\n    spec: {{protocol: UDP, port: {port}}}\n    rules:\n      \
@@ -112,7 +112,7 @@ async fn a_cluster_with_new_endpoints_keeps_old_sessions_on_the_old_endpoint() {
             break (one, two);
         }
     };
-    let port = free_port();
+    let port = reserved_port();
     let cluster = |endpoint: SocketAddr| {
         format!(
             "listeners:\n  - name: a\n    spec: {{protocol: UDP, port: {port}}}\n    \
@@ -153,7 +153,7 @@ async fn a_cluster_with_new_endpoints_keeps_old_sessions_on_the_old_endpoint() {
 async fn a_changed_connect_filter_applies_to_new_peers_on_the_same_socket() {
     let dir = tempfile::tempdir().unwrap();
     let echo = udp_echo("E: ").await;
-    let port = free_port();
+    let port = reserved_port();
     let listener = |peer: Ipv4Addr| {
         format!(
             "listeners:\n  - name: a\n    spec: {{protocol: UDP, port: {port}, connect: {{address: {peer}}}}}\n    \

@@ -2,8 +2,6 @@
 //! readiness while no valid config has been applied, the read-only contract (405, 404),
 //! clients that send garbage, too much or nothing, and the real binary scraped by HTTP.
 
-#[path = "../common/mod.rs"]
-mod common;
 mod process;
 
 use std::net::SocketAddr;
@@ -11,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use l7mp::admin::{Admin, Scope};
 use l7mp::proxy::{Options, Proxy, View, Workers};
 use l7mp::reload::watch::WatchMode;
@@ -28,12 +26,15 @@ struct Served {
     view: Arc<View>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
+    /// Held for the controller's life: a SIGHUP another test sends would make it re-read.
+    _signals: tokio::sync::RwLockReadGuard<'static, ()>,
 }
 
 impl Served {
     /// Starts like `l7mp --config path [--wait-for-config]`: an empty proxy and the admin
     /// endpoint first, then the file's config if it is valid.
     async fn start(path: PathBuf) -> Self {
+        let signals = SIGNALS.read().await;
         let options = Options {
             bind_address: Some([127, 0, 0, 1].into()),
             ..Options::default()
@@ -78,6 +79,7 @@ impl Served {
             view,
             stop,
             task,
+            _signals: signals,
         }
     }
 
@@ -187,7 +189,7 @@ async fn every_endpoint_follows_a_reload_and_a_failed_one() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.yaml");
     let echo = udp_echo("e: ").await;
-    let (p1, p2) = (free_port(), free_port());
+    let (p1, p2) = (reserved_port(), reserved_port());
     let first = config(&[udp_listener("a", p1)], echo);
     write(&path, &first);
     let proxy = Served::start(path.clone()).await;
@@ -326,7 +328,7 @@ async fn not_ready_until_the_first_valid_config_then_ready() {
     assert_eq!(proxy.json("/sessions").await, serde_json::json!([]));
 
     let echo = udp_echo("e: ").await;
-    write(&path, &config(&[udp_listener("a", free_port())], echo));
+    write(&path, &config(&[udp_listener("a", reserved_port())], echo));
     eventually("generation 1", || proxy.status.generation() >= 1).await;
     assert_eq!(proxy.get("/readyz").await.status, 200);
     let m = proxy.metrics().await;
@@ -343,7 +345,7 @@ async fn sessions_are_listed_while_they_run_and_gone_when_they_end() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.yaml");
     let echo = tcp_echo("e: ").await;
-    let port = free_port();
+    let port = reserved_port();
     write(
         &path,
         &format!(
@@ -384,7 +386,7 @@ async fn ended_sessions_stay_listed_for_the_listeners_track_time() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.yaml");
     let echo = tcp_echo("e: ").await;
-    let (kept, brief) = (free_port(), free_port());
+    let (kept, brief) = (reserved_port(), reserved_port());
     let listener = |name: &str, port: u16, track: u64| {
         format!(
             "  - name: {name}\n    spec: {{protocol: TCP, port: {port}}}\n    options: {{track: {track}}}\n    \
@@ -534,7 +536,7 @@ async fn the_binary_serves_metrics_and_readiness_on_its_admin_address() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.yaml");
     write(&path, "listeners: [\n");
-    let admin = free_addr();
+    let admin = reserved_addr();
     let mut child = KillOnDrop(
         std::process::Command::new(env!("CARGO_BIN_EXE_l7mp"))
             .arg("--config")
@@ -565,7 +567,7 @@ async fn the_binary_serves_metrics_and_readiness_on_its_admin_address() {
     };
     assert_eq!(not_ready.status, 503);
 
-    let port = free_port();
+    let port = reserved_port();
     write(
         &path,
         &format!(

@@ -3,8 +3,6 @@
 //! sessions the change does not touch, and never replaces a good config with a bad one.
 
 mod bad_inputs;
-#[path = "../common/mod.rs"]
-mod common;
 mod in_place;
 mod kubelet;
 
@@ -12,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use kubelet::ConfigMapVolume;
 use l7mp::proxy::{Options, Proxy, View, Workers};
 use l7mp::reload::watch::WatchMode;
@@ -20,10 +18,6 @@ use l7mp::reload::{ReloadOptions, ReloadStatus};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
-
-/// SIGHUP reaches every reload controller in this process, so the test that sends it runs
-/// alone: every other proxy holds this lock shared for its whole life, that test exclusively.
-static SIGNALS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 /// A proxy under its reload controller, running until dropped.
 struct Reloading {
@@ -134,7 +128,7 @@ fn config(listeners: &[String]) -> String {
 async fn an_added_listener_serves_after_a_configmap_swap_and_identical_content_is_a_no_op() {
     let dir = tempfile::tempdir().unwrap();
     let echo = udp_echo("e: ").await;
-    let (p1, p2) = (free_port(), free_port());
+    let (p1, p2) = (reserved_port(), reserved_port());
     let first = config(&[udp_listener("a", p1, echo)]);
     let mut volume = ConfigMapVolume::new(dir.path(), "config.yaml", &first);
     let proxy = Reloading::start(volume.path(), Duration::from_secs(1)).await;
@@ -162,7 +156,7 @@ async fn a_udp_flow_through_an_unchanged_listener_loses_nothing_across_50_reload
     let dir = tempfile::tempdir().unwrap();
     let echo = udp_echo("e: ").await;
     let other = udp_echo("o: ").await;
-    let (port, spare) = (free_port(), free_port());
+    let (port, spare) = (reserved_port(), reserved_port());
     let mut volume = ConfigMapVolume::new(
         dir.path(),
         "config.yaml",
@@ -202,7 +196,7 @@ async fn a_udp_flow_through_an_unchanged_listener_loses_nothing_across_50_reload
 async fn a_tcp_connection_keeps_its_route_while_new_ones_take_the_new_route() {
     let dir = tempfile::tempdir().unwrap();
     let (old, new) = (tcp_echo("old: ").await, tcp_echo("new: ").await);
-    let port = free_port();
+    let port = reserved_port();
     let tcp = |to: SocketAddr| {
         format!(
             "listeners:\n  - name: t\n    spec: {{protocol: TCP, port: {port}}}\n    rules:\n      \
@@ -235,7 +229,7 @@ async fn a_tcp_connection_keeps_its_route_while_new_ones_take_the_new_route() {
 async fn a_removed_listener_drains_then_closes() {
     let dir = tempfile::tempdir().unwrap();
     let echo = tcp_echo("e: ").await;
-    let port = free_port();
+    let port = reserved_port();
     let listener = format!(
         "listeners:\n  - name: t\n    spec: {{protocol: TCP, port: {port}}}\n    rules:\n      \
          - action: {{route: {{destination: {{spec: {{protocol: TCP, port: {}}}, \
@@ -272,7 +266,7 @@ async fn a_removed_listener_drains_then_closes() {
 async fn bad_files_never_replace_the_running_config() {
     let dir = tempfile::tempdir().unwrap();
     let echo = udp_echo("e: ").await;
-    let port = free_port();
+    let port = reserved_port();
     let good = config(&[udp_listener("a", port, echo)]);
     let mut volume = ConfigMapVolume::new(dir.path(), "config.yaml", &good);
     let proxy = Reloading::start(volume.path(), Duration::from_secs(1)).await;
@@ -287,7 +281,7 @@ async fn bad_files_never_replace_the_running_config() {
     // A port that is taken: the whole new config is refused, including its good listener.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken_port = taken.local_addr().unwrap().port();
-    let other = free_port();
+    let other = reserved_port();
     volume.update(&format!(
         "{}  - name: busy\n    spec: {{protocol: TCP, port: {taken_port}}}\n    rules: [{{action: {{route: {{destination: {{spec: {{protocol: Echo}}}}}}}}}}]\n",
         config(&[udp_listener("a", port, echo), udp_listener("b", other, echo)])
@@ -320,7 +314,7 @@ async fn bad_files_never_replace_the_running_config() {
 async fn plain_files_edited_in_place_or_replaced_by_rename_are_followed() {
     let dir = tempfile::tempdir().unwrap();
     let echo = udp_echo("e: ").await;
-    let (p1, p2, p3) = (free_port(), free_port(), free_port());
+    let (p1, p2, p3) = (reserved_port(), reserved_port(), reserved_port());
     let path = dir.path().join("l7mp.yaml");
     std::fs::write(&path, config(&[udp_listener("a", p1, echo)])).unwrap();
     let proxy = Reloading::start(path.clone(), Duration::from_secs(1)).await;
