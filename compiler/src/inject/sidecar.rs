@@ -33,10 +33,9 @@ const RUN_AS: i64 = 65532;
 /// Worker threads of an injected sidecar. The proxy's own default is one per CPU it may use,
 /// which for a container without a CPU limit is every core of the node: dozens of workers,
 /// each with its own sockets and buffers, for one pod's traffic. A sidecar also shares its
-/// pod's cores with the app, and a second worker that the app preempts holds up the flows the
-/// kernel hashed to it: in the UDP benchmark on a 2-core machine shared with its load, one
-/// worker had the lower p999 (x0.84 of nginx's) at no more CPU per round trip, where two had
-/// x1.31. A pod that needs more sets `--workers` itself.
+/// pod's cores with the app, and a worker the app preempts holds up every flow the kernel
+/// hashed to it (proxy/benches/README.md, "Worker count"). A pod that needs more sets
+/// `--workers` itself.
 pub const SIDECAR_WORKERS: u32 = 1;
 
 /// The `--config` path.
