@@ -108,7 +108,7 @@ async fn udp_traffic_keeps_the_session_alive() {
     let (proxy, to) = start_to_out("UDP", json!({"idle_timeout": 1}), echo.port()).await;
     let stats = listener_stats(&proxy, "in");
     let client = udp_client(to).await;
-    // Nine messages 200 ms apart: 1.6 s in all (more than the 1.25 s a session can last
+    // Nine messages 200 ms apart: 1.6 s in all (more than the 1.5 s a session can last
     // after its last message), never 1 s of silence, with room for a slow machine.
     for i in 0..9 {
         if i > 0 {

@@ -15,6 +15,7 @@ use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use super::clock::Clock;
 use super::registry::{SessionInfo, SessionRegistry};
 use super::{Greeting, Source};
 use crate::fds;
@@ -47,6 +48,8 @@ pub struct ListenerCtx {
     pub warnings: Throttle,
     /// Where one-hop UDP sessions hand their flows to the kernel, when offload is on.
     pub offload: Option<Arc<Offload>>,
+    /// The sessions' idle checks and stop signal.
+    pub(super) clock: Arc<Clock>,
     settings: ArcSwap<ListenerConfig>,
     slots: Arc<Semaphore>,
     max_sessions: AtomicU32,
@@ -68,6 +71,7 @@ impl ListenerCtx {
             cancel: CancellationToken::new(),
             warnings: Throttle::new(Scope::Listener, &config.name),
             offload,
+            clock: Arc::default(),
             slots: Arc::new(Semaphore::new(config.max_sessions as usize)),
             max_sessions: AtomicU32::new(config.max_sessions),
             settings: ArcSwap::from_pointee(config),

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use crate::cluster::RESOLVE_INTERVAL;
 use crate::msg::Recv;
 
@@ -16,17 +18,18 @@ pub(super) enum Wakeup {
     Stop,
 }
 
-/// The idle timeout, checked in quarters (every 5 s at most, the re-resolution interval, for
-/// longer timeouts): the session is idle once as many checks in a row as make the timeout saw
-/// no message move. It so ends between one idle timeout and one timeout plus a check period
-/// after its last message, never before, at the cost of a timer per check instead of a clock
-/// read per message.
+/// The idle timeout, checked on the ticks of the listener's [clock](super::clock) (every
+/// quarter of the timeout, every 5 s at most, the re-resolution interval, for longer
+/// timeouts) against a count of the messages moved: the session is idle at the first check
+/// a whole timeout after the check that saw the count last change. It so ends between one
+/// idle timeout and one timeout plus two check periods after its last message, never before,
+/// at the cost of a tick per check instead of a clock read per message.
 pub(super) struct IdleWatch {
     timeout: Duration,
     /// Messages counted at the last check.
     seen: u64,
-    /// Checks in a row that saw no message.
-    quiet: u32,
+    /// The check that saw `seen` first (or the start).
+    since: Instant,
 }
 
 impl IdleWatch {
@@ -36,7 +39,7 @@ impl IdleWatch {
         Self {
             timeout,
             seen: 0,
-            quiet: 0,
+            since: Instant::now(),
         }
     }
 
@@ -48,22 +51,15 @@ impl IdleWatch {
             .max(Duration::from_millis(1))
     }
 
-    /// Quiet checks in a row that make the whole timeout.
-    fn checks(&self) -> u32 {
-        let period = self.period().as_nanos();
-        u32::try_from(self.timeout.as_nanos().div_ceil(period)).unwrap_or(u32::MAX)
-    }
-
-    /// One check, given the messages moved so far: true once the session has been quiet for
-    /// the whole timeout.
-    pub(super) fn quiet_after(&mut self, moved: u64) -> bool {
-        if moved == self.seen {
-            self.quiet += 1;
-        } else {
+    /// One check at `now`, given the messages moved so far: true once the session has been
+    /// quiet for the whole timeout.
+    pub(super) fn quiet_after(&mut self, moved: u64, now: Instant) -> bool {
+        if moved != self.seen {
             self.seen = moved;
-            self.quiet = 0;
+            self.since = now;
+            return false;
         }
-        self.quiet >= self.checks().max(Self::CHECKS)
+        now.saturating_duration_since(self.since) >= self.timeout
     }
 }
 
@@ -72,31 +68,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn idle_after_four_quiet_checks_in_a_row() {
+    fn idle_a_whole_timeout_after_the_check_that_saw_the_last_message() {
         let mut watch = IdleWatch::new(Duration::from_secs(8));
         assert_eq!(watch.period(), Duration::from_secs(2));
-        // Traffic before the first check: that check is not quiet.
-        assert!(!watch.quiet_after(3));
-        assert!(!watch.quiet_after(3));
-        assert!(!watch.quiet_after(3));
-        assert!(!watch.quiet_after(3));
-        // One message resets the count.
-        assert!(!watch.quiet_after(4));
-        for _ in 0..3 {
-            assert!(!watch.quiet_after(4));
-        }
-        assert!(watch.quiet_after(4));
+        let t0 = watch.since;
+        let at = |s| t0 + Duration::from_secs(s);
+        // Traffic before the first check: that check is not quiet, and the timeout runs
+        // from it.
+        assert!(!watch.quiet_after(3, at(2)));
+        assert!(!watch.quiet_after(3, at(9)));
+        // One message starts the timeout anew.
+        assert!(!watch.quiet_after(4, at(10)));
+        assert!(!watch.quiet_after(4, at(17)));
+        assert!(watch.quiet_after(4, at(18)));
+    }
+
+    #[test]
+    fn a_quiet_session_is_idle_a_timeout_after_its_start() {
+        let mut watch = IdleWatch::new(Duration::from_secs(8));
+        let t0 = watch.since;
+        assert!(!watch.quiet_after(0, t0 + Duration::from_secs(7)));
+        assert!(watch.quiet_after(0, t0 + Duration::from_secs(8)));
     }
 
     #[test]
     fn a_long_timeout_is_checked_every_resolution_interval() {
-        let mut watch = IdleWatch::new(Duration::from_secs(60));
-        assert_eq!(watch.period(), RESOLVE_INTERVAL);
-        assert!(!watch.quiet_after(1));
-        for _ in 0..11 {
-            assert!(!watch.quiet_after(1));
-        }
-        assert!(watch.quiet_after(1), "twelve quiet checks of 5 s make 60 s");
+        assert_eq!(
+            IdleWatch::new(Duration::from_secs(60)).period(),
+            RESOLVE_INTERVAL
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //! with the listeners, so that sessions depend on nothing that accepts connections: listeners
 //! sit above sessions, and sessions above stages and clusters.
 
+mod clock;
 mod context;
 mod hop;
 mod idle;

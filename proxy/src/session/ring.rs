@@ -3,6 +3,7 @@
 
 use std::future::poll_fn;
 use std::io;
+use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -15,11 +16,11 @@ use tokio::time::Instant;
 
 use super::End;
 use super::ListenerCtx;
+use super::clock::Alarm;
 use super::hop::{Hop, departed_error, keep_for_reconnect, retries_disconnects};
 use super::idle::{IdleWatch, Wakeup};
 use super::registry::SessionInfo;
 use super::setup::Routed;
-use crate::gate::Gate;
 use crate::msg::Recv;
 use crate::stage::Stage;
 use crate::stats::Traffic;
@@ -72,15 +73,14 @@ impl Ring {
 
     pub(super) async fn pump(&mut self, ctx: &Arc<ListenerCtx>) -> End {
         let mut idle = ctx.config().idle_timeout.map(IdleWatch::new);
-        let timer = tokio::time::sleep(idle.as_ref().map_or(Duration::ZERO, IdleWatch::period));
-        // The session's own token: waiting on the listener's would lock a list shared by every
-        // session of the listener, on every worker, each time the loop waits. Made once, since
-        // a fresh `cancelled()` per message would register anew.
-        let stop = ctx.cancel.child_token();
-        let stopped = stop.cancelled();
-        tokio::pin!(timer, stopped);
-        // The stop signal and the timer are polled only when they fire, not per message.
-        let (stop_gate, timer_gate) = (Gate::new(), Gate::new());
+        // The listener's clock, for the idle checks and the stop signal; polled only when it
+        // fires, not per message.
+        let alarm = Alarm::new(
+            &ctx.clock,
+            &ctx.cancel,
+            idle.as_ref().map(IdleWatch::period),
+        );
+        let mut wait = pin!(alarm.wait());
         // What was read ahead goes first.
         while let Some((i, data)) = self.pending.pop() {
             if let Some(end) = self.forward(ctx, i, data).await {
@@ -96,14 +96,8 @@ impl Ring {
                 continue;
             }
             let (i, event) = match poll_fn(|cx| {
-                if stop_gate
-                    .poll(cx, |cx| stopped.as_mut().poll(cx))
-                    .is_ready()
-                {
-                    return Poll::Ready(Wakeup::Stop);
-                }
-                if idle.is_some() && timer_gate.poll(cx, |cx| timer.as_mut().poll(cx)).is_ready() {
-                    return Poll::Ready(Wakeup::Tick);
+                if let Poll::Ready(wakeup) = alarm.poll(&mut wait, cx) {
+                    return Poll::Ready(wakeup);
                 }
                 self.poll_any(cx).map(Wakeup::Traffic)
             })
@@ -118,11 +112,9 @@ impl Ring {
                     {
                         return end;
                     }
-                    if watch.quiet_after(self.moved) {
+                    if watch.quiet_after(self.moved, Instant::now()) {
                         return End::Idle;
                     }
-                    timer.as_mut().reset(Instant::now() + watch.period());
-                    timer_gate.open();
                     continue;
                 }
             };

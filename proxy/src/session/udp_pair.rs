@@ -13,9 +13,9 @@
 
 use std::future::poll_fn;
 use std::io;
+use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use l7mp_config::config::RetryPolicy;
@@ -24,12 +24,12 @@ use tokio::time::Instant;
 
 use super::End;
 use super::ListenerCtx;
+use super::clock::Alarm;
 use super::hop::{Hop, departed_error, keep_for_reconnect, retries_disconnects};
 use super::idle::{IdleWatch, Wakeup};
 use super::offload::Counted;
 use super::registry::SessionInfo;
 use super::setup::Routed;
-use crate::gate::Gate;
 use crate::msg::Recv;
 use crate::offload::{Flow, Offloaded};
 use crate::stage::Stage;
@@ -137,12 +137,14 @@ impl UdpPair {
     /// and inline they would size it for its whole life.
     pub(super) async fn pump(&mut self, ctx: &Arc<ListenerCtx>) -> End {
         let mut idle = ctx.config().idle_timeout.map(IdleWatch::new);
-        let timer = tokio::time::sleep(idle.as_ref().map_or(Duration::ZERO, IdleWatch::period));
-        // The session's own token (see the ring's loop for why).
-        let stop = ctx.cancel.child_token();
-        let stopped = stop.cancelled();
-        tokio::pin!(timer, stopped);
-        let (stop_gate, timer_gate) = (Gate::new(), Gate::new());
+        // The listener's clock, for the idle checks and the stop signal; polled only when it
+        // fires, not per message.
+        let alarm = Alarm::new(
+            &ctx.clock,
+            &ctx.cancel,
+            idle.as_ref().map(IdleWatch::period),
+        );
+        let mut wait = pin!(alarm.wait());
         // What was read ahead goes first; only then may the listener send past the session.
         while let Some((i, data)) = self.pending.pop() {
             if let Some(end) = self.forward(ctx, i, data).await {
@@ -159,14 +161,8 @@ impl UdpPair {
                 continue;
             }
             let wakeup = poll_fn(|cx| {
-                if stop_gate
-                    .poll(cx, |cx| stopped.as_mut().poll(cx))
-                    .is_ready()
-                {
-                    return Poll::Ready(Wakeup::Stop);
-                }
-                if idle.is_some() && timer_gate.poll(cx, |cx| timer.as_mut().poll(cx)).is_ready() {
-                    return Poll::Ready(Wakeup::Tick);
+                if let Poll::Ready(wakeup) = alarm.poll(&mut wait, cx) {
+                    return Poll::Ready(wakeup);
                 }
                 self.poll_any(ctx, cx).map(Wakeup::Traffic)
             })
@@ -183,11 +179,9 @@ impl UdpPair {
                     }
                     let offloaded = self.offloaded.as_ref().map_or(0, Offloaded::sync);
                     let carried = self.source.shortcut.carried();
-                    if watch.quiet_after(self.moved + carried + offloaded) {
+                    if watch.quiet_after(self.moved + carried + offloaded, Instant::now()) {
                         return End::Idle;
                     }
-                    timer.as_mut().reset(Instant::now() + watch.period());
-                    timer_gate.open();
                     continue;
                 }
             };
