@@ -56,7 +56,8 @@ impl Resolver<'_> {
         });
     }
 
-    /// Checks `spec` and parses the socket it binds; `None` when it has errors (reported).
+    /// Checks `spec` and parses the socket it binds; `None` when it has errors that leave no
+    /// socket to describe (reported; other errors are reported too, and refuse the config).
     fn listener_socket(
         &mut self,
         object: &str,
@@ -96,9 +97,8 @@ impl Resolver<'_> {
                         port: connect.port,
                     },
                 };
-                let address = (address.is_none() || local.is_some()).then_some(local)?;
                 Some(ListenerSocket::Udp {
-                    address,
+                    address: local,
                     port: *port,
                     peers,
                 })
@@ -106,9 +106,8 @@ impl Resolver<'_> {
             ListenerSpec::Tcp { port, address } => {
                 self.check_port(object, *port, &format!("{at}/port"));
                 let local = self.ip(object, address.as_deref(), &format!("{at}/address"));
-                let address = (address.is_none() || local.is_some()).then_some(local)?;
                 Some(ListenerSocket::Tcp {
-                    address,
+                    address: local,
                     port: *port,
                 })
             }
@@ -120,9 +119,8 @@ impl Resolver<'_> {
                 self.check_port(object, *port, &format!("{at}/port"));
                 let local = self.ip(object, address.as_deref(), &format!("{at}/address"));
                 self.check_http_path(object, path.as_deref(), &format!("{at}/path"));
-                let address = (address.is_none() || local.is_some()).then_some(local)?;
                 Some(ListenerSocket::WebSocket {
-                    address,
+                    address: local,
                     port: *port,
                 })
             }
