@@ -7,14 +7,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use l7mp_config::Config;
-use l7mp_config::config::ListenerConfig;
-use l7mp_config::model::{ListenerSpec, UdpMode};
+use l7mp_config::config::{ListenerConfig, ListenerSocket, UdpPeers};
+use l7mp_config::model::UnixMode;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -361,27 +361,22 @@ impl Proxy {
 fn same_socket(old: &ListenerConfig, new: &ListenerConfig) -> bool {
     old.identity() == new.identity()
         && std::mem::discriminant(&old.spec) == std::mem::discriminant(&new.spec)
-        && socket_mode(&old.spec) == socket_mode(&new.spec)
+        && socket_mode(&old.socket) == socket_mode(&new.socket)
 }
 
-/// What else, beyond the address, a listener's socket is made with.
-fn socket_mode(spec: &ListenerSpec) -> Option<String> {
-    match spec {
-        ListenerSpec::Udp {
-            connect, options, ..
-        } => {
-            let singleton = UdpMode::of(connect.as_ref(), options.as_ref()) == UdpMode::Singleton;
-            // A singleton's socket is connected to its peer.
-            let connect = connect.clone().unwrap_or_default();
-            singleton.then(|| format!("{:?}:{:?}", connect.address, connect.port))
-        }
-        ListenerSpec::UnixDomainSocket { mode, .. } => {
-            Some(format!("{:?}", mode.unwrap_or_default()))
-        }
-        ListenerSpec::Tcp { .. } | ListenerSpec::WebSocket { .. } => None,
-        ListenerSpec::JsonSocket { transport, .. } => {
-            Some(format!("JSONSocket over {:?}", socket_mode(transport)))
-        }
+/// What else, beyond the address, a listener's socket is made with: a singleton's peer (its
+/// socket is connected to it) and a Unix socket's type. A server's `connect` filter is read
+/// per new peer, so a reload changes it in place.
+fn socket_mode(socket: &ListenerSocket) -> (Option<SocketAddr>, Option<UnixMode>) {
+    match socket {
+        ListenerSocket::Udp {
+            peers: UdpPeers::Singleton(peer),
+            ..
+        } => (Some(*peer), None),
+        ListenerSocket::Unix { mode, .. } => (None, Some(*mode)),
+        ListenerSocket::Udp { .. }
+        | ListenerSocket::Tcp { .. }
+        | ListenerSocket::WebSocket { .. } => (None, None),
     }
 }
 

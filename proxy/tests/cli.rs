@@ -139,6 +139,47 @@ fn validate_names_a_reference_to_a_missing_cluster() {
 }
 
 #[test]
+fn validate_names_each_field_with_an_address_that_does_not_parse() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = "listeners:\n  - name: in\n    spec: {protocol: UDP, port: 9, address: 127.0.0.1, \
+         connect: {address: peer.example}}\n    rules:\n      - action: {route: {destination: out}}\n\
+         clusters:\n  - name: out\n    spec: {protocol: UDP, port: 9, bind: {address: 10.0.0}}\n    \
+         endpoints:\n      - spec: {address: 127.0.0.1}\n";
+    let file = write(dir.path(), "addresses.yaml", config);
+    let out = run(l7mp_binary().arg("--validate").arg(&file));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = text(&out.stderr);
+    for (line, object, field, value) in [
+        (
+            3,
+            "listener \"in\"",
+            "/listeners/0/spec/connect/address",
+            "peer.example",
+        ),
+        (
+            8,
+            "cluster \"out\"",
+            "/clusters/0/spec/bind/address",
+            "10.0.0",
+        ),
+    ] {
+        let at = format!("{}:{line}:", file.display());
+        let says = format!(": error: {object}: field `{field}`: `{value}` is not an IP address");
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.starts_with(&at) && l.ends_with(&says)),
+            "{at}...{says} in:\n{stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("hint: write an IPv4 or IPv6 address such as 127.0.0.1"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
 fn config_with_an_invalid_file_exits_2_before_binding() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Hold the port: a proxy that bound before validating would fail with 1, not 2.

@@ -10,7 +10,7 @@ use crate::diagnostics::{Code, Diagnostics};
 use crate::load::{Kind, Object};
 use crate::lower::{Lowered, Origin, network_port};
 use crate::resolve::Resolution;
-use l7mp_config::config::{Framing, ListenerConfig};
+use l7mp_config::config::{Framing, ListenerIdentity};
 use l7mp_config::model::ClusterSpec;
 use l7mp_config::wording;
 use petgraph::algo::kosaraju_scc;
@@ -34,7 +34,7 @@ pub fn check(
         let workload = objects[proxy.mount.workload].id();
         let mut seen = BTreeMap::new();
         for l in &proxy.listeners {
-            let identity = identity(&l.listener.spec);
+            let identity = ListenerIdentity::of(&l.listener.spec);
             if let Some(first) = seen.insert(identity, &l.listener.name) {
                 let message = format!("on {workload}, {}", wording::listener_clash(first));
                 let hint = wording::LISTENER_CLASH_HINT;
@@ -85,19 +85,6 @@ pub fn check(
         }
     }
     unused_targets(objects, resolutions, diags);
-}
-
-/// The socket a listener takes, as the proxy sees it.
-fn identity(spec: &l7mp_config::model::ListenerSpec) -> l7mp_config::config::ListenerIdentity {
-    let config = ListenerConfig {
-        name: String::new(),
-        spec: spec.clone(),
-        rulelist: String::new(),
-        idle_timeout: None,
-        max_sessions: 0,
-        track: None,
-    };
-    config.identity()
 }
 
 /// `PROTOCOL PORT` when workload `w` runs a proxy that has no listener for a cluster of

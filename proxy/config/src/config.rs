@@ -5,11 +5,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::model::{ClusterSpec, ListenerSpec, RetryOn};
+use crate::model::{ClusterSpec, ListenerSpec, RetryOn, UnixMode};
 use crate::pointer::JsonPointer;
 use crate::predicate::Predicate;
 
@@ -41,8 +43,11 @@ pub struct Config {
 pub struct ListenerConfig {
     /// Unique name.
     pub name: String,
-    /// Protocol and address.
+    /// Protocol and address, as written.
     pub spec: ListenerSpec,
+    /// The socket it binds, with its addresses parsed at load: binding has nothing left to
+    /// check.
+    pub socket: ListenerSocket,
     /// The rule list that routes its sessions.
     pub rulelist: String,
     /// Silence after which a session ends; `None` never.
@@ -78,6 +83,55 @@ impl ListenerIdentity {
             ListenerSpec::JsonSocket { transport, .. } => ListenerIdentity::of(transport),
         }
     }
+}
+
+/// The socket a listener binds (a JSONSocket listener's is its transport's), parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListenerSocket {
+    /// A UDP port.
+    Udp {
+        /// Local address; `None` binds `--bind-address`, else the wildcard address.
+        address: Option<IpAddr>,
+        /// Local port.
+        port: u16,
+        /// The peers it serves.
+        peers: UdpPeers,
+    },
+    /// A TCP port serving byte streams.
+    Tcp {
+        /// Local address; `None` as for UDP.
+        address: Option<IpAddr>,
+        /// Local port.
+        port: u16,
+    },
+    /// A TCP port serving WebSocket connections.
+    WebSocket {
+        /// Local address; `None` as for UDP.
+        address: Option<IpAddr>,
+        /// Local port.
+        port: u16,
+    },
+    /// A Unix domain socket.
+    Unix {
+        /// The socket file.
+        path: PathBuf,
+        /// Stream or seqpacket.
+        mode: UnixMode,
+    },
+}
+
+/// The peers a UDP listener serves (its `connect` filter and mode, parsed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UdpPeers {
+    /// A session per remote address and port that passes the filter.
+    Server {
+        /// Only this peer address (`None`: any).
+        address: Option<IpAddr>,
+        /// Only this peer port (`None`: any).
+        port: Option<u16>,
+    },
+    /// One session with this peer, its socket connected to it.
+    Singleton(SocketAddr),
 }
 
 /// The socket a listener owns, for clash detection and reload diffs.
@@ -116,6 +170,18 @@ pub struct ClusterConfig {
     pub policy: LbPolicy,
     /// Metadata value hashed by `ConsistentHash`; `None` picks at random.
     pub key: Option<JsonPointer>,
+    /// The local address its connections bind (a JSONSocket cluster's is its transport's),
+    /// parsed at load; `None`: any address, any port.
+    pub bind: Option<LocalAddress>,
+}
+
+/// A cluster's `bind`, parsed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LocalAddress {
+    /// Local IP address (`None`: the unspecified address of the endpoint's family).
+    pub address: Option<IpAddr>,
+    /// Local port (`None`: an ephemeral port).
+    pub port: Option<u16>,
 }
 
 /// One remote endpoint.
@@ -123,10 +189,34 @@ pub struct ClusterConfig {
 pub struct EndpointConfig {
     /// Label for logs and status.
     pub name: String,
-    /// IP address, DNS name or socket path.
-    pub address: String,
+    /// Where it is, parsed at load.
+    pub address: EndpointAddress,
     /// Relative share under `ConsistentHash`.
     pub weight: u32,
+}
+
+/// An endpoint's address: what kind it is was settled at load, from its text and the
+/// cluster's protocol. Names stay names: they are resolved at run time, and again as they
+/// change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EndpointAddress {
+    /// An IP address (network protocols).
+    Ip(IpAddr),
+    /// A DNS name (network protocols): every address it resolves to is one endpoint.
+    Name(String),
+    /// A socket path (UnixDomainSocket clusters).
+    Path(PathBuf),
+}
+
+/// As written in the file (an IP address in its canonical form).
+impl fmt::Display for EndpointAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EndpointAddress::Ip(ip) => ip.fmt(f),
+            EndpointAddress::Name(name) => f.write_str(name),
+            EndpointAddress::Path(path) => path.display().fmt(f),
+        }
+    }
 }
 
 /// Load-balancing policies.
@@ -265,10 +355,10 @@ impl Framing {
         }
     }
 
-    fn of_unix(mode: Option<crate::model::UnixMode>) -> Framing {
+    fn of_unix(mode: Option<UnixMode>) -> Framing {
         match mode.unwrap_or_default() {
-            crate::model::UnixMode::Stream => Framing::Stream,
-            crate::model::UnixMode::Seqpacket => Framing::Datagram,
+            UnixMode::Stream => Framing::Stream,
+            UnixMode::Seqpacket => Framing::Datagram,
         }
     }
 }

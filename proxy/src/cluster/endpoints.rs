@@ -2,10 +2,10 @@
 //! for exactly that set. DNS names stand for every address they resolve to and are re-resolved
 //! periodically, so endpoints follow pods without a config change.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use l7mp_config::config::ClusterConfig;
+use l7mp_config::config::{ClusterConfig, EndpointAddress};
 use l7mp_config::model::ClusterSpec;
 
 use crate::lb::{Balancer, EndpointWeight};
@@ -82,11 +82,10 @@ pub fn cluster_port(spec: &ClusterSpec) -> Option<u16> {
 
 /// True when some endpoint is a DNS name that needs (re-)resolving.
 pub fn has_names(config: &ClusterConfig) -> bool {
-    cluster_port(&config.spec).is_some()
-        && config
-            .endpoints
-            .iter()
-            .any(|e| e.address.parse::<IpAddr>().is_err())
+    config
+        .endpoints
+        .iter()
+        .any(|e| matches!(e.address, EndpointAddress::Name(_)))
 }
 
 /// Resolves every endpoint of `config`. A name that does not resolve contributes no endpoint
@@ -94,43 +93,50 @@ pub fn has_names(config: &ClusterConfig) -> bool {
 pub async fn resolve(config: &ClusterConfig) -> EndpointSet {
     let mut targets = Vec::new();
     let mut weights = Vec::new();
+    let port = cluster_port(&config.spec);
     for e in &config.endpoints {
-        let Some(port) = cluster_port(&config.spec) else {
-            targets.push(Target {
-                label: e.name.clone(),
-                host: e.address.clone(),
-                address: Address::Unix(PathBuf::from(&e.address)),
-            });
-            weights.push(e.weight);
-            continue;
-        };
-        if let Ok(ip) = e.address.parse::<IpAddr>() {
-            targets.push(Target {
-                label: e.name.clone(),
-                host: e.address.clone(),
-                address: Address::Inet(SocketAddr::new(ip, port)),
-            });
-            weights.push(e.weight);
-            continue;
-        }
-        match tokio::net::lookup_host((e.address.as_str(), port)).await {
-            Ok(addrs) => {
-                let mut addrs: Vec<SocketAddr> = addrs.collect();
-                addrs.sort();
-                addrs.dedup();
-                for a in addrs {
-                    targets.push(Target {
-                        label: format!("{}/{}", e.name, a.ip()),
-                        host: e.address.clone(),
-                        address: Address::Inet(a),
-                    });
-                    weights.push(e.weight);
+        let host = e.address.to_string();
+        match (&e.address, port) {
+            (EndpointAddress::Path(path), _) => {
+                targets.push(Target {
+                    label: e.name.clone(),
+                    host,
+                    address: Address::Unix(path.clone()),
+                });
+                weights.push(e.weight);
+            }
+            (EndpointAddress::Ip(ip), Some(port)) => {
+                targets.push(Target {
+                    label: e.name.clone(),
+                    host,
+                    address: Address::Inet(SocketAddr::new(*ip, port)),
+                });
+                weights.push(e.weight);
+            }
+            (EndpointAddress::Name(name), Some(port)) => {
+                match tokio::net::lookup_host((name.as_str(), port)).await {
+                    Ok(addrs) => {
+                        let mut addrs: Vec<SocketAddr> = addrs.collect();
+                        addrs.sort();
+                        addrs.dedup();
+                        for a in addrs {
+                            targets.push(Target {
+                                label: format!("{}/{}", e.name, a.ip()),
+                                host: host.clone(),
+                                address: Address::Inet(a),
+                            });
+                            weights.push(e.weight);
+                        }
+                    }
+                    Err(err) => tracing::warn!(
+                        cluster = %config.name, endpoint = %name, error = %err,
+                        "endpoint name does not resolve"
+                    ),
                 }
             }
-            Err(err) => tracing::warn!(
-                cluster = %config.name, endpoint = %e.address, error = %err,
-                "endpoint name does not resolve"
-            ),
+            // Network addresses exist only on network clusters, which have a port (load
+            // refuses endpoints on in-proxy clusters).
+            (EndpointAddress::Ip(_) | EndpointAddress::Name(_), None) => {}
         }
     }
     EndpointSet::new(config, targets, &weights)

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use l7mp_config::config::ClusterConfig;
+use l7mp_config::config::{ClusterConfig, LocalAddress};
 use l7mp_config::model::{ClusterSpec, UnixMode};
 use serde_json::Value;
 use tokio::time::Instant;
@@ -250,13 +250,14 @@ impl Cluster {
         metadata: &Value,
         deadline: Instant,
     ) -> io::Result<(Stage, Option<Bytes>)> {
+        let bind = self.config.bind.as_ref();
         match (&self.config.spec, &self.header) {
             (ClusterSpec::JsonSocket { transport, .. }, Some(plan)) => {
-                let stage = open_transport(transport, target, metadata, deadline).await?;
+                let stage = open_transport(transport, bind, target, metadata, deadline).await?;
                 jsonsocket::client::connect(stage, plan.build(metadata)).await
             }
             (spec, _) => Ok((
-                open_transport(spec, target, metadata, deadline).await?,
+                open_transport(spec, bind, target, metadata, deadline).await?,
                 None,
             )),
         }
@@ -268,19 +269,18 @@ impl Cluster {
 /// busy or restarting server.
 async fn open_transport(
     spec: &ClusterSpec,
+    bind: Option<&LocalAddress>,
     target: &Target,
     metadata: &Value,
     deadline: Instant,
 ) -> io::Result<Stage> {
     match (spec, &target.address) {
-        (ClusterSpec::Udp { bind, .. }, Address::Inet(a)) => {
-            udp::connect(*a, bind.as_ref()).map(|s| Stage::Udp(UdpHop::new(s)))
+        (ClusterSpec::Udp { .. }, Address::Inet(a)) => {
+            udp::connect(*a, bind).map(|s| Stage::Udp(UdpHop::new(s)))
         }
-        (ClusterSpec::Tcp { bind, .. }, Address::Inet(a)) => {
-            tcp::connect(*a, bind.as_ref()).await.map(Stage::Tcp)
-        }
-        (ClusterSpec::WebSocket { path, bind, .. }, Address::Inet(a)) => {
-            let stream = tcp::connect(*a, bind.as_ref()).await?;
+        (ClusterSpec::Tcp { .. }, Address::Inet(a)) => tcp::connect(*a, bind).await.map(Stage::Tcp),
+        (ClusterSpec::WebSocket { path, .. }, Address::Inet(a)) => {
+            let stream = tcp::connect(*a, bind).await?;
             websocket::handshake(stream, &target.host, a.port(), path.as_deref(), metadata)
                 .await
                 .map(|ws| Stage::WebSocket(Box::new(WsStage::new(ws))))

@@ -27,7 +27,7 @@ pub enum Held {
     /// A UDP port (on any address).
     Udp(u16),
     /// A Unix socket path, as configured.
-    Unix(String),
+    Unix(std::path::PathBuf),
 }
 
 fn registry() -> MutexGuard<'static, HashMap<Held, usize>> {

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use l7mp_config::config::ListenerConfig;
-use l7mp_config::model::{ListenerSpec, UdpMode, UnixMode};
+use l7mp_config::config::{ListenerConfig, ListenerSocket, UdpPeers};
+use l7mp_config::model::{ListenerSpec, UnixMode};
 use serde_json::Value;
 
 use crate::session::ListenerCtx;
@@ -64,83 +64,56 @@ impl Bound {
     }
 }
 
-/// Binds the sockets of `config`: one per worker for UDP server mode, TCP and WebSocket (the
-/// kernel spreads peers over them with SO_REUSEPORT, and always sends one UDP peer to the same
-/// socket), a single one otherwise. `default_ip` replaces the wildcard address for listeners
-/// that name no address of their own (`--bind-address`). A port or socket that another
-/// process holds is an error; one that this process's listeners hold is shared (see
-/// the `claim` module).
+/// Binds the sockets of `config` (a JSONSocket listener binds its transport's, exactly as that
+/// listener would; its sessions read the header first, see [`ListenerCtx::spawn_session`]):
+/// one per worker for UDP server mode, TCP and WebSocket (the kernel spreads peers over them
+/// with SO_REUSEPORT, and always sends one UDP peer to the same socket), a single one
+/// otherwise. `default_ip` replaces the wildcard address for listeners that name no address of
+/// their own (`--bind-address`). A port or socket that another process holds is an error; one
+/// that this process's listeners hold is shared (see the `claim` module).
 pub fn bind(
     config: &ListenerConfig,
     default_ip: Option<IpAddr>,
     workers: usize,
 ) -> io::Result<Vec<Bound>> {
-    bind_spec(&config.spec, default_ip, workers)
-}
-
-/// Binds the sockets of `spec`; a JSONSocket listener binds its transport's, exactly as that
-/// listener would (its sessions read the header first, see [`ListenerCtx::spawn_session`]).
-fn bind_spec(
-    spec: &ListenerSpec,
-    default_ip: Option<IpAddr>,
-    workers: usize,
-) -> io::Result<Vec<Bound>> {
-    let ip = |address: &Option<String>| -> io::Result<IpAddr> {
-        match address {
-            Some(a) => a
-                .parse()
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e)),
-            None => Ok(default_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))),
-        }
+    let local = |address: &Option<IpAddr>, port: &u16| {
+        let ip = address
+            .or(default_ip)
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        SocketAddr::new(ip, *port)
     };
     let workers = workers.max(1);
-    match spec {
-        ListenerSpec::Udp {
-            port,
+    match &config.socket {
+        ListenerSocket::Udp {
             address,
-            connect,
-            options,
+            port,
+            peers: UdpPeers::Singleton(peer),
         } => {
-            let local = SocketAddr::new(ip(address)?, *port);
-            match UdpMode::of(connect.as_ref(), options.as_ref()) {
-                UdpMode::Singleton => {
-                    let connect = connect.clone().unwrap_or_default();
-                    let (s, claim) = udp::Singleton::bind(local, &connect)?;
-                    Ok(vec![Bound::ip(Open::UdpSingleton(s), claim)])
-                }
-                UdpMode::Server => Ok(udp::Server::bind(local, workers)?
-                    .into_iter()
-                    .map(|(s, claim)| Bound::ip(Open::UdpServer(s), claim))
-                    .collect()),
-            }
+            let (s, claim) = udp::Singleton::bind(local(address, port), *peer)?;
+            Ok(vec![Bound::ip(Open::UdpSingleton(s), claim)])
         }
-        ListenerSpec::Tcp { port, address } => {
-            let local = SocketAddr::new(ip(address)?, *port);
-            Ok(tcp::bind(local, workers)?
-                .into_iter()
-                .map(|(l, claim)| Bound::ip(Open::Tcp(l), claim))
-                .collect())
-        }
-        ListenerSpec::WebSocket { port, address, .. } => {
-            let local = SocketAddr::new(ip(address)?, *port);
-            Ok(tcp::bind(local, workers)?
+        ListenerSocket::Udp {
+            address,
+            port,
+            peers: UdpPeers::Server { .. },
+        } => Ok(udp::Server::bind(local(address, port), workers)?
+            .into_iter()
+            .map(|(s, claim)| Bound::ip(Open::UdpServer(s), claim))
+            .collect()),
+        ListenerSocket::Tcp { address, port } => Ok(tcp::bind(local(address, port), workers)?
+            .into_iter()
+            .map(|(l, claim)| Bound::ip(Open::Tcp(l), claim))
+            .collect()),
+        ListenerSocket::WebSocket { address, port } => {
+            Ok(tcp::bind(local(address, port), workers)?
                 .into_iter()
                 .map(|(l, claim)| Bound::ip(Open::WebSocket(l), claim))
                 .collect())
         }
-        ListenerSpec::UnixDomainSocket { filename, mode } => {
-            Ok(vec![Bound::unix(match mode.unwrap_or_default() {
-                UnixMode::Stream => Open::Unix(unix::StreamListener::bind(filename)?),
-                UnixMode::Seqpacket => Open::Seqpacket(unix::SeqpacketListener::bind(filename)?),
-            })])
-        }
-        ListenerSpec::JsonSocket { transport, .. } => match **transport {
-            ListenerSpec::JsonSocket { .. } => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "JSONSocket cannot run over JSONSocket",
-            )),
-            ref t => bind_spec(t, default_ip, workers),
-        },
+        ListenerSocket::Unix { path, mode } => Ok(vec![Bound::unix(match mode {
+            UnixMode::Stream => Open::Unix(unix::StreamListener::bind(path)?),
+            UnixMode::Seqpacket => Open::Seqpacket(unix::SeqpacketListener::bind(path)?),
+        })]),
     }
 }
 

@@ -14,13 +14,12 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::future::poll_fn;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::Poll;
 
 use bytes::Bytes;
-use l7mp_config::config::ListenerConfig;
-use l7mp_config::model::{ListenerSpec, PeerFilter};
+use l7mp_config::config::{ListenerSocket, UdpPeers};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -41,38 +40,22 @@ use crate::udp::shortcut::{Shortcut, Taken};
 /// congested network would.
 const INBOUND_QUEUE: usize = 64;
 
-/// Which peers a listener accepts (`connect.address` / `connect.port`).
-#[derive(Clone, Debug, Default)]
-struct Filter {
-    address: Option<IpAddr>,
-    port: Option<u16>,
-}
-
-impl Filter {
-    fn new(connect: &PeerFilter) -> io::Result<Self> {
-        let address = connect
-            .address
-            .as_deref()
-            .map(str::parse)
-            .transpose()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        Ok(Self {
-            address,
-            port: connect.port,
-        })
-    }
-
-    /// The filter of a listener spec (none for a JSONSocket listener's non-UDP transport).
-    fn of(spec: &ListenerSpec) -> io::Result<Self> {
-        match super::transport(spec) {
-            ListenerSpec::Udp { connect, .. } => Filter::new(&connect.clone().unwrap_or_default()),
-            _ => Ok(Filter::default()),
-        }
-    }
-
-    fn admits(&self, peer: SocketAddr) -> bool {
-        self.address.is_none_or(|a| a == peer.ip().to_canonical())
-            && self.port.is_none_or(|p| p == peer.port())
+/// Whether the `connect` filter of a listener binding `socket` lets `peer` open a session
+/// (any peer, for a JSONSocket listener's non-UDP transport).
+fn admits(socket: &ListenerSocket, peer: SocketAddr) -> bool {
+    let ip = peer.ip().to_canonical();
+    match socket {
+        ListenerSocket::Udp {
+            peers: UdpPeers::Server { address, port },
+            ..
+        } => address.is_none_or(|a| a == ip) && port.is_none_or(|p| p == peer.port()),
+        ListenerSocket::Udp {
+            peers: UdpPeers::Singleton(only),
+            ..
+        } => *only == SocketAddr::new(ip, peer.port()),
+        ListenerSocket::Tcp { .. }
+        | ListenerSocket::WebSocket { .. }
+        | ListenerSocket::Unix { .. } => true,
     }
 }
 
@@ -142,7 +125,6 @@ impl Server {
             next_id: 0,
             draining: false,
             ended: ended_tx,
-            filter: None,
         };
         // This worker's own tokens, so that waiting does not lock a list the listener's other
         // workers share; made once, since a fresh `cancelled()` per wake-up would register
@@ -221,29 +203,13 @@ struct Demux {
     draining: bool,
     /// Where sessions report that they ended.
     ended: mpsc::UnboundedSender<(SocketAddr, u64)>,
-    /// The `connect` filter, parsed once per settings the listener runs with (a reload can
-    /// change it in place), not once per new peer.
-    /// `None` inside: the filter does not parse, and no new peer is let in.
-    filter: Option<(Arc<ListenerConfig>, Option<Filter>)>,
 }
 
 impl Demux {
-    /// Whether the listener's current `connect` filter lets `peer` open a session.
-    fn admits(&mut self, peer: SocketAddr) -> bool {
-        let config = self.ctx.config();
-        let current = self
-            .filter
-            .as_ref()
-            .is_some_and(|(parsed, _)| Arc::ptr_eq(parsed, &config));
-        if !current {
-            let filter = Filter::of(&config.spec)
-                .inspect_err(|e| {
-                    tracing::warn!(listener = %self.ctx.name, error = %e, "bad connect filter: no new peers");
-                })
-                .ok();
-            self.filter = Some((config, filter));
-        }
-        matches!(&self.filter, Some((_, Some(f))) if f.admits(peer))
+    /// Whether the listener's current `connect` filter (a reload can change it in place) lets
+    /// `peer` open a session.
+    fn admits(&self, peer: SocketAddr) -> bool {
+        admits(&self.ctx.config().socket, peer)
     }
 
     /// Handles what the socket has queued, up to [`BATCH`] datagrams.
@@ -341,18 +307,8 @@ pub struct Singleton {
 }
 
 impl Singleton {
-    /// Binds `local` and connects it to the `connect` peer.
-    pub fn bind(local: SocketAddr, connect: &PeerFilter) -> io::Result<(Self, Claim)> {
-        let (Some(address), Some(port)) = (connect.address.as_deref(), connect.port) else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "singleton mode needs connect.address and connect.port",
-            ));
-        };
-        let ip: IpAddr = address
-            .parse()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let peer = SocketAddr::new(ip, port);
+    /// Binds `local` and connects it to `peer`.
+    pub fn bind(local: SocketAddr, peer: SocketAddr) -> io::Result<(Self, Claim)> {
         let Some((socket, claim)) = bind_shared(local, 1)?.pop() else {
             return Err(io::Error::other("no socket bound"));
         };

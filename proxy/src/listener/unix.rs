@@ -44,8 +44,8 @@ struct SocketFile {
 impl SocketFile {
     /// Makes `path` free to bind a socket of type `kind`: a stale socket file is removed, as
     /// is one this process's listener holds; a live socket of another process is an error.
-    fn claim(path: &str, kind: Type) -> io::Result<Self> {
-        let held = Held::Unix(path.to_string());
+    fn claim(path: &Path, kind: Type) -> io::Result<Self> {
+        let held = Held::Unix(path.to_path_buf());
         match std::fs::symlink_metadata(path) {
             Ok(m) if m.file_type().is_socket() => {
                 if !Claim::is_ours(&held) {
@@ -56,14 +56,17 @@ impl SocketFile {
             Ok(_) => {
                 return Err(io::Error::new(
                     io::ErrorKind::AlreadyExists,
-                    format!("{path} exists and is not a socket; refusing to remove it"),
+                    format!(
+                        "{} exists and is not a socket; refusing to remove it",
+                        path.display()
+                    ),
                 ));
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
         Ok(Self {
-            path: PathBuf::from(path),
+            path: path.to_path_buf(),
             identity: None,
             _claim: Claim::new(held),
         })
@@ -92,7 +95,7 @@ impl Drop for SocketFile {
 /// Succeeds when the socket at `path` is stale: nothing listens on it, so a connect is
 /// refused. A connect that succeeds, finds the backlog full or meets a socket of another type
 /// means another process serves it.
-fn ensure_stale(path: &str, kind: Type) -> io::Result<()> {
+fn ensure_stale(path: &Path, kind: Type) -> io::Result<()> {
     let probe = Socket::new(Domain::UNIX, kind, None)?;
     probe.set_nonblocking(true)?;
     match probe.connect(&SockAddr::unix(path)?) {
@@ -103,14 +106,18 @@ fn ensure_stale(path: &str, kind: Type) -> io::Result<()> {
         {
             Err(io::Error::new(
                 e.kind(),
-                format!("{path}: cannot tell whether another process serves this socket: {e}"),
+                format!(
+                    "{}: cannot tell whether another process serves this socket: {e}",
+                    path.display()
+                ),
             ))
         }
         _ => Err(io::Error::new(
             io::ErrorKind::AddrInUse,
             format!(
-                "{path} is a socket another process is listening on; stop that process or \
-                 choose another filename"
+                "{} is a socket another process is listening on; stop that process or \
+                 choose another filename",
+                path.display()
             ),
         )),
     }
@@ -124,7 +131,7 @@ pub struct StreamListener {
 
 impl StreamListener {
     /// Binds `path`.
-    pub fn bind(path: &str) -> io::Result<Self> {
+    pub fn bind(path: &Path) -> io::Result<Self> {
         let file = SocketFile::claim(path, Type::STREAM)?;
         let listener = std::os::unix::net::UnixListener::bind(file.path())?;
         listener.set_nonblocking(true)?;
@@ -156,7 +163,7 @@ pub struct SeqpacketListener {
 
 impl SeqpacketListener {
     /// Binds `path`.
-    pub fn bind(path: &str) -> io::Result<Self> {
+    pub fn bind(path: &Path) -> io::Result<Self> {
         let file = SocketFile::claim(path, Type::SEQPACKET)?;
         let socket = Socket::new(Domain::UNIX, Type::SEQPACKET, None)?;
         socket.set_nonblocking(true)?;

@@ -63,14 +63,22 @@ impl Resolver<'_> {
         }
     }
 
-    pub(super) fn check_ip(&mut self, object: &str, address: Option<&str>, at: &str) {
-        if let Some(a) = address.filter(|a| a.parse::<IpAddr>().is_err()) {
-            self.error(
-                object,
-                at,
-                format!("`{a}` is not an IP address"),
-                "write an IPv4 or IPv6 address such as 127.0.0.1",
-            );
+    /// The IP address in `address`, parsed once here so that nothing downstream parses it
+    /// again; `None` when absent, or when it does not parse (reported, and the config is
+    /// refused).
+    pub(super) fn ip(&mut self, object: &str, address: Option<&str>, at: &str) -> Option<IpAddr> {
+        let a = address?;
+        match a.parse::<IpAddr>() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                self.error(
+                    object,
+                    at,
+                    format!("`{a}` is not an IP address"),
+                    "write an IPv4 or IPv6 address such as 127.0.0.1",
+                );
+                None
+            }
         }
     }
 

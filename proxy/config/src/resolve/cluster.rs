@@ -1,8 +1,13 @@
 //! Clusters: checks each spec (including JSONSocket transports and header entries), its
 //! endpoints and its load balancer, and refuses endpoints on in-proxy clusters.
 
+use std::net::IpAddr;
+use std::path::PathBuf;
+
 use super::{Kind, Resolver};
-use crate::config::{ClusterConfig, EndpointConfig, Framing, LbPolicy};
+use crate::config::{
+    ClusterConfig, EndpointAddress, EndpointConfig, Framing, LbPolicy, LocalAddress,
+};
 use crate::model::{Bind, Cluster, ClusterSpec, HeaderCopy, HeaderEntry};
 use crate::pointer::JsonPointer;
 
@@ -13,7 +18,7 @@ impl Resolver<'_> {
         }
         let object = format!("cluster \"{name}\"");
         let mut spec = c.spec.clone();
-        self.check_cluster_spec(&object, &mut spec, &format!("{at}/spec"));
+        let bind = self.check_cluster_spec(&object, &mut spec, &format!("{at}/spec"));
         let remote = Framing::of_cluster(&spec) != Framing::Transparent;
         if !remote && !c.endpoints.is_empty() {
             self.error(
@@ -33,31 +38,32 @@ impl Resolver<'_> {
                 endpoints,
                 policy,
                 key,
+                bind,
             },
         );
     }
 
     /// Checks `spec`, leaving the pointers of its lenient paths (Sync query, JSONSocket
-    /// header) in the form they are read as.
-    fn check_cluster_spec(&mut self, object: &str, spec: &mut ClusterSpec, at: &str) {
-        let bind = |b: &Option<Bind>| b.as_ref().and_then(|b| b.address.clone());
+    /// header) in the form they are read as; returns its `bind`, parsed.
+    fn check_cluster_spec(
+        &mut self,
+        object: &str,
+        spec: &mut ClusterSpec,
+        at: &str,
+    ) -> Option<LocalAddress> {
         match spec {
-            ClusterSpec::Udp { port, bind: b } | ClusterSpec::Tcp { port, bind: b } => {
+            ClusterSpec::Udp { port, bind } | ClusterSpec::Tcp { port, bind } => {
                 self.check_port(object, *port, &format!("{at}/port"));
-                self.check_ip(object, bind(b).as_deref(), &format!("{at}/bind/address"));
+                self.local_address(object, bind.as_ref(), &format!("{at}/bind"))
             }
-            ClusterSpec::WebSocket {
-                port,
-                path,
-                bind: b,
-            } => {
+            ClusterSpec::WebSocket { port, path, bind } => {
                 self.check_port(object, *port, &format!("{at}/port"));
                 self.check_http_path(object, path.as_deref(), &format!("{at}/path"));
-                self.check_ip(object, bind(b).as_deref(), &format!("{at}/bind/address"));
+                self.local_address(object, bind.as_ref(), &format!("{at}/bind"))
             }
             ClusterSpec::JsonSocket { transport, header } => {
                 let transport_at = format!("{at}/transport");
-                if Framing::of_cluster(transport) == Framing::Transparent
+                let bind = if Framing::of_cluster(transport) == Framing::Transparent
                     || matches!(**transport, ClusterSpec::JsonSocket { .. })
                 {
                     self.error(
@@ -66,15 +72,18 @@ impl Resolver<'_> {
                         "JSONSocket runs over a remote protocol only".into(),
                         "use UDP, TCP, WebSocket or UnixDomainSocket as the transport",
                     );
+                    None
                 } else {
-                    self.check_cluster_spec(object, transport, &transport_at);
-                }
+                    self.check_cluster_spec(object, transport, &transport_at)
+                };
                 for (i, entry) in header.iter_mut().enumerate() {
                     self.check_header_entry(object, entry, &format!("{at}/header/{i}"));
                 }
+                bind
             }
             ClusterSpec::Sync { query } => {
                 self.normalise_path(object, query, &format!("{at}/query"));
+                None
             }
             ClusterSpec::UnixDomainSocket { .. }
             | ClusterSpec::Echo {}
@@ -83,8 +92,22 @@ impl Resolver<'_> {
             | ClusterSpec::JsonEncap {}
             | ClusterSpec::JsonDecap {}
             | ClusterSpec::Metric { .. }
-            | ClusterSpec::Stdio {} => {}
+            | ClusterSpec::Stdio {} => None,
         }
+    }
+
+    /// `bind` with its address parsed (`None` when absent; a bad address is reported).
+    fn local_address(
+        &mut self,
+        object: &str,
+        bind: Option<&Bind>,
+        at: &str,
+    ) -> Option<LocalAddress> {
+        let bind = bind?;
+        Some(LocalAddress {
+            address: self.ip(object, bind.address.as_deref(), &format!("{at}/address")),
+            port: bind.port,
+        })
     }
 
     fn check_header_entry(&mut self, object: &str, entry: &mut HeaderEntry, at: &str) {
@@ -127,9 +150,16 @@ impl Resolver<'_> {
                 );
                 continue;
             }
+            let text = &e.spec.address;
+            let address = if matches!(transport(&c.spec), ClusterSpec::UnixDomainSocket { .. }) {
+                EndpointAddress::Path(PathBuf::from(text))
+            } else {
+                text.parse::<IpAddr>()
+                    .map_or_else(|_| EndpointAddress::Name(text.clone()), EndpointAddress::Ip)
+            };
             out.push(EndpointConfig {
                 name: e.name.clone().unwrap_or(format!("{cluster}-endpoint-{k}")),
-                address: e.spec.address.clone(),
+                address,
                 weight: e.weight.unwrap_or(1),
             });
         }
@@ -160,5 +190,14 @@ impl Resolver<'_> {
             .as_deref()
             .and_then(|k| self.lenient_pointer(object, k, &key_at));
         (policy, key)
+    }
+}
+
+/// The spec that carries a cluster's connections: a JSONSocket cluster's transport, else the
+/// spec itself.
+fn transport(spec: &ClusterSpec) -> &ClusterSpec {
+    match spec {
+        ClusterSpec::JsonSocket { transport, .. } => transport,
+        other => other,
     }
 }

@@ -2,10 +2,14 @@
 //! their rule lists, defaults, and the check that no two listeners share a port or socket path.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{Kind, Resolver};
-use crate::config::{DEFAULT_IDLE_TIMEOUT_SECS, DEFAULT_MAX_SESSIONS, ListenerConfig};
+use crate::config::{
+    DEFAULT_IDLE_TIMEOUT_SECS, DEFAULT_MAX_SESSIONS, ListenerConfig, ListenerSocket, UdpPeers,
+};
 use crate::model::{Listener, ListenerSpec, Ref, UdpMode};
 use crate::wording;
 
@@ -15,7 +19,7 @@ impl Resolver<'_> {
             return;
         }
         let object = format!("listener \"{}\"", l.name);
-        self.check_listener_spec(&object, &l.spec, &format!("{at}/spec"));
+        let socket = self.listener_socket(&object, &l.spec, &format!("{at}/spec"));
         let rulelist = match &l.rules {
             Ref::Name(name) => {
                 self.reference(Kind::RuleList, name, &object, &format!("{at}/rules"));
@@ -39,9 +43,12 @@ impl Resolver<'_> {
             );
         }
         let idle = options.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT_SECS);
+        // No socket: its spec has errors (reported), and the config is refused.
+        let Some(socket) = socket else { return };
         self.config.listeners.push(ListenerConfig {
             name: l.name.clone(),
             spec: l.spec.clone(),
+            socket,
             rulelist,
             idle_timeout: (idle > 0).then(|| Duration::from_secs(idle)),
             max_sessions: options.max_sessions.unwrap_or(DEFAULT_MAX_SESSIONS),
@@ -49,7 +56,14 @@ impl Resolver<'_> {
         });
     }
 
-    fn check_listener_spec(&mut self, object: &str, spec: &ListenerSpec, at: &str) {
+    /// Checks `spec` and parses the socket it binds; `None` when it has errors that leave no
+    /// socket to describe (reported; other errors are reported too, and refuse the config).
+    fn listener_socket(
+        &mut self,
+        object: &str,
+        spec: &ListenerSpec,
+        at: &str,
+    ) -> Option<ListenerSocket> {
         match spec {
             ListenerSpec::Udp {
                 port,
@@ -58,9 +72,9 @@ impl Resolver<'_> {
                 options,
             } => {
                 self.check_port(object, *port, &format!("{at}/port"));
-                self.check_ip(object, address.as_deref(), &format!("{at}/address"));
+                let local = self.ip(object, address.as_deref(), &format!("{at}/address"));
                 let connect = connect.clone().unwrap_or_default();
-                self.check_ip(
+                let peer = self.ip(
                     object,
                     connect.address.as_deref(),
                     &format!("{at}/connect/address"),
@@ -74,10 +88,28 @@ impl Resolver<'_> {
                         "set both `connect.address` and `connect.port`, or use `mode: server`",
                     );
                 }
+                let peers = match UdpMode::of(Some(&connect), options.as_ref()) {
+                    UdpMode::Singleton => {
+                        UdpPeers::Singleton(SocketAddr::new(peer?, connect.port?))
+                    }
+                    UdpMode::Server => UdpPeers::Server {
+                        address: peer,
+                        port: connect.port,
+                    },
+                };
+                Some(ListenerSocket::Udp {
+                    address: local,
+                    port: *port,
+                    peers,
+                })
             }
             ListenerSpec::Tcp { port, address } => {
                 self.check_port(object, *port, &format!("{at}/port"));
-                self.check_ip(object, address.as_deref(), &format!("{at}/address"));
+                let local = self.ip(object, address.as_deref(), &format!("{at}/address"));
+                Some(ListenerSocket::Tcp {
+                    address: local,
+                    port: *port,
+                })
             }
             ListenerSpec::WebSocket {
                 port,
@@ -85,10 +117,14 @@ impl Resolver<'_> {
                 path,
             } => {
                 self.check_port(object, *port, &format!("{at}/port"));
-                self.check_ip(object, address.as_deref(), &format!("{at}/address"));
+                let local = self.ip(object, address.as_deref(), &format!("{at}/address"));
                 self.check_http_path(object, path.as_deref(), &format!("{at}/path"));
+                Some(ListenerSocket::WebSocket {
+                    address: local,
+                    port: *port,
+                })
             }
-            ListenerSpec::UnixDomainSocket { filename, .. } => {
+            ListenerSpec::UnixDomainSocket { filename, mode } => {
                 if filename.is_empty() {
                     self.error(
                         object,
@@ -96,23 +132,29 @@ impl Resolver<'_> {
                         "the socket path is empty".into(),
                         "give the path of the socket file, such as /tmp/app.sock",
                     );
+                    return None;
                 }
+                Some(ListenerSocket::Unix {
+                    path: PathBuf::from(filename),
+                    mode: mode.unwrap_or_default(),
+                })
             }
             ListenerSpec::JsonSocket {
                 transport,
                 header_timeout,
             } => {
                 let transport_at = format!("{at}/transport");
-                if matches!(**transport, ListenerSpec::JsonSocket { .. }) {
+                let socket = if matches!(**transport, ListenerSpec::JsonSocket { .. }) {
                     self.error(
                         object,
                         &format!("{transport_at}/protocol"),
                         "JSONSocket cannot run over JSONSocket".into(),
                         "use UDP, TCP, WebSocket or UnixDomainSocket as the transport",
                     );
+                    None
                 } else {
-                    self.check_listener_spec(object, transport, &transport_at);
-                }
+                    self.listener_socket(object, transport, &transport_at)
+                };
                 if *header_timeout == Some(0) {
                     self.error(
                         object,
@@ -122,6 +164,7 @@ impl Resolver<'_> {
                          such as 5000, or leave it out",
                     );
                 }
+                socket
             }
         }
     }
