@@ -2,14 +2,14 @@
 //! and the proxy (YAML 1.2) but booleans to Kubernetes (YAML 1.1), so a label value or a field
 //! may change meaning between `l7mpc` and the cluster. Each plain one gets a warning.
 
-use l7mp_config::yaml::{Document, child_pointer};
+use l7mp_config::yaml::{Document, push_token};
 use serde_json::Value;
 
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 
 /// Warns about every unquoted YAML 1.1 boolean among the values of `doc` from `file`.
 pub fn check(file: &str, text: &str, doc: &Document, diags: &mut Diagnostics) {
-    walk(&doc.value, String::new(), &mut |pointer, s| {
+    walk(&doc.value, &mut String::new(), &mut |pointer, s| {
         let location = doc.locate(pointer);
         // A quoted scalar's text starts with its quote; a plain one with the word itself.
         let plain = text
@@ -23,17 +23,24 @@ pub fn check(file: &str, text: &str, doc: &Document, diags: &mut Diagnostics) {
     });
 }
 
-fn walk(value: &Value, pointer: String, found: &mut dyn FnMut(&str, &str)) {
+/// Calls `found` on every YAML 1.1 boolean under `value`, at `pointer`: one buffer grows and
+/// shrinks with the depth, since every node of every document is walked.
+fn walk(value: &Value, pointer: &mut String, found: &mut dyn FnMut(&str, &str)) {
+    let len = pointer.len();
     match value {
-        Value::String(s) if is_yaml11_bool(s) => found(&pointer, s),
+        Value::String(s) if is_yaml11_bool(s) => found(pointer, s),
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                walk(item, child_pointer(&pointer, &i.to_string()), found);
+                push_token(pointer, &i.to_string());
+                walk(item, pointer, found);
+                pointer.truncate(len);
             }
         }
         Value::Object(map) => {
             for (key, item) in map {
-                walk(item, child_pointer(&pointer, key), found);
+                push_token(pointer, key);
+                walk(item, pointer, found);
+                pointer.truncate(len);
             }
         }
         _ => {}

@@ -40,7 +40,7 @@ pub struct Document {
     pub value: Value,
     /// Where the document starts (its first node).
     pub start: Location,
-    /// Where each node is, one entry per node, sorted by pointer.
+    /// Where each node is.
     locations: Locations,
     /// The nodes with a tag outside YAML's core schema, in document order.
     custom_tags: Vec<CustomTag>,
@@ -64,16 +64,7 @@ impl Document {
     /// nearest ancestor that exists: an error about a missing field points at the object that
     /// lacks it.
     pub fn locate(&self, pointer: &str) -> Location {
-        let mut p = pointer;
-        loop {
-            if let Some(location) = self.locations.get(p) {
-                return location;
-            }
-            match p.rfind('/') {
-                Some(i) => p = &p[..i],
-                None => return self.start,
-            }
-        }
+        self.locations.nearest(pointer).unwrap_or(self.start)
     }
 
     /// The nodes with a tag outside YAML's core schema, in document order.
@@ -96,15 +87,20 @@ pub struct YamlError {
 pub fn child_pointer(parent: &str, token: &str) -> String {
     let mut out = String::with_capacity(parent.len() + token.len() + 1);
     out.push_str(parent);
-    out.push('/');
+    push_token(&mut out, token);
+    out
+}
+
+/// Appends `/` and `token`, escaped, to `pointer`.
+pub fn push_token(pointer: &mut String, token: &str) {
+    pointer.push('/');
     for c in token.chars() {
         match c {
-            '~' => out.push_str("~0"),
-            '/' => out.push_str("~1"),
-            c => out.push(c),
+            '~' => pointer.push_str("~0"),
+            '/' => pointer.push_str("~1"),
+            c => pointer.push(c),
         }
     }
-    out
 }
 
 /// Parses every document of a YAML stream. Aliases are expanded by the parser; their nodes are
@@ -264,12 +260,13 @@ fn convert_document(
 ) -> Result<Document, YamlError> {
     let mut found = Found {
         offsets,
-        locations: Vec::new(),
+        locations: LocationsBuilder::default(),
+        pointer: String::new(),
         custom_tags: Vec::new(),
     };
-    let value = found.convert(doc, String::new())?;
-    let locations = Locations::new(found.locations);
-    let start = locations.get("").unwrap_or_default();
+    let value = found.convert(doc, None)?;
+    let locations = found.locations.finish();
+    let start = locations.location(0).unwrap_or_default();
     Ok(Document {
         value,
         start,
@@ -358,35 +355,54 @@ impl AliasBudget {
 /// What converting one document collects besides its value.
 struct Found<'o, 't> {
     offsets: &'o CharOffsets<'t>,
-    locations: Vec<(Box<str>, Location)>,
+    locations: LocationsBuilder,
+    /// The pointer of the node being converted, kept for custom tags.
+    pointer: String,
     custom_tags: Vec<CustomTag>,
 }
 
 impl Found<'_, '_> {
-    fn convert(&mut self, node: &MarkedYaml<'_>, pointer: String) -> Result<Value, YamlError> {
+    /// Converts `node`, the member `key` of its mapping (None for the root and sequence items).
+    fn convert(&mut self, node: &MarkedYaml<'_>, key: Option<&str>) -> Result<Value, YamlError> {
         let location = self.offsets.span(node);
-        let value = match &node.data {
-            YamlData::Value(scalar) => scalar_to_json(scalar),
-            YamlData::Representation(text, _, _) => Value::String(text.to_string()),
+        // A node is opened before its children are converted, so that they follow it.
+        let (index, value) = match &node.data {
+            YamlData::Value(scalar) => (self.locations.open(key, location), scalar_to_json(scalar)),
+            YamlData::Representation(text, _, _) => (
+                self.locations.open(key, location),
+                Value::String(text.to_string()),
+            ),
             YamlData::Sequence(items) => {
+                let index = self.locations.open(key, location);
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
-                    out.push(self.convert(item, child_pointer(&pointer, &i.to_string()))?);
+                    let len = self.pointer.len();
+                    push_token(&mut self.pointer, &i.to_string());
+                    out.push(self.convert(item, None)?);
+                    self.pointer.truncate(len);
                 }
-                Value::Array(out)
+                (index, Value::Array(out))
             }
             YamlData::Mapping(map) => {
+                let index = self.locations.open(key, location);
                 let mut out = Map::with_capacity(map.len());
                 for (k, v) in map {
-                    let key = self.mapping_key(k, &pointer)?;
-                    let child = self.convert(v, child_pointer(&pointer, &key))?;
+                    let key = self.mapping_key(k)?;
+                    let len = self.pointer.len();
+                    push_token(&mut self.pointer, &key);
+                    let child = self.convert(v, Some(&key))?;
+                    self.pointer.truncate(len);
                     out.insert(key, child);
                 }
-                Value::Object(out)
+                if out.len() < map.len() {
+                    self.locations.shadow_repeated_keys(index);
+                }
+                (index, Value::Object(out))
             }
+            // The node is its inner one, with the tag recorded.
             YamlData::Tagged(tag, inner) => {
-                self.custom_tag(tag, pointer.clone(), location);
-                return self.convert(inner, pointer);
+                self.custom_tag(tag, self.pointer.clone(), location);
+                return self.convert(inner, key);
             }
             YamlData::Alias(_) => return Err(unsupported("this alias names no anchor", location)),
             // The loader gives an alias to an anchor it has not finished building (one inside
@@ -405,12 +421,12 @@ impl Found<'_, '_> {
                 ));
             }
         };
-        self.locations.push((pointer.into_boxed_str(), location));
+        self.locations.close(index);
         Ok(value)
     }
 
     /// A mapping key as a string; a custom tag on it is recorded at its member's pointer.
-    fn mapping_key(&mut self, key: &MarkedYaml<'_>, parent: &str) -> Result<String, YamlError> {
+    fn mapping_key(&mut self, key: &MarkedYaml<'_>) -> Result<String, YamlError> {
         match &key.data {
             YamlData::Value(Scalar::String(s)) => Ok(s.to_string()),
             YamlData::Value(Scalar::Null) => Ok("null".into()),
@@ -420,9 +436,9 @@ impl Found<'_, '_> {
             },
             YamlData::Representation(text, _, _) => Ok(text.to_string()),
             YamlData::Tagged(tag, inner) => {
-                let name = self.mapping_key(inner, parent)?;
+                let name = self.mapping_key(inner)?;
                 let location = self.offsets.span(key);
-                self.custom_tag(tag, child_pointer(parent, &name), location);
+                self.custom_tag(tag, child_pointer(&self.pointer, &name), location);
                 Ok(name)
             }
             _ => {
@@ -448,87 +464,194 @@ impl Found<'_, '_> {
     }
 }
 
-/// A document's node locations by pointer, packed: every loaded document keeps its table for
-/// as long as it is used, and a table of a string and a 32-byte location per node took more
-/// memory than the rest of a large input's objects. Here the pointers share one string and each
-/// entry is 20 bytes.
+/// A document's node locations as a tree, packed: every loaded document keeps its table for as
+/// long as it is used, and a JSON pointer string per node made the tables of a large input
+/// larger than its objects. Each node keeps only its own key, interned (a manifest repeats a
+/// few keys thousands of times), and the pointer is walked down the tree when a diagnostic asks
+/// for it: 24 bytes a node.
 #[derive(Clone, Debug, Default)]
 struct Locations {
-    /// The pointers, in table order, back to back.
-    pointers: String,
-    /// Sorted by pointer; entry `i`'s pointer ends where entry `i + 1`'s starts.
-    entries: Vec<PackedLocation>,
+    /// The distinct mapping keys, back to back.
+    keys: String,
+    /// Where each key of `keys` ends, by key id.
+    key_ends: Vec<u32>,
+    /// The nodes in document order (a node, then its subtree); the root first.
+    nodes: Vec<PackedNode>,
 }
 
-/// A [`Location`] and the end of its pointer in [`Locations::pointers`], as `u32`s: a YAML text
-/// is far smaller than 4 GiB (a value that does not fit is kept as `u32::MAX`).
+/// A node's key and [`Location`], as `u32`s: a YAML text is far smaller than 4 GiB (a value
+/// that does not fit is kept as `u32::MAX`).
 #[derive(Clone, Copy, Debug)]
-struct PackedLocation {
+struct PackedNode {
+    /// The index of the first node after this node's subtree (its next sibling, if any).
     end: u32,
+    /// The id of its mapping key, or [`SEQUENCE_ITEM`].
+    key: u32,
     line: u32,
     column: u32,
     offset: u32,
     len: u32,
 }
 
+/// The key of a sequence item: its index is its position among its siblings.
+const SEQUENCE_ITEM: u32 = u32::MAX;
+
+/// The key of a member that a later member with the same key hides.
+const SHADOWED: u32 = u32::MAX - 1;
+
 fn pack(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-impl Locations {
-    /// The table of `locations`; where two keys gave one pointer (`1` and `"1"`), the later
-    /// wins, as in the document's value.
-    fn new(mut locations: Vec<(Box<str>, Location)>) -> Self {
-        locations.reverse();
-        locations.sort_by(|a, b| a.0.cmp(&b.0)); // stable: the later of equal pointers comes first
-        locations.dedup_by(|later, first| later.0 == first.0);
-        let size = locations.iter().map(|(p, _)| p.len()).sum();
-        let mut pointers = String::with_capacity(size);
-        let entries = locations
-            .into_iter()
-            .map(|(pointer, l)| {
-                pointers.push_str(&pointer);
-                PackedLocation {
-                    end: pack(pointers.len()),
-                    line: pack(l.line),
-                    column: pack(l.column),
-                    offset: pack(l.offset),
-                    len: pack(l.len),
+/// Builds a [`Locations`] in document order.
+#[derive(Default)]
+struct LocationsBuilder {
+    table: Locations,
+    ids: HashMap<String, u32>,
+}
+
+impl LocationsBuilder {
+    /// Opens the node with `key` (None for the root or a sequence item) at `location`; its
+    /// children follow until [`LocationsBuilder::close`] is called with the index returned.
+    fn open(&mut self, key: Option<&str>, location: Location) -> usize {
+        let key = match key {
+            None => SEQUENCE_ITEM,
+            Some(key) => match self.ids.get(key) {
+                Some(&id) => id,
+                None => {
+                    let id = pack(self.table.key_ends.len());
+                    self.table.keys.push_str(key);
+                    self.table.key_ends.push(pack(self.table.keys.len()));
+                    self.ids.insert(key.to_string(), id);
+                    id
                 }
-            })
-            .collect();
-        Self { pointers, entries }
+            },
+        };
+        self.table.nodes.push(PackedNode {
+            end: 0,
+            key,
+            line: pack(location.line),
+            column: pack(location.column),
+            offset: pack(location.offset),
+            len: pack(location.len),
+        });
+        self.table.nodes.len() - 1
     }
 
-    /// The pointer of entry `i`.
-    fn pointer(&self, i: usize) -> &str {
-        let start = i.checked_sub(1).map_or(0, |p| self.entries[p].end as usize);
-        self.pointers
-            .get(start..self.entries[i].end as usize)
-            .unwrap_or_default()
+    /// Closes node `index`, whose subtree is all the nodes opened since.
+    fn close(&mut self, index: usize) {
+        let end = pack(self.table.nodes.len());
+        if let Some(node) = self.table.nodes.get_mut(index) {
+            node.end = end;
+        }
     }
 
-    /// The location of the node at exactly `pointer`.
-    fn get(&self, pointer: &str) -> Option<Location> {
-        let (mut low, mut high) = (0, self.entries.len());
-        while low < high {
-            let mid = low + (high - low) / 2;
-            match self.pointer(mid).cmp(pointer) {
-                std::cmp::Ordering::Less => low = mid + 1,
-                std::cmp::Ordering::Greater => high = mid,
-                std::cmp::Ordering::Equal => {
-                    let e = self.entries[mid];
-                    return Some(Location {
-                        line: e.line as usize,
-                        column: e.column as usize,
-                        offset: e.offset as usize,
-                        len: e.len as usize,
-                    });
-                }
+    /// Hides every member of mapping `index` whose key a later member repeats (`1` and `"1"`
+    /// are one key to JSON): the later is the one the document's value keeps. Called once all
+    /// its members are converted, before it is closed.
+    fn shadow_repeated_keys(&mut self, index: usize) {
+        let nodes = &mut self.table.nodes;
+        let mut last = HashMap::new();
+        let mut i = index + 1;
+        while let Some(&node) = nodes.get(i) {
+            if let Some(earlier) = last.insert(node.key, i)
+                && let Some(earlier) = nodes.get_mut(earlier)
+            {
+                earlier.key = SHADOWED;
             }
+            i = (node.end as usize).max(i + 1);
+        }
+    }
+
+    fn finish(mut self) -> Locations {
+        self.table.nodes.shrink_to_fit();
+        self.table.keys.shrink_to_fit();
+        self.table.key_ends.shrink_to_fit();
+        self.table
+    }
+}
+
+impl Locations {
+    fn location(&self, index: usize) -> Option<Location> {
+        self.nodes.get(index).map(|n| Location {
+            line: n.line as usize,
+            column: n.column as usize,
+            offset: n.offset as usize,
+            len: n.len as usize,
+        })
+    }
+
+    fn key(&self, id: u32) -> &str {
+        let id = id as usize;
+        let start = id.checked_sub(1).map_or(0, |p| self.key_ends[p] as usize);
+        let end = self.key_ends.get(id).map_or(start, |&e| e as usize);
+        self.keys.get(start..end).unwrap_or_default()
+    }
+
+    /// The location of the node at `pointer` or of its nearest ancestor that exists, or None
+    /// when not even the root does (an empty table, or a pointer not starting with `/`).
+    fn nearest(&self, pointer: &str) -> Option<Location> {
+        if self.nodes.is_empty() {
+            return None;
+        }
+        let mut rest = match pointer {
+            "" => return self.location(0),
+            p => p.strip_prefix('/')?,
+        };
+        let mut at = 0;
+        loop {
+            let (token, next) = rest
+                .split_once('/')
+                .map_or((rest, None), |(t, r)| (t, Some(r)));
+            match self.child(at, token) {
+                Some(child) => at = child,
+                None => return self.location(at),
+            }
+            match next {
+                Some(next) => rest = next,
+                None => return self.location(at),
+            }
+        }
+    }
+
+    /// The child of node `parent` whose reference token (escaped, as [`child_pointer`] writes
+    /// it) is `token`.
+    fn child(&self, parent: usize, token: &str) -> Option<usize> {
+        let end = self.nodes.get(parent)?.end as usize;
+        let mut i = parent + 1;
+        let mut position = 0usize;
+        while i < end {
+            let node = self.nodes.get(i)?;
+            let found = match node.key {
+                SEQUENCE_ITEM => position.to_string() == token,
+                SHADOWED => false,
+                key => escaped_equals(self.key(key), token),
+            };
+            if found {
+                return Some(i);
+            }
+            position += 1;
+            i = (node.end as usize).max(i + 1);
         }
         None
     }
+}
+
+/// Whether `key`, escaped as a JSON pointer token, is `token`.
+fn escaped_equals(key: &str, token: &str) -> bool {
+    let mut rest = token.as_bytes();
+    for b in key.bytes() {
+        let escaped: &[u8] = match b {
+            b'~' => b"~0",
+            b'/' => b"~1",
+            _ => std::slice::from_ref(&b),
+        };
+        match rest.strip_prefix(escaped) {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    rest.is_empty()
 }
 
 fn scalar_to_json(scalar: &Scalar<'_>) -> Value {
@@ -764,6 +887,21 @@ mod tests {
         // A duplicate key in a later document outranks a bad value in an earlier one.
         let err = parse_documents("a: !!int x\n---\nb: 1\nb: 2\n").unwrap_err();
         assert!(err.message.contains("duplicated key"), "{err:?}");
+    }
+
+    #[test]
+    fn each_key_is_kept_once_and_pointers_are_walked_down_the_tree() {
+        let text = "items:\n  - {name: a, port: 1}\n  - {name: b, port: 2}\n  - {name: c}\n";
+        let doc = &parse_documents(text).unwrap()[0];
+        // `items`, `name` and `port`, each once, however many nodes have them.
+        assert_eq!(doc.locations.keys, "itemsnameport");
+        assert_eq!(doc.locations.nodes.len(), 10);
+        assert_eq!(doc.locate("/items/1/port").line, 3);
+        assert_eq!(doc.locate("/items/2/name").line, 4);
+        // An index is written one way only; anything else falls back to the parent.
+        assert_eq!(doc.locate("/items/01"), doc.locate("/items"));
+        assert_eq!(doc.locate("/items/2/port"), doc.locate("/items/2"));
+        assert_eq!(doc.locate("items"), doc.start);
     }
 
     #[test]
