@@ -32,10 +32,9 @@ const RUN_AS: i64 = 65532;
 
 /// Worker threads of an injected sidecar. The proxy's own default is one per CPU it may use,
 /// which for a container without a CPU limit is every core of the node: dozens of workers,
-/// each with its own sockets and buffers, for one pod's traffic. A sidecar also shares its
-/// pod's cores with the app, and a worker the app preempts holds up every flow the kernel
-/// hashed to it (proxy/benches/README.md, "Worker count"). A pod that needs more sets
-/// `--workers` itself.
+/// each with its own sockets and buffers, for one pod's traffic, on cores it shares with the
+/// app (proxy/benches/README.md, "Worker count"). A pod that needs more sets `--workers`
+/// itself.
 pub const SIDECAR_WORKERS: u32 = 1;
 
 /// The `--config` path.
