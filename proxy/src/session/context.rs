@@ -15,7 +15,8 @@ use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use super::clock::Clock;
+use super::clock::{Alarm, Clock};
+use super::idle::IdleWatch;
 use super::registry::{SessionInfo, SessionRegistry};
 use super::{Greeting, Source};
 use crate::fds;
@@ -76,6 +77,19 @@ impl ListenerCtx {
             max_sessions: AtomicU32::new(config.max_sessions),
             settings: ArcSwap::from_pointee(config),
         })
+    }
+
+    /// What a session of this listener watches for its idle timeout (nothing without one), and
+    /// the alarm that wakes it for the checks: the listener's clock at the watch's period, and
+    /// the listener's stop signal. Polled only when it fires, not per message.
+    pub(super) fn idle_alarm(&self) -> (Option<IdleWatch>, Alarm<'_>) {
+        let idle = self.config().idle_timeout.map(IdleWatch::new);
+        let alarm = Alarm::new(
+            &self.clock,
+            &self.cancel,
+            idle.as_ref().map(IdleWatch::period),
+        );
+        (idle, alarm)
     }
 
     /// The settings in force; a session takes them once, when it starts.

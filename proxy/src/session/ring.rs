@@ -16,9 +16,8 @@ use tokio::time::Instant;
 
 use super::End;
 use super::ListenerCtx;
-use super::clock::Alarm;
 use super::hop::{Hop, departed_error, keep_for_reconnect, retries_disconnects};
-use super::idle::{IdleWatch, Wakeup};
+use super::idle::Wakeup;
 use super::registry::SessionInfo;
 use super::setup::Routed;
 use crate::msg::Recv;
@@ -72,14 +71,7 @@ impl Ring {
     }
 
     pub(super) async fn pump(&mut self, ctx: &Arc<ListenerCtx>) -> End {
-        let mut idle = ctx.config().idle_timeout.map(IdleWatch::new);
-        // The listener's clock, for the idle checks and the stop signal; polled only when it
-        // fires, not per message.
-        let alarm = Alarm::new(
-            &ctx.clock,
-            &ctx.cancel,
-            idle.as_ref().map(IdleWatch::period),
-        );
+        let (mut idle, alarm) = ctx.idle_alarm();
         let mut wait = pin!(alarm.wait());
         // What was read ahead goes first.
         while let Some((i, data)) = self.pending.pop() {

@@ -24,9 +24,8 @@ use tokio::time::Instant;
 
 use super::End;
 use super::ListenerCtx;
-use super::clock::Alarm;
 use super::hop::{Hop, departed_error, keep_for_reconnect, retries_disconnects};
-use super::idle::{IdleWatch, Wakeup};
+use super::idle::Wakeup;
 use super::offload::Counted;
 use super::registry::SessionInfo;
 use super::setup::Routed;
@@ -136,14 +135,7 @@ impl UdpPair {
     /// are boxed where they are awaited: this future is most of an idle pair session's memory,
     /// and inline they would size it for its whole life.
     pub(super) async fn pump(&mut self, ctx: &Arc<ListenerCtx>) -> End {
-        let mut idle = ctx.config().idle_timeout.map(IdleWatch::new);
-        // The listener's clock, for the idle checks and the stop signal; polled only when it
-        // fires, not per message.
-        let alarm = Alarm::new(
-            &ctx.clock,
-            &ctx.cancel,
-            idle.as_ref().map(IdleWatch::period),
-        );
+        let (mut idle, alarm) = ctx.idle_alarm();
         let mut wait = pin!(alarm.wait());
         // What was read ahead goes first; only then may the listener send past the session.
         while let Some((i, data)) = self.pending.pop() {
