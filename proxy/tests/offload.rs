@@ -141,6 +141,27 @@ impl Proxy {
         fs::write(&tmp, config).unwrap();
         fs::rename(tmp, path).unwrap();
     }
+
+    /// Applies `config` (the second generation), checks that the reload withdrew the one
+    /// offloaded flow, and that with the proxy stopped nothing answers `client` any more: the
+    /// kernel no longer forwards the session. The proxy runs again when this returns.
+    fn reload_withdraws_the_flow(&self, ns: &Netns, client: &UdpSocket, config: &str) {
+        self.reload(config);
+        self.wait_for(ns, "l7mp_config_generation 2");
+        let m = self.metrics(ns);
+        assert_eq!(value(&m, "l7mp_offload_sessions_withdrawn_total"), 1);
+        assert_eq!(value(&m, "l7mp_offload_sessions_active"), 0);
+        self.signal(libc::SIGSTOP);
+        client
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        client.send(b"after the reload").unwrap();
+        assert!(
+            client.recv(&mut [0u8; 64]).is_err(),
+            "the kernel still forwards"
+        );
+        self.signal(libc::SIGCONT);
+    }
 }
 
 impl Drop for Proxy {
@@ -606,17 +627,7 @@ fn datagrams_are_routed_between_namespaces_both_ways_until_the_cluster_goes() {
     }
     // A reload that removes the cluster (the route now names another) withdraws the flow.
     let without = config("10.78.2.2", 60).replace("echo", "other");
-    proxy.reload(&without);
-    proxy.wait_for(&proxy_ns, "l7mp_config_generation 2");
-    let m = proxy.metrics(&proxy_ns);
-    assert_eq!(value(&m, "l7mp_offload_sessions_withdrawn_total"), 1);
-    assert_eq!(value(&m, "l7mp_offload_sessions_active"), 0);
-    proxy.signal(libc::SIGSTOP);
-    c.set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    c.send(b"after the reload").unwrap();
-    assert!(c.recv(&mut [0u8; 64]).is_err(), "the kernel still forwards");
-    proxy.signal(libc::SIGCONT);
+    proxy.reload_withdraws_the_flow(&proxy_ns, &c, &without);
 }
 
 /// The ids of the TCX ingress programs on `lo` of `ns`.
@@ -789,18 +800,8 @@ fn a_reload_that_changes_the_cluster_sends_its_flows_back_to_user_space() {
         "- spec: {address: 127.0.0.1}",
         "- spec: {address: 127.0.0.1}\n        weight: 2",
     );
-    proxy.reload(&changed);
-    proxy.wait_for(&ns, "l7mp_config_generation 2");
-    let m = proxy.metrics(&ns);
-    assert_eq!(value(&m, "l7mp_offload_sessions_withdrawn_total"), 1);
-    assert_eq!(value(&m, "l7mp_offload_sessions_active"), 0);
-    // The session goes on, through the proxy now: stopped, it answers nothing.
-    proxy.signal(libc::SIGSTOP);
-    c.set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    c.send(b"after the reload").unwrap();
-    assert!(c.recv(&mut [0u8; 64]).is_err());
-    proxy.signal(libc::SIGCONT);
+    // The session goes on, through the proxy now (stopped, it answers nothing).
+    proxy.reload_withdraws_the_flow(&ns, &c, &changed);
     let mut buf = [0u8; 64];
     let n = c.recv(&mut buf).expect("answered through user space");
     assert_eq!(&buf[..n], b"after the reload");
