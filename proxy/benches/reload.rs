@@ -21,9 +21,7 @@
 
 mod support;
 
-use support::{
-    ChildGuard, bench_main, bind_local, env_parse, free_port, raise_nofile_limit, target_dir,
-};
+use support::{ChildGuard, bench_main, bind_local, env_parse, raise_nofile_limit, target_dir};
 
 use std::collections::BTreeSet;
 use std::env;
@@ -39,6 +37,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use l7mp_test_ports::try_reserved_port;
 use serde_json::{Value, json};
 
 /// Time between two probes of one measurement: the resolution of the latencies.
@@ -203,7 +202,7 @@ fn clusters_yaml(a: SocketAddr, b: SocketAddr) -> String {
 }
 
 fn added_listener(settings: &Settings, dir: &Path, echo: SocketAddr) -> Result<Latencies, String> {
-    let base_port = free_port()?;
+    let base_port = try_reserved_port()?;
     let config = |extra: Option<(usize, u16)>| {
         let mut text = String::from("listeners:\n");
         text.push_str(&listener_yaml("base", base_port, "a", ""));
@@ -220,7 +219,7 @@ fn added_listener(settings: &Settings, dir: &Path, echo: SocketAddr) -> Result<L
         failed: 0,
     };
     for i in 0..settings.swaps {
-        let port = free_port()?;
+        let port = try_reserved_port()?;
         let renamed = volume.update(&config(Some((i, port))))?;
         match probe(port, "A: ", None, renamed + RELOAD_DEADLINE)? {
             Some(answered) => result.samples.push(answered - renamed),
@@ -243,7 +242,7 @@ fn changed_route(
     a: SocketAddr,
     b: SocketAddr,
 ) -> Result<Latencies, String> {
-    let port = free_port()?;
+    let port = try_reserved_port()?;
     // Every probe is a session of its own: let them end soon.
     let options = "    options: {idle_timeout: 2, max_sessions: 1000000}\n";
     let config = |to: &str| {

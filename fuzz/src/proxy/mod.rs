@@ -70,17 +70,6 @@ impl Drop for Running {
     }
 }
 
-/// A port free on 127.0.0.1 for both TCP and UDP right now.
-fn free_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind udp");
-        let port = udp.local_addr().expect("local addr").port();
-        if std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
-            return port;
-        }
-    }
-}
-
 fn local(port: u16) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, port))
 }
@@ -89,7 +78,7 @@ impl Running {
     /// Starts the proxy and waits until `/healthz` answers.
     pub fn start() -> Running {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let [admin, udp, ws, js_tcp, js_udp] = [(); 5].map(|()| free_port());
+        let [admin, udp, ws, js_tcp, js_udp] = [(); 5].map(|()| l7mp_test_ports::reserved_port());
         let config = format!(
             "listeners:
   - {{name: udp, spec: {{protocol: UDP, port: {udp}}}, rules: [{{action: {{route: {{destination: echo}}}}}}]}}

@@ -85,15 +85,6 @@ pub fn bind_local() -> Result<UdpSocket, String> {
     UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| format!("cannot bind a UDP socket: {e}"))
 }
 
-/// Finds a UDP port on 127.0.0.1 that is free right now.
-pub fn free_port() -> Result<u16, String> {
-    let socket = bind_local()?;
-    socket
-        .local_addr()
-        .map(|addr| addr.port())
-        .map_err(|e| format!("cannot read a socket's address: {e}"))
-}
-
 /// A child process in a process group of its own, stopped with everything it
 /// forked when dropped (also while unwinding from a panic). If the benchmark
 /// itself is killed, the kernel sends the child SIGTERM (`PR_SET_PDEATHSIG`).

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{ChildGuard, bind_local, free_port, tail_of};
+use crate::support::{ChildGuard, bind_local, tail_of};
+use l7mp_test_ports::try_reserved_port;
 
 /// How long a child process may take to answer its first datagram.
 const READY_DEADLINE: Duration = Duration::from_secs(15);
@@ -98,7 +99,7 @@ pub fn start_nginx(dir: &Path, echo: SocketAddr, workers: usize) -> Result<Launc
             "nginx has no stream module: {module} does not exist (apt-get install libnginx-mod-stream)"
         ));
     };
-    let port = free_port()?;
+    let port = try_reserved_port()?;
     let prefix = dir.join("nginx");
     fs::create_dir_all(prefix.join("logs"))
         .map_err(|e| format!("cannot create {}: {e}", prefix.display()))?;
@@ -177,7 +178,7 @@ pub fn start_l7mp(
     if !bin.is_file() {
         return Err(format!("{} does not exist", bin.display()));
     }
-    let port = free_port()?;
+    let port = try_reserved_port()?;
     let dir = dir.join(match forwarding {
         Forwarding::UserSpace => "l7mp",
         Forwarding::Offload => "l7mp-offload",
@@ -226,7 +227,7 @@ pub fn start_l7mp(
 /// Starts the floor relay (this benchmark's own binary, see [`crate::floor`]) forwarding to
 /// `echo`, and waits until it answers.
 pub fn start_floor(dir: &Path, echo: SocketAddr) -> Result<Launched, String> {
-    let port = free_port()?;
+    let port = try_reserved_port()?;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let bin =
         env::current_exe().map_err(|e| format!("cannot find this benchmark's binary: {e}"))?;

@@ -3,9 +3,8 @@
 //! broken proxy fails a test instead of hanging it.
 
 pub mod netns;
-pub mod ports;
 
-pub use ports::{reserved_addr, reserved_port};
+pub use l7mp_test_ports::{reserved_addr, reserved_port};
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;

@@ -9,6 +9,8 @@
 //! module respects: two `cargo test` runs side by side never get the same port. A port some
 //! other program already holds is skipped (it is bound once, on every address, to check).
 //! Sockets a test binds itself use port 0 and the port the kernel gave them.
+//!
+//! Shared by the proxy's tests, its benchmarks and the fuzz crate's running-proxy target.
 
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
@@ -31,28 +33,37 @@ static HELD: Mutex<Held> = Mutex::new(Held {
     next: 0,
 });
 
+/// Where the kernel says its ephemeral range starts.
+const PORT_RANGE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
+
 /// The first port of the kernel's ephemeral range: the reserved ports end below it.
-fn ephemeral_start() -> u16 {
-    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .expect("/proc/sys/net/ipv4/ip_local_port_range is readable");
-    let start = range
+fn ephemeral_start() -> Result<u16, String> {
+    let range = std::fs::read_to_string(PORT_RANGE)
+        .map_err(|e| format!("cannot read {PORT_RANGE}: {e}"))?;
+    let start: u16 = range
         .split_whitespace()
         .next()
         .and_then(|s| s.parse().ok())
-        .expect("ip_local_port_range starts with a port");
-    assert!(
-        start > FIRST + 1000,
-        "the ephemeral port range starts at {start}: the tests need ports {FIRST} and up \
-         outside it (sysctl net.ipv4.ip_local_port_range)"
-    );
-    start
+        .ok_or_else(|| format!("{PORT_RANGE} does not start with a port: {range:?}"))?;
+    if start <= FIRST + 1000 {
+        return Err(format!(
+            "the ephemeral port range starts at {start}: tests need ports {FIRST} and up \
+             outside it (sysctl net.ipv4.ip_local_port_range)"
+        ));
+    }
+    Ok(start)
 }
 
 /// Where the lock files live: shared by every test process on the machine.
-fn lock_dir() -> PathBuf {
+fn lock_dir() -> Result<PathBuf, String> {
     let dir = std::env::temp_dir().join("l7mp-test-ports");
-    std::fs::create_dir_all(&dir).expect("create the port lock directory");
-    dir
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        format!(
+            "cannot create the port lock directory {}: {e}",
+            dir.display()
+        )
+    })?;
+    Ok(dir)
 }
 
 /// Whether nothing holds `port`, for TCP or UDP, on any address.
@@ -63,9 +74,18 @@ fn unbound(port: u16) -> bool {
 
 /// A port that no other test (in this process or another one using this module) gets and that
 /// the kernel never hands out by itself, free for TCP and UDP on every address right now.
+///
+/// # Panics
+///
+/// When no such port is left or the machine's port range leaves none: a test cannot go on.
 pub fn reserved_port() -> u16 {
-    let end = ephemeral_start();
-    let dir = lock_dir();
+    try_reserved_port().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`reserved_port`] for callers that report errors as values (the benchmarks).
+pub fn try_reserved_port() -> Result<u16, String> {
+    let end = ephemeral_start()?;
+    let dir = lock_dir()?;
     let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
     if held.next == 0 {
         // Start each process somewhere else, so that processes side by side rarely try the
@@ -80,10 +100,12 @@ pub fn reserved_port() -> u16 {
         };
         if file.try_lock().is_ok() && unbound(port) {
             held.files.push(file);
-            return port;
+            return Ok(port);
         }
     }
-    panic!("no port in {FIRST}..{end} is free of other tests and programs");
+    Err(format!(
+        "no port in {FIRST}..{end} is free of other tests and programs"
+    ))
 }
 
 /// `127.0.0.1:<reserved port>`.
@@ -96,9 +118,13 @@ fn a_reserved_port_is_held_for_this_process_alone() {
     let (a, b) = (reserved_port(), reserved_port());
     assert_ne!(a, b);
     for port in [a, b] {
-        assert!((FIRST..ephemeral_start()).contains(&port), "{port}");
+        assert!(
+            (FIRST..ephemeral_start().unwrap()).contains(&port),
+            "{port}"
+        );
         // What another test process would try first: its lock on the port's file must fail.
-        let other = File::create(lock_dir().join(port.to_string())).expect("open the lock file");
+        let other =
+            File::create(lock_dir().unwrap().join(port.to_string())).expect("open the lock file");
         assert!(other.try_lock().is_err(), "nothing holds port {port}");
     }
 }
