@@ -549,23 +549,61 @@ fn checksums(packets: &[Vec<u8>], from_port: u16, kind: Checksum) -> usize {
     count
 }
 
+/// A client, a proxy and an echo server in three namespaces, the proxy's between the other
+/// two: client 10.78.1.2 --veth-- 10.78.1.1 proxy 10.78.2.1 --veth-- 10.78.2.2 echo server.
+struct Routed {
+    client_ns: Netns,
+    proxy_ns: Netns,
+    echo_ns: Netns,
+    /// The proxy's veth ends, towards the client and towards the echo server.
+    to_client: String,
+    to_echo: String,
+    /// The echo server's veth end, towards the proxy.
+    echo_end: String,
+}
+
+impl Routed {
+    fn new() -> Routed {
+        let (client_ns, proxy_ns, echo_ns) = (Netns::new(), Netns::new(), Netns::new());
+        // The client's datagrams carry partial checksums all the way (a redirected skb stays
+        // CHECKSUM_PARTIAL, for the veth to pass on as it is), the echo server's replies full
+        // ones.
+        let (_, to_client) = veth(&client_ns, "10.78.1.2/24", &proxy_ns, "10.78.1.1/24", &[]);
+        let (to_echo, echo_end) = veth(
+            &proxy_ns,
+            "10.78.2.1/24",
+            &echo_ns,
+            "10.78.2.2/24",
+            &[&echo_ns],
+        );
+        lo_forwarding(&proxy_ns, true);
+        echo(&echo_ns, "10.78.2.2:7000");
+        Routed {
+            client_ns,
+            proxy_ns,
+            echo_ns,
+            to_client,
+            to_echo,
+            echo_end,
+        }
+    }
+
+    /// The `--offload-interfaces` of the proxy: both its veth ends.
+    fn interfaces(&self) -> String {
+        format!("{},{}", self.to_client, self.to_echo)
+    }
+}
+
 #[test]
 fn datagrams_are_routed_between_namespaces_both_ways_until_the_cluster_goes() {
-    // client 10.78.1.2 --veth-- 10.78.1.1 proxy 10.78.2.1 --veth-- 10.78.2.2 echo server
-    let (client_ns, proxy_ns, echo_ns) = (Netns::new(), Netns::new(), Netns::new());
-    // The client's datagrams carry partial checksums all the way (a redirected skb stays
-    // CHECKSUM_PARTIAL, for the veth to pass on as it is), the echo server's replies full ones.
-    let (_, to_client) = veth(&client_ns, "10.78.1.2/24", &proxy_ns, "10.78.1.1/24", &[]);
-    let (to_echo, _) = veth(
-        &proxy_ns,
-        "10.78.2.1/24",
-        &echo_ns,
-        "10.78.2.2/24",
-        &[&echo_ns],
-    );
-    lo_forwarding(&proxy_ns, true);
-    echo(&echo_ns, "10.78.2.2:7000");
-    let interfaces = format!("{to_client},{to_echo}");
+    let routed = Routed::new();
+    let interfaces = routed.interfaces();
+    let Routed {
+        client_ns,
+        proxy_ns,
+        echo_ns,
+        ..
+    } = routed;
     // With exactly the capabilities the docs name, as a pod spec's `add` gives them.
     let capabilities = [
         "setpriv",
@@ -818,4 +856,73 @@ fn a_reload_that_changes_the_cluster_sends_its_flows_back_to_user_space() {
         12
     );
     assert_eq!(value(&m, "l7mp_listener_sessions_total{listener=\"l\"}"), 1);
+}
+
+#[test]
+fn a_datagram_too_big_or_without_a_route_goes_through_user_space_counted() {
+    let routed = Routed::new();
+    let Routed {
+        client_ns,
+        proxy_ns,
+        echo_ns,
+        to_echo,
+        echo_end,
+        ..
+    } = &routed;
+    let proxy = Proxy::start(
+        proxy_ns,
+        &config("10.78.2.2", 60),
+        &[
+            "--offload",
+            "on",
+            "--offload-interfaces",
+            &routed.interfaces(),
+        ],
+    );
+    let c = client(client_ns, "10.78.1.1:9000");
+    round_trips(&c, 1);
+    proxy.wait_for(proxy_ns, "l7mp_offload_sessions_active 1");
+    let offloaded = |m: &str| value(m, "l7mp_offload_packets_total{direction=\"upstream\"}");
+
+    // Bigger than the way out's MTU: the kernel's route lookup says so, and user space sends
+    // it, fragmented by the stack. Both ends of the link get the small MTU, so the echo comes
+    // back in fragments, which the program leaves alone.
+    for (ns, end) in [(proxy_ns, to_echo), (echo_ns, echo_end)] {
+        ns.ip(&["link", "set", end, "mtu", "600"]);
+    }
+    let big = vec![b'x'; 1000];
+    c.send(&big).unwrap();
+    let mut buf = [0u8; 2048];
+    let len = c.recv(&mut buf).expect("the echo of the big datagram");
+    assert_eq!(&buf[..len], &big[..]);
+    let m = proxy.metrics(proxy_ns);
+    assert_eq!(fallbacks(&m, "too_big"), 1);
+    // Small datagrams of the same session stay in the kernel.
+    round_trips(&c, 10);
+    let m = proxy.metrics(proxy_ns);
+    assert_eq!(offloaded(&m), 10);
+
+    // No route to the endpoint: user space gets the datagram, cannot send it either, and ends
+    // the session as it would without offload (its flow leaves the map with it).
+    proxy_ns.ip(&["route", "add", "blackhole", "10.78.2.2/32"]);
+    c.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    c.send(b"into the blackhole").unwrap();
+    assert!(c.recv(&mut buf).is_err(), "an echo through a blackhole");
+    let m = proxy.metrics(proxy_ns);
+    assert_eq!(fallbacks(&m, "no_route"), 1);
+    let errors = "l7mp_listener_session_errors_total{listener=\"l\"}";
+    assert_eq!(value(&m, errors), 1);
+    assert_eq!(value(&m, "l7mp_offload_sessions_active"), 0);
+    // With the route back, the client's next datagram opens a new session, answered from user
+    // space and offloaded from the second datagram on.
+    proxy_ns.ip(&["route", "del", "blackhole", "10.78.2.2/32"]);
+    c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    round_trips(&c, 10);
+    let m = proxy.metrics(proxy_ns);
+    assert_eq!(value(&m, "l7mp_offload_sessions_total"), 2);
+    assert_eq!(value(&m, "l7mp_offload_sessions_active"), 1);
+    assert_eq!(offloaded(&m), 10 + 9);
+    assert_eq!(client_ns.udp_counter("InCsumErrors"), 0);
+    assert_eq!(echo_ns.udp_counter("InCsumErrors"), 0);
 }
