@@ -551,11 +551,15 @@ fn checksums(packets: &[Vec<u8>], from_port: u16, kind: Checksum) -> usize {
 
 /// A client, a proxy and an echo server in three namespaces, the proxy's between the other
 /// two: client 10.78.1.2 --veth-- 10.78.1.1 proxy 10.78.2.1 --veth-- 10.78.2.2 echo server.
+/// [`Routed::bridged`] puts the proxy's side of the second link in a bridge that holds
+/// 10.78.2.1, as on a node whose gateway runs in the host network and reaches its pods through
+/// the CNI bridge.
 struct Routed {
     client_ns: Netns,
     proxy_ns: Netns,
     echo_ns: Netns,
-    /// The proxy's veth ends, towards the client and towards the echo server.
+    /// The proxy's interfaces towards the client (a veth end) and towards the echo server (a
+    /// veth end, or the bridge).
     to_client: String,
     to_echo: String,
     /// The echo server's veth end, towards the proxy.
@@ -586,6 +590,20 @@ impl Routed {
             to_echo,
             echo_end,
         }
+    }
+
+    /// [`Routed::new`] with the proxy's end of the echo server's link moved into a bridge
+    /// `br-echo`, which takes over its address.
+    fn bridged() -> Routed {
+        let mut routed = Routed::new();
+        let ns = &routed.proxy_ns;
+        ns.ip(&["addr", "flush", "dev", &routed.to_echo]);
+        ns.ip(&["link", "add", "br-echo", "type", "bridge"]);
+        ns.ip(&["link", "set", &routed.to_echo, "master", "br-echo"]);
+        ns.ip(&["addr", "add", "10.78.2.1/24", "dev", "br-echo"]);
+        ns.ip(&["link", "set", "br-echo", "up"]);
+        routed.to_echo = "br-echo".into();
+        routed
     }
 
     /// The `--offload-interfaces` of the proxy: both its veth ends.
@@ -923,6 +941,45 @@ fn a_datagram_too_big_or_without_a_route_goes_through_user_space_counted() {
     assert_eq!(value(&m, "l7mp_offload_sessions_total"), 2);
     assert_eq!(value(&m, "l7mp_offload_sessions_active"), 1);
     assert_eq!(offloaded(&m), 10 + 9);
+    assert_eq!(client_ns.udp_counter("InCsumErrors"), 0);
+    assert_eq!(echo_ns.udp_counter("InCsumErrors"), 0);
+}
+
+#[test]
+fn datagrams_are_forwarded_through_a_bridge_as_from_a_host_network_gateway() {
+    let routed = Routed::bridged();
+    let Routed {
+        client_ns,
+        proxy_ns,
+        echo_ns,
+        ..
+    } = &routed;
+    let proxy = Proxy::start(
+        proxy_ns,
+        &config("10.78.2.2", 60),
+        &[
+            "--offload",
+            "on",
+            "--offload-interfaces",
+            &routed.interfaces(),
+        ],
+    );
+    let c = client(client_ns, "10.78.1.1:9000");
+    round_trips(&c, 1);
+    proxy.wait_for(proxy_ns, "l7mp_offload_sessions_active 1");
+    // Stopped, the proxy forwards nothing: every echo below crossed the bridge both ways in
+    // the kernel.
+    proxy.signal(libc::SIGSTOP);
+    round_trips(&c, 100);
+    proxy.signal(libc::SIGCONT);
+    let m = proxy.metrics(proxy_ns);
+    for direction in ["upstream", "downstream"] {
+        let sample = format!("l7mp_offload_packets_total{{direction=\"{direction}\"}}");
+        assert_eq!(value(&m, &sample), 100, "{direction}");
+    }
+    for reason in ["not_loopback", "forwarding_disabled", "no_route", "too_big"] {
+        assert_eq!(fallbacks(&m, reason), 0, "{reason}");
+    }
     assert_eq!(client_ns.udp_counter("InCsumErrors"), 0);
     assert_eq!(echo_ns.udp_counter("InCsumErrors"), 0);
 }
