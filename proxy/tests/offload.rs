@@ -592,6 +592,25 @@ impl Routed {
         }
     }
 
+    /// Starts the proxy with offload on both its interfaces and a client whose session the
+    /// first round trip has offloaded.
+    fn offloaded_session(&self) -> (Proxy, UdpSocket) {
+        let proxy = Proxy::start(
+            &self.proxy_ns,
+            &config("10.78.2.2", 60),
+            &[
+                "--offload",
+                "on",
+                "--offload-interfaces",
+                &self.interfaces(),
+            ],
+        );
+        let c = client(&self.client_ns, "10.78.1.1:9000");
+        round_trips(&c, 1);
+        proxy.wait_for(&self.proxy_ns, "l7mp_offload_sessions_active 1");
+        (proxy, c)
+    }
+
     /// [`Routed::new`] with the proxy's end of the echo server's link moved into a bridge
     /// `br-echo`, which takes over its address.
     fn bridged() -> Routed {
@@ -887,19 +906,7 @@ fn a_datagram_too_big_or_without_a_route_goes_through_user_space_counted() {
         echo_end,
         ..
     } = &routed;
-    let proxy = Proxy::start(
-        proxy_ns,
-        &config("10.78.2.2", 60),
-        &[
-            "--offload",
-            "on",
-            "--offload-interfaces",
-            &routed.interfaces(),
-        ],
-    );
-    let c = client(client_ns, "10.78.1.1:9000");
-    round_trips(&c, 1);
-    proxy.wait_for(proxy_ns, "l7mp_offload_sessions_active 1");
+    let (proxy, c) = routed.offloaded_session();
     let offloaded = |m: &str| value(m, "l7mp_offload_packets_total{direction=\"upstream\"}");
 
     // Bigger than the way out's MTU: the kernel's route lookup says so, and user space sends
@@ -954,19 +961,7 @@ fn datagrams_are_forwarded_through_a_bridge_as_from_a_host_network_gateway() {
         echo_ns,
         ..
     } = &routed;
-    let proxy = Proxy::start(
-        proxy_ns,
-        &config("10.78.2.2", 60),
-        &[
-            "--offload",
-            "on",
-            "--offload-interfaces",
-            &routed.interfaces(),
-        ],
-    );
-    let c = client(client_ns, "10.78.1.1:9000");
-    round_trips(&c, 1);
-    proxy.wait_for(proxy_ns, "l7mp_offload_sessions_active 1");
+    let (proxy, c) = routed.offloaded_session();
     // Stopped, the proxy forwards nothing: every echo below crossed the bridge both ways in
     // the kernel.
     proxy.signal(libc::SIGSTOP);
