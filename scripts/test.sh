@@ -7,6 +7,7 @@ cd "$root"
 scripts/setup.sh
 cargo fmt --all --check
 scripts/test-modules.sh
+scripts/check-doc-links.sh
 cargo clippy --workspace --all-targets -- -D warnings
 RUSTDOCFLAGS='-D warnings' cargo doc --workspace --no-deps
 cargo test --workspace
