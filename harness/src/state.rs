@@ -230,6 +230,13 @@ impl State {
         })
     }
 
+    /// The pod called `name`, for a command that names one.
+    pub fn pod(&self, name: &str) -> Result<&Pod> {
+        self.pods
+            .get(name)
+            .ok_or_else(|| anyhow!("no pod {name} in cluster {} (see `status`)", self.cluster))
+    }
+
     /// Reads the state; `None` when the cluster is not up.
     pub fn load(dirs: &Dirs) -> Result<Option<State>> {
         let file = dirs.state_file();

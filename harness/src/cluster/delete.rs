@@ -1,7 +1,7 @@
 //! `delete-pod`: one pod deleted as `kubectl delete pod` deletes it, then replaced as its
 //! workload's controller (ReplicaSet, DaemonSet, StatefulSet) would replace it.
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 
 use super::Options;
 use super::observe::{observe, refresh_dns};
@@ -20,11 +20,7 @@ pub fn delete_pod_command(opts: &Options, name: &str) -> Result<()> {
     let _lock = Lock::take(&opts.state_root, &opts.cluster)?;
     let dirs = Dirs::new(&opts.state_root, &opts.cluster);
     let mut state = State::load_up(&dirs, &opts.cluster)?;
-    let owner = state
-        .pods
-        .get(name)
-        .map(|p| p.owner.clone())
-        .ok_or_else(|| anyhow!("no pod {name} in cluster {} (see `status`)", opts.cluster))?;
+    let owner = state.pod(name)?.owner.clone();
     let result = delete_and_replace(&mut state, &dirs, name, &owner);
     state.save(&dirs)?;
     result

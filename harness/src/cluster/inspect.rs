@@ -17,9 +17,7 @@ use crate::state::{ContainerRef, Dirs, State};
 /// `status`: pods, their IPs, readiness and kubectl's STATUS, and what the Services resolve to.
 pub fn status(opts: &Options, json: bool) -> Result<()> {
     let dirs = Dirs::new(&opts.state_root, &opts.cluster);
-    let Some(state) = State::load(&dirs)? else {
-        return Err(anyhow!("cluster {} is not up", opts.cluster));
-    };
+    let state = State::load_up(&dirs, &opts.cluster)?;
     let seen = observe(&state, &dirs)?;
     if json {
         let pods: Vec<Value> = state
@@ -113,11 +111,8 @@ fn container_json(c: &ContainerStatus) -> Value {
 /// `describe`: a pod as `kubectl describe pod` shows it.
 pub fn describe(opts: &Options, pod_name: &str) -> Result<()> {
     let dirs = Dirs::new(&opts.state_root, &opts.cluster);
-    let state = State::load(&dirs)?.ok_or_else(|| anyhow!("cluster {} is not up", opts.cluster))?;
-    let pod = state
-        .pods
-        .get(pod_name)
-        .ok_or_else(|| anyhow!("no pod {pod_name} (see `status`)"))?;
+    let state = State::load_up(&dirs, &opts.cluster)?;
+    let pod = state.pod(pod_name)?;
     let seen = observe(&state, &dirs)?;
     let s = &seen[pod_name];
     println!("Name:         {}", pod.name);
@@ -177,11 +172,8 @@ pub fn exec(
     argv: &[String],
 ) -> Result<i32> {
     let dirs = Dirs::new(&opts.state_root, &opts.cluster);
-    let state = State::load(&dirs)?.ok_or_else(|| anyhow!("cluster {} is not up", opts.cluster))?;
-    let pod = state
-        .pods
-        .get(pod_name)
-        .ok_or_else(|| anyhow!("no pod {pod_name} (see `status`)"))?;
+    let state = State::load_up(&dirs, &opts.cluster)?;
+    let pod = state.pod(pod_name)?;
     let cs = pod::containers(&pod.spec, "containers");
     let c = match container {
         Some(n) => cs
@@ -215,11 +207,8 @@ pub fn exec(
 /// `logs`: a container's output so far.
 pub fn logs(opts: &Options, pod_name: &str, container: Option<&str>) -> Result<String> {
     let dirs = Dirs::new(&opts.state_root, &opts.cluster);
-    let state = State::load(&dirs)?.ok_or_else(|| anyhow!("cluster {} is not up", opts.cluster))?;
-    let pod = state
-        .pods
-        .get(pod_name)
-        .ok_or_else(|| anyhow!("no pod {pod_name}"))?;
+    let state = State::load_up(&dirs, &opts.cluster)?;
+    let pod = state.pod(pod_name)?;
     let c = match container {
         Some(c) => c.to_string(),
         None => pod
