@@ -18,7 +18,9 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
+
+use crate::common::l7mpc_in;
 
 /// The Kubernetes version the project supports; the newest one the validator knows is checked too.
 const SUPPORTED: &str = "1.33";
@@ -51,23 +53,14 @@ fn kustomize(dir: &Path) -> String {
 
 /// `l7mpc compile` with `args`, `stdin` as `-f -` input.
 fn compile(args: &[&str], stdin: &str) -> String {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_l7mpc"))
-        .arg("compile")
-        .args(args)
-        .current_dir(repo())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("l7mpc runs");
-    let mut input = child.stdin.take().expect("piped stdin");
-    input.write_all(stdin.as_bytes()).expect("l7mpc reads");
-    drop(input);
-    let out = child.wait_with_output().expect("l7mpc finishes");
+    let args: Vec<&str> = ["compile"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    let out = l7mpc_in(&repo(), &args, stdin);
     assert!(
         out.status.success(),
-        "l7mpc compile {args:?} failed: {}",
+        "l7mpc {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("UTF-8 output")
