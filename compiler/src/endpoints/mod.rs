@@ -204,7 +204,7 @@ impl<'a> Endpoints<'a> {
             .or_insert_with(|| ServicePlan {
                 namespace,
                 name: name.clone(),
-                labels,
+                labels: labels.to_map(),
                 ports: BTreeSet::new(),
             });
         plan.ports.extend(port);

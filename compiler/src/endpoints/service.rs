@@ -5,8 +5,6 @@
 //! single-value `In` expressions, `matchNamespace` and `matchService` (that Service's labels)
 //! translate; anything else is reported so that the user picks `--pods` or rewrites it.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
 use crate::crd::{LabelOperator, Labels, Selector};
@@ -14,7 +12,9 @@ use crate::load::Object;
 use crate::select::service_named;
 
 /// The namespace and labels of a headless Service that selects the same pods as a selector.
-pub type ServiceKey = (String, BTreeMap<String, String>);
+/// Every endpoint selector of a large mesh has one, so the labels are the compact [`Labels`]
+/// rather than a map.
+pub type ServiceKey = (String, Labels);
 
 /// The Service equivalent of `selector` (written in `owner`), or why there is none.
 pub fn translate(
@@ -72,7 +72,7 @@ pub fn translate(
         .match_namespace
         .clone()
         .unwrap_or_else(|| owner.namespace.clone());
-    Ok((namespace, labels))
+    Ok((namespace, labels.into()))
 }
 
 /// The headless Service name for an endpoint selector at `pointer` of `owner`: the owner's

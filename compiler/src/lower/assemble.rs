@@ -25,19 +25,18 @@ impl Lowering<'_> {
         inserts: &[InsertPlan],
     ) -> (ProxyPlan, BTreeSet<String>) {
         let w = mount.workload;
-        let mut plans = Vec::new();
-        let mut clusters = BTreeSet::new();
-        for &object in placed {
-            match self.objects[object].kind {
-                Kind::VirtualService => {
-                    plans.extend(listeners.take(&object));
-                }
-                Kind::Target => {
-                    clusters.insert(self.target_name(object));
-                }
-                _ => {}
-            }
+        let is = |kind: Kind| move |&&object: &&usize| self.objects[object].kind == kind;
+        // Sized up front: every proxy keeps its listeners until emission, and a grown Vec of
+        // these large plans has room for up to twice as many.
+        let mut plans = Vec::with_capacity(placed.iter().filter(is(Kind::VirtualService)).count());
+        for &object in placed.iter().filter(is(Kind::VirtualService)) {
+            plans.extend(listeners.take(&object));
         }
+        let mut clusters: BTreeSet<String> = placed
+            .iter()
+            .filter(is(Kind::Target))
+            .map(|&object| self.target_name(object))
+            .collect();
         let here: Vec<&InsertPlan> = inserts
             .iter()
             .filter(|i| i.workloads.contains(&w))

@@ -106,7 +106,8 @@ fn specs_are_read_once_into_types() {
         text: format!(
             "{VSVC}    spec: {{UDP: {{port: 70000}}}}\n    rules: [{{action: {{route: {{name: r, destinationRef: t}}}}}}]\n---\n\
              apiVersion: l7mp.io/v1\nkind: Target\nmetadata: {{name: t}}\nspec: {{cluster: {{spec: {{Echo: {{}}}}}}}}\n"
-        ),
+        )
+        .into(),
     }];
     let mut diags = Diagnostics::default();
     let mut inputs = parse(&files, "default", &mut diags);
