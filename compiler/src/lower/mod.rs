@@ -290,7 +290,7 @@ impl<'a> Lowering<'a> {
     /// The typed spec of object `i`; None for kinds without one and for a spec that did not
     /// read as its type (the schema stage reported why).
     fn spec(&self, i: usize) -> Option<&'a Spec> {
-        self.objects[i].crd.as_deref()
+        self.objects[i].crd.as_ref()
     }
 
     /// The cluster name of a Target.
