@@ -48,7 +48,7 @@ fn mesh(scale: usize, sidecars: bool) -> Vec<SourceFile> {
     }
     vec![SourceFile {
         name: "mesh.yaml".into(),
-        text,
+        text: text.into(),
     }]
 }
 

@@ -94,7 +94,7 @@ pub fn compile(files: &[SourceFile], pods: Option<&[SourceFile]>, options: &Opti
     let output = if failed(&diags) {
         None
     } else {
-        let output = emit::emit(objects, &lowered, &mut diags);
+        let output = emit::emit(objects, lowered, &mut diags);
         (!failed(&diags)).then_some(output)
     };
     Compiled {
@@ -146,7 +146,7 @@ mod tests {
         for (i, file) in files.iter().enumerate() {
             let mangle = |text: String| {
                 let mut files = files.clone();
-                files[i].text = text;
+                files[i].text = text.into();
                 compile(&files, None, &Options::default())
             };
             let cuts = (0..file.text.len())

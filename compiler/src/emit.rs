@@ -14,6 +14,7 @@ use crate::diagnostics::{Code, Diagnostics};
 use crate::endpoints::ServicePlan;
 use crate::load::Object;
 use crate::lower::{Lowered, ProxyPlan};
+use crate::workload::ProxyMount;
 
 /// The label on every emitted object.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "l7mpc");
@@ -88,12 +89,19 @@ impl Emitted {
     }
 }
 
-/// Renders every plan; a config the proxy would reject is reported as a compiler bug.
-pub fn emit(objects: &[Object], lowered: &Lowered, diags: &mut Diagnostics) -> Output {
+/// Renders every plan; a config the proxy would reject is reported as a compiler bug. Takes the
+/// plans, since only their mounts are needed once their configs are rendered: dropping them
+/// then, and keeping each config's text once, keeps the end of a large run from holding the
+/// mesh three times over.
+pub fn emit(objects: &[Object], lowered: Lowered, diags: &mut Diagnostics) -> Output {
+    let texts = rendered(objects, &lowered.proxies);
+    let mounts: Vec<ProxyMount> = lowered.proxies.into_iter().map(|p| p.mount).collect();
     let mut output = Output::default();
-    let mut maps: BTreeMap<(String, String), BTreeMap<String, (String, usize)>> = BTreeMap::new();
-    for (proxy, (text, rejected)) in lowered.proxies.iter().zip(rendered(objects, lowered)) {
-        let workload = &objects[proxy.mount.workload];
+    // Each ConfigMap's files: for each key, the position in `output.configs` of the config of
+    // the first workload mounting it, and that workload.
+    let mut maps: BTreeMap<(String, String), BTreeMap<String, (usize, usize)>> = BTreeMap::new();
+    for (mount, (text, rejected)) in mounts.into_iter().zip(texts) {
+        let workload = &objects[mount.workload];
         if let Some(first) = rejected {
             let message = format!("the compiled config is rejected by the proxy: {first}");
             let hint = "this is an l7mpc bug: please report it with the input";
@@ -104,21 +112,15 @@ pub fn emit(objects: &[Object], lowered: &Lowered, diags: &mut Diagnostics) -> O
             );
             continue;
         }
-        output.configs.push(Emitted {
-            namespace: workload.namespace.clone(),
-            kind: workload.kind.name().to_string(),
-            name: workload.name.clone(),
-            text: text.clone(),
-        });
         let data = maps
-            .entry((workload.namespace.clone(), proxy.mount.config_map.clone()))
+            .entry((workload.namespace.clone(), mount.config_map.clone()))
             .or_default();
-        match data.get(&proxy.mount.key) {
-            Some((other, first)) if *other != text => {
+        match data.get(&mount.key) {
+            Some(&(config, first)) if output.configs[config].text != text => {
                 let message = format!(
                     "ConfigMap {} is also mounted by {} with a different config",
-                    proxy.mount.config_map,
-                    objects[*first].id()
+                    mount.config_map,
+                    objects[first].id()
                 );
                 let hint = "give each workload its own ConfigMap";
                 diags.push(
@@ -129,18 +131,30 @@ pub fn emit(objects: &[Object], lowered: &Lowered, diags: &mut Diagnostics) -> O
             }
             Some(_) => {}
             None => {
-                data.insert(proxy.mount.key.clone(), (text, proxy.mount.workload));
+                data.insert(mount.key, (output.configs.len(), mount.workload));
             }
         }
+        output.configs.push(Emitted {
+            namespace: workload.namespace.clone(),
+            kind: workload.kind.name().to_string(),
+            name: workload.name.clone(),
+            text,
+        });
     }
     for ((namespace, name), data) in maps {
-        let first = data.values().next().map_or(0, |(_, w)| *w);
-        let size: usize = data.iter().map(|(k, (t, _))| k.len() + t.len()).sum();
+        let first = data.values().next().map_or(0, |&(_, w)| w);
+        let size: usize = data
+            .iter()
+            .map(|(k, &(i, _))| k.len() + output.configs[i].text.len())
+            .sum();
         if size > CONFIG_MAP_LIMIT {
             let message = format!("ConfigMap {name} would hold {size} bytes, over the 1 MiB limit");
             diags.push(objects[first].diag(Code::ConfigMapTooLarge, "/metadata/name", message));
         }
-        let data: BTreeMap<String, String> = data.into_iter().map(|(k, (t, _))| (k, t)).collect();
+        let data: BTreeMap<String, String> = data
+            .into_iter()
+            .map(|(k, (i, _))| (k, output.configs[i].text.clone()))
+            .collect();
         let text = config_map(&namespace, &name, data);
         output.config_maps.push(Emitted {
             namespace,
@@ -163,7 +177,7 @@ pub fn emit(objects: &[Object], lowered: &Lowered, diags: &mut Diagnostics) -> O
 /// (None when the proxy accepts it). Checking every config is most of emission's time and the
 /// configs are independent, so they are rendered and checked on every core, in fixed slices
 /// joined in order: the result does not depend on how many there are.
-fn rendered(objects: &[Object], lowered: &Lowered) -> Vec<(String, Option<String>)> {
+fn rendered(objects: &[Object], proxies: &[ProxyPlan]) -> Vec<(String, Option<String>)> {
     let render = |proxy: &ProxyPlan| {
         let workload = &objects[proxy.mount.workload];
         let text = yaml(&proxy.config(objects));
@@ -175,7 +189,6 @@ fn rendered(objects: &[Object], lowered: &Lowered) -> Vec<(String, Option<String
         });
         (text, rejected)
     };
-    let proxies = &lowered.proxies;
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let slice = proxies.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {

@@ -418,7 +418,7 @@ fn unread(error: ReadError, format: Format, color: bool, print: fn(&str)) -> Exi
 fn by_name<'f>(files: impl IntoIterator<Item = &'f SourceFile>) -> HashMap<&'f str, &'f str> {
     files
         .into_iter()
-        .map(|f| (f.name.as_str(), f.text.as_str()))
+        .map(|f| (f.name.as_str(), &*f.text))
         .collect()
 }
 

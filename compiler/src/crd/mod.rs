@@ -27,15 +27,17 @@ pub use selector::{
 pub use walk::{Nodes, Outline, RefField};
 
 /// The typed `spec` of an `l7mp.io` object: what the schema stage reads each one into, once,
-/// so that later stages work on these types rather than re-reading JSON.
+/// so that later stages work on these types rather than re-reading JSON. Each kind is boxed on
+/// its own: a large mesh holds a spec per object, each the size of its own kind rather than
+/// of the largest.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Spec {
     /// A VirtualService's spec.
-    VirtualService(VirtualServiceSpec),
+    VirtualService(Box<VirtualServiceSpec>),
     /// A Target's spec.
-    Target(TargetSpec),
+    Target(Box<TargetSpec>),
     /// A Rule's spec.
-    Rule(RuleSpec),
+    Rule(Box<RuleSpec>),
 }
 
 impl Spec {
@@ -51,7 +53,7 @@ impl Spec {
     /// The VirtualService spec, if this is one.
     pub fn virtual_service(&self) -> Option<&VirtualServiceSpec> {
         match self {
-            Spec::VirtualService(v) => Some(v),
+            Spec::VirtualService(v) => Some(v.as_ref()),
             _ => None,
         }
     }
@@ -59,7 +61,7 @@ impl Spec {
     /// The Target spec, if this is one.
     pub fn target(&self) -> Option<&TargetSpec> {
         match self {
-            Spec::Target(t) => Some(t),
+            Spec::Target(t) => Some(t.as_ref()),
             _ => None,
         }
     }
@@ -67,7 +69,7 @@ impl Spec {
     /// The Rule spec, if this is one.
     pub fn rule(&self) -> Option<&RuleSpec> {
         match self {
-            Spec::Rule(r) => Some(r),
+            Spec::Rule(r) => Some(r.as_ref()),
             _ => None,
         }
     }

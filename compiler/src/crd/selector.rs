@@ -34,8 +34,8 @@ pub struct Selector {
 /// `matchLabels`: label keys with the values they must have, sorted by key, as a
 /// `BTreeMap<String, String>` reads, writes and describes them. A large mesh has a selector or
 /// two per object, mostly with one label, and a map allocates room for eleven: this holds
-/// exactly its labels.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// exactly its labels. Ordered as the map is, so that it can stand in for one as a key.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Labels(Box<[(String, String)]>);
 
 impl Labels {
@@ -47,6 +47,12 @@ impl Labels {
     /// The labels as a map.
     pub fn to_map(&self) -> BTreeMap<String, String> {
         self.0.iter().cloned().collect()
+    }
+}
+
+impl From<BTreeMap<String, String>> for Labels {
+    fn from(map: BTreeMap<String, String>) -> Self {
+        Labels(map.into_iter().collect())
     }
 }
 
@@ -70,8 +76,7 @@ impl Serialize for Labels {
 
 impl<'de> Deserialize<'de> for Labels {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let map = BTreeMap::<String, String>::deserialize(deserializer)?;
-        Ok(Labels(map.into_iter().collect()))
+        Ok(BTreeMap::<String, String>::deserialize(deserializer)?.into())
     }
 }
 
@@ -163,6 +168,17 @@ mod tests {
             serde_json::to_string(&labels).unwrap(),
             r#"{"a":"1","b":"2"}"#
         );
+        // Ordered as their maps are.
+        let one = |pairs: &[(&str, &str)]| {
+            let map: BTreeMap<String, String> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            (Labels::from(map.clone()), map)
+        };
+        let (a, b) = (one(&[("a", "2")]), one(&[("a", "1"), ("b", "1")]));
+        assert_eq!(a.0.cmp(&b.0), a.1.cmp(&b.1));
+        assert_eq!(a.0.cmp(&a.0.clone()), std::cmp::Ordering::Equal);
         assert_eq!(
             schemars::schema_for!(Labels),
             schemars::schema_for!(BTreeMap<String, String>)

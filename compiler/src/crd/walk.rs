@@ -193,7 +193,7 @@ mod tests {
                     "ingress": [{"clusterRef": "t"}]}}}]}
         }))
         .expect("a valid spec");
-        let spec = Spec::VirtualService(spec);
+        let spec = Spec::VirtualService(Box::new(spec));
         let nodes = Nodes::of(&spec);
         let selectors: Vec<&str> = nodes.selectors.iter().map(|s| s.0.as_str()).collect();
         assert_eq!(

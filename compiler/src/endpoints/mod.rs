@@ -16,7 +16,7 @@ pub use service::{ServiceKey, service_name};
 use crate::crd::Selector;
 use crate::diagnostics::{Code, Diagnostics};
 use crate::load::Object;
-use crate::select::{PodSet, as_pod, pods_matching};
+use crate::select::{PodSet, Services, as_pod, pods_matching};
 
 /// An endpoint selector in the input: the object it is named after, where it sits, and the
 /// object that holds the selector (a linked VirtualService for `linkedVirtualService`).
@@ -64,6 +64,8 @@ type Pods<'a> = PodSet<'a>;
 /// Resolves endpoint selectors in one of the two modes, remembering the Services it needs.
 pub struct Endpoints<'a> {
     objects: &'a [Object],
+    /// The Services among `objects`, for `matchService`.
+    known: Services<'a>,
     workload_pods: Pods<'a>,
     snapshot: Option<(&'a [Object], Pods<'a>)>,
     names: BTreeMap<ServiceKey, String>,
@@ -88,6 +90,7 @@ impl<'a> Endpoints<'a> {
         };
         let mut this = Self {
             objects,
+            known: Services::new(objects),
             workload_pods: pods_of(objects),
             snapshot: snapshot.map(|s| (s, pods_of(s))),
             names: BTreeMap::new(),
@@ -105,7 +108,7 @@ impl<'a> Endpoints<'a> {
 
     fn translate(&mut self, site: &Site, diags: &mut Diagnostics) -> Option<ServiceKey> {
         let holder = &self.objects[site.holder];
-        match service::translate(self.objects, holder, &site.selector) {
+        match service::translate(&self.known, holder, &site.selector) {
             Ok(key) => {
                 let name = service_name(&self.objects[site.owner].name, &site.pointer);
                 let entry = self
@@ -144,11 +147,11 @@ impl<'a> Endpoints<'a> {
         diags: &mut Diagnostics,
     ) -> EndpointSet {
         let holder = &self.objects[site.holder];
-        let workloads = pods_matching(self.objects, holder, &site.selector, &self.workload_pods);
+        let workloads = pods_matching(&self.known, holder, &site.selector, &self.workload_pods);
         let replicas = workloads.iter().map(|&w| replicas(&self.objects[w])).sum();
         let endpoints = match &self.snapshot {
             Some((pods, values)) => {
-                let chosen = pods_matching(self.objects, holder, &site.selector, values);
+                let chosen = pods_matching(&self.known, holder, &site.selector, values);
                 let mut found: Vec<(&Object, &str)> = Vec::new();
                 for i in chosen {
                     let pod = &pods[i];
@@ -204,7 +207,7 @@ impl<'a> Endpoints<'a> {
             .or_insert_with(|| ServicePlan {
                 namespace,
                 name: name.clone(),
-                labels,
+                labels: labels.to_map(),
                 ports: BTreeSet::new(),
             });
         plan.ports.extend(port);

@@ -5,20 +5,21 @@
 //! single-value `In` expressions, `matchNamespace` and `matchService` (that Service's labels)
 //! translate; anything else is reported so that the user picks `--pods` or rewrites it.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
 use crate::crd::{LabelOperator, Labels, Selector};
 use crate::load::Object;
-use crate::select::service_named;
+use crate::select::Services;
 
 /// The namespace and labels of a headless Service that selects the same pods as a selector.
-pub type ServiceKey = (String, BTreeMap<String, String>);
+/// Every endpoint selector of a large mesh has one, so the labels are the compact [`Labels`]
+/// rather than a map.
+pub type ServiceKey = (String, Labels);
 
-/// The Service equivalent of `selector` (written in `owner`), or why there is none.
+/// The Service equivalent of `selector` (written in `owner`, with `services` those of the
+/// input), or why there is none.
 pub fn translate(
-    objects: &[Object],
+    services: &Services<'_>,
     owner: &Object,
     selector: &Selector,
 ) -> Result<ServiceKey, String> {
@@ -53,7 +54,8 @@ pub fn translate(
         }
     }
     if let Some(name) = &selector.match_service {
-        let labels_of_service = service_named(objects, &owner.namespace, name)
+        let labels_of_service = services
+            .named(&owner.namespace, name)
             .and_then(|s| s.labels)
             .ok_or_else(|| format!("Service `{name}` has no selector"))?;
         for (key, value) in labels_of_service {
@@ -72,7 +74,7 @@ pub fn translate(
         .match_namespace
         .clone()
         .unwrap_or_else(|| owner.namespace.clone());
-    Ok((namespace, labels))
+    Ok((namespace, labels.into()))
 }
 
 /// The headless Service name for an endpoint selector at `pointer` of `owner`: the owner's

@@ -29,8 +29,9 @@ pub use read::{MAX_INPUT_BYTES, ReadError, read_sources};
 pub struct SourceFile {
     /// The path as the user wrote it, or `<stdin>`.
     pub name: String,
-    /// The whole text.
-    pub text: String,
+    /// The whole text, shared with the objects loaded from it (they find keys in it), so that
+    /// a large input is held once.
+    pub text: Arc<str>,
 }
 
 /// The loaded objects, in file order, plus what was skipped.
@@ -91,7 +92,7 @@ pub fn parse_each(
 ) -> Inputs {
     let mut inputs = Inputs::default();
     for file in files {
-        let text: Arc<str> = Arc::from(file.text.as_str());
+        let text = Arc::clone(&file.text);
         // Each document becomes objects as soon as it is read; what a file gave is kept only
         // once all of it has parsed, since a syntax error anywhere in it is its one diagnostic.
         let mut here = Inputs::default();

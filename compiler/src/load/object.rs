@@ -34,9 +34,9 @@ pub struct Object {
     pub(super) value: Value,
     /// The typed spec of an `l7mp.io` object, set by [`crate::schema::check`]; None for other
     /// kinds and for a spec that does not read as its type (the schema stage reported why).
-    /// Boxed, as is the outline: most objects have neither, and a Vec of objects sized for the
-    /// largest spec would cost more than all the specs.
-    pub crd: Option<Box<Spec>>,
+    /// Boxed (each kind in [`Spec`]), as is the outline: most objects have neither, and a Vec
+    /// of objects sized for the largest spec would cost more than all the specs.
+    pub crd: Option<Spec>,
     /// What is still used of an `l7mp.io` object whose spec does not read (so `crd` is None):
     /// its selectors, routes and references, each read on its own by the schema stage.
     pub outline: Option<Box<Outline>>,

@@ -72,7 +72,7 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<SourceFile>, ReadError> {
         match String::from_utf8(bytes) {
             Ok(text) => files.push(SourceFile {
                 name: entry.name,
-                text,
+                text: text.into(),
             }),
             Err(e) => refused.push(not_utf8(&entry.name, e.as_bytes(), e.utf8_error())),
         }

@@ -16,31 +16,27 @@ use crate::workload::ProxyMount;
 impl Lowering<'_> {
     /// The plan of the proxy at `mount`, from what has been lowered, without its clusters, and
     /// the names of those clusters; `placed` are the objects placed on its workload, in
-    /// placement order.
+    /// placement order, and `here` the Rule objects, in order; `named` is
+    /// [`Lowering::named_routes`].
     pub(super) fn assemble(
         &self,
         mount: &ProxyMount,
         placed: &[usize],
         listeners: &mut Shared<usize, ListenerPlan>,
-        inserts: &[InsertPlan],
+        here: &[&InsertPlan],
+        named: &BTreeMap<&str, &RoutePlan>,
     ) -> (ProxyPlan, BTreeSet<String>) {
-        let w = mount.workload;
-        let mut plans = Vec::new();
-        let mut clusters = BTreeSet::new();
-        for &object in placed {
-            match self.objects[object].kind {
-                Kind::VirtualService => {
-                    plans.extend(listeners.take(&object));
-                }
-                Kind::Target => {
-                    clusters.insert(self.target_name(object));
-                }
-                _ => {}
-            }
+        let is = |kind: Kind| move |&&object: &&usize| self.objects[object].kind == kind;
+        // Sized up front: every proxy keeps its listeners until emission, and a grown Vec of
+        // these large plans has room for up to twice as many.
+        let mut plans = Vec::with_capacity(placed.iter().filter(is(Kind::VirtualService)).count());
+        for &object in placed.iter().filter(is(Kind::VirtualService)) {
+            plans.extend(listeners.take(&object));
         }
-        let here: Vec<&InsertPlan> = inserts
+        let mut clusters: BTreeSet<String> = placed
             .iter()
-            .filter(|i| i.workloads.contains(&w))
+            .filter(is(Kind::Target))
+            .map(|&object| self.target_name(object))
             .collect();
         let mut lists: BTreeMap<String, Vec<&RulePlan>> = BTreeMap::new();
         let mut routes: BTreeMap<String, &RoutePlan> = BTreeMap::new();
@@ -54,12 +50,12 @@ impl Lowering<'_> {
                 let Some(Some(list)) = self.lists.get(&owner) else {
                     continue;
                 };
-                let rules = merged(&list.rules, list.len, owner, &here);
+                let rules = merged(&list.rules, list.len, owner, here);
                 for rule in &rules {
                     if !rule.hops.is_empty() {
                         plan.routes.push(rule.hops.clone());
                     }
-                    if let Some(route) = rule.route.as_ref().and_then(|n| self.named_route(n)) {
+                    if let Some(&route) = rule.route.as_ref().and_then(|n| named.get(n.as_str())) {
                         plan.routes.push(route.hops.clone());
                         routes.insert(route.route.name.clone().unwrap_or_default(), route);
                     }
@@ -67,13 +63,7 @@ impl Lowering<'_> {
                 }
                 lists.insert(list.name.clone(), rules);
             }
-            plan.clusters = plan
-                .routes
-                .iter()
-                .flatten()
-                .map(|h| h.cluster.clone())
-                .collect();
-            clusters.extend(plan.clusters.iter().cloned());
+            clusters.extend(plan.routes.iter().flatten().map(|h| h.cluster.clone()));
         }
         plans.sort_by(|a, b| a.listener.name.cmp(&b.listener.name));
         let proxy = ProxyPlan {
@@ -92,12 +82,16 @@ impl Lowering<'_> {
         (proxy, clusters)
     }
 
-    /// The named route called `name`.
-    fn named_route(&self, name: &str) -> Option<&RoutePlan> {
-        self.routes
-            .values()
-            .flatten()
-            .find(|r| r.route.name.as_deref() == Some(name))
+    /// The named routes by name, looked up once per rule of every proxy: where two define
+    /// one name, the first by where it is defined, as a scan of them all finds it.
+    pub(super) fn named_routes(&self) -> BTreeMap<&str, &RoutePlan> {
+        let mut index = BTreeMap::new();
+        for route in self.routes.values().flatten() {
+            if let Some(name) = route.route.name.as_deref() {
+                index.entry(name).or_insert(route);
+            }
+        }
+        index
     }
 }
 

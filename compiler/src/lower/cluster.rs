@@ -85,8 +85,11 @@ impl Lowering<'_> {
             }
         };
         let port = spec::network_port(&cluster_spec);
+        // One plan per endpoint entry, sized up front: every cluster lives until emission, and a
+        // Vec grown by its first push has room for four.
+        let written = cluster.endpoints.as_ref().map_or(0, Vec::len);
         let mut endpoints = Vec::new();
-        let mut plans = Vec::new();
+        let mut plans = Vec::with_capacity(written);
         for (i, e) in cluster.endpoints.iter().flatten().enumerate() {
             let at = format!("{}/endpoints/{i}", origin.pointer);
             if let Some(fixed) = &e.spec {

@@ -4,8 +4,6 @@
 //! every listener with `rulesRef` to it refer to the list by that name, and `apply` continues in
 //! it. Each list is lowered once; [`super::assemble`] puts on each proxy what its listeners reach.
 
-use std::collections::BTreeSet;
-
 use l7mp_config::model::{self, Ref};
 
 use super::rules::RulePlan;
@@ -63,7 +61,6 @@ impl<'a> Lowering<'a> {
             origin: Origin::new(vsvc, "/spec/listener"),
             list: owner,
             routes: Vec::new(),
-            clusters: BTreeSet::new(),
         })
     }
 

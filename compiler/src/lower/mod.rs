@@ -73,8 +73,6 @@ pub struct ListenerPlan {
     pub list: usize,
     /// Per route it can reach (through its rule list and `apply`): its hops (ingress, destination, egress).
     pub routes: Vec<Vec<HopPlan>>,
-    /// The clusters the routes use.
-    pub clusters: BTreeSet<String>,
 }
 
 /// One endpoint entry of a cluster, with the workloads whose pods it reaches.
@@ -217,13 +215,30 @@ pub fn lower(
             placed.entry(w).or_default().push(p.object);
         }
     }
+    // Likewise the Rule objects, in order.
+    let mut inserts_on: BTreeMap<usize, Vec<&insert::InsertPlan>> = BTreeMap::new();
+    for plan in &inserts {
+        for &w in &plan.workloads {
+            let here = inserts_on.entry(w).or_default();
+            if !here.last().is_some_and(|last| std::ptr::eq(*last, plan)) {
+                here.push(plan);
+            }
+        }
+    }
     let none = Vec::new();
     let placed_on = |mount: &ProxyMount| placed.get(&mount.workload).unwrap_or(&none);
+    let no_inserts = Vec::new();
+    let inserts_here = |mount: &ProxyMount| inserts_on.get(&mount.workload).unwrap_or(&no_inserts);
     let mut listeners = Shared::new(listeners, mounts.iter().flat_map(placed_on).copied());
+    let named = lowering.named_routes();
     let assembled: Vec<(ProxyPlan, BTreeSet<String>)> = mounts
         .iter()
-        .map(|mount| lowering.assemble(mount, placed_on(mount), &mut listeners, &inserts))
+        .map(|mount| {
+            let (placed, here) = (placed_on(mount), inserts_here(mount));
+            lowering.assemble(mount, placed, &mut listeners, here, &named)
+        })
         .collect();
+    drop(named);
     let names = assembled.iter().flat_map(|(_, names)| names).cloned();
     let mut clusters = Shared::new(std::mem::take(&mut lowering.clusters), names);
     let proxies = assembled
@@ -275,7 +290,7 @@ impl<'a> Lowering<'a> {
     /// The typed spec of object `i`; None for kinds without one and for a spec that did not
     /// read as its type (the schema stage reported why).
     fn spec(&self, i: usize) -> Option<&'a Spec> {
-        self.objects[i].crd.as_deref()
+        self.objects[i].crd.as_ref()
     }
 
     /// The cluster name of a Target.

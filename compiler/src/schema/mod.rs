@@ -53,7 +53,7 @@ pub fn check_object(object: &mut Object, diags: &mut Diagnostics) {
     }
     let reported = Reported(validate(object, diags));
     match read(object) {
-        Ok(spec) => object.crd = Some(Box::new(spec)),
+        Ok(spec) => object.crd = Some(spec),
         Err(e) => {
             if !reported.any() {
                 let message = format!("the spec does not read as a {}: {e}", object.kind.name());

@@ -106,7 +106,8 @@ fn specs_are_read_once_into_types() {
         text: format!(
             "{VSVC}    spec: {{UDP: {{port: 70000}}}}\n    rules: [{{action: {{route: {{name: r, destinationRef: t}}}}}}]\n---\n\
              apiVersion: l7mp.io/v1\nkind: Target\nmetadata: {{name: t}}\nspec: {{cluster: {{spec: {{Echo: {{}}}}}}}}\n"
-        ),
+        )
+        .into(),
     }];
     let mut diags = Diagnostics::default();
     let mut inputs = parse(&files, "default", &mut diags);
@@ -115,7 +116,7 @@ fn specs_are_read_once_into_types() {
     assert_eq!(codes, [Code::OutOfRange]);
     let (vsvc, target) = (&inputs.objects[0], &inputs.objects[1]);
     assert!(vsvc.value().is_null() && target.value().is_null());
-    assert!(matches!(target.crd.as_deref(), Some(Spec::Target(_))));
+    assert!(matches!(target.crd.as_ref(), Some(Spec::Target(_))));
     assert!(vsvc.crd.is_none());
     let outline = vsvc.outline.as_ref().expect("an outline");
     let selectors: Vec<&str> = outline.selectors.iter().map(|s| s.0.as_str()).collect();

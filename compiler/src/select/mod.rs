@@ -7,11 +7,13 @@
 
 mod eval;
 mod index;
+mod services;
 
 use serde_json::Value;
 
 pub use eval::{Pod, ServiceSelector, matches};
 pub use index::PodSet;
+pub use services::Services;
 
 use crate::crd::{FieldOperator, LabelOperator, Selector};
 use crate::diagnostics::{Code, Diagnostics, did_you_mean};
@@ -36,6 +38,7 @@ pub fn select(objects: &[Object], diags: &mut Diagnostics) -> Vec<Placement> {
             .filter_map(|(i, o)| Some((i, as_pod(o)?)))
             .collect(),
     );
+    let services = Services::new(objects);
     let mut placements = Vec::new();
     for (index, object) in objects.iter().enumerate() {
         let Some(nodes) = object.nodes() else {
@@ -44,6 +47,7 @@ pub fn select(objects: &[Object], diags: &mut Diagnostics) -> Vec<Placement> {
         for (pointer, selector) in nodes.selectors {
             let site = Site {
                 objects,
+                services: &services,
                 object,
                 pointer: &pointer,
             };
@@ -62,16 +66,16 @@ pub fn select(objects: &[Object], diags: &mut Diagnostics) -> Vec<Placement> {
 }
 
 /// The pods among `candidates` (object index, pod as from [`as_pod`]) that `selector`, written in
-/// `owner`, picks. Problems with the selector were reported by [`select`]; here they just match
-/// nothing.
+/// `owner`, picks, with `services` those of the input. Problems with the selector were reported
+/// by [`select`]; here they just match nothing.
 pub fn pods_matching(
-    objects: &[Object],
+    services: &Services<'_>,
     owner: &Object,
     selector: &Selector,
     candidates: &PodSet<'_>,
 ) -> Vec<usize> {
     let service = match &selector.match_service {
-        Some(name) => match service_named(objects, &owner.namespace, name) {
+        Some(name) => match services.named(&owner.namespace, name) {
             Some(service) => Some(service),
             None => return Vec::new(),
         },
@@ -83,24 +87,6 @@ pub fn pods_matching(
         .filter(|(_, pod)| matches(selector, pod, service))
         .map(|(i, _)| *i)
         .collect()
-}
-
-/// The Service `namespace/name` among `objects`, as a selector.
-pub fn service_named<'a>(
-    objects: &'a [Object],
-    namespace: &str,
-    name: &str,
-) -> Option<ServiceSelector<'a>> {
-    let service = objects
-        .iter()
-        .find(|o| o.kind == Kind::Service && o.namespace == namespace && o.name == name)?;
-    Some(ServiceSelector {
-        namespace: &service.namespace,
-        labels: service
-            .value()
-            .pointer("/spec/selector")
-            .and_then(Value::as_object),
-    })
 }
 
 /// A workload's pod template (or a Pod) as a pod, in its object's namespace: the form
@@ -119,9 +105,10 @@ pub fn as_pod(object: &Object) -> Option<Pod<'_>> {
     })
 }
 
-/// Where a selector is: all objects (for Services), its object, and its pointer there.
+/// Where a selector is: all objects and their Services, its object, and its pointer there.
 struct Site<'a> {
     objects: &'a [Object],
+    services: &'a Services<'a>,
     object: &'a Object,
     pointer: &'a str,
 }
@@ -179,7 +166,7 @@ impl<'a> Site<'a> {
     /// The Service a `matchService` names, in the selecting object's namespace.
     fn find_service(&self, name: &str, diags: &mut Diagnostics) -> Option<ServiceSelector<'a>> {
         let namespace = &self.object.namespace;
-        if let Some(service) = service_named(self.objects, namespace, name) {
+        if let Some(service) = self.services.named(namespace, name) {
             return Some(service);
         }
         let services = || {

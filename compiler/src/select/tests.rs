@@ -10,7 +10,7 @@ fn run(selector: &str) -> (Vec<Placement>, Vec<Diagnostic>) {
     );
     let files = [SourceFile {
         name: "t.yaml".into(),
-        text,
+        text: text.into(),
     }];
     let mut diags = Diagnostics::default();
     let mut inputs = parse(&files, "default", &mut diags);

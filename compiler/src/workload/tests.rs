@@ -11,7 +11,7 @@ fn run(pod_spec: &str, annotations: &str) -> (Vec<ProxyMount>, Vec<Diagnostic>) 
     );
     let files = [SourceFile {
         name: "t.yaml".into(),
-        text,
+        text: text.into(),
     }];
     let mut diags = Diagnostics::default();
     let mut inputs = parse(&files, "default", &mut diags);

@@ -7,10 +7,16 @@
 //! turned back into a location. The same loader serves the proxy and the compiler.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use foldhash::fast::FixedState;
+use hashbrown::HashTable;
 
 use saphyr::{MarkedYaml, Scalar, ScanError, Tag, YamlData, YamlLoader};
-use saphyr_parser::{Event, Parser, Span, SpannedEventReceiver};
+use saphyr_parser::{Event, Marker, Parser, Span, SpannedEventReceiver};
 use serde_json::{Map, Number, Value};
+
+mod plain;
 
 /// How deep collections may nest in a document (serde_json's own limit). Real configs and
 /// manifests nest a dozen levels, a predicate at its limit about seventy. Loading, converting
@@ -119,7 +125,9 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, YamlError> {
 pub fn for_each_document(text: &str, each: impl FnMut(Document)) -> Result<(), YamlError> {
     let offsets = CharOffsets::new(text);
     let mut stream = Stream {
-        loader: None,
+        events: Vec::new(),
+        in_document: false,
+        budget_at_start: ALIAS_NODES,
         budget: AliasBudget::default(),
         offsets: &offsets,
         load_error: None,
@@ -204,12 +212,19 @@ fn drive<'t>(text: &'t str, mut on: impl FnMut(Event<'t>, Span)) -> Result<(), Y
     Ok(())
 }
 
-/// The state of [`for_each_document`]: a loader per document, and the first errors. As with
-/// one loader for the whole stream, a loading error (a duplicate key, too many alias nodes)
-/// anywhere outranks a conversion error, and nothing is loaded after it.
+/// The state of [`for_each_document`]: the events of the document being read, and the first
+/// errors. Each document is built from its events by [`plain::document`], or when it needs
+/// YAML's graph or typing features, by a loader of its own. As with one loader for the whole
+/// stream, a loading error (a duplicate key, too many alias nodes) anywhere outranks a
+/// conversion error, and nothing is loaded after it.
 struct Stream<'o, 't, F> {
-    /// The loader of the document being read.
-    loader: Option<YamlLoader<'t, MarkedYaml<'t>>>,
+    /// The events of the document being read, from its start (kept between documents for
+    /// their room).
+    events: Vec<(Event<'t>, Span)>,
+    /// Whether a document has started and not ended.
+    in_document: bool,
+    /// What was left of the alias budget when the document started.
+    budget_at_start: usize,
     budget: AliasBudget,
     offsets: &'o CharOffsets<'t>,
     load_error: Option<ScanError>,
@@ -223,25 +238,43 @@ impl<'t, F: FnMut(Document)> Stream<'_, 't, F> {
             return;
         }
         if let Event::DocumentStart(_) = event {
-            let mut loader = YamlLoader::default();
-            loader.alias_limit(self.budget.remaining);
-            self.loader = Some(loader);
+            self.in_document = true;
+            self.budget_at_start = self.budget.remaining;
         }
-        let Some(loader) = &mut self.loader else {
+        if !self.in_document {
             return; // stream events, which a loader ignores
-        };
+        }
         self.budget.observe(&event);
         let document_end = event == Event::DocumentEnd;
-        loader.on_event(event, span);
-        if let Some(e) = loader.error() {
-            self.load_error = Some(e.clone());
+        self.events.push((event, span));
+        if document_end {
+            self.in_document = false;
+            self.document();
+        }
+    }
+
+    /// Builds the document whose events have all been read and hands it over.
+    fn document(&mut self) {
+        if let Some(doc) = plain::document(self.offsets, &self.events) {
+            self.events.clear();
+            if self.convert_error.is_none() {
+                (self.each)(doc);
+            }
             return;
         }
-        if !document_end || self.convert_error.is_some() {
+        let mut loader = YamlLoader::default();
+        loader.alias_limit(self.budget_at_start);
+        for (event, span) in self.events.drain(..) {
+            loader.on_event(event, span);
+            if let Some(e) = loader.error() {
+                self.load_error = Some(e.clone());
+                return;
+            }
+        }
+        if self.convert_error.is_some() {
             return;
         }
-        let docs = self.loader.take().map(YamlLoader::into_documents);
-        for doc in docs.into_iter().flatten() {
+        for doc in loader.into_documents() {
             match convert_document(self.offsets, &doc) {
                 Ok(doc) if self.convert_error.is_none() => (self.each)(doc),
                 Ok(_) => {}
@@ -364,7 +397,7 @@ struct Found<'o, 't> {
 impl Found<'_, '_> {
     /// Converts `node`, the member `key` of its mapping (None for the root and sequence items).
     fn convert(&mut self, node: &MarkedYaml<'_>, key: Option<&str>) -> Result<Value, YamlError> {
-        let location = self.offsets.span(node);
+        let location = self.offsets.span(node.span.start, node.span.end);
         // A node is opened before its children are converted, so that they follow it.
         let (index, value) = match &node.data {
             YamlData::Value(scalar) => (self.locations.open(key, location), scalar_to_json(scalar)),
@@ -428,16 +461,11 @@ impl Found<'_, '_> {
     /// A mapping key as a string; a custom tag on it is recorded at its member's pointer.
     fn mapping_key(&mut self, key: &MarkedYaml<'_>) -> Result<String, YamlError> {
         match &key.data {
-            YamlData::Value(Scalar::String(s)) => Ok(s.to_string()),
-            YamlData::Value(Scalar::Null) => Ok("null".into()),
-            YamlData::Value(s) => match scalar_to_json(s) {
-                Value::String(s) => Ok(s),
-                other => Ok(other.to_string()),
-            },
+            YamlData::Value(s) => Ok(key_text(scalar_to_json(s))),
             YamlData::Representation(text, _, _) => Ok(text.to_string()),
             YamlData::Tagged(tag, inner) => {
                 let name = self.mapping_key(inner)?;
-                let location = self.offsets.span(key);
+                let location = self.offsets.span(key.span.start, key.span.end);
                 self.custom_tag(tag, child_pointer(&self.pointer, &name), location);
                 Ok(name)
             }
@@ -507,7 +535,14 @@ fn pack(n: usize) -> u32 {
 #[derive(Default)]
 struct LocationsBuilder {
     table: Locations,
-    ids: HashMap<String, u32>,
+    /// The id of each key in `table`, by the key's hash: the keys themselves are in the table,
+    /// so looking one up allocates nothing (every node with a key looks it up).
+    ids: HashTable<u32>,
+}
+
+/// The hash of a mapping key in [`LocationsBuilder::ids`].
+fn key_hash(key: &str) -> u64 {
+    FixedState::default().hash_one(key)
 }
 
 impl LocationsBuilder {
@@ -516,16 +551,21 @@ impl LocationsBuilder {
     fn open(&mut self, key: Option<&str>, location: Location) -> usize {
         let key = match key {
             None => SEQUENCE_ITEM,
-            Some(key) => match self.ids.get(key) {
-                Some(&id) => id,
-                None => {
-                    let id = pack(self.table.key_ends.len());
-                    self.table.keys.push_str(key);
-                    self.table.key_ends.push(pack(self.table.keys.len()));
-                    self.ids.insert(key.to_string(), id);
-                    id
+            Some(key) => {
+                let hash = key_hash(key);
+                let table = &mut self.table;
+                match self.ids.find(hash, |&id| table.key(id) == key) {
+                    Some(&id) => id,
+                    None => {
+                        let id = pack(table.key_ends.len());
+                        table.keys.push_str(key);
+                        table.key_ends.push(pack(table.keys.len()));
+                        self.ids
+                            .insert_unique(hash, id, |&id| key_hash(table.key(id)));
+                        id
+                    }
                 }
-            },
+            }
         };
         self.table.nodes.push(PackedNode {
             end: 0,
@@ -536,6 +576,17 @@ impl LocationsBuilder {
             len: pack(location.len),
         });
         self.table.nodes.len() - 1
+    }
+
+    /// Closes collection node `index` at `location`, known only once its end is read.
+    fn close_at(&mut self, index: usize, location: Location) {
+        if let Some(node) = self.table.nodes.get_mut(index) {
+            node.line = pack(location.line);
+            node.column = pack(location.column);
+            node.offset = pack(location.offset);
+            node.len = pack(location.len);
+        }
+        self.close(index);
     }
 
     /// Closes node `index`, whose subtree is all the nodes opened since.
@@ -666,6 +717,15 @@ fn scalar_to_json(scalar: &Scalar<'_>) -> Value {
     }
 }
 
+/// A scalar mapping key as a JSON object key: strings as they are, anything else as JSON
+/// writes it (`1`, `true`, `null`).
+fn key_text(value: Value) -> String {
+    match value {
+        Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
 fn unsupported(message: &str, location: Location) -> YamlError {
     YamlError {
         message: message.to_string(),
@@ -725,9 +785,8 @@ impl<'a> CharOffsets<'a> {
         }
     }
 
-    /// The location of a node, with its length.
-    fn span(&self, node: &MarkedYaml<'_>) -> Location {
-        let (start, end) = (node.span.start, node.span.end);
+    /// The location of a node from `start` to `end`, with its length.
+    fn span(&self, start: Marker, end: Marker) -> Location {
         let len = end.index().saturating_sub(start.index());
         self.location(start.index(), start.line(), start.col(), len)
     }
