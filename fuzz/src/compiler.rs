@@ -58,10 +58,14 @@ fn as_json(text: &str) -> String {
 pub fn inputs() -> impl Strategy<Value = Input> {
     select(texts()).prop_flat_map(|(scenario, i, json)| {
         let file = scenario.files[i].clone();
-        let text = if json { as_json(&file.text) } else { file.text };
+        let text = if json {
+            as_json(&file.text)
+        } else {
+            file.text.to_string()
+        };
         mutated(vec![(file.name.clone(), text)], 4, 100_000).prop_map(move |edited| {
             let mut files = scenario.files.clone();
-            files[i].text = edited.text.clone();
+            files[i].text = edited.text.as_str().into();
             Input {
                 scenario: scenario.name.clone(),
                 file: files[i].name.clone(),
@@ -80,7 +84,7 @@ pub fn check(input: &Input) {
             .files
             .iter()
             .find(|f| f.name == name)
-            .map(|f| f.text.as_str())
+            .map(|f| &*f.text)
     };
     let human = render(&compiled.diagnostics, text, Format::Human, false);
     assert_eq!(human.is_empty(), compiled.diagnostics.is_empty(), "{human}");

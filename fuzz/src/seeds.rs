@@ -111,7 +111,7 @@ pub fn values_under(key: &str) -> Vec<Value> {
     let proxy = proxy_configs().iter().map(|c| c.text.as_str());
     let compiler = scenarios()
         .iter()
-        .flat_map(|s| s.files.iter().map(|f| f.text.as_str()));
+        .flat_map(|s| s.files.iter().map(|f| &*f.text));
     let mut found = Vec::new();
     for text in proxy.chain(compiler) {
         for doc in parse_documents(text).unwrap_or_default() {

@@ -41,7 +41,7 @@ fn deep_nesting_is_refused_by_every_yaml_reader() {
             Arc::new(|text: &String| {
                 let files = [SourceFile {
                     name: "deep.yaml".into(),
-                    text: text.clone(),
+                    text: text.as_str().into(),
                 }];
                 let compiled = compile(&files, None, &Options::default());
                 let messages: Vec<_> = compiled.diagnostics.iter().map(|d| &d.message).collect();
