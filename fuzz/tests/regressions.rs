@@ -52,3 +52,29 @@ fn deep_nesting_is_refused_by_every_yaml_reader() {
         );
     }
 }
+
+/// Aliases of aliases, each level twice the last, 64 levels: the count of the nodes they stand
+/// for overflowed the alias budget's arithmetic (a panic in debug builds, a wrapped count and
+/// so a budget that let the document through in release). Now every YAML reader refuses it
+/// for spending the budget.
+#[test]
+fn doubling_alias_chains_spend_the_budget_without_overflow() {
+    let text = format!("listeners: []\n{}", nesting(Nesting::Aliases, 64));
+    bounded(
+        text,
+        Arc::new(|text: &String| {
+            let err = l7mp_config::load_str("aliases.yaml", text).unwrap_err();
+            assert!(err[0].message.contains("node budget"), "{err:?}");
+            let files = [SourceFile {
+                name: "aliases.yaml".into(),
+                text: text.as_str().into(),
+            }];
+            let compiled = compile(&files, None, &Options::default());
+            let messages: Vec<_> = compiled.diagnostics.iter().map(|d| &d.message).collect();
+            assert!(
+                messages.iter().any(|m| m.contains("node budget")),
+                "{messages:?}"
+            );
+        }),
+    );
+}

@@ -373,14 +373,18 @@ impl AliasBudget {
         if anchor > 0 {
             self.sizes.insert(anchor, nodes);
         }
+        // Saturating: aliases of aliases double a count with each level, past `usize` within
+        // 64 lines; the budget is spent long before, and the loader refuses the document.
         if let Some(parent) = self.open.last_mut() {
-            match &mut parent.key_next {
+            let added = match &mut parent.key_next {
                 Some(key_next) => {
-                    parent.nodes += if *key_next { 1 } else { nodes };
+                    let added = if *key_next { 1 } else { nodes };
                     *key_next = !*key_next;
+                    added
                 }
-                None => parent.nodes += nodes,
-            }
+                None => nodes,
+            };
+            parent.nodes = parent.nodes.saturating_add(added);
         }
     }
 }
