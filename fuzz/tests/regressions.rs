@@ -54,9 +54,8 @@ fn deep_nesting_is_refused_by_every_yaml_reader() {
 }
 
 /// Aliases of aliases, each level twice the last, 64 levels: the count of the nodes they stand
-/// for overflowed the alias budget's arithmetic (a panic in debug builds, a wrapped count and
-/// so a budget that let the document through in release). Now every YAML reader refuses it
-/// for spending the budget.
+/// for overflowed the alias budget's arithmetic (a panic in debug builds, a wrapped count in
+/// release ones). Now every YAML reader refuses it for spending the budget.
 #[test]
 fn doubling_alias_chains_spend_the_budget_without_overflow() {
     let text = format!("listeners: []\n{}", nesting(Nesting::Aliases, 64));
