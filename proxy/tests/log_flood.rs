@@ -95,11 +95,13 @@ async fn failing_sessions_log_a_line_and_a_summary_not_one_line_each() {
     .await;
     // 2,000 datagrams from 20 peers, each failing sessions on the dead UDP upstream, and 200
     // connections that each fail to connect to the dead TCP upstream.
+    let mut peers = Vec::new();
     for _ in 0..20 {
         let c = udp_client(local(udp_in)).await;
         for i in 0..100u8 {
             c.send(&[i]).await.expect("send");
         }
+        peers.push(c);
     }
     for _ in 0..200 {
         let _ = tokio::net::TcpStream::connect(("127.0.0.1", tcp_in)).await;
@@ -119,20 +121,30 @@ async fn failing_sessions_log_a_line_and_a_summary_not_one_line_each() {
         let logged = lines.lock().unwrap().clone();
         let (u_full, u_held) = warnings(&logged, "listener", "u");
         let (t_full, t_held) = warnings(&logged, "cluster", "dead-tcp");
-        if active == 0 && u_full + u_held == udp_errors && t_full + t_held == tcp_errors {
+        // No session running is a moment, not the end: on a loaded machine the proxy may not
+        // have read the later peers' datagrams yet, or the kernel dropped them from a full
+        // receive queue. So it is the end only once at least as many sessions as there are
+        // peers have failed, and each poll short of that gives every peer one more datagram.
+        if active == 0
+            && udp_errors >= 20
+            && u_full + u_held == udp_errors
+            && t_full + t_held == tcp_errors
+        {
             break (udp_errors, tcp_errors);
+        }
+        if udp_errors < 20 {
+            for c in &peers {
+                c.send(b"again").await.expect("send");
+            }
         }
         assert!(
             Instant::now() < deadline,
-            "logs and metrics disagree: udp {u_full}+{u_held} vs {udp_errors}, \
+            "fewer than 20 failed UDP sessions, or logs and metrics disagree: \
+             udp {u_full}+{u_held} vs {udp_errors}, \
              tcp {t_full}+{t_held} vs {tcp_errors}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert!(
-        udp_errors >= 20,
-        "every peer's first session fails: {udp_errors}"
-    );
     // The 200 connections, and those that probed whether the proxy was up.
     assert!(tcp_errors >= 200, "{tcp_errors}");
     let logged = lines.lock().unwrap().clone();
