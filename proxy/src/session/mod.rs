@@ -97,12 +97,16 @@ struct Opened {
 /// Routes one session and connects every hop of its route; `None` when it cannot start (then
 /// counted, logged and, if it expects an answer, told the reason) or its client left before
 /// the status header.
+///
+/// The session comes boxed: the task that runs it awaits this and then runs what came out,
+/// and a future keeps room for an unboxed `Option<Opened>` beside the `Opened` moved out of
+/// it, a second copy of the session for its whole life.
 async fn open(
     ctx: &Arc<ListenerCtx>,
     source: Source,
     metadata: Value,
     info: Arc<SessionInfo>,
-) -> Option<Opened> {
+) -> Option<Box<Opened>> {
     let name = info.name.as_str();
     let Source {
         stage,
@@ -137,7 +141,7 @@ async fn open(
         running.close().await;
         return None;
     }
-    Some(Opened { running, info })
+    Some(Box::new(Opened { running, info }))
 }
 
 impl Opened {

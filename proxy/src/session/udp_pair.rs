@@ -133,13 +133,15 @@ impl UdpPair {
 
     /// Runs the session to its end. The rare paths (a failure, a reconnect, the end of input)
     /// are boxed where they are awaited: this future is most of an idle pair session's memory,
-    /// and inline they would size it for its whole life.
+    /// and inline they would size it for its whole life. So is every forward: in a pair the
+    /// task itself sends only the first datagram and what the shortcut or the relay could not
+    /// send at once.
     pub(super) async fn pump(&mut self, ctx: &Arc<ListenerCtx>) -> End {
         let (mut idle, alarm) = ctx.idle_alarm();
         let mut wait = pin!(alarm.wait());
         // What was read ahead goes first; only then may the listener send past the session.
         while let Some((i, data)) = self.pending.pop() {
-            if let Some(end) = self.forward(ctx, i, data).await {
+            if let Some(end) = Box::pin(self.forward(ctx, i, data)).await {
                 return end;
             }
         }
@@ -147,7 +149,7 @@ impl UdpPair {
         loop {
             if let Some((i, data)) = self.pending.pop() {
                 self.moved += 1;
-                if let Some(end) = self.forward(ctx, i, data).await {
+                if let Some(end) = Box::pin(self.forward(ctx, i, data)).await {
                     return end;
                 }
                 continue;
@@ -180,7 +182,7 @@ impl UdpPair {
             let outcome = match event {
                 Recv::Data(data) => {
                     self.moved += 1;
-                    let outcome = self.forward(ctx, i, data).await;
+                    let outcome = Box::pin(self.forward(ctx, i, data)).await;
                     if i == SOURCE && !self.offload_tried && outcome.is_none() {
                         self.try_offload(ctx);
                     }
