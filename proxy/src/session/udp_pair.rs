@@ -133,9 +133,9 @@ impl UdpPair {
 
     /// Runs the session to its end. The rare paths (a failure, a reconnect, the end of input)
     /// are boxed where they are awaited: this future is most of an idle pair session's memory,
-    /// and inline they would size it for its whole life. So is every forward: in a pair the
-    /// task itself sends only the first datagram and what the shortcut or the relay could not
-    /// send at once.
+    /// and inline they would size it for its whole life. So is all traffic the task handles
+    /// itself: in a pair that is only the first datagram and what the shortcut or the relay
+    /// could not send at once.
     pub(super) async fn pump(&mut self, ctx: &Arc<ListenerCtx>) -> End {
         let (mut idle, alarm) = ctx.idle_alarm();
         let mut wait = pin!(alarm.wait());
@@ -154,14 +154,16 @@ impl UdpPair {
                 }
                 continue;
             }
-            let wakeup = poll_fn(|cx| {
+            // Matched as it comes, not kept in a variable: what is moved out of a variable
+            // leaves its room in this future for good.
+            let (i, event) = match poll_fn(|cx| {
                 if let Poll::Ready(wakeup) = alarm.poll(&mut wait, cx) {
                     return Poll::Ready(wakeup);
                 }
                 self.poll_any(ctx, cx).map(Wakeup::Traffic)
             })
-            .await;
-            let (i, event) = match wakeup {
+            .await
+            {
                 Wakeup::Traffic(event) => event,
                 Wakeup::Stop => return End::Stopped,
                 Wakeup::Tick => {
@@ -179,21 +181,31 @@ impl UdpPair {
                     continue;
                 }
             };
-            let outcome = match event {
-                Recv::Data(data) => {
-                    self.moved += 1;
-                    let outcome = Box::pin(self.forward(ctx, i, data)).await;
-                    if i == SOURCE && !self.offload_tried && outcome.is_none() {
-                        self.try_offload(ctx);
-                    }
-                    outcome
-                }
-                Recv::Closed => Box::pin(self.on_closed(i)).await,
-                Recv::Failed(e) => Box::pin(self.on_failed(i, e)).await,
-            };
-            if let Some(end) = outcome {
+            if let Some(end) = Box::pin(self.on_traffic(ctx, i, event)).await {
                 return end;
             }
+        }
+    }
+
+    /// Handles what stage `from` produced: a datagram is forwarded (and the flow offloaded
+    /// after the source's first), an end or failure ends the session or reconnects the hop.
+    async fn on_traffic(
+        &mut self,
+        ctx: &Arc<ListenerCtx>,
+        from: usize,
+        event: Recv,
+    ) -> Option<End> {
+        match event {
+            Recv::Data(data) => {
+                self.moved += 1;
+                let outcome = self.forward(ctx, from, data).await;
+                if from == SOURCE && !self.offload_tried && outcome.is_none() {
+                    self.try_offload(ctx);
+                }
+                outcome
+            }
+            Recv::Closed => self.on_closed(from).await,
+            Recv::Failed(e) => self.on_failed(from, e).await,
         }
     }
 
