@@ -147,8 +147,16 @@ async fn open(
 impl Opened {
     /// Runs the session to its end.
     async fn run(&mut self, ctx: &Arc<ListenerCtx>) {
-        let name = self.info.name.as_str();
         let end = self.running.pump(ctx).await;
+        self.log_end(ctx, end);
+        // Boxed so that the (large) close futures do not inflate every idle session's task.
+        Box::pin(self.running.close()).await;
+    }
+
+    /// Counts and logs how the session ended. Not inline in [`Opened::run`]: what it keeps
+    /// there until the close would take room in the session's task for its whole life.
+    fn log_end(&self, ctx: &ListenerCtx, end: End) {
+        let name = self.info.name.as_str();
         match &end {
             End::Failed(stage, e) => {
                 ctx.stats.session_errors.inc();
@@ -161,8 +169,6 @@ impl Opened {
                 tracing::debug!(session = name, "session ended: {end:?}");
             }
         }
-        // Boxed so that the (large) close futures do not inflate every idle session's task.
-        Box::pin(self.running.close()).await;
     }
 }
 

@@ -168,17 +168,18 @@ impl UdpPair {
                 Wakeup::Stop => return End::Stopped,
                 Wakeup::Tick => {
                     let Some(watch) = idle.as_mut() else { continue };
-                    if self.hop.departed()
-                        && let Some(end) = Box::pin(self.on_failed(HOP, departed_error())).await
-                    {
-                        return end;
+                    // A hop whose endpoint left fails as if its socket had; the reconnect,
+                    // if the route asks for one, then runs where traffic is handled.
+                    if self.hop.departed() {
+                        (HOP, Recv::Failed(departed_error()))
+                    } else {
+                        let offloaded = self.offloaded.as_ref().map_or(0, Offloaded::sync);
+                        let carried = self.source.shortcut.carried();
+                        if watch.quiet_after(self.moved + carried + offloaded, Instant::now()) {
+                            return End::Idle;
+                        }
+                        continue;
                     }
-                    let offloaded = self.offloaded.as_ref().map_or(0, Offloaded::sync);
-                    let carried = self.source.shortcut.carried();
-                    if watch.quiet_after(self.moved + carried + offloaded, Instant::now()) {
-                        return End::Idle;
-                    }
-                    continue;
                 }
             };
             if let Some(end) = Box::pin(self.on_traffic(ctx, i, event)).await {
