@@ -19,12 +19,11 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use l7mp_config::config::RetryPolicy;
-use serde_json::Value;
 use tokio::time::Instant;
 
 use super::End;
 use super::ListenerCtx;
-use super::hop::{Hop, departed_error, keep_for_reconnect, retries_disconnects};
+use super::hop::{Hop, KeptMetadata, departed_error, retries_disconnects};
 use super::idle::Wakeup;
 use super::offload::Counted;
 use super::registry::SessionInfo;
@@ -55,8 +54,7 @@ pub(super) struct UdpPair {
     /// Messages moved by this task, for the idle watch.
     moved: u64,
     retry: RetryPolicy,
-    /// Kept only when a reconnect needs it again (for its balancing key).
-    metadata: Value,
+    metadata: KeptMetadata,
     info: Arc<SessionInfo>,
     /// The session's flow in the kernel, when offloaded.
     offloaded: Option<Offloaded>,
@@ -85,7 +83,7 @@ impl UdpPair {
                 pending,
                 hop_first: false,
                 moved: 0,
-                metadata: keep_for_reconnect(retry, metadata),
+                metadata: KeptMetadata::new(retry, metadata),
                 retry,
                 info,
                 offloaded: None,
@@ -304,7 +302,7 @@ impl UdpPair {
         self.offload_tried = false;
         let reconnect = self
             .hop
-            .reconnect(HOP, error, &self.metadata, self.retry, &self.info);
+            .reconnect(HOP, error, self.metadata.get(), self.retry, &self.info);
         let c = match reconnect.await {
             Ok(c) => c,
             Err(end) => return Some(end),
