@@ -42,7 +42,7 @@ pub(super) struct Ring {
     retry: RetryPolicy,
     metadata: KeptMetadata,
     /// What the admin endpoint shows of the session; a reconnect updates its endpoint.
-    info: Arc<SessionInfo>,
+    pub(super) info: Arc<SessionInfo>,
 }
 
 impl Ring {

@@ -55,7 +55,8 @@ pub(super) struct UdpPair {
     moved: u64,
     retry: RetryPolicy,
     metadata: KeptMetadata,
-    info: Arc<SessionInfo>,
+    /// What the admin endpoint shows of the session; a reconnect updates its endpoint.
+    pub(super) info: Arc<SessionInfo>,
     /// The session's flow in the kernel, when offloaded.
     offloaded: Option<Offloaded>,
     /// Whether offloading was tried for the current hop connection.

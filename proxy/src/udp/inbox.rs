@@ -22,6 +22,9 @@ struct Shared {
     waker: AtomicWaker,
     /// Set when either side is dropped.
     closed: AtomicBool,
+    /// Most datagrams waiting at once. Here rather than in the listener's end, which sits in
+    /// the listener's peer table, one entry per session.
+    capacity: usize,
 }
 
 impl Shared {
@@ -33,7 +36,6 @@ impl Shared {
 /// The listener's end.
 pub struct Sender {
     shared: Arc<Shared>,
-    capacity: usize,
 }
 
 /// The session's end.
@@ -59,11 +61,11 @@ pub fn inbox(capacity: usize) -> (Sender, Receiver) {
         queued: AtomicUsize::new(0),
         waker: AtomicWaker::new(),
         closed: AtomicBool::new(false),
+        capacity,
     });
     (
         Sender {
             shared: shared.clone(),
-            capacity,
         },
         Receiver { shared },
     )
@@ -77,7 +79,7 @@ impl Sender {
         }
         {
             let mut queue = self.shared.queue();
-            if queue.len() >= self.capacity {
+            if queue.len() >= self.shared.capacity {
                 return Offer::Dropped;
             }
             queue.push_back(data);
