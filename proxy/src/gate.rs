@@ -29,10 +29,11 @@ impl Wake for Flag {
     }
 }
 
-/// Stands between a task and one rare event it polls.
+/// Stands between a task and one rare event it polls. Its waker is made from the flag each
+/// time the event is polled rather than kept: sessions keep gates for their whole life, and the
+/// event is polled rarely.
 pub struct Gate {
     flag: Arc<Flag>,
-    waker: Waker,
 }
 
 impl Default for Gate {
@@ -44,13 +45,11 @@ impl Default for Gate {
 impl Gate {
     /// A gate that lets the first poll through, so that the event registers its waker.
     pub fn new() -> Self {
-        let flag = Arc::new(Flag {
-            woken: AtomicBool::new(true),
-            task: AtomicWaker::new(),
-        });
         Self {
-            waker: Waker::from(flag.clone()),
-            flag,
+            flag: Arc::new(Flag {
+                woken: AtomicBool::new(true),
+                task: AtomicWaker::new(),
+            }),
         }
     }
 
@@ -68,7 +67,8 @@ impl Gate {
         if !self.flag.woken.swap(false, Ordering::AcqRel) {
             return Poll::Pending;
         }
-        let result = poll(&mut Context::from_waker(&self.waker));
+        let waker = Waker::from(self.flag.clone());
+        let result = poll(&mut Context::from_waker(&waker));
         if result.is_ready() {
             self.open();
         }

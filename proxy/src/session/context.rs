@@ -173,8 +173,10 @@ impl ListenerCtx {
             id: self.sessions.insert(info.clone()),
             ctx: self.clone(),
             started: Instant::now(),
-            _permit: permit,
         };
+        // Given back by `Live` itself (one slot, as the permit would): the permit's own pointer
+        // to the semaphore would be a second copy of the context's in every session's task.
+        permit.forget();
         self.stats.sessions_total.inc();
         self.stats.sessions_active.inc();
         let shown = info.clone();
@@ -237,7 +239,6 @@ struct Live {
     ctx: Arc<ListenerCtx>,
     id: u64,
     started: Instant,
-    _permit: OwnedSemaphorePermit,
 }
 
 impl Drop for Live {
@@ -248,5 +249,6 @@ impl Drop for Live {
             .stats
             .session_duration
             .observe(self.started.elapsed());
+        self.ctx.slots.add_permits(1);
     }
 }

@@ -150,12 +150,20 @@ pub(super) fn retries_disconnects(retry: RetryPolicy) -> bool {
     matches!(retry.retry_on, RetryOn::Disconnect | RetryOn::Always)
 }
 
-/// The session's metadata when a reconnect needs it again (for its balancing key); most
-/// sessions can give its memory back at once.
-pub(super) fn keep_for_reconnect(retry: RetryPolicy, metadata: Value) -> Value {
-    if retries_disconnects(retry) {
-        metadata
-    } else {
-        Value::Null
+/// The session's metadata as far as a reconnect needs it again (for its balancing key): only
+/// when the route reconnects, and boxed, so that most sessions give its memory back at once and
+/// keep one pointer for their whole life instead of a JSON value.
+pub(super) struct KeptMetadata(Option<Box<Value>>);
+
+impl KeptMetadata {
+    /// What a session on a route retrying as `retry` keeps of `metadata`.
+    pub(super) fn new(retry: RetryPolicy, metadata: Value) -> Self {
+        Self(retries_disconnects(retry).then(|| Box::new(metadata)))
+    }
+
+    /// The metadata kept; null when none was.
+    pub(super) fn get(&self) -> &Value {
+        static NONE: Value = Value::Null;
+        self.0.as_deref().unwrap_or(&NONE)
     }
 }

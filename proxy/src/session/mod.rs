@@ -88,21 +88,20 @@ pub enum Greeting {
     /// A JSONSocket status header: 200 once connected, else the error's status.
     JsonSocket,
 }
-/// A session whose route is connected and whose client was greeted, ready to run.
-struct Opened {
-    running: Running,
-    info: Arc<SessionInfo>,
-}
 
 /// Routes one session and connects every hop of its route; `None` when it cannot start (then
 /// counted, logged and, if it expects an answer, told the reason) or its client left before
 /// the status header.
+///
+/// The session comes boxed: the task that runs it awaits this and then runs what came out,
+/// and a future keeps room for an unboxed `Option<Running>` beside the `Running` moved out of
+/// it, a second copy of the session for its whole life.
 async fn open(
     ctx: &Arc<ListenerCtx>,
     source: Source,
     metadata: Value,
     info: Arc<SessionInfo>,
-) -> Option<Opened> {
+) -> Option<Box<Running>> {
     let name = info.name.as_str();
     let Source {
         stage,
@@ -137,29 +136,7 @@ async fn open(
         running.close().await;
         return None;
     }
-    Some(Opened { running, info })
-}
-
-impl Opened {
-    /// Runs the session to its end.
-    async fn run(&mut self, ctx: &Arc<ListenerCtx>) {
-        let name = self.info.name.as_str();
-        let end = self.running.pump(ctx).await;
-        match &end {
-            End::Failed(stage, e) => {
-                ctx.stats.session_errors.inc();
-                if ctx.warnings.admit() {
-                    tracing::warn!(session = name, listener = %ctx.name, stage, "session failed: {e}");
-                }
-            }
-            End::Closed(stage) => tracing::debug!(session = name, stage, "session closed"),
-            End::Done | End::Idle | End::Stopped => {
-                tracing::debug!(session = name, "session ended: {end:?}");
-            }
-        }
-        // Boxed so that the (large) close futures do not inflate every idle session's task.
-        Box::pin(self.running.close()).await;
-    }
+    Some(Box::new(running))
 }
 
 /// A session once its route is connected. The pair is inline (it is the common case, and the
@@ -174,6 +151,40 @@ enum Running {
 }
 
 impl Running {
+    /// Runs the session to its end.
+    async fn run(&mut self, ctx: &Arc<ListenerCtx>) {
+        let end = self.pump(ctx).await;
+        self.log_end(ctx, end);
+        // Boxed so that the (large) close futures do not inflate every idle session's task.
+        Box::pin(self.close()).await;
+    }
+
+    /// Counts and logs how the session ended. Not inline in [`Running::run`]: what it keeps
+    /// there until the close would take room in the session's task for its whole life.
+    fn log_end(&self, ctx: &ListenerCtx, end: End) {
+        let name = self.info().name.as_str();
+        match &end {
+            End::Failed(stage, e) => {
+                ctx.stats.session_errors.inc();
+                if ctx.warnings.admit() {
+                    tracing::warn!(session = name, listener = %ctx.name, stage, "session failed: {e}");
+                }
+            }
+            End::Closed(stage) => tracing::debug!(session = name, stage, "session closed"),
+            End::Done | End::Idle | End::Stopped => {
+                tracing::debug!(session = name, "session ended: {end:?}");
+            }
+        }
+    }
+
+    /// What the admin endpoint shows of the session.
+    fn info(&self) -> &SessionInfo {
+        match self {
+            Running::Pair(pair) => &pair.info,
+            Running::Ring(ring) => &ring.info,
+        }
+    }
+
     /// Sends the source a status header before anything else.
     async fn greet(&mut self, header: Bytes) -> io::Result<()> {
         match self {

@@ -11,12 +11,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::join_all;
 use l7mp_config::config::RetryPolicy;
-use serde_json::Value;
 use tokio::time::Instant;
 
 use super::End;
 use super::ListenerCtx;
-use super::hop::{Hop, departed_error, keep_for_reconnect, retries_disconnects};
+use super::hop::{Hop, KeptMetadata, departed_error, retries_disconnects};
 use super::idle::Wakeup;
 use super::registry::SessionInfo;
 use super::setup::Routed;
@@ -41,9 +40,9 @@ pub(super) struct Ring {
     /// message.
     moved: u64,
     retry: RetryPolicy,
-    metadata: Value,
+    metadata: KeptMetadata,
     /// What the admin endpoint shows of the session; a reconnect updates its endpoint.
-    info: Arc<SessionInfo>,
+    pub(super) info: Arc<SessionInfo>,
 }
 
 impl Ring {
@@ -66,7 +65,7 @@ impl Ring {
             next_poll: 0,
             moved: 0,
             retry,
-            metadata: keep_for_reconnect(retry, metadata),
+            metadata: KeptMetadata::new(retry, metadata),
         }
     }
 
@@ -212,7 +211,7 @@ impl Ring {
         let closing = self.stages[stage].close();
         let _ = tokio::time::timeout(Duration::from_millis(200), closing).await;
         let hop = &mut self.hops[stage - 1];
-        let reconnect = hop.reconnect(stage, error, &self.metadata, self.retry, &self.info);
+        let reconnect = hop.reconnect(stage, error, self.metadata.get(), self.retry, &self.info);
         match reconnect.await {
             Ok(c) => {
                 if let Some(p) = c.pending {

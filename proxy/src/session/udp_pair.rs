@@ -19,12 +19,11 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use l7mp_config::config::RetryPolicy;
-use serde_json::Value;
 use tokio::time::Instant;
 
 use super::End;
 use super::ListenerCtx;
-use super::hop::{Hop, departed_error, keep_for_reconnect, retries_disconnects};
+use super::hop::{Hop, KeptMetadata, departed_error, retries_disconnects};
 use super::idle::Wakeup;
 use super::offload::Counted;
 use super::registry::SessionInfo;
@@ -55,9 +54,9 @@ pub(super) struct UdpPair {
     /// Messages moved by this task, for the idle watch.
     moved: u64,
     retry: RetryPolicy,
-    /// Kept only when a reconnect needs it again (for its balancing key).
-    metadata: Value,
-    info: Arc<SessionInfo>,
+    metadata: KeptMetadata,
+    /// What the admin endpoint shows of the session; a reconnect updates its endpoint.
+    pub(super) info: Arc<SessionInfo>,
     /// The session's flow in the kernel, when offloaded.
     offloaded: Option<Offloaded>,
     /// Whether offloading was tried for the current hop connection.
@@ -85,7 +84,7 @@ impl UdpPair {
                 pending,
                 hop_first: false,
                 moved: 0,
-                metadata: keep_for_reconnect(retry, metadata),
+                metadata: KeptMetadata::new(retry, metadata),
                 retry,
                 info,
                 offloaded: None,
@@ -133,13 +132,15 @@ impl UdpPair {
 
     /// Runs the session to its end. The rare paths (a failure, a reconnect, the end of input)
     /// are boxed where they are awaited: this future is most of an idle pair session's memory,
-    /// and inline they would size it for its whole life.
+    /// and inline they would size it for its whole life. So is all traffic the task handles
+    /// itself: in a pair that is only the first datagram and what the shortcut or the relay
+    /// could not send at once.
     pub(super) async fn pump(&mut self, ctx: &Arc<ListenerCtx>) -> End {
         let (mut idle, alarm) = ctx.idle_alarm();
         let mut wait = pin!(alarm.wait());
         // What was read ahead goes first; only then may the listener send past the session.
         while let Some((i, data)) = self.pending.pop() {
-            if let Some(end) = self.forward(ctx, i, data).await {
+            if let Some(end) = Box::pin(self.forward(ctx, i, data)).await {
                 return end;
             }
         }
@@ -147,51 +148,64 @@ impl UdpPair {
         loop {
             if let Some((i, data)) = self.pending.pop() {
                 self.moved += 1;
-                if let Some(end) = self.forward(ctx, i, data).await {
+                if let Some(end) = Box::pin(self.forward(ctx, i, data)).await {
                     return end;
                 }
                 continue;
             }
-            let wakeup = poll_fn(|cx| {
+            // Matched as it comes, not kept in a variable: what is moved out of a variable
+            // leaves its room in this future for good.
+            let (i, event) = match poll_fn(|cx| {
                 if let Poll::Ready(wakeup) = alarm.poll(&mut wait, cx) {
                     return Poll::Ready(wakeup);
                 }
                 self.poll_any(ctx, cx).map(Wakeup::Traffic)
             })
-            .await;
-            let (i, event) = match wakeup {
+            .await
+            {
                 Wakeup::Traffic(event) => event,
                 Wakeup::Stop => return End::Stopped,
                 Wakeup::Tick => {
                     let Some(watch) = idle.as_mut() else { continue };
-                    if self.hop.departed()
-                        && let Some(end) = Box::pin(self.on_failed(HOP, departed_error())).await
-                    {
-                        return end;
+                    // A hop whose endpoint left fails as if its socket had; the reconnect,
+                    // if the route asks for one, then runs where traffic is handled.
+                    if self.hop.departed() {
+                        (HOP, Recv::Failed(departed_error()))
+                    } else {
+                        let offloaded = self.offloaded.as_ref().map_or(0, Offloaded::sync);
+                        let carried = self.source.shortcut.carried();
+                        if watch.quiet_after(self.moved + carried + offloaded, Instant::now()) {
+                            return End::Idle;
+                        }
+                        continue;
                     }
-                    let offloaded = self.offloaded.as_ref().map_or(0, Offloaded::sync);
-                    let carried = self.source.shortcut.carried();
-                    if watch.quiet_after(self.moved + carried + offloaded, Instant::now()) {
-                        return End::Idle;
-                    }
-                    continue;
                 }
             };
-            let outcome = match event {
-                Recv::Data(data) => {
-                    self.moved += 1;
-                    let outcome = self.forward(ctx, i, data).await;
-                    if i == SOURCE && !self.offload_tried && outcome.is_none() {
-                        self.try_offload(ctx);
-                    }
-                    outcome
-                }
-                Recv::Closed => Box::pin(self.on_closed(i)).await,
-                Recv::Failed(e) => Box::pin(self.on_failed(i, e)).await,
-            };
-            if let Some(end) = outcome {
+            if let Some(end) = Box::pin(self.on_traffic(ctx, i, event)).await {
                 return end;
             }
+        }
+    }
+
+    /// Handles what stage `from` produced: a datagram is forwarded (and the flow offloaded
+    /// after the source's first), an end or failure ends the session or reconnects the hop.
+    async fn on_traffic(
+        &mut self,
+        ctx: &Arc<ListenerCtx>,
+        from: usize,
+        event: Recv,
+    ) -> Option<End> {
+        match event {
+            Recv::Data(data) => {
+                self.moved += 1;
+                let outcome = self.forward(ctx, from, data).await;
+                if from == SOURCE && !self.offload_tried && outcome.is_none() {
+                    self.try_offload(ctx);
+                }
+                outcome
+            }
+            Recv::Closed => self.on_closed(from).await,
+            Recv::Failed(e) => self.on_failed(from, e).await,
         }
     }
 
@@ -289,7 +303,7 @@ impl UdpPair {
         self.offload_tried = false;
         let reconnect = self
             .hop
-            .reconnect(HOP, error, &self.metadata, self.retry, &self.info);
+            .reconnect(HOP, error, self.metadata.get(), self.retry, &self.info);
         let c = match reconnect.await {
             Ok(c) => c,
             Err(end) => return Some(end),

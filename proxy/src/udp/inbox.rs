@@ -22,6 +22,9 @@ struct Shared {
     waker: AtomicWaker,
     /// Set when either side is dropped.
     closed: AtomicBool,
+    /// Most datagrams waiting at once. Here rather than in the listener's end, which sits in
+    /// the listener's peer table, one entry per session.
+    capacity: usize,
 }
 
 impl Shared {
@@ -33,7 +36,6 @@ impl Shared {
 /// The listener's end.
 pub struct Sender {
     shared: Arc<Shared>,
-    capacity: usize,
 }
 
 /// The session's end.
@@ -59,11 +61,11 @@ pub fn inbox(capacity: usize) -> (Sender, Receiver) {
         queued: AtomicUsize::new(0),
         waker: AtomicWaker::new(),
         closed: AtomicBool::new(false),
+        capacity,
     });
     (
         Sender {
             shared: shared.clone(),
-            capacity,
         },
         Receiver { shared },
     )
@@ -77,7 +79,7 @@ impl Sender {
         }
         {
             let mut queue = self.shared.queue();
-            if queue.len() >= self.capacity {
+            if queue.len() >= self.shared.capacity {
                 return Offer::Dropped;
             }
             queue.push_back(data);
@@ -131,8 +133,10 @@ impl Receiver {
         let mut queue = self.shared.queue();
         let b = queue.pop_front();
         self.shared.queued.store(queue.len(), Ordering::Release);
-        if queue.is_empty() && queue.capacity() > 4 {
-            // A burst grew the queue; give the memory back while the session idles.
+        if queue.is_empty() && queue.capacity() > 0 {
+            // Given back at once, not only after a burst: most sessions idle, and a UDP pair
+            // session's inbox carries little more than its first datagram (the rest go past it
+            // through the shortcut), so a kept buffer would be idle memory in every session.
             queue.shrink_to(0);
         }
         b
@@ -158,6 +162,14 @@ mod tests {
         assert_eq!(tx.offer(Bytes::from_static(b"c")), Offer::Dropped);
         assert_eq!(poll_fn(|cx| rx.poll_recv(cx)).await.unwrap(), "a");
         assert_eq!(poll_fn(|cx| rx.poll_recv(cx)).await.unwrap(), "b");
+    }
+
+    #[tokio::test]
+    async fn an_emptied_queue_holds_no_memory() {
+        let (tx, mut rx) = inbox(4);
+        tx.offer(Bytes::from_static(b"first"));
+        assert_eq!(poll_fn(|cx| rx.poll_recv(cx)).await.unwrap(), "first");
+        assert_eq!(rx.shared.queue().capacity(), 0);
     }
 
     #[tokio::test]
