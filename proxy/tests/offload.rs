@@ -968,10 +968,13 @@ fn datagrams_are_forwarded_through_a_bridge_as_from_a_host_network_gateway() {
     round_trips(&c, 100);
     proxy.signal(libc::SIGCONT);
     let m = proxy.metrics(proxy_ns);
-    for direction in ["upstream", "downstream"] {
-        let sample = format!("l7mp_offload_packets_total{{direction=\"{direction}\"}}");
-        assert_eq!(value(&m, &sample), 100, "{direction}");
-    }
+    assert_eq!(
+        value(&m, "l7mp_offload_packets_total{direction=\"upstream\"}"),
+        100
+    );
+    // The first echo may already find its flow installed.
+    let downstream = value(&m, "l7mp_offload_packets_total{direction=\"downstream\"}");
+    assert!((100..=101).contains(&downstream), "{downstream}");
     for reason in ["not_loopback", "forwarding_disabled", "no_route", "too_big"] {
         assert_eq!(fallbacks(&m, reason), 0, "{reason}");
     }
