@@ -69,14 +69,7 @@ impl Compiled {
 pub fn compile(files: &[SourceFile], pods: Option<&[SourceFile]>, options: &Options) -> Compiled {
     let mut diags = Diagnostics::default();
     let front = front::front(files, options, &mut diags);
-    let snapshot: Option<Vec<Object>> = pods.map(|pods| {
-        let inputs = load::parse(pods, &options.namespace, &mut diags);
-        inputs
-            .objects
-            .into_iter()
-            .filter(|o| o.kind == Kind::Pod)
-            .collect()
-    });
+    let snapshot = pods.map(|pods| pod_snapshot(pods, options, &mut diags));
     let objects = &front.inputs.objects;
     let lowered = lower::lower(
         objects,
@@ -103,6 +96,20 @@ pub fn compile(files: &[SourceFile], pods: Option<&[SourceFile]>, options: &Opti
         mesh,
         output,
     }
+}
+
+/// The Pods of the `--pods` snapshot `pods`.
+pub(crate) fn pod_snapshot(
+    pods: &[SourceFile],
+    options: &Options,
+    diags: &mut Diagnostics,
+) -> Vec<Object> {
+    let inputs = load::parse(pods, &options.namespace, diags);
+    inputs
+        .objects
+        .into_iter()
+        .filter(|o| o.kind == Kind::Pod)
+        .collect()
 }
 
 #[cfg(test)]

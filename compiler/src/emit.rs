@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use l7mp_config::load::{load_str, sha256_hex};
+use l7mp_config::load::{check_model, sha256_hex};
 
 use crate::diagnostics::{Code, Diagnostics};
 use crate::endpoints::ServicePlan;
@@ -174,15 +174,18 @@ pub fn emit(objects: &[Object], lowered: Lowered, diags: &mut Diagnostics) -> Ou
 }
 
 /// Each proxy's config text, in plan order, with the proxy validator's first problem with it
-/// (None when the proxy accepts it). Checking every config is most of emission's time and the
+/// (None when the proxy accepts it). The config is checked as the typed value it is rendered
+/// from, by the resolver the proxy's loader runs after parsing: parsing the text back cost
+/// more than rendering it, and the tests show that the text parses to that same value. The
 /// configs are independent, so they are rendered and checked on every core, in fixed slices
 /// joined in order: the result does not depend on how many there are.
 fn rendered(objects: &[Object], proxies: &[ProxyPlan]) -> Vec<(String, Option<String>)> {
     let render = |proxy: &ProxyPlan| {
         let workload = &objects[proxy.mount.workload];
-        let text = yaml(&proxy.config(objects));
+        let config = proxy.config(objects);
+        let text = yaml(&config);
         let file = format!("{}/{}.yaml", workload.namespace, workload.name);
-        let rejected = load_str(&file, &text).err().map(|problems| {
+        let rejected = check_model(&file, &config).err().map(|problems| {
             problems
                 .first()
                 .map_or(String::new(), |p| p.message.clone())
@@ -267,3 +270,6 @@ fn service(plan: &ServicePlan) -> Emitted {
         text,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -163,18 +163,23 @@ fn cycle_through(mesh: &Mesh, start: NodeIndex, component: &[NodeIndex]) -> Vec<
     vec![start]
 }
 
-/// Warns about Targets that no `destinationRef` or `clusterRef` names.
+/// Warns about Targets that no `destinationRef` or `clusterRef` names. The named objects are
+/// marked in one pass over the resolutions: scanning them for each Target grew with the square
+/// of the mesh.
 fn unused_targets(objects: &[Object], resolutions: &[Resolution], diags: &mut Diagnostics) {
+    let mut used = vec![false; objects.len()];
+    for r in resolutions {
+        let names = r.pointer.ends_with("/destinationRef") || r.pointer.ends_with("/clusterRef");
+        if names && let Some(named) = used.get_mut(r.to) {
+            *named = true;
+        }
+    }
     for (i, target) in objects
         .iter()
         .enumerate()
         .filter(|(_, o)| o.kind == Kind::Target)
     {
-        let used = resolutions.iter().any(|r| {
-            r.to == i
-                && (r.pointer.ends_with("/destinationRef") || r.pointer.ends_with("/clusterRef"))
-        });
-        if !used {
+        if !used[i] {
             let message = format!(
                 "Target {}/{} is used by no route",
                 target.namespace, target.name

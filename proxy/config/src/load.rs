@@ -134,6 +134,15 @@ pub fn load_str(file: &str, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
     }
 }
 
+/// Validates a config built in memory with the resolver [`load_str`] runs after parsing, so a
+/// generator (`l7mpc`) can check each config it renders without parsing its text back; the
+/// generator's tests show that its text parses to the same [`ConfigFile`]. With no text there
+/// are no locations: every diagnostic has the zero [`Location`].
+pub fn check_model(file: &str, raw: &ConfigFile) -> Result<Config, Vec<Diagnostic>> {
+    let (config, diagnostics) = resolve(file, &Document::without_text(), raw);
+    config.ok_or(diagnostics)
+}
+
 /// Hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)

@@ -66,6 +66,17 @@ pub struct CustomTag {
 }
 
 impl Document {
+    /// A document with no content and no locations, for checking a config built in memory
+    /// ([`crate::load::check_model`]): every pointer is at the zero [`Location`].
+    pub fn without_text() -> Self {
+        Self {
+            value: Value::Null,
+            start: Location::default(),
+            locations: Locations::default(),
+            custom_tags: Vec::new(),
+        }
+    }
+
     /// The location of the node at `pointer` (RFC 6901, as built by [`child_pointer`]), or of its
     /// nearest ancestor that exists: an error about a missing field points at the object that
     /// lacks it.

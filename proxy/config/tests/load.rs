@@ -2,7 +2,9 @@
 //! kind of mistake a person makes in one, each reported with its line, object and field.
 
 use l7mp_config::config::{LbPolicy, RuleTarget};
-use l7mp_config::model::{ClusterSpec, RetryOn};
+use l7mp_config::load::check_model;
+use l7mp_config::model::{ClusterSpec, ConfigFile, RetryOn};
+use l7mp_config::yaml::{Location, parse_documents};
 use l7mp_config::{Diagnostic, Severity, load_str};
 
 fn errors(text: &str) -> Vec<Diagnostic> {
@@ -603,4 +605,23 @@ fn log_level_takes_the_originals_names_and_refuses_unknown_ones() {
         d.hint.as_deref().unwrap_or_default().contains("silly"),
         "{d}"
     );
+}
+
+/// A config built in memory is checked by the same resolver as a file: the same config when
+/// valid, the same problems (without locations, there being no text) when not.
+#[test]
+fn check_model_agrees_with_load_str() {
+    let model = |text: &str| -> ConfigFile {
+        let doc = parse_documents(text).expect("YAML").remove(0);
+        serde_json::from_value(doc.value).expect("a config file")
+    };
+    let loaded = load_str("t", SEED_CHAIN).expect("the seed chain loads");
+    assert_eq!(check_model("t", &model(SEED_CHAIN)), Ok(loaded.config));
+    let dangling = "listeners:\n  - name: l\n    spec: {protocol: UDP, port: 9001}\n    \
+                    rules: [{action: {route: {destination: nowhere}}}]\n";
+    let problems = check_model("t", &model(dangling)).expect_err("a dangling reference");
+    let loaded = errors(dangling);
+    assert_eq!(problems.len(), loaded.len());
+    assert_eq!(problems[0].message, loaded[0].message);
+    assert_eq!(problems[0].location, Location::default());
 }
