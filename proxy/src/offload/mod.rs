@@ -237,13 +237,18 @@ impl Offload {
                 return None;
             }
         };
+        // The table of flows is held from before the kernel can forward the flow's first
+        // datagram until the flow is in it: a scrape that starts after that datagram (a client
+        // that got its echo and then asks for /metrics) finds the flow and reads its counters.
+        // (Lock order: flows, then maps; nothing takes flows while holding maps.)
+        let mut flows = lock(&self.flows);
         let mut maps = lock(&self.maps);
         for (i, (key, value)) in entries.iter().enumerate() {
             if let Err(e) = maps.flows.insert(key, value, BPF_NOEXIST) {
                 for (key, _) in &entries[..i] {
                     let _ = maps.flows.remove(key);
                 }
-                drop(maps);
+                drop((maps, flows));
                 self.refused(listener, &e);
                 return None;
             }
@@ -257,7 +262,8 @@ impl Offload {
             sink,
             seen: Mutex::new(Seen::default()),
         });
-        lock(&self.flows).insert(id, entry.clone());
+        flows.insert(id, entry.clone());
+        drop(flows);
         self.stats.sessions.inc();
         self.stats.active.inc();
         Some(Offloaded {
