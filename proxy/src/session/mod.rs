@@ -28,6 +28,8 @@ mod offload;
 pub mod registry;
 mod ring;
 mod setup;
+#[cfg(test)]
+mod sizes;
 mod udp_pair;
 
 use std::io;
