@@ -7,6 +7,7 @@
 use std::mem::size_of;
 
 use super::Running;
+use super::registry::SessionInfo;
 use super::udp_pair::UdpPair;
 use crate::udp::UdpHop;
 
@@ -20,6 +21,12 @@ fn the_boxed_session_stays_small() {
     // `Running` is the session's allocation for its whole life (see `open`).
     assert!(size_of::<Running>() <= 296, "{}", size_of::<Running>());
     assert!(size_of::<UdpPair>() <= 296, "{}", size_of::<UdpPair>());
+    // Shared with the admin endpoint and the listener, for the session's whole life.
+    assert!(
+        size_of::<SessionInfo>() <= 88,
+        "{}",
+        size_of::<SessionInfo>()
+    );
     // The hop's socket, its error watch, its gate (made only when a ring polls it) and
     // its queue of held replies.
     assert!(size_of::<UdpHop>() <= 64, "{}", size_of::<UdpHop>());
