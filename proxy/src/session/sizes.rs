@@ -9,7 +9,7 @@ use std::mem::size_of;
 use super::Running;
 use super::registry::SessionInfo;
 use super::udp_pair::UdpPair;
-use crate::udp::UdpHop;
+use crate::udp::{UdpHop, UdpPeer};
 
 /// The size of what `f` returns, without calling it: the size of an `async fn`'s future.
 fn returned<A, B, R>(_: impl FnOnce(A, B) -> R) -> usize {
@@ -19,14 +19,16 @@ fn returned<A, B, R>(_: impl FnOnce(A, B) -> R) -> usize {
 #[test]
 fn the_boxed_session_stays_small() {
     // `Running` is the session's allocation for its whole life (see `open`).
-    assert!(size_of::<Running>() <= 296, "{}", size_of::<Running>());
-    assert!(size_of::<UdpPair>() <= 296, "{}", size_of::<UdpPair>());
+    assert!(size_of::<Running>() <= 288, "{}", size_of::<Running>());
+    assert!(size_of::<UdpPair>() <= 288, "{}", size_of::<UdpPair>());
     // Shared with the admin endpoint and the listener, for the session's whole life.
     assert!(
         size_of::<SessionInfo>() <= 88,
         "{}",
         size_of::<SessionInfo>()
     );
+    // The listener's socket, the peer's address and the inbox, which carries the shortcut.
+    assert!(size_of::<UdpPeer>() <= 48, "{}", size_of::<UdpPeer>());
     // The hop's socket, its error watch, its gate (made only when a ring polls it) and
     // its queue of held replies.
     assert!(size_of::<UdpHop>() <= 64, "{}", size_of::<UdpHop>());

@@ -111,7 +111,7 @@ impl UdpPair {
 
     /// Lets the listener send the source's datagrams to the hop's current socket itself.
     fn open_shortcut(&self) {
-        self.source.shortcut.open(
+        self.source.shortcut().open(
             self.upstream.socket().clone(),
             self.hop.cluster.stats.clone(),
         );
@@ -187,7 +187,7 @@ impl UdpPair {
                         (HOP, Recv::Failed(departed_error()))
                     } else {
                         let offloaded = self.offloaded.as_ref().map_or(0, Offloaded::sync);
-                        let carried = self.source.shortcut.carried();
+                        let carried = self.source.shortcut().carried();
                         if watch.quiet_after(self.moved + carried + offloaded, Instant::now()) {
                             return End::Idle;
                         }
@@ -310,7 +310,7 @@ impl UdpPair {
         if stage == SOURCE || !retries_disconnects(self.retry) {
             return Some(End::Failed(stage, error));
         }
-        self.source.shortcut.close();
+        self.source.shortcut().close();
         // The flow names the failed hop's socket: back to user space, offloaded again once
         // the new hop carried a datagram.
         self.offloaded = None;
@@ -343,6 +343,6 @@ impl Drop for UdpPair {
     /// However the session ends, the listener stops sending past it at once, so that the
     /// peer's next datagram starts a new session instead of feeding a dead one's socket.
     fn drop(&mut self) {
-        self.source.shortcut.close();
+        self.source.shortcut().close();
     }
 }
