@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use l7mp_config::config::{ClusterConfig, EndpointAddress};
 use l7mp_config::model::ClusterSpec;
@@ -33,7 +34,8 @@ impl std::fmt::Display for Address {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
     /// For logs and status: the configured endpoint name, plus the address for DNS names.
-    pub label: String,
+    /// Shared: every session connected to the endpoint shows it without a copy of its own.
+    pub label: Arc<str>,
     /// The address as configured (a DNS name stays a name), for WebSocket `Host` headers.
     pub host: String,
     /// Where to connect.
@@ -99,7 +101,7 @@ pub async fn resolve(config: &ClusterConfig) -> EndpointSet {
         match (&e.address, port) {
             (EndpointAddress::Path(path), _) => {
                 targets.push(Target {
-                    label: e.name.clone(),
+                    label: e.name.as_str().into(),
                     host,
                     address: Address::Unix(path.clone()),
                 });
@@ -107,7 +109,7 @@ pub async fn resolve(config: &ClusterConfig) -> EndpointSet {
             }
             (EndpointAddress::Ip(ip), Some(port)) => {
                 targets.push(Target {
-                    label: e.name.clone(),
+                    label: e.name.as_str().into(),
                     host,
                     address: Address::Inet(SocketAddr::new(*ip, port)),
                 });
@@ -121,7 +123,7 @@ pub async fn resolve(config: &ClusterConfig) -> EndpointSet {
                         addrs.dedup();
                         for a in addrs {
                             targets.push(Target {
-                                label: format!("{}/{}", e.name, a.ip()),
+                                label: format!("{}/{}", e.name, a.ip()).into(),
                                 host: host.clone(),
                                 address: Address::Inet(a),
                             });

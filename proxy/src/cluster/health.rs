@@ -147,7 +147,7 @@ mod tests {
         let e = Ejections::default();
         let targets: Vec<Target> = (1..=3)
             .map(|n| Target {
-                label: format!("e{n}"),
+                label: format!("e{n}").into(),
                 host: format!("10.0.0.{n}"),
                 address: addr(n),
             })

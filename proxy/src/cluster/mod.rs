@@ -58,8 +58,8 @@ pub struct Cluster {
 pub struct Connected {
     /// The new stage.
     pub stage: Stage,
-    /// Endpoint label, for logs and status.
-    pub endpoint: String,
+    /// Endpoint label, for logs and status; the endpoint's own, shared.
+    pub endpoint: Arc<str>,
     /// The endpoint's index in the set it was picked from, to skip it on a retry.
     pub index: usize,
     /// Where the endpoint is, to eject it when the connection fails later (`None` for an
@@ -202,10 +202,10 @@ impl Cluster {
                 });
             }
             Ok(Err(source)) => ConnectError::Io {
-                endpoint: target.label.clone(),
+                endpoint: target.label.to_string(),
                 source,
             },
-            Err(_) => ConnectError::Timeout(target.label.clone()),
+            Err(_) => ConnectError::Timeout(target.label.to_string()),
         };
         self.stats.connect_failures.inc();
         self.endpoint_failed(&target.address);
@@ -308,7 +308,7 @@ async fn refresh_endpoints(cluster: Weak<Cluster>) {
         if set.targets != c.endpoints().targets {
             tracing::info!(
                 cluster = %c.config.name,
-                endpoints = %set.targets.iter().map(|t| t.label.as_str()).collect::<Vec<_>>().join(","),
+                endpoints = %set.targets.iter().map(|t| &*t.label).collect::<Vec<_>>().join(","),
                 "endpoints changed"
             );
             c.ejections.retain(&set.targets);

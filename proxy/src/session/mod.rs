@@ -28,6 +28,8 @@ mod offload;
 pub mod registry;
 mod ring;
 mod setup;
+#[cfg(test)]
+mod sizes;
 mod udp_pair;
 
 use std::io;
@@ -102,7 +104,7 @@ async fn open(
     metadata: Value,
     info: Arc<SessionInfo>,
 ) -> Option<Box<Running>> {
-    let name = info.name.as_str();
+    let name = &*info.name;
     let Source {
         stage,
         pending,
@@ -162,7 +164,7 @@ impl Running {
     /// Counts and logs how the session ended. Not inline in [`Running::run`]: what it keeps
     /// there until the close would take room in the session's task for its whole life.
     fn log_end(&self, ctx: &ListenerCtx, end: End) {
-        let name = self.info().name.as_str();
+        let name = &*self.info().name;
         match &end {
             End::Failed(stage, e) => {
                 ctx.stats.session_errors.inc();

@@ -19,8 +19,9 @@ use crate::stats::SessionTraffic;
 
 /// What the admin endpoint shows of one session.
 pub struct SessionInfo {
-    /// The session's name, as in the logs.
-    pub name: String,
+    /// The session's name, as in the logs. Boxed: its length is fixed, and a `String`'s
+    /// capacity would be one more word in every session's entry.
+    pub name: Box<str>,
     /// When the session started, in milliseconds since the Unix epoch.
     pub started_ms: u64,
     /// When it ended, likewise; 0 while it runs.
@@ -37,15 +38,16 @@ pub struct HopInfo {
     /// The cluster the hop belongs to.
     pub cluster: Arc<Cluster>,
     /// The label of the endpoint it reached: the endpoint's name (`name/IP` for one of the
-    /// addresses of a DNS name), or "local" for an in-proxy transform.
-    pub endpoint: Box<str>,
+    /// addresses of a DNS name), or "local" for an in-proxy transform. Shared with the
+    /// cluster's endpoint, so that a session keeps no copy of its own.
+    pub endpoint: Arc<str>,
 }
 
 impl SessionInfo {
     /// A session called `name`, starting now.
     pub fn new(name: String) -> Self {
         Self {
-            name,
+            name: name.into_boxed_str(),
             started_ms: now_ms(),
             ended_ms: AtomicU64::new(0),
             hops: Mutex::new(Box::default()),
@@ -63,9 +65,9 @@ impl SessionInfo {
     }
 
     /// Records that hop `index` reconnected to `endpoint`.
-    pub fn set_endpoint(&self, index: usize, endpoint: &str) {
+    pub fn set_endpoint(&self, index: usize, endpoint: &Arc<str>) {
         if let Some(h) = self.lock().get_mut(index) {
-            h.endpoint = endpoint.into();
+            h.endpoint = endpoint.clone();
         }
     }
 

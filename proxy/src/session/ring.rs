@@ -87,7 +87,8 @@ impl Ring {
                 continue;
             }
             let (i, event) = match poll_fn(|cx| {
-                if let Poll::Ready(wakeup) = alarm.poll(&mut wait, cx) {
+                // The ring's stages watch their own errors: it has no event of its own.
+                if let Poll::Ready(wakeup) = alarm.poll(&mut wait, cx, |_| Poll::Pending) {
                     return Poll::Ready(wakeup);
                 }
                 self.poll_any(cx).map(Wakeup::Traffic)

@@ -45,7 +45,7 @@ pub(super) async fn setup(
     mut metadata: Value,
     info: &Arc<SessionInfo>,
 ) -> Result<Routed, (Stage, Refused)> {
-    let name = info.name.as_str();
+    let name = &*info.name;
     let routing = ctx.routing.load();
     let route = match routing.select(&ctx.config().rulelist, &mut metadata) {
         Ok(r) => r.clone(),
@@ -109,7 +109,7 @@ pub(super) async fn setup(
                 stages.push(c.stage);
                 shown.push(HopInfo {
                     cluster: cluster.clone(),
-                    endpoint: c.endpoint.into_boxed_str(),
+                    endpoint: c.endpoint,
                 });
                 hops.push(hop);
             }

@@ -61,6 +61,9 @@ pub(super) struct UdpPair {
     offloaded: Option<Offloaded>,
     /// Whether offloading was tried for the current hop connection.
     offload_tried: bool,
+    /// Whether the hop was reconnected since the loop last polled: the new socket's error
+    /// watch must then be polled through the alarm's gate to register.
+    reconnected: bool,
 }
 
 impl UdpPair {
@@ -89,6 +92,7 @@ impl UdpPair {
                 info,
                 offloaded: None,
                 offload_tried: false,
+                reconnected: false,
             }),
             (stages, hops) => Err(Routed {
                 stages: stages.map_or_else(|v| v, Vec::from),
@@ -107,7 +111,7 @@ impl UdpPair {
 
     /// Lets the listener send the source's datagrams to the hop's current socket itself.
     fn open_shortcut(&self) {
-        self.source.shortcut.open(
+        self.source.shortcut().open(
             self.upstream.socket().clone(),
             self.hop.cluster.stats.clone(),
         );
@@ -153,10 +157,20 @@ impl UdpPair {
                 }
                 continue;
             }
+            if std::mem::take(&mut self.reconnected) {
+                alarm.rearm();
+            }
             // Matched as it comes, not kept in a variable: what is moved out of a variable
-            // leaves its room in this future for good.
+            // leaves its room in this future for good. The hop's socket error is a rare event
+            // as the alarm's are, and waits behind the alarm's gate.
             let (i, event) = match poll_fn(|cx| {
-                if let Poll::Ready(wakeup) = alarm.poll(&mut wait, cx) {
+                let upstream = &mut self.upstream;
+                let error = |cx: &mut Context<'_>| {
+                    upstream
+                        .poll_error(cx)
+                        .map(|e| Wakeup::Traffic((HOP, Recv::Failed(e))))
+                };
+                if let Poll::Ready(wakeup) = alarm.poll(&mut wait, cx, error) {
                     return Poll::Ready(wakeup);
                 }
                 self.poll_any(ctx, cx).map(Wakeup::Traffic)
@@ -173,7 +187,7 @@ impl UdpPair {
                         (HOP, Recv::Failed(departed_error()))
                     } else {
                         let offloaded = self.offloaded.as_ref().map_or(0, Offloaded::sync);
-                        let carried = self.source.shortcut.carried();
+                        let carried = self.source.shortcut().carried();
                         if watch.quiet_after(self.moved + carried + offloaded, Instant::now()) {
                             return End::Idle;
                         }
@@ -296,7 +310,7 @@ impl UdpPair {
         if stage == SOURCE || !retries_disconnects(self.retry) {
             return Some(End::Failed(stage, error));
         }
-        self.source.shortcut.close();
+        self.source.shortcut().close();
         // The flow names the failed hop's socket: back to user space, offloaded again once
         // the new hop carried a datagram.
         self.offloaded = None;
@@ -319,6 +333,7 @@ impl UdpPair {
             self.pending.push((HOP, p));
         }
         self.upstream = upstream;
+        self.reconnected = true;
         self.open_shortcut();
         None
     }
@@ -328,6 +343,6 @@ impl Drop for UdpPair {
     /// However the session ends, the listener stops sending past it at once, so that the
     /// peer's next datagram starts a new session instead of feeding a dead one's socket.
     fn drop(&mut self) {
-        self.source.shortcut.close();
+        self.source.shortcut().close();
     }
 }

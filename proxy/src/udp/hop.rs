@@ -20,11 +20,17 @@ use crate::msg::Recv;
 /// which tokio signals only to waiters for error readiness, never to readers; `error` is such a
 /// waiter, so that an endpoint that refuses or can no longer be reached fails the session when
 /// the ICMP arrives rather than at the next send, or never.
+///
+/// The waiter is polled only when it fired, through a [`Gate`]: the UDP pair session polls it
+/// with [`UdpHop::poll_error`] behind the gate it already has for its other rare events, and
+/// the hop makes a gate of its own only for a caller that polls it as a plain stage
+/// ([`UdpHop::poll_recv`]), so that a pair's hop costs no gate.
 pub struct UdpHop {
     socket: Arc<UdpSocket>,
     error: Pin<Box<dyn Future<Output = ()> + Send>>,
-    /// Keeps the error waiter from being polled per datagram.
-    error_gate: Gate,
+    /// Keeps the error waiter from being polled per datagram in [`UdpHop::poll_recv`]; made
+    /// by its first call.
+    error_gate: Option<Gate>,
     /// Datagrams received in a batch behind one that could not be relayed at once; handed
     /// out, in order, before anything is received again. Empty, and unallocated, mostly.
     held: VecDeque<Bytes>,
@@ -41,7 +47,7 @@ impl UdpHop {
         Self {
             socket,
             error,
-            error_gate: Gate::new(),
+            error_gate: None,
             held: VecDeque::new(),
         }
     }
@@ -51,9 +57,15 @@ impl UdpHop {
         &self.socket
     }
 
-    /// Polls for the next datagram (the stage's receive).
+    /// Polls for the next datagram (the stage's receive), or a socket error.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Recv> {
-        self.poll_relay(cx, usize::MAX, |_| false)
+        if let Poll::Ready(event) = self.poll_relay(cx, usize::MAX, |_| false) {
+            return Poll::Ready(event);
+        }
+        let gate = self.error_gate.take().unwrap_or_default();
+        let error = gate.poll(cx, |cx| self.poll_error(cx));
+        self.error_gate = Some(gate);
+        error.map(Recv::Failed)
     }
 
     /// Offers each datagram waiting on the hop to `deliver`, straight from the receive buffer,
@@ -103,19 +115,22 @@ impl UdpHop {
             match self.socket.poll_recv_ready(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Recv::Failed(e)),
-                Poll::Pending => return self.poll_error(cx),
+                Poll::Pending => return Poll::Pending,
             }
         }
     }
 
-    /// Ready once the kernel reports an error on the socket (an ICMP error from the endpoint).
-    fn poll_error(&mut self, cx: &mut Context<'_>) -> Poll<Recv> {
-        let error = &mut self.error;
-        ready!(self.error_gate.poll(cx, |cx| error.as_mut().poll(cx)));
-        Poll::Ready(Recv::Failed(match self.socket.take_error() {
+    /// Ready once the kernel reports an error on the socket (an ICMP error from the endpoint),
+    /// with that error. Polls the waiter on every call: the caller gates it. Reports one error:
+    /// the waiter then never fires again, and is not polled after it completed.
+    pub fn poll_error(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        ready!(self.error.as_mut().poll(cx));
+        // A future that never completes takes no allocation.
+        self.error = Box::pin(std::future::pending());
+        Poll::Ready(match self.socket.take_error() {
             Ok(Some(e)) | Err(e) => e,
             Ok(None) => io::Error::other("socket error"),
-        }))
+        })
     }
 
     /// Sends one datagram to the endpoint (`&mut`: the hop is not `Sync`, and a session's

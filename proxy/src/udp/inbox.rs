@@ -3,6 +3,8 @@
 //! A server-mode UDP listener hands each session the datagrams of its peer. A general-purpose
 //! channel preallocates a block of slots per channel, which at ten thousand mostly idle sessions
 //! is most of a session's memory; this queue allocates only while datagrams are waiting.
+//! Whatever else the two ends share (the UDP listener's [shortcut](super::shortcut)) rides in
+//! the queue's allocation, so that a session costs one shared allocation, not two.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 
-struct Shared {
+struct Shared<T> {
     queue: Mutex<VecDeque<Bytes>>,
     /// The queue's length, written under its lock and read without it: both ends look at
     /// an empty queue far more often than they use it.
@@ -25,22 +27,24 @@ struct Shared {
     /// Most datagrams waiting at once. Here rather than in the listener's end, which sits in
     /// the listener's peer table, one entry per session.
     capacity: usize,
+    /// What else both ends share.
+    attached: T,
 }
 
-impl Shared {
+impl<T> Shared<T> {
     fn queue(&self) -> MutexGuard<'_, VecDeque<Bytes>> {
         self.queue.lock()
     }
 }
 
 /// The listener's end.
-pub struct Sender {
-    shared: Arc<Shared>,
+pub struct Sender<T> {
+    shared: Arc<Shared<T>>,
 }
 
 /// The session's end.
-pub struct Receiver {
-    shared: Arc<Shared>,
+pub struct Receiver<T> {
+    shared: Arc<Shared<T>>,
 }
 
 /// What happened to a datagram offered to a session.
@@ -54,14 +58,15 @@ pub enum Offer {
     Gone(Bytes),
 }
 
-/// A queue holding at most `capacity` waiting datagrams.
-pub fn inbox(capacity: usize) -> (Sender, Receiver) {
+/// A queue holding at most `capacity` waiting datagrams, with `attached` shared by both ends.
+pub fn inbox<T>(capacity: usize, attached: T) -> (Sender<T>, Receiver<T>) {
     let shared = Arc::new(Shared {
         queue: Mutex::new(VecDeque::new()),
         queued: AtomicUsize::new(0),
         waker: AtomicWaker::new(),
         closed: AtomicBool::new(false),
         capacity,
+        attached,
     });
     (
         Sender {
@@ -71,7 +76,7 @@ pub fn inbox(capacity: usize) -> (Sender, Receiver) {
     )
 }
 
-impl Sender {
+impl<T> Sender<T> {
     /// Offers one datagram to the session.
     pub fn offer(&self, data: Bytes) -> Offer {
         if self.shared.closed.load(Ordering::Acquire) {
@@ -90,21 +95,31 @@ impl Sender {
     }
 }
 
-impl Sender {
+impl<T> Sender<T> {
     /// True when no datagram is waiting for the session.
     pub fn is_empty(&self) -> bool {
         self.shared.queued.load(Ordering::Acquire) == 0
     }
+
+    /// What both ends share beside the queue.
+    pub fn attached(&self) -> &T {
+        &self.shared.attached
+    }
 }
 
-impl Drop for Sender {
+impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         self.shared.closed.store(true, Ordering::Release);
         self.shared.waker.wake();
     }
 }
 
-impl Receiver {
+impl<T> Receiver<T> {
+    /// What both ends share beside the queue.
+    pub fn attached(&self) -> &T {
+        &self.shared.attached
+    }
+
     /// True when no datagram is waiting.
     pub fn is_empty(&self) -> bool {
         self.shared.queued.load(Ordering::Acquire) == 0
@@ -143,7 +158,7 @@ impl Receiver {
     }
 }
 
-impl Drop for Receiver {
+impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         self.shared.closed.store(true, Ordering::Release);
     }
@@ -156,7 +171,7 @@ mod tests {
 
     #[tokio::test]
     async fn delivers_in_order_and_drops_beyond_capacity() {
-        let (tx, mut rx) = inbox(2);
+        let (tx, mut rx) = inbox(2, ());
         assert_eq!(tx.offer(Bytes::from_static(b"a")), Offer::Queued);
         assert_eq!(tx.offer(Bytes::from_static(b"b")), Offer::Queued);
         assert_eq!(tx.offer(Bytes::from_static(b"c")), Offer::Dropped);
@@ -166,7 +181,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_emptied_queue_holds_no_memory() {
-        let (tx, mut rx) = inbox(4);
+        let (tx, mut rx) = inbox(4, ());
         tx.offer(Bytes::from_static(b"first"));
         assert_eq!(poll_fn(|cx| rx.poll_recv(cx)).await.unwrap(), "first");
         assert_eq!(rx.shared.queue().capacity(), 0);
@@ -174,7 +189,7 @@ mod tests {
 
     #[tokio::test]
     async fn wakes_a_waiting_receiver() {
-        let (tx, mut rx) = inbox(4);
+        let (tx, mut rx) = inbox(4, ());
         let waiter = tokio::spawn(async move { poll_fn(|cx| rx.poll_recv(cx)).await });
         tokio::task::yield_now().await;
         assert_eq!(tx.offer(Bytes::from_static(b"x")), Offer::Queued);
@@ -183,13 +198,13 @@ mod tests {
 
     #[tokio::test]
     async fn each_side_sees_the_other_go() {
-        let (tx, rx) = inbox(4);
+        let (tx, rx) = inbox(4, ());
         drop(rx);
         assert_eq!(
             tx.offer(Bytes::from_static(b"x")),
             Offer::Gone(Bytes::from_static(b"x"))
         );
-        let (tx, mut rx) = inbox(4);
+        let (tx, mut rx) = inbox(4, ());
         tx.offer(Bytes::from_static(b"last"));
         drop(tx);
         assert_eq!(poll_fn(|cx| rx.poll_recv(cx)).await.unwrap(), "last");

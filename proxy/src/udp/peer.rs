@@ -21,13 +21,17 @@ pub struct UdpPeer {
     pub socket: Arc<UdpSocket>,
     /// The remote address and port.
     pub peer: SocketAddr,
-    /// Datagrams from `peer`, handed over by the listener.
-    pub inbound: inbox::Receiver,
-    /// The listener's way past the session's task to a single UDP hop.
-    pub shortcut: Arc<Shortcut>,
+    /// Datagrams from `peer`, handed over by the listener, and the listener's way past the
+    /// session's task to a single UDP hop (see [`UdpPeer::shortcut`]).
+    pub inbound: inbox::Receiver<Shortcut>,
 }
 
 impl UdpPeer {
+    /// The listener's way past the session's task to a single UDP hop.
+    pub fn shortcut(&self) -> &Shortcut {
+        self.inbound.attached()
+    }
+
     /// Sends `data` to the peer if the socket has room now; false if it must wait or failed.
     pub fn try_send(&self, data: &[u8]) -> bool {
         self.socket.try_send_to(data, self.peer).is_ok()

@@ -1,0 +1,46 @@
+//! Bounds on what an idle UDP pair session keeps for its whole life, so that a change which
+//! makes it larger fails here rather than going unnoticed until the next memory benchmark.
+//! Ten thousand idle sessions are a common load; every byte below is paid ten thousand times.
+//! The bounds are the sizes in the test build (the release build's may differ by a few words);
+//! lower them when a change shrinks the session.
+
+use std::mem::size_of;
+
+use super::Running;
+use super::registry::SessionInfo;
+use super::udp_pair::UdpPair;
+use crate::udp::{UdpHop, UdpPeer};
+
+/// The size of what `f` returns, without calling it: the size of an `async fn`'s future.
+fn returned<A, B, R>(_: impl FnOnce(A, B) -> R) -> usize {
+    size_of::<R>()
+}
+
+#[test]
+fn the_boxed_session_stays_small() {
+    // `Running` is the session's allocation for its whole life (see `open`).
+    assert!(size_of::<Running>() <= 288, "{}", size_of::<Running>());
+    assert!(size_of::<UdpPair>() <= 288, "{}", size_of::<UdpPair>());
+    // Shared with the admin endpoint and the listener, for the session's whole life.
+    assert!(
+        size_of::<SessionInfo>() <= 88,
+        "{}",
+        size_of::<SessionInfo>()
+    );
+    // The listener's socket, the peer's address and the inbox, which carries the shortcut.
+    assert!(size_of::<UdpPeer>() <= 48, "{}", size_of::<UdpPeer>());
+    // The hop's socket, its error watch, its gate (made only when a ring polls it) and
+    // its queue of held replies.
+    assert!(size_of::<UdpHop>() <= 64, "{}", size_of::<UdpHop>());
+}
+
+#[test]
+fn the_session_loop_future_stays_small() {
+    // Part of the session's tokio task for its whole life, with the task's own fields
+    // (about 100 bytes) rounded up to 128 bytes: a future grown past a multiple of 128
+    // costs every session 128 bytes more.
+    let run = returned(Running::run);
+    let pump = returned(UdpPair::pump);
+    assert!(pump <= 224, "the pair's loop future is {pump} bytes");
+    assert!(run <= 288, "the session's run future is {run} bytes");
+}
