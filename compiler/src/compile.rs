@@ -65,20 +65,32 @@ impl Compiled {
     }
 }
 
-/// Compiles `files`; `pods` is the `--pods` snapshot (pod IPs instead of headless Services).
-pub fn compile(files: &[SourceFile], pods: Option<&[SourceFile]>, options: &Options) -> Compiled {
-    let mut diags = Diagnostics::default();
-    let front = front::front(files, options, &mut diags);
-    let snapshot = pods.map(|pods| pod_snapshot(pods, options, &mut diags));
-    let objects = &front.inputs.objects;
+/// The stages up to lowering: `files` read, checked, resolved and placed, and each proxy's
+/// config lowered (with `pods` as the `--pods` snapshot).
+pub(crate) fn front_and_lower(
+    files: &[SourceFile],
+    pods: Option<&[SourceFile]>,
+    options: &Options,
+    diags: &mut Diagnostics,
+) -> (front::Front, lower::Lowered) {
+    let front = front::front(files, options, diags);
+    let snapshot = pods.map(|pods| pod_snapshot(pods, options, diags));
     let lowered = lower::lower(
-        objects,
+        &front.inputs.objects,
         &front.resolutions,
         &front.placements,
         &front.mounts,
         snapshot.as_deref(),
-        &mut diags,
+        diags,
     );
+    (front, lowered)
+}
+
+/// Compiles `files`; `pods` is the `--pods` snapshot (pod IPs instead of headless Services).
+pub fn compile(files: &[SourceFile], pods: Option<&[SourceFile]>, options: &Options) -> Compiled {
+    let mut diags = Diagnostics::default();
+    let (front, lowered) = front_and_lower(files, pods, options, &mut diags);
+    let objects = &front.inputs.objects;
     let mesh = graph::build(objects, &lowered);
     graph::check(objects, &front.resolutions, &lowered, &mesh, &mut diags);
     let failed = |d: &Diagnostics| d.iter().any(|d| d.severity == Severity::Error);
@@ -99,11 +111,7 @@ pub fn compile(files: &[SourceFile], pods: Option<&[SourceFile]>, options: &Opti
 }
 
 /// The Pods of the `--pods` snapshot `pods`.
-pub(crate) fn pod_snapshot(
-    pods: &[SourceFile],
-    options: &Options,
-    diags: &mut Diagnostics,
-) -> Vec<Object> {
+fn pod_snapshot(pods: &[SourceFile], options: &Options, diags: &mut Diagnostics) -> Vec<Object> {
     let inputs = load::parse(pods, &options.namespace, diags);
     inputs
         .objects

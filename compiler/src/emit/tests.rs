@@ -10,9 +10,9 @@ use l7mp_config::model::ConfigFile;
 use l7mp_config::yaml::parse_documents;
 
 use super::yaml;
-use crate::compile::{Options, pod_snapshot};
+use crate::compile::{Options, front_and_lower};
 use crate::diagnostics::Diagnostics;
-use crate::{front, load, lower};
+use crate::load;
 
 /// The input folder of every golden case, with its `--pods` snapshot, and every example folder.
 fn inputs() -> Vec<(PathBuf, Option<PathBuf>)> {
@@ -47,20 +47,11 @@ fn rendered_text_loads_as_the_checked_value() {
         let Ok(files) = load::read_sources(std::slice::from_ref(&input)) else {
             continue;
         };
-        let options = Options::default();
-        let mut diags = Diagnostics::default();
         let pods = pods.map(|p| load::read_sources(&[p]).expect("the snapshot is readable"));
-        let snapshot = pods.map(|p| pod_snapshot(&p, &options, &mut diags));
-        let front = front::front(&files, &options, &mut diags);
+        let mut diags = Diagnostics::default();
+        let (front, lowered) =
+            front_and_lower(&files, pods.as_deref(), &Options::default(), &mut diags);
         let objects = &front.inputs.objects;
-        let lowered = lower::lower(
-            objects,
-            &front.resolutions,
-            &front.placements,
-            &front.mounts,
-            snapshot.as_deref(),
-            &mut diags,
-        );
         for proxy in &lowered.proxies {
             let config = proxy.config(objects);
             let text = yaml(&config);
