@@ -14,6 +14,7 @@ use crate::diagnostics::{Code, Diagnostics};
 use crate::endpoints::ServicePlan;
 use crate::load::Object;
 use crate::lower::{Lowered, ProxyPlan};
+use crate::parallel;
 use crate::workload::ProxyMount;
 
 /// The label on every emitted object.
@@ -177,8 +178,7 @@ pub fn emit(objects: &[Object], lowered: Lowered, diags: &mut Diagnostics) -> Ou
 /// (None when the proxy accepts it). The config is checked as the typed value it is rendered
 /// from, by the resolver the proxy's loader runs after parsing: parsing the text back cost
 /// more than rendering it, and the tests show that the text parses to that same value. The
-/// configs are independent, so they are rendered and checked on every core, in fixed slices
-/// joined in order: the result does not depend on how many there are.
+/// configs are independent, so they are rendered and checked on every core.
 fn rendered(objects: &[Object], proxies: &[ProxyPlan]) -> Vec<(String, Option<String>)> {
     let render = |proxy: &ProxyPlan| {
         let workload = &objects[proxy.mount.workload];
@@ -192,23 +192,7 @@ fn rendered(objects: &[Object], proxies: &[ProxyPlan]) -> Vec<(String, Option<St
         });
         (text, rejected)
     };
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let slice = proxies.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = proxies
-            .chunks(slice)
-            .map(|part| scope.spawn(|| part.iter().map(render).collect::<Vec<_>>()))
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|worker| {
-                // A panic in a worker is one the sequential code would have had: pass it on.
-                worker
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    })
+    parallel::map(proxies, render)
 }
 
 /// YAML text of a value; serializing these plain data types cannot fail.

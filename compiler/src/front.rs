@@ -24,7 +24,7 @@ pub struct Front {
 
 /// Runs the front stages over `files`, pushing every problem into `diags`.
 pub fn front(files: &[SourceFile], options: &Options, diags: &mut Diagnostics) -> Front {
-    let inputs = load::parse_each(files, &options.namespace, diags, &mut schema::check_object);
+    let inputs = load::parse_each(files, &options.namespace, diags, &schema::check_object);
     let resolutions = resolve::resolve(&inputs.objects, diags);
     let placements = select::select(&inputs.objects, diags);
     let mounts = workload::inspect(&inputs.objects, &placements, diags);

@@ -37,6 +37,7 @@ pub mod inject;
 pub mod load;
 pub mod lower;
 pub mod output;
+pub mod parallel;
 pub mod resolve;
 pub mod schema;
 pub mod select;

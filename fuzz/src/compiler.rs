@@ -2,11 +2,12 @@
 //! input) with one file edited, or rewritten as JSON and then edited, goes through
 //! [`l7mpc::compile::compile`] (what `l7mpc check` and `compile` run), and the diagnostics are
 //! rendered for people and as JSON. Nothing may panic, hang or blow up, and the JSON rendering
-//! must be a JSON array.
+//! must be a JSON array. The edited file read in pieces, as the compiler reads a large file on
+//! several cores, must give the documents of its whole reading whenever every piece reads.
 
 use std::sync::Arc;
 
-use l7mp_config::yaml::parse_documents;
+use l7mp_config::yaml::{for_each_document_in, parse_documents, pieces};
 use l7mpc::compile::{Options, compile};
 use l7mpc::diagnostics::{Format, render};
 use l7mpc::load::SourceFile;
@@ -76,8 +77,29 @@ pub fn inputs() -> impl Strategy<Value = Input> {
     })
 }
 
-/// Compiles and renders; panics when the JSON rendering is not a JSON array.
+/// The documents of `text` read in three pieces, each as its `Debug` text (locations
+/// included); None when a piece does not stand alone (an error, or an alias expanded), so
+/// that the compiler would read the text whole.
+fn read_in_pieces(text: &str) -> Option<Vec<String>> {
+    let mut docs = Vec::new();
+    for piece in pieces(text, 3) {
+        let read = for_each_document_in(text, piece, |doc| docs.push(format!("{doc:?}")));
+        if read.ok()?.expanded_aliases {
+            return None;
+        }
+    }
+    Some(docs)
+}
+
+/// Compiles and renders; panics when the JSON rendering is not a JSON array, or when the
+/// edited file's pieces read as other documents than its whole reading.
 pub fn check(input: &Input) {
+    if let Some(docs) = read_in_pieces(&input.edited.text) {
+        let whole = parse_documents(&input.edited.text)
+            .unwrap_or_else(|e| panic!("every piece read, the whole text does not: {e}"));
+        let whole: Vec<String> = whole.iter().map(|d| format!("{d:?}")).collect();
+        assert_eq!(docs, whole, "read in pieces and whole");
+    }
     let compiled = compile(&input.files, None, &Options::default());
     let text = |name: &str| {
         input

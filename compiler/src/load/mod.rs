@@ -4,12 +4,14 @@
 //! large or not UTF-8); [`parse`] is pure and turns every problem with a document into a
 //! diagnostic, never a panic or an early return.
 
+use std::ops::Range;
 use std::sync::Arc;
 
-use l7mp_config::yaml::{Document, Location, for_each_document};
+use l7mp_config::yaml::{self, Document, Location, PieceRead, YamlError, for_each_document_in};
 use serde_json::Value;
 
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, ObjectId, did_you_mean};
+use crate::parallel;
 
 /// The API group of the l7mp resources: documents of this group are never skipped.
 const L7MP_GROUP: &str = "l7mp.io";
@@ -79,57 +81,141 @@ impl std::fmt::Display for Skipped {
 
 /// Parses every file into objects; problems become diagnostics.
 pub fn parse(files: &[SourceFile], default_namespace: &str, diags: &mut Diagnostics) -> Inputs {
-    parse_each(files, default_namespace, diags, &mut |_, _| {})
+    parse_each(files, default_namespace, diags, &|_, _| {})
 }
+
+/// A file at least this large is read in pieces on several cores (the pieces of smaller files
+/// would cost more in threads than they save).
+const PIECE_BYTES: usize = 64 * 1024;
 
 /// Parses every file into objects as [`parse`] does, running `each` on every object as soon as
 /// its document is read (the next stage, while only that document's JSON is alive).
+///
+/// Files, and the pieces of a large file ([`yaml::pieces`]), are read on every core and joined
+/// in order, so the result is the one reading them in turn gives. A file whose pieces cannot
+/// stand alone (one has a syntax error, or expands aliases, whose budget is the whole
+/// stream's) is read again whole, for exactly what a reading in turn reports.
 pub fn parse_each(
     files: &[SourceFile],
     default_namespace: &str,
     diags: &mut Diagnostics,
-    each: &mut dyn FnMut(&mut Object, &mut Diagnostics),
+    each: &(dyn Fn(&mut Object, &mut Diagnostics) + Sync),
 ) -> Inputs {
-    let mut inputs = Inputs::default();
-    for file in files {
-        let text = Arc::clone(&file.text);
-        // Each document becomes objects as soon as it is read; what a file gave is kept only
-        // once all of it has parsed, since a syntax error anywhere in it is its one diagnostic.
-        let mut here = Inputs::default();
-        let mut found_diags = Diagnostics::default();
-        let mut index = 0;
-        let read = for_each_document(&file.text, |doc| {
-            yaml11::check(&file.name, &file.text, &doc, &mut found_diags);
-            let ctx = DocContext {
-                file: &file.name,
-                doc: &doc,
-                default_namespace,
+    parse_in_pieces(files, default_namespace, diags, each, parallel::cores())
+}
+
+/// [`parse_each`], reading each large file in up to `wanted` pieces.
+fn parse_in_pieces(
+    files: &[SourceFile],
+    default_namespace: &str,
+    diags: &mut Diagnostics,
+    each: &(dyn Fn(&mut Object, &mut Diagnostics) + Sync),
+    wanted: usize,
+) -> Inputs {
+    let work: Vec<(usize, Range<usize>)> = files
+        .iter()
+        .enumerate()
+        .flat_map(|(i, file)| {
+            let pieces = if file.text.len() >= PIECE_BYTES {
+                wanted
+            } else {
+                1
             };
-            let mut found = Vec::new();
-            ctx.route("", &mut found, &mut here.skipped, &mut found_diags);
-            let (doc, mut objects) = objects(&file.name, &text, doc, index, found);
-            tags::check(&file.name, &doc, &objects, &mut found_diags);
-            for object in &mut objects {
-                each(object, &mut found_diags);
-            }
-            here.objects.extend(objects);
-            index += 1;
-        });
-        match read {
-            Ok(()) => {
-                inputs.objects.extend(here.objects);
-                inputs.skipped.extend(here.skipped);
-                diags.append(found_diags);
-            }
-            Err(e) => diags.push(Diagnostic::new(
+            yaml::pieces(&file.text, pieces)
+                .into_iter()
+                .map(move |piece| (i, piece))
+        })
+        .collect();
+    let read = parallel::map(&work, |(i, piece)| {
+        read_piece(&files[*i], piece.clone(), default_namespace, each)
+    });
+    let mut read = work.iter().map(|(i, _)| *i).zip(read).peekable();
+    let mut inputs = Inputs::default();
+    for (i, file) in files.iter().enumerate() {
+        let mut pieces = Vec::new();
+        while let Some((_, piece)) = read.next_if(|(file, _)| *file == i) {
+            pieces.push(piece);
+        }
+        let stand_alone = |p: &Piece| {
+            matches!(
+                p.read,
+                Ok(PieceRead {
+                    expanded_aliases: false
+                })
+            )
+        };
+        if pieces.len() > 1 && !pieces.iter().all(stand_alone) {
+            let whole = 0..file.text.len();
+            pieces = vec![read_piece(file, whole, default_namespace, each)];
+        }
+        if let Some(e) = pieces.iter().find_map(|p| p.read.as_ref().err()) {
+            diags.push(Diagnostic::new(
                 Code::YamlSyntax,
                 &file.name,
                 e.location,
                 format!("invalid YAML: {}", e.message),
-            )),
+            ));
+            continue;
+        }
+        let mut documents = 0;
+        for piece in pieces {
+            let first = inputs.objects.len();
+            inputs.objects.extend(piece.inputs.objects);
+            for object in &mut inputs.objects[first..] {
+                object.document += documents;
+            }
+            documents += piece.documents;
+            inputs.skipped.extend(piece.inputs.skipped);
+            diags.append(piece.diags);
         }
     }
     inputs
+}
+
+/// What reading one piece of a file gave: all of it is kept only if every piece of the file
+/// read without error.
+struct Piece {
+    /// Its objects (document indexes counted from the piece's first) and skipped documents.
+    inputs: Inputs,
+    diags: Diagnostics,
+    /// How many documents it held.
+    documents: usize,
+    read: Result<PieceRead, YamlError>,
+}
+
+/// Reads the documents of `piece` of `file` into objects, running `each` on each object.
+fn read_piece(
+    file: &SourceFile,
+    piece: Range<usize>,
+    default_namespace: &str,
+    each: &(dyn Fn(&mut Object, &mut Diagnostics) + Sync),
+) -> Piece {
+    let mut inputs = Inputs::default();
+    let mut diags = Diagnostics::default();
+    let mut documents = 0;
+    let read = for_each_document_in(&file.text, piece, |doc| {
+        yaml11::check(&file.name, &file.text, &doc, &mut diags);
+        let ctx = DocContext {
+            file: &file.name,
+            doc: &doc,
+            default_namespace,
+        };
+        let mut found = Vec::new();
+        ctx.route("", &mut found, &mut inputs.skipped, &mut diags);
+        let (doc, mut objects) = objects(&file.name, &file.text, doc, documents, found);
+        tags::check(&file.name, &doc, &objects, &mut diags);
+        for object in &mut objects {
+            each(object, &mut diags);
+        }
+        inputs.objects.extend(objects);
+        documents += 1;
+    });
+    Piece {
+        inputs,
+        diags,
+        documents,
+        read,
+    }
 }
 
 /// An object found in a document, before it takes its content out of the document.

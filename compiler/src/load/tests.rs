@@ -121,3 +121,94 @@ fn a_key_is_looked_for_only_shortly_before_its_value() {
     assert_eq!(pod.locate_key("/spec/far"), pod.locate("/spec/far"));
     assert_eq!(pod.locate("/spec/far").line, 6);
 }
+
+/// Every golden case's input that is valid YAML, as one stream repeated past the size at which
+/// a file is read in pieces: objects of every kind, skipped kinds, Lists, custom tags, YAML 1.1
+/// values and schema errors.
+fn golden_stream() -> String {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/golden");
+    let mut paths: Vec<_> = std::fs::read_dir(root)
+        .expect("the golden cases")
+        .flat_map(|case| std::fs::read_dir(case.expect("a case").path().join("input")))
+        .flatten()
+        .map(|file| file.expect("an input file").path())
+        .filter(|path| path.is_file())
+        .collect();
+    paths.sort();
+    let mut unit = String::new();
+    for path in paths {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        if yaml::parse_documents(&text).is_ok() && !text.contains('%') {
+            unit.push_str("---\n");
+            unit.push_str(&text);
+            unit.push('\n');
+        }
+    }
+    assert!(
+        unit.len() > 10_000,
+        "the golden inputs are {} bytes",
+        unit.len()
+    );
+    unit.repeat(2 * PIECE_BYTES / unit.len() + 1)
+}
+
+/// The objects (each as its fields' `Debug` text, but the file's) and skipped documents, and
+/// the diagnostics of `text` read as one file in `wanted` pieces.
+fn read_in(text: &str, wanted: usize) -> (Vec<String>, Vec<Skipped>, Vec<Diagnostic>) {
+    let files = [SourceFile {
+        name: "big.yaml".into(),
+        text: text.into(),
+    }];
+    let mut diags = Diagnostics::default();
+    let each = crate::schema::check_object;
+    let inputs = parse_in_pieces(&files, "default", &mut diags, &each, wanted);
+    let objects = inputs
+        .objects
+        .iter()
+        .map(|o| {
+            let Object {
+                kind,
+                namespace,
+                name,
+                file,
+                text: _,
+                doc,
+                document,
+                root,
+                value,
+                crd,
+                outline,
+            } = o;
+            format!(
+                "{kind:?} {namespace} {name} {file} {doc:?} {document} {root} {value:?} \
+                 {crd:?} {outline:?}"
+            )
+        })
+        .collect();
+    (objects, inputs.skipped, diags.into_sorted())
+}
+
+#[test]
+fn a_large_file_read_in_pieces_gives_what_reading_it_whole_gives() {
+    let stream = golden_stream();
+    let documents = stream.matches("\n---\n").count();
+    let with_alias = stream.replacen("---\n", "---\nanchored: &a {x: 1}\nalias: *a\n---\n", 1);
+    let broken_late = format!("{stream}---\nbroken: [1, 2\n---\nlast: 1\n");
+    for text in [stream, with_alias, broken_late] {
+        let whole = read_in(&text, 1);
+        assert!(!whole.2.is_empty(), "the golden inputs have diagnostics");
+        for wanted in [2, 3, 7] {
+            assert!(yaml::pieces(&text, wanted).len() > 1);
+            let got = read_in(&text, wanted);
+            let differs = got.0.iter().zip(&whole.0).position(|(a, b)| a != b);
+            assert_eq!(
+                differs, None,
+                "the first object that differs, in {wanted} pieces"
+            );
+            assert_eq!(got, whole, "in {wanted} pieces");
+        }
+    }
+    assert!(documents > 100, "{documents} documents");
+}

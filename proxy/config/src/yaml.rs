@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::ops::Range;
 
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
@@ -134,7 +135,34 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, YamlError> {
 /// On an error, the documents already handed over are to be discarded: the error is the one
 /// [`parse_documents`] gives, which may lie in a later document than they.
 pub fn for_each_document(text: &str, each: impl FnMut(Document)) -> Result<(), YamlError> {
-    let offsets = CharOffsets::new(text);
+    for_each_document_in(text, 0..text.len(), each).map(drop)
+}
+
+/// What reading one piece of a stream ([`for_each_document_in`]) found besides its documents.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PieceRead {
+    /// Whether the piece expanded an alias. saphyr bounds the nodes alias expansion may produce
+    /// in a whole stream, so only a reading of the whole stream can tell whether a later piece
+    /// still had budget left: a piece that expanded any must be read again as part of it.
+    pub expanded_aliases: bool,
+}
+
+/// Reads the documents of `piece`, a range of `text` given by [`pieces`], as
+/// [`for_each_document`] reads a whole stream: locations (and errors) are those in `text`.
+/// Its documents are numbered from 0; the caller knows how many the earlier pieces held.
+pub fn for_each_document_in(
+    text: &str,
+    piece: Range<usize>,
+    each: impl FnMut(Document),
+) -> Result<PieceRead, YamlError> {
+    let origin = Origin::of(text, piece.start);
+    let Some(piece_text) = text.get(piece) else {
+        return Err(YamlError {
+            message: "this range of the text is no piece of it".into(),
+            location: Location::default(),
+        });
+    };
+    let offsets = CharOffsets::new_at(piece_text, origin);
     let mut stream = Stream {
         events: Vec::new(),
         in_document: false,
@@ -145,11 +173,85 @@ pub fn for_each_document(text: &str, each: impl FnMut(Document)) -> Result<(), Y
         convert_error: None,
         each,
     };
-    drive(text, |event, span| stream.on_event(event, span))?;
+    drive(&offsets, |event, span| stream.on_event(event, span))?;
     if let Some(e) = &stream.load_error {
-        return Err(scan_error(text, e));
+        return Err(scan_error(&offsets, e));
     }
-    stream.convert_error.map_or(Ok(()), Err)
+    if let Some(e) = stream.convert_error {
+        return Err(e);
+    }
+    Ok(PieceRead {
+        expanded_aliases: stream.budget.remaining < ALIAS_NODES,
+    })
+}
+
+/// Splits `text` into at most `wanted` ranges of whole documents of about equal size, each
+/// but the first starting at a document start marker (`---` at the start of a line), so that
+/// the pieces can be read apart, in parallel, with [`for_each_document_in`]. YAML forbids that
+/// marker inside any node, so a piece never starts inside one, and a stream whose pieces all
+/// read without error has the documents its whole reading has; one with an error is to be read
+/// whole, for the error the whole reading gives. The whole text is one piece when it has a
+/// directive (`%YAML`, `%TAG`, which belong to the document after them) or a line break other
+/// than `\n` and `\r\n` (locations count lines by `\n`).
+pub fn pieces(text: &str, wanted: usize) -> Vec<Range<usize>> {
+    let bytes = text.as_bytes();
+    let directive = |at: usize| bytes.get(at) == Some(&b'%');
+    let has_directive = directive(0)
+        || text.starts_with('\u{feff}') && directive(3)
+        || bytes.windows(2).any(|w| w == b"\n%");
+    let bare_cr = bytes
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\r' && bytes.get(i + 1) != Some(&b'\n'));
+    if wanted < 2 || has_directive || bare_cr {
+        return std::iter::once(0..text.len()).collect();
+    }
+    let size = text.len() / wanted;
+    let mut starts = vec![0];
+    while starts.len() < wanted {
+        let from = starts.last().copied().unwrap_or(0) + size;
+        match next_document_start(bytes, from) {
+            Some(at) => starts.push(at),
+            None => break,
+        }
+    }
+    let ends = starts.iter().skip(1).copied().chain([text.len()]);
+    starts.iter().zip(ends).map(|(&s, e)| s..e).collect()
+}
+
+/// The byte offset of the first line at or after `from` that starts with a document start
+/// marker: `---` followed by a space, a tab, a line break or the end of the text.
+fn next_document_start(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut at = from.checked_sub(1)?;
+    loop {
+        let line = at + bytes.get(at..)?.iter().position(|&b| b == b'\n')? + 1;
+        let marker = bytes.get(line..line + 3) == Some(b"---");
+        let after = bytes.get(line + 3);
+        if marker && matches!(after, None | Some(b' ' | b'\t' | b'\r' | b'\n')) {
+            return Some(line);
+        }
+        at = line;
+    }
+}
+
+/// Where a piece of a text starts in it: locations in the piece are shifted by this.
+#[derive(Clone, Copy, Debug, Default)]
+struct Origin {
+    /// The piece's first byte in the text.
+    offset: usize,
+    /// The lines of the text before the piece.
+    lines: usize,
+}
+
+impl Origin {
+    /// The origin of the piece of `text` that starts at byte `offset` (a line's start).
+    fn of(text: &str, offset: usize) -> Self {
+        let before = text.as_bytes().get(..offset).unwrap_or_default();
+        Self {
+            offset,
+            lines: before.iter().filter(|&&b| b == b'\n').count(),
+        }
+    }
 }
 
 /// Loads every document of a YAML stream as saphyr nodes (scalars typed when `early_parse`,
@@ -158,19 +260,20 @@ pub fn for_each_document(text: &str, each: impl FnMut(Document)) -> Result<(), Y
 pub fn load_nodes(text: &str, early_parse: bool) -> Result<Vec<MarkedYaml<'_>>, YamlError> {
     let mut loader: YamlLoader<'_, MarkedYaml<'_>> = YamlLoader::default();
     loader.early_parse(early_parse);
-    drive(text, |event, span| loader.on_event(event, span))?;
+    let offsets = CharOffsets::new(text);
+    drive(&offsets, |event, span| loader.on_event(event, span))?;
     if let Some(e) = loader.error() {
-        return Err(scan_error(text, e));
+        return Err(scan_error(&offsets, e));
     }
     Ok(loader.into_documents())
 }
 
-/// A scanner or loader error at its place in `text`.
-fn scan_error(text: &str, e: &ScanError) -> YamlError {
+/// A scanner or loader error at its place in the text of `offsets`.
+fn scan_error(offsets: &CharOffsets<'_>, e: &ScanError) -> YamlError {
     let m = e.marker();
     YamlError {
         message: e.info().to_string(),
-        location: CharOffsets::new(text).location(m.index(), m.line(), m.col(), 0),
+        location: offsets.location(m.index(), m.line(), m.col(), 0),
     }
 }
 
@@ -178,21 +281,24 @@ fn scan_error(text: &str, e: &ScanError) -> YamlError {
 /// [`MAX_NESTING`] levels deep before any deeper node is built, and an alias to an anchor of an
 /// earlier document. saphyr's own `Parser::load` recurses per level, so the events are driven
 /// here, one at a time.
-fn drive<'t>(text: &'t str, mut on: impl FnMut(Event<'t>, Span)) -> Result<(), YamlError> {
-    let mut parser = Parser::new_from_str(text);
+fn drive<'t>(
+    offsets: &CharOffsets<'t>,
+    mut on: impl FnMut(Event<'t>, Span),
+) -> Result<(), YamlError> {
+    let mut parser = Parser::new_from_str(offsets.text);
     let mut depth = 0usize;
     // Anchors belong to their document: an alias to one of an earlier document is unknown,
     // as saphyr's own loop has it. Anchor ids grow through the stream.
     let (mut first_anchor, mut last_anchor) = (1, 0);
     while let Some(next) = parser.next_event() {
-        let (event, span) = next.map_err(|e| scan_error(text, &e))?;
+        let (event, span) = next.map_err(|e| scan_error(offsets, &e))?;
         match &event {
             Event::DocumentStart(_) => first_anchor = last_anchor + 1,
             Event::SequenceStart(..) | Event::MappingStart(..) => {
                 depth += 1;
                 if depth > MAX_NESTING {
                     return Err(scan_error(
-                        text,
+                        offsets,
                         &ScanError::new_str(
                             span.start,
                             &format!(
@@ -206,7 +312,7 @@ fn drive<'t>(text: &'t str, mut on: impl FnMut(Event<'t>, Span)) -> Result<(), Y
             Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
             Event::Alias(id) if *id < first_anchor => {
                 return Err(scan_error(
-                    text,
+                    offsets,
                     &ScanError::new_str(span.start, "while parsing node, found unknown anchor"),
                 ));
             }
@@ -455,7 +561,7 @@ impl Found<'_, '_> {
             YamlData::Alias(_) => return Err(unsupported("this alias names no anchor", location)),
             // The loader gives an alias to an anchor it has not finished building (one inside
             // the node it names) no value, like a scalar that does not fit its tag.
-            YamlData::BadValue if self.offsets.text[location.offset..].starts_with('*') => {
+            YamlData::BadValue if self.offsets.starts_with(node.span.start, '*') => {
                 return Err(unsupported(
                     "this alias is inside the node its anchor names: a self-referencing \
                      alias, which YAML cannot expand",
@@ -754,6 +860,8 @@ fn unsupported(message: &str, location: Location) -> YamlError {
 /// [`CHECKPOINT`]th character is kept and the count starts from the nearest one before.
 struct CharOffsets<'a> {
     text: &'a str,
+    /// Where `text` starts in the file, when it is a piece of it.
+    origin: Origin,
     /// The byte offset of character `i * CHECKPOINT` at `i`; empty for ASCII text, whose
     /// character indexes are byte offsets.
     checkpoints: Vec<usize>,
@@ -765,6 +873,11 @@ const CHECKPOINT: usize = 64;
 
 impl<'a> CharOffsets<'a> {
     fn new(text: &'a str) -> Self {
+        Self::new_at(text, Origin::default())
+    }
+
+    /// The offsets of `text`, a piece of a file that starts at `origin`.
+    fn new_at(text: &'a str, origin: Origin) -> Self {
         let checkpoints = if text.is_ascii() {
             Vec::new()
         } else {
@@ -773,7 +886,17 @@ impl<'a> CharOffsets<'a> {
                 .map(|(b, _)| b)
                 .collect()
         };
-        Self { text, checkpoints }
+        Self {
+            text,
+            origin,
+            checkpoints,
+        }
+    }
+
+    /// Whether the text at `marker` starts with `c`.
+    fn starts_with(&self, marker: Marker, c: char) -> bool {
+        let at = self.byte_offset(marker.index());
+        self.text.get(at..).is_some_and(|rest| rest.starts_with(c))
     }
 
     fn byte_offset(&self, char_index: usize) -> usize {
@@ -792,10 +915,17 @@ impl<'a> CharOffsets<'a> {
     fn location(&self, char_index: usize, line: usize, col: usize, char_len: usize) -> Location {
         let offset = self.byte_offset(char_index);
         let end = self.byte_offset(char_index + char_len);
+        // saphyr counts lines from 1; line 0 is a node it gives no place (the start of the
+        // file, wherever the piece is).
+        let origin = if line == 0 {
+            Origin::default()
+        } else {
+            self.origin
+        };
         Location {
-            line: line.max(1),
+            line: line.max(1) + origin.lines,
             column: col + 1,
-            offset,
+            offset: offset + origin.offset,
             len: end.saturating_sub(offset),
         }
     }
@@ -982,5 +1112,82 @@ mod tests {
     fn aliases_are_expanded() {
         let doc = &parse_documents("a: &x {p: 1}\nb: *x\n").unwrap()[0];
         assert_eq!(doc.value["b"]["p"], 1);
+    }
+
+    /// The documents of `text` read in `wanted` pieces, in order, as their `Debug` text (every
+    /// field, locations included); None when a piece had an error or expanded an alias, so
+    /// that the stream has to be read whole.
+    fn read_in_pieces(text: &str, wanted: usize) -> Option<Vec<String>> {
+        let mut docs = Vec::new();
+        for piece in pieces(text, wanted) {
+            let read = for_each_document_in(text, piece, |doc| docs.push(format!("{doc:?}")));
+            if read.ok()?.expanded_aliases {
+                return None;
+            }
+        }
+        Some(docs)
+    }
+
+    #[test]
+    fn pieces_read_apart_give_the_documents_of_the_whole_stream() {
+        let texts = [
+            "a: 1\n---\nb: [1, 2]\n---\nc: {d: x}\n---\n- e\n",
+            "---\na: 1\n--- {b: 2}\n---\t# c\nc: 3\n...\n---\nd: 4\n",
+            "a: 1\r\n---\r\nb: 2\r\n---\r\nc: 3\r\n",
+            "name: \u{e9}t\u{e9}\n---\nname: \u{fc}ber\n  # \u{2014}\n---\nx: [\u{e9}, f]\n",
+            "--- |\n  text\n---\nb: 2\n--- >\n folded\n---\nc: 3\n",
+            "a: !custom 1\n---\nb: !!str 2\n---\n!other c: 3\n",
+            "a: &x {p: 1}\nb: *x\n---\nc: 1\n---\nd: 2\n",
+            "a: 1\n---\n----: 2\n---x: 3\n---\nd: 4\n",
+            "a: \"one\n---\ntwo\"\n---\nb: 2\n",
+        ];
+        let mut split = 0;
+        for text in texts {
+            for wanted in 1..=4 {
+                let ranges = pieces(text, wanted);
+                assert!(ranges.len() <= wanted.max(1), "{text:?}");
+                split += usize::from(ranges.len() > 1);
+                let covered: Vec<usize> = ranges.iter().flat_map(|r| [r.start, r.end]).collect();
+                assert_eq!(covered.first(), Some(&0));
+                assert_eq!(covered.last(), Some(&text.len()));
+                assert!(
+                    covered[1..covered.len() - 1]
+                        .chunks(2)
+                        .all(|w| w[0] == w[1])
+                );
+                if let Some(docs) = read_in_pieces(text, wanted) {
+                    let whole = parse_documents(text).expect("pieces that read read whole");
+                    let whole: Vec<String> = whole.iter().map(|d| format!("{d:?}")).collect();
+                    assert_eq!(docs, whole, "{text:?} in {wanted}");
+                }
+            }
+        }
+        assert!(split > 20, "only {split} of the readings were split");
+        // A piece's error is where the whole stream's is.
+        let text = "a: 1\nb: 2\nc: 3\n---\nd: [1, 2\n";
+        let ranges = pieces(text, 2);
+        assert_eq!(ranges.len(), 2);
+        let err = for_each_document_in(text, ranges[1].clone(), |_| {}).unwrap_err();
+        assert_eq!(err, parse_documents(text).unwrap_err());
+    }
+
+    #[test]
+    fn a_stream_with_aliases_directives_or_bare_carriage_returns_is_read_whole() {
+        let text = "a: &x {p: 1}\nb: *x\n---\nc: 1\n";
+        let ranges = pieces(text, 2);
+        assert_eq!(ranges.len(), 2);
+        let read = for_each_document_in(text, ranges[0].clone(), |_| {}).unwrap();
+        assert!(read.expanded_aliases);
+        let read = for_each_document_in(text, ranges[1].clone(), |_| {}).unwrap();
+        assert!(!read.expanded_aliases);
+        for text in [
+            "%YAML 1.2\n---\na: 1\n---\nb: 2\n",
+            "a: 1\n---\n%TAG ! tag:x,2000:\n---\nb: 2\n",
+            "\u{feff}%YAML 1.2\n---\na: 1\n---\nb: 2\n",
+            "a: 1\r---\rb: 2\r---\rc: 3\r",
+        ] {
+            let whole: Vec<_> = std::iter::once(0..text.len()).collect();
+            assert_eq!(pieces(text, 2), whole, "{text:?}");
+        }
     }
 }
