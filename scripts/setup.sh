@@ -2,7 +2,8 @@
 # Installs what the project needs on a fresh Debian machine: the programs the examples and tests
 # run (socat, perl; ip and dnsmasq for the local cluster harness; Graphviz's dot, whose SVG
 # path `l7mpc graph` tests), what builds the proxy's UDP offload program (clang, llvm,
-# libbpf-dev) and its tests use (ethtool), what scripts/image.sh builds the
+# libbpf-dev) and its tests use (ethtool), what builds the jemalloc allocator the compiler links
+# (a C compiler and make), what scripts/image.sh builds the
 # container images with (podman and runc, mmdebstrap, strip), the manifest checks' Python
 # package (kubernetes-validate: the official Kubernetes schemas, offline) and checks for kubectl
 # (its kustomize renders deploy/) and a Rust toolchain. dnsmasq comes from dnsmasq-base: the
@@ -12,7 +13,8 @@
 set -euo pipefail
 need=()
 for pair in socat:socat perl:perl ip:iproute2 dnsmasq:dnsmasq-base podman:podman runc:runc \
-  mmdebstrap:mmdebstrap strip:binutils dot:graphviz clang:clang llvm-strip:llvm ethtool:ethtool; do
+  mmdebstrap:mmdebstrap strip:binutils dot:graphviz clang:clang llvm-strip:llvm ethtool:ethtool \
+  cc:gcc make:make; do
   cmd=${pair%%:*}
   command -v "$cmd" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 \
     || need+=("${pair#*:}")

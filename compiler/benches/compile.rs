@@ -11,6 +11,11 @@ use l7mpc::compile::{Options, compile};
 use l7mpc::inject::{self, inject};
 use l7mpc::load::SourceFile;
 
+/// The allocator the `l7mpc` binary runs with (see its `main.rs`), so that this measures what
+/// a user's compile costs.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// The 1x mesh has 100 workloads, 500 VirtualServices and 500 Targets; larger sizes scale
 /// every count up. Without `sidecars`, each workload runs only an app container.
 fn mesh(scale: usize, sidecars: bool) -> Vec<SourceFile> {

@@ -16,6 +16,13 @@ use l7mpc::graph::{GraphFormat, Renderer};
 use l7mpc::load::{ReadError, SourceFile, read_sources};
 use l7mpc::output::{self, dir};
 
+/// jemalloc rather than glibc's allocator: a compile makes and frees millions of small values
+/// (YAML nodes, JSON maps, strings), and on a large mesh glibc's allocator spent a fifth of the
+/// time merging and splitting free chunks, more the larger the mesh. `benches/compile.rs`
+/// measures under the same allocator.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// The version with the commit it was built from (`unknown` outside a git checkout).
 const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
