@@ -22,12 +22,28 @@ pub struct Front {
     pub mounts: Vec<ProxyMount>,
 }
 
-/// Runs the front stages over `files`, pushing every problem into `diags`.
+/// Runs the front stages over `files`, pushing every problem into `diags`. References are
+/// resolved on a thread of their own while selection and the workloads' inspection run, which
+/// do not need them; each keeps its diagnostics apart, joined in stage order.
 pub fn front(files: &[SourceFile], options: &Options, diags: &mut Diagnostics) -> Front {
     let inputs = load::parse_each(files, &options.namespace, diags, &schema::check_object);
-    let resolutions = resolve::resolve(&inputs.objects, diags);
-    let placements = select::select(&inputs.objects, diags);
-    let mounts = workload::inspect(&inputs.objects, &placements, diags);
+    let objects = &inputs.objects;
+    let (resolutions, placements, mounts) = std::thread::scope(|scope| {
+        let resolving = scope.spawn(|| {
+            let mut found = Diagnostics::default();
+            (resolve::resolve(objects, &mut found), found)
+        });
+        let mut found = Diagnostics::default();
+        let placements = select::select(objects, &mut found);
+        let mounts = workload::inspect(objects, &placements, &mut found);
+        // A panic while resolving is one the sequential code would have had: pass it on.
+        let (resolutions, resolved) = resolving
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        diags.append(resolved);
+        diags.append(found);
+        (resolutions, placements, mounts)
+    });
     Front {
         inputs,
         resolutions,
