@@ -28,7 +28,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::Mutex;
 
 use aya::maps::MapError;
 
@@ -183,10 +183,6 @@ struct Seen {
     removed: bool,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock()
-}
-
 impl Offload {
     /// Starts offload as `settings` say: `None` when off, or when `auto` finds it
     /// unavailable (logged once, with the reason); an error with the reason when `on` finds
@@ -241,8 +237,8 @@ impl Offload {
         // datagram until the flow is in it: a scrape that starts after that datagram (a client
         // that got its echo and then asks for /metrics) finds the flow and reads its counters.
         // (Lock order: flows, then maps; nothing takes flows while holding maps.)
-        let mut flows = lock(&self.flows);
-        let mut maps = lock(&self.maps);
+        let mut flows = self.flows.lock();
+        let mut maps = self.maps.lock();
         for (i, (key, value)) in entries.iter().enumerate() {
             if let Err(e) = maps.flows.insert(key, value, BPF_NOEXIST) {
                 for (key, _) in &entries[..i] {
@@ -292,7 +288,7 @@ impl Offload {
     /// Reads the kernel's counters of every installed flow into the sessions' counters (for
     /// a scrape of `/metrics`, so that listener and cluster counters are exact).
     pub fn sync_all(&self) {
-        let entries: Vec<Arc<Entry>> = lock(&self.flows).values().cloned().collect();
+        let entries: Vec<Arc<Entry>> = self.flows.lock().values().cloned().collect();
         for e in entries {
             self.sync(&e);
         }
@@ -302,7 +298,9 @@ impl Offload {
     /// `affected(listener, cluster)` holds; their sessions go on in user space. Returns how
     /// many.
     pub fn withdraw(&self, affected: impl Fn(&str, &str) -> bool) -> usize {
-        let entries: Vec<Arc<Entry>> = lock(&self.flows)
+        let entries: Vec<Arc<Entry>> = self
+            .flows
+            .lock()
             .values()
             .filter(|e| affected(&e.listener, &e.cluster))
             .cloned()
@@ -319,7 +317,7 @@ impl Offload {
 
     /// Datagrams the program passed to user space for `reason`.
     pub fn fallbacks(&self, reason: Fallback) -> u64 {
-        let maps = lock(&self.maps);
+        let maps = self.maps.lock();
         maps.fallbacks
             .get(&(reason as u32), 0)
             .map_or(0, |per_cpu| per_cpu.iter().sum())
@@ -327,7 +325,7 @@ impl Offload {
 
     /// Reads `e`'s entries and counts what they forwarded since the last read.
     fn sync(&self, e: &Entry) {
-        let mut seen = lock(&e.seen);
+        let mut seen = e.seen.lock();
         if !seen.removed {
             self.read(e, &mut seen);
         }
@@ -335,7 +333,7 @@ impl Offload {
 
     fn read(&self, e: &Entry, seen: &mut Seen) {
         for (i, key) in e.keys.iter().enumerate() {
-            let value = match lock(&self.maps).flows.get(key, 0) {
+            let value = match self.maps.lock().flows.get(key, 0) {
                 Ok(v) => v,
                 Err(err) => {
                     tracing::debug!("offload flow entry unreadable: {err}");
@@ -366,12 +364,12 @@ impl Offload {
 
     /// Reads `e` a last time and deletes its entries; false if they were gone already.
     fn remove(&self, e: &Entry) -> bool {
-        let mut seen = lock(&e.seen);
+        let mut seen = e.seen.lock();
         if seen.removed {
             return false;
         }
         self.read(e, &mut seen);
-        let mut maps = lock(&self.maps);
+        let mut maps = self.maps.lock();
         for key in &e.keys {
             if let Err(err) = maps.flows.remove(key) {
                 tracing::debug!("offload flow entry already gone: {err}");
@@ -396,19 +394,19 @@ impl Offloaded {
     /// returns the datagrams it forwarded in all, both ways (for the idle timeout).
     pub fn sync(&self) -> u64 {
         self.offload.sync(&self.entry);
-        let seen = lock(&self.entry.seen);
+        let seen = self.entry.seen.lock();
         seen.counts[0].0 + seen.counts[1].0
     }
 
     /// Whether the flow is still in the kernel (a reload may have withdrawn it).
     pub fn active(&self) -> bool {
-        !lock(&self.entry.seen).removed
+        !self.entry.seen.lock().removed
     }
 }
 
 impl Drop for Offloaded {
     fn drop(&mut self) {
         self.offload.remove(&self.entry);
-        lock(&self.offload.flows).remove(&self.id);
+        self.offload.flows.lock().remove(&self.id);
     }
 }
