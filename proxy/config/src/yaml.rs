@@ -196,13 +196,10 @@ pub fn for_each_document_in(
 pub fn pieces(text: &str, wanted: usize) -> Vec<Range<usize>> {
     let bytes = text.as_bytes();
     let directive = |at: usize| bytes.get(at) == Some(&b'%');
-    let has_directive = directive(0)
-        || text.starts_with('\u{feff}') && directive(3)
-        || bytes.windows(2).any(|w| w == b"\n%");
-    let bare_cr = bytes
-        .iter()
-        .enumerate()
-        .any(|(i, &b)| b == b'\r' && bytes.get(i + 1) != Some(&b'\n'));
+    let has_directive =
+        directive(0) || text.starts_with('\u{feff}') && directive(3) || text.contains("\n%");
+    let bare_cr = text.contains('\r')
+        && (bytes.iter().enumerate()).any(|(i, &b)| b == b'\r' && bytes.get(i + 1) != Some(&b'\n'));
     if wanted < 2 || has_directive || bare_cr {
         return std::iter::once(0..text.len()).collect();
     }
