@@ -222,7 +222,7 @@ impl Demux {
         let mut taken = 0;
         while taken < BATCH {
             let received = with_batch(|batch| {
-                let received = batch.recv(&socket, MAX_BATCH)?;
+                let received = batch.recv(&*socket, MAX_BATCH)?;
                 for i in 0..received.count {
                     if let Some(peer) = batch.peer(i) {
                         self.on_datagram(batch.datagram(i), peer);

@@ -120,24 +120,19 @@ impl<'a> Alarm<'a> {
         self.clock.ticks.notified()
     }
 
-    /// Polls `wait` for the next tick or the stop, and `also`, another rare event of the
-    /// session's (a UDP hop's socket error), behind the same gate: one gate between them
-    /// instead of one each. The stop is looked at when the gate was woken (its token takes a
-    /// lock shared by the listener's sessions) and on the first poll, after `wait` was made,
-    /// so that a stop that came before is seen as well.
+    /// Polls `wait` for the next tick or the stop, behind the alarm's gate. The stop is looked
+    /// at when the gate was woken (its token takes a lock shared by the listener's sessions)
+    /// and on the first poll, after `wait` was made, so that a stop that came before is seen
+    /// as well.
     pub(super) fn poll(
         &self,
         wait: &mut Pin<&mut Notified<'a>>,
         cx: &mut Context<'_>,
-        also: impl FnOnce(&mut Context<'_>) -> Poll<Wakeup>,
     ) -> Poll<Wakeup> {
         let cancel = self.cancel;
         let wakeup = ready!(self.gate.poll(cx, |cx| {
             if cancel.is_cancelled() {
                 return Poll::Ready(Wakeup::Stop);
-            }
-            if let Poll::Ready(wakeup) = also(cx) {
-                return Poll::Ready(wakeup);
             }
             wait.as_mut().poll(cx).map(|()| Wakeup::Tick)
         }));
@@ -147,11 +142,5 @@ impl<'a> Alarm<'a> {
             wait.set(self.wait());
         }
         Poll::Ready(wakeup)
-    }
-
-    /// Lets the next [`Alarm::poll`] through, for a session whose `also` event changed (a
-    /// reconnected hop's new socket) and must be polled to register.
-    pub(super) fn rearm(&self) {
-        self.gate.open();
     }
 }

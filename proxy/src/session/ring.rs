@@ -88,7 +88,7 @@ impl Ring {
             }
             let (i, event) = match poll_fn(|cx| {
                 // The ring's stages watch their own errors: it has no event of its own.
-                if let Poll::Ready(wakeup) = alarm.poll(&mut wait, cx, |_| Poll::Pending) {
+                if let Poll::Ready(wakeup) = alarm.poll(&mut wait, cx) {
                     return Poll::Ready(wakeup);
                 }
                 self.poll_any(cx).map(Wakeup::Traffic)

@@ -61,9 +61,6 @@ pub(super) struct UdpPair {
     offloaded: Option<Offloaded>,
     /// Whether offloading was tried for the current hop connection.
     offload_tried: bool,
-    /// Whether the hop was reconnected since the loop last polled: the new socket's error
-    /// watch must then be polled through the alarm's gate to register.
-    reconnected: bool,
 }
 
 impl UdpPair {
@@ -92,7 +89,6 @@ impl UdpPair {
                 info,
                 offloaded: None,
                 offload_tried: false,
-                reconnected: false,
             }),
             (stages, hops) => Err(Routed {
                 stages: stages.map_or_else(|v| v, Vec::from),
@@ -157,20 +153,10 @@ impl UdpPair {
                 }
                 continue;
             }
-            if std::mem::take(&mut self.reconnected) {
-                alarm.rearm();
-            }
             // Matched as it comes, not kept in a variable: what is moved out of a variable
-            // leaves its room in this future for good. The hop's socket error is a rare event
-            // as the alarm's are, and waits behind the alarm's gate.
+            // leaves its room in this future for good.
             let (i, event) = match poll_fn(|cx| {
-                let upstream = &mut self.upstream;
-                let error = |cx: &mut Context<'_>| {
-                    upstream
-                        .poll_error(cx)
-                        .map(|e| Wakeup::Traffic((HOP, Recv::Failed(e))))
-                };
-                if let Poll::Ready(wakeup) = alarm.poll(&mut wait, cx, error) {
+                if let Poll::Ready(wakeup) = alarm.poll(&mut wait, cx) {
                     return Poll::Ready(wakeup);
                 }
                 self.poll_any(ctx, cx).map(Wakeup::Traffic)
@@ -333,7 +319,6 @@ impl UdpPair {
             self.pending.push((HOP, p));
         }
         self.upstream = upstream;
-        self.reconnected = true;
         self.open_shortcut();
         None
     }
