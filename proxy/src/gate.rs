@@ -1,7 +1,7 @@
 //! Polling rare events only when they fire.
 //!
 //! A session or listener task waits on its traffic and, beside it, on things that almost never
-//! happen: a stop signal, an idle timer, a socket error. `select!` polls every branch on every
+//! happen: a stop signal, an idle timer, a session's end. `select!` polls every branch on every
 //! wake-up, so each datagram paid for polling all of them (a stop signal's poll takes a lock).
 //! A [`Gate`] gives such an event its own waker: the event is polled again only after that
 //! waker fired, and the task's wake-ups for traffic skip it at the cost of one atomic swap.

@@ -38,7 +38,7 @@ use crate::udp::shortcut::{Shortcut, Taken};
 
 /// Datagrams buffered per session while it is busy; beyond that they are dropped, as a
 /// congested network would.
-const INBOUND_QUEUE: usize = 64;
+const INBOUND_QUEUE: u16 = 64;
 
 /// Whether the `connect` filter of a listener binding `socket` lets `peer` open a session
 /// (any peer, for a JSONSocket listener's non-UDP transport).
@@ -222,7 +222,7 @@ impl Demux {
         let mut taken = 0;
         while taken < BATCH {
             let received = with_batch(|batch| {
-                let received = batch.recv(&socket, MAX_BATCH)?;
+                let received = batch.recv(&*socket, MAX_BATCH)?;
                 for i in 0..received.count {
                     if let Some(peer) = batch.peer(i) {
                         self.on_datagram(batch.datagram(i), peer);
@@ -278,18 +278,18 @@ impl Demux {
             socket: self.socket.clone(),
             peer,
             inbound: rx,
+            ended: self.ended.clone(),
+            id,
         });
         let local = self.local;
         let name = format!("UDP:{peer}-{local}-{id}");
-        let ended = self.ended.clone();
         let metadata = ip_metadata("UDP", peer, local);
         // The session's task runs only once this worker's listener task yields, so the peer
-        // is in the table before anything of the session can end it.
+        // is in the table before anything of the session can end it. The source tells the
+        // listener when the session is over (see `UdpPeer::ended`).
         let session = self
             .ctx
-            .spawn_session(permit, source, metadata, name, move || {
-                let _ = ended.send((peer, id));
-            });
+            .spawn_session(permit, source, metadata, name, || {});
         self.peers.insert(
             peer,
             Peer {

@@ -6,26 +6,29 @@
 //! while ten thousand sessions checking once every few seconds need one timer between them.
 //! The listener's ticker wakes every waiting session on each tick, and once more when the
 //! listener's sessions must end; a woken session looks at which it was (see
-//! [`Alarm::poll`]). A session waits on one small future, polled only when it fires.
+//! [`Alarm::poll`]). A session lists its task's waker with the clock once, and a poll of its
+//! alarm reads two atomics: no future, gate or allocation per session.
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{Context, Poll, ready};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use tokio::sync::Notify;
-use tokio::sync::futures::Notified;
 use tokio_util::sync::CancellationToken;
 
 use super::idle::Wakeup;
 use crate::cluster::RESOLVE_INTERVAL;
-use crate::gate::Gate;
 
 /// The ticker of one listener's sessions.
 pub struct Clock {
-    /// Woken on every tick and when the listener's sessions must end.
-    ticks: Notify,
+    /// Ticks so far (wrapping): a session's alarm compares it with the count it saw last.
+    ticks: AtomicU32,
+    /// Set, before the last wake-up, once the listener's sessions must end.
+    stopped: AtomicBool,
+    /// The wakers of the sessions waiting, woken on every tick and at the stop.
+    waiting: Mutex<Slots>,
     /// The shortest check period a session asked for, in milliseconds; `u64::MAX` while none
     /// did. It never grows back: a listener whose sessions once had a short idle timeout goes
     /// on ticking that often, which costs wake-ups, never a late check.
@@ -39,10 +42,53 @@ pub struct Clock {
 impl Default for Clock {
     fn default() -> Self {
         Self {
-            ticks: Notify::new(),
+            ticks: AtomicU32::new(0),
+            stopped: AtomicBool::new(false),
+            waiting: Mutex::default(),
             period_ms: AtomicU64::new(u64::MAX),
             retune: Notify::new(),
             started: AtomicBool::new(false),
+        }
+    }
+}
+
+/// A waker per waiting session, by slot. A session keeps its slot for its whole life and
+/// frees it when its alarm is dropped, so that the list holds nothing of an ended session.
+#[derive(Default)]
+struct Slots {
+    wakers: Vec<Option<Waker>>,
+    free: Vec<u32>,
+}
+
+impl Slots {
+    fn take(&mut self, waker: Waker) -> u32 {
+        if let Some(slot) = self.free.pop() {
+            self.wakers[slot as usize] = Some(waker);
+            return slot;
+        }
+        self.wakers.push(Some(waker));
+        u32::try_from(self.wakers.len() - 1).unwrap_or(u32::MAX)
+    }
+
+    /// Frees `slot`, and gives memory back once the list is mostly empty, so that a burst of
+    /// sessions does not pin its peak size: free slots at the end go, and the rest shrinks.
+    fn free(&mut self, slot: u32) {
+        let Some(waker) = self.wakers.get_mut(slot as usize) else {
+            return;
+        };
+        *waker = None;
+        self.free.push(slot);
+        let before = self.wakers.len();
+        while self.wakers.last().is_some_and(Option::is_none) {
+            self.wakers.pop();
+        }
+        let len = self.wakers.len();
+        if len < before {
+            self.free.retain(|s| (*s as usize) < len);
+        }
+        if self.wakers.capacity() > 64 && len * 4 < self.wakers.capacity() {
+            self.wakers.shrink_to(len * 2);
+            self.free.shrink_to(len);
         }
     }
 }
@@ -68,6 +114,12 @@ impl Clock {
     fn period(&self) -> Duration {
         Duration::from_millis(self.period_ms.load(Ordering::Relaxed)).min(RESOLVE_INTERVAL)
     }
+
+    fn wake_all(&self) {
+        for waker in self.waiting.lock().wakers.iter().flatten() {
+            waker.wake_by_ref();
+        }
+    }
 }
 
 /// The ticker: wakes every waiting session each period, and a last time when `cancel` fires.
@@ -78,7 +130,8 @@ async fn tick(clock: Arc<Clock>, cancel: CancellationToken) {
             // A shorter period was asked for: sleep that instead.
             () = clock.retune.notified() => continue,
             () = cancel.cancelled() => {
-                clock.ticks.notify_waiters();
+                clock.stopped.store(true, Ordering::Release);
+                clock.wake_all();
                 return;
             }
         }
@@ -86,16 +139,21 @@ async fn tick(clock: Arc<Clock>, cancel: CancellationToken) {
         if Arc::strong_count(&clock) == 1 {
             return;
         }
-        clock.ticks.notify_waiters();
+        // Counted before the wake-ups, so that a woken session sees the tick.
+        clock.ticks.fetch_add(1, Ordering::Release);
+        clock.wake_all();
     }
 }
 
-/// A session's wait on its listener's clock. The wait itself (a `Notified` of the clock's)
-/// is the session's, pinned in its loop, so that it costs no allocation.
+/// A session's wait on its listener's clock: its slot in the clock's list of wakers and the
+/// tick it saw last.
 pub(super) struct Alarm<'a> {
     clock: &'a Clock,
     cancel: &'a CancellationToken,
-    gate: Gate,
+    /// The task's waker as the clock holds it; `None` until the first poll.
+    waker: Option<Waker>,
+    slot: u32,
+    seen: u32,
 }
 
 impl<'a> Alarm<'a> {
@@ -110,48 +168,113 @@ impl<'a> Alarm<'a> {
         Alarm {
             clock,
             cancel,
-            gate: Gate::new(),
+            waker: None,
+            slot: 0,
+            seen: clock.ticks.load(Ordering::Acquire),
         }
     }
 
-    /// The wait for the next tick, to pin and hand to [`Alarm::poll`]. It is complete by any
-    /// tick after it was made, polled or not, so no tick between is missed.
-    pub(super) fn wait(&self) -> Notified<'a> {
-        self.clock.ticks.notified()
-    }
-
-    /// Polls `wait` for the next tick or the stop, and `also`, another rare event of the
-    /// session's (a UDP hop's socket error), behind the same gate: one gate between them
-    /// instead of one each. The stop is looked at when the gate was woken (its token takes a
-    /// lock shared by the listener's sessions) and on the first poll, after `wait` was made,
-    /// so that a stop that came before is seen as well.
-    pub(super) fn poll(
-        &self,
-        wait: &mut Pin<&mut Notified<'a>>,
-        cx: &mut Context<'_>,
-        also: impl FnOnce(&mut Context<'_>) -> Poll<Wakeup>,
-    ) -> Poll<Wakeup> {
-        let cancel = self.cancel;
-        let wakeup = ready!(self.gate.poll(cx, |cx| {
-            if cancel.is_cancelled() {
-                return Poll::Ready(Wakeup::Stop);
+    /// Ready with a tick since the last one seen (or since the alarm was made), or with the
+    /// stop. The first poll lists the task's waker with the clock (again whenever the task's
+    /// waker changes) and looks at `cancel` itself, so that a stop that came before the
+    /// ticker saw it is seen as well.
+    pub(super) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Wakeup> {
+        match &self.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            Some(_) => {
+                let waker = cx.waker().clone();
+                if let Some(listed) = self.clock.waiting.lock().wakers.get_mut(self.slot as usize) {
+                    *listed = Some(waker.clone());
+                }
+                self.waker = Some(waker);
             }
-            if let Poll::Ready(wakeup) = also(cx) {
-                return Poll::Ready(wakeup);
+            None => {
+                let waker = cx.waker().clone();
+                self.slot = self.clock.waiting.lock().take(waker.clone());
+                self.waker = Some(waker);
+                if self.cancel.is_cancelled() {
+                    return Poll::Ready(Wakeup::Stop);
+                }
             }
-            wait.as_mut().poll(cx).map(|()| Wakeup::Tick)
-        }));
-        if let Wakeup::Tick = wakeup {
-            // Waits for the next tick from now on; a stop in between is then seen by the
-            // next poll, which the gate lets through after a `Ready`.
-            wait.set(self.wait());
         }
-        Poll::Ready(wakeup)
+        if self.clock.stopped.load(Ordering::Acquire) {
+            return Poll::Ready(Wakeup::Stop);
+        }
+        let ticks = self.clock.ticks.load(Ordering::Acquire);
+        if ticks == self.seen {
+            return Poll::Pending;
+        }
+        self.seen = ticks;
+        Poll::Ready(Wakeup::Tick)
+    }
+}
+
+impl Drop for Alarm<'_> {
+    fn drop(&mut self) {
+        if self.waker.is_some() {
+            self.clock.waiting.lock().free(self.slot);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noop_cx() -> Context<'static> {
+        Context::from_waker(Waker::noop())
     }
 
-    /// Lets the next [`Alarm::poll`] through, for a session whose `also` event changed (a
-    /// reconnected hop's new socket) and must be polled to register.
-    pub(super) fn rearm(&self) {
-        self.gate.open();
+    #[tokio::test]
+    async fn an_alarm_sees_each_tick_and_the_stop_once_polled() {
+        let clock = Arc::new(Clock::default());
+        let cancel = CancellationToken::new();
+        let mut alarm = Alarm::new(&clock, &cancel, None);
+        let mut cx = noop_cx();
+        assert!(alarm.poll(&mut cx).is_pending());
+        clock.ticks.fetch_add(1, Ordering::Release);
+        clock.wake_all();
+        assert!(matches!(alarm.poll(&mut cx), Poll::Ready(Wakeup::Tick)));
+        assert!(alarm.poll(&mut cx).is_pending());
+        clock.stopped.store(true, Ordering::Release);
+        assert!(matches!(alarm.poll(&mut cx), Poll::Ready(Wakeup::Stop)));
+    }
+
+    #[tokio::test]
+    async fn a_stop_before_the_first_poll_is_seen() {
+        let clock = Arc::new(Clock::default());
+        let cancel = CancellationToken::new();
+        let mut alarm = Alarm::new(&clock, &cancel, None);
+        cancel.cancel();
+        assert!(matches!(
+            alarm.poll(&mut noop_cx()),
+            Poll::Ready(Wakeup::Stop)
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_ended_session_leaves_nothing_in_the_clock() {
+        let clock = Arc::new(Clock::default());
+        let cancel = CancellationToken::new();
+        let mut alarms: Vec<_> = (0..200)
+            .map(|_| Alarm::new(&clock, &cancel, None))
+            .collect();
+        for alarm in &mut alarms {
+            assert!(alarm.poll(&mut noop_cx()).is_pending());
+        }
+        assert_eq!(clock.waiting.lock().wakers.len(), 200);
+        // The oldest end first, as idle sessions do.
+        drop(alarms.drain(..150));
+        let waiting = clock.waiting.lock();
+        assert_eq!(waiting.wakers.iter().flatten().count(), 50);
+        drop(waiting);
+        drop(alarms);
+        let waiting = clock.waiting.lock();
+        assert!(waiting.wakers.is_empty() && waiting.free.is_empty());
+        assert!(
+            waiting.wakers.capacity() <= 64,
+            "{}",
+            waiting.wakers.capacity()
+        );
     }
 }

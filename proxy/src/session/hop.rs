@@ -146,24 +146,26 @@ pub(super) async fn connect_hop(
 }
 
 /// Whether `retry` reconnects a hop that failed or closed after it was connected.
-pub(super) fn retries_disconnects(retry: RetryPolicy) -> bool {
+fn retries_disconnects(retry: RetryPolicy) -> bool {
     matches!(retry.retry_on, RetryOn::Disconnect | RetryOn::Always)
 }
 
-/// The session's metadata as far as a reconnect needs it again (for its balancing key): only
-/// when the route reconnects, and boxed, so that most sessions give its memory back at once and
-/// keep one pointer for their whole life instead of a JSON value.
-pub(super) struct KeptMetadata(Option<Box<Value>>);
+/// How a session reconnects a hop that failed or closed: the route's retry policy and the
+/// session's metadata (for its balancing key), kept only when the route reconnects at all, and
+/// boxed, so that most sessions give the metadata's memory back at once and keep one pointer
+/// for their whole life instead of a policy and a JSON value.
+pub(super) struct Reconnects(Option<Box<(RetryPolicy, Value)>>);
 
-impl KeptMetadata {
-    /// What a session on a route retrying as `retry` keeps of `metadata`.
+impl Reconnects {
+    /// What a session on a route retrying as `retry` keeps to reconnect.
     pub(super) fn new(retry: RetryPolicy, metadata: Value) -> Self {
-        Self(retries_disconnects(retry).then(|| Box::new(metadata)))
+        Self(retries_disconnects(retry).then(|| Box::new((retry, metadata))))
     }
 
-    /// The metadata kept; null when none was.
-    pub(super) fn get(&self) -> &Value {
-        static NONE: Value = Value::Null;
-        self.0.as_deref().unwrap_or(&NONE)
+    /// The policy and metadata to reconnect with; `None` when the route does not reconnect.
+    pub(super) fn get(&self) -> Option<(RetryPolicy, &Value)> {
+        self.0
+            .as_deref()
+            .map(|(retry, metadata)| (*retry, metadata))
     }
 }

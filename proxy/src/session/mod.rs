@@ -155,7 +155,12 @@ enum Running {
 impl Running {
     /// Runs the session to its end.
     async fn run(&mut self, ctx: &Arc<ListenerCtx>) {
-        let end = self.pump(ctx).await;
+        // Matched here rather than in a method of its own: each `async fn` between the task
+        // and the pair's loop keeps its own arguments in every idle session's task.
+        let end = match self {
+            Running::Pair(pair) => pair.pump(ctx).await,
+            Running::Ring(ring) => Box::pin(ring.pump(ctx)).await,
+        };
         self.log_end(ctx, end);
         // Boxed so that the (large) close futures do not inflate every idle session's task.
         Box::pin(self.close()).await;
@@ -192,13 +197,6 @@ impl Running {
         match self {
             Running::Pair(pair) => pair.greet(&header).await,
             Running::Ring(ring) => ring.stages[0].send(header).await,
-        }
-    }
-
-    async fn pump(&mut self, ctx: &Arc<ListenerCtx>) -> End {
-        match self {
-            Running::Pair(pair) => pair.pump(ctx).await,
-            Running::Ring(ring) => Box::pin(ring.pump(ctx)).await,
         }
     }
 

@@ -3,19 +3,17 @@
 
 use std::future::poll_fn;
 use std::io;
-use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::join_all;
-use l7mp_config::config::RetryPolicy;
 use tokio::time::Instant;
 
 use super::End;
 use super::ListenerCtx;
-use super::hop::{Hop, KeptMetadata, departed_error, retries_disconnects};
+use super::hop::{Hop, Reconnects, departed_error};
 use super::idle::Wakeup;
 use super::registry::SessionInfo;
 use super::setup::Routed;
@@ -39,8 +37,7 @@ pub(super) struct Ring {
     /// Messages moved, for the idle watch; counted, not timed, so that no clock is read per
     /// message.
     moved: u64,
-    retry: RetryPolicy,
-    metadata: KeptMetadata,
+    reconnects: Reconnects,
     /// What the admin endpoint shows of the session; a reconnect updates its endpoint.
     pub(super) info: Arc<SessionInfo>,
 }
@@ -64,14 +61,12 @@ impl Ring {
             hops,
             next_poll: 0,
             moved: 0,
-            retry,
-            metadata: KeptMetadata::new(retry, metadata),
+            reconnects: Reconnects::new(retry, metadata),
         }
     }
 
     pub(super) async fn pump(&mut self, ctx: &Arc<ListenerCtx>) -> End {
-        let (mut idle, alarm) = ctx.idle_alarm();
-        let mut wait = pin!(alarm.wait());
+        let (mut idle, mut alarm) = ctx.idle_alarm();
         // What was read ahead goes first.
         while let Some((i, data)) = self.pending.pop() {
             if let Some(end) = self.forward(ctx, i, data).await {
@@ -87,8 +82,7 @@ impl Ring {
                 continue;
             }
             let (i, event) = match poll_fn(|cx| {
-                // The ring's stages watch their own errors: it has no event of its own.
-                if let Poll::Ready(wakeup) = alarm.poll(&mut wait, cx, |_| Poll::Pending) {
+                if let Poll::Ready(wakeup) = alarm.poll(cx) {
                     return Poll::Ready(wakeup);
                 }
                 self.poll_any(cx).map(Wakeup::Traffic)
@@ -204,7 +198,11 @@ impl Ring {
         if let Some(hop) = stage.checked_sub(1).and_then(|h| self.hops.get(h)) {
             hop.on_error(&error);
         }
-        if stage == 0 || !self.retries_disconnects() || self.stages[stage].is_local() {
+        let reconnect_with = self.reconnects.get();
+        let Some((retry, metadata)) = reconnect_with.filter(|_| stage > 0) else {
+            return Some(End::Failed(stage, error));
+        };
+        if self.stages[stage].is_local() {
             return Some(End::Failed(stage, error));
         }
         // Say goodbye on the failed connection first: a WebSocket peer that broke the protocol
@@ -212,7 +210,7 @@ impl Ring {
         let closing = self.stages[stage].close();
         let _ = tokio::time::timeout(Duration::from_millis(200), closing).await;
         let hop = &mut self.hops[stage - 1];
-        let reconnect = hop.reconnect(stage, error, self.metadata.get(), self.retry, &self.info);
+        let reconnect = hop.reconnect(stage, error, metadata, retry, &self.info);
         match reconnect.await {
             Ok(c) => {
                 if let Some(p) = c.pending {
@@ -227,7 +225,7 @@ impl Ring {
     }
 
     fn retries_disconnects(&self) -> bool {
-        retries_disconnects(self.retry)
+        self.reconnects.get().is_some()
     }
 
     /// Says goodbye where the protocol has a way to; everything is released on drop.

@@ -13,17 +13,15 @@
 
 use std::future::poll_fn;
 use std::io;
-use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use l7mp_config::config::RetryPolicy;
 use tokio::time::Instant;
 
 use super::End;
 use super::ListenerCtx;
-use super::hop::{Hop, KeptMetadata, departed_error, retries_disconnects};
+use super::hop::{Hop, Reconnects, departed_error};
 use super::idle::Wakeup;
 use super::offload::Counted;
 use super::registry::SessionInfo;
@@ -53,17 +51,14 @@ pub(super) struct UdpPair {
     hop_first: bool,
     /// Messages moved by this task, for the idle watch.
     moved: u64,
-    retry: RetryPolicy,
-    metadata: KeptMetadata,
+    reconnects: Reconnects,
     /// What the admin endpoint shows of the session; a reconnect updates its endpoint.
     pub(super) info: Arc<SessionInfo>,
-    /// The session's flow in the kernel, when offloaded.
-    offloaded: Option<Offloaded>,
+    /// The session's flow in the kernel, when offloaded. Boxed: most sessions never are, and
+    /// inline it would be room in every session for its whole life.
+    offloaded: Option<Box<Offloaded>>,
     /// Whether offloading was tried for the current hop connection.
     offload_tried: bool,
-    /// Whether the hop was reconnected since the loop last polled: the new socket's error
-    /// watch must then be polled through the alarm's gate to register.
-    reconnected: bool,
 }
 
 impl UdpPair {
@@ -87,12 +82,10 @@ impl UdpPair {
                 pending,
                 hop_first: false,
                 moved: 0,
-                metadata: KeptMetadata::new(retry, metadata),
-                retry,
+                reconnects: Reconnects::new(retry, metadata),
                 info,
                 offloaded: None,
                 offload_tried: false,
-                reconnected: false,
             }),
             (stages, hops) => Err(Routed {
                 stages: stages.map_or_else(|v| v, Vec::from),
@@ -131,7 +124,9 @@ impl UdpPair {
             Flow::new(source.peer, listener, upstream, up.peer_addr()?)
         })();
         let sink = Counted::new(ctx.clone(), cluster.stats.clone(), self.info.clone());
-        self.offloaded = offload.install(flow, &ctx.name, &cluster.config.name, Box::new(sink));
+        self.offloaded = offload
+            .install(flow, &ctx.name, &cluster.config.name, Box::new(sink))
+            .map(Box::new);
     }
 
     /// Runs the session to its end. The rare paths (a failure, a reconnect, the end of input)
@@ -140,8 +135,7 @@ impl UdpPair {
     /// itself: in a pair that is only the first datagram and what the shortcut or the relay
     /// could not send at once.
     pub(super) async fn pump(&mut self, ctx: &Arc<ListenerCtx>) -> End {
-        let (mut idle, alarm) = ctx.idle_alarm();
-        let mut wait = pin!(alarm.wait());
+        let (mut idle, mut alarm) = ctx.idle_alarm();
         // What was read ahead goes first; only then may the listener send past the session.
         while let Some((i, data)) = self.pending.pop() {
             if let Some(end) = Box::pin(self.forward(ctx, i, data)).await {
@@ -157,20 +151,10 @@ impl UdpPair {
                 }
                 continue;
             }
-            if std::mem::take(&mut self.reconnected) {
-                alarm.rearm();
-            }
             // Matched as it comes, not kept in a variable: what is moved out of a variable
-            // leaves its room in this future for good. The hop's socket error is a rare event
-            // as the alarm's are, and waits behind the alarm's gate.
+            // leaves its room in this future for good.
             let (i, event) = match poll_fn(|cx| {
-                let upstream = &mut self.upstream;
-                let error = |cx: &mut Context<'_>| {
-                    upstream
-                        .poll_error(cx)
-                        .map(|e| Wakeup::Traffic((HOP, Recv::Failed(e))))
-                };
-                if let Poll::Ready(wakeup) = alarm.poll(&mut wait, cx, error) {
+                if let Poll::Ready(wakeup) = alarm.poll(cx) {
                     return Poll::Ready(wakeup);
                 }
                 self.poll_any(ctx, cx).map(Wakeup::Traffic)
@@ -186,7 +170,7 @@ impl UdpPair {
                     if self.hop.departed() {
                         (HOP, Recv::Failed(departed_error()))
                     } else {
-                        let offloaded = self.offloaded.as_ref().map_or(0, Offloaded::sync);
+                        let offloaded = self.offloaded.as_deref().map_or(0, Offloaded::sync);
                         let carried = self.source.shortcut().carried();
                         if watch.quiet_after(self.moved + carried + offloaded, Instant::now()) {
                             return End::Idle;
@@ -295,7 +279,7 @@ impl UdpPair {
     /// One side stopped producing. Neither side can carry a half-close, so the session ends,
     /// unless the hop closed and the route retries disconnects.
     async fn on_closed(&mut self, stage: usize) -> Option<End> {
-        if stage == HOP && retries_disconnects(self.retry) {
+        if stage == HOP && self.reconnects.get().is_some() {
             let e = io::Error::new(io::ErrorKind::ConnectionAborted, "peer closed");
             return self.on_failed(stage, e).await;
         }
@@ -307,17 +291,16 @@ impl UdpPair {
         if stage == HOP {
             self.hop.on_error(&error);
         }
-        if stage == SOURCE || !retries_disconnects(self.retry) {
+        let reconnect_with = self.reconnects.get();
+        let Some((retry, metadata)) = reconnect_with.filter(|_| stage == HOP) else {
             return Some(End::Failed(stage, error));
-        }
+        };
         self.source.shortcut().close();
         // The flow names the failed hop's socket: back to user space, offloaded again once
         // the new hop carried a datagram.
         self.offloaded = None;
         self.offload_tried = false;
-        let reconnect = self
-            .hop
-            .reconnect(HOP, error, self.metadata.get(), self.retry, &self.info);
+        let reconnect = self.hop.reconnect(HOP, error, metadata, retry, &self.info);
         let c = match reconnect.await {
             Ok(c) => c,
             Err(end) => return Some(end),
@@ -333,7 +316,6 @@ impl UdpPair {
             self.pending.push((HOP, p));
         }
         self.upstream = upstream;
-        self.reconnected = true;
         self.open_shortcut();
         None
     }

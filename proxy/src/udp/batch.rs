@@ -35,6 +35,19 @@ pub fn with_batch<T>(f: impl FnOnce(&mut Batch) -> T) -> T {
     BATCH.with_borrow_mut(f)
 }
 
+/// A socket registered with tokio, read without waiting.
+pub trait TryRead {
+    /// Runs `f` (a receive) if tokio saw the socket readable, and clears that readiness when
+    /// `f` would block.
+    fn try_read<R>(&self, f: impl FnOnce() -> io::Result<R>) -> io::Result<R>;
+}
+
+impl TryRead for UdpSocket {
+    fn try_read<R>(&self, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
+        self.try_io(Interest::READABLE, f)
+    }
+}
+
 /// Receive buffers for [`MAX_BATCH`] datagrams of the largest size. One allocation, big enough
 /// to come straight from the kernel as untouched pages: memory is used only where datagrams
 /// land.
@@ -65,10 +78,10 @@ impl Batch {
 
     /// Receives up to `want` (at most [`MAX_BATCH`]) datagrams waiting on `socket` in one
     /// system call, without waiting. `WouldBlock` when none was waiting (readiness cleared).
-    pub fn recv(&mut self, socket: &UdpSocket, want: usize) -> io::Result<Received> {
+    pub fn recv(&mut self, socket: &(impl TryRead + AsFd), want: usize) -> io::Result<Received> {
         let want = want.clamp(1, MAX_BATCH);
         let mut count = 0;
-        let outcome = socket.try_io(Interest::READABLE, || {
+        let outcome = socket.try_read(|| {
             count = self.recv_many(socket, want)?;
             if count < want {
                 // Fewer than asked: the kernel found the queue empty. Saying so makes tokio

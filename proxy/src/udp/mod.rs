@@ -1,5 +1,5 @@
-//! UDP plumbing below the sessions: the stages of UDP hops ([`UdpHop`]) and of server-mode
-//! peers ([`UdpPeer`]), the worker's batched receive buffers ([`batch`]), the queue a listener
+//! UDP plumbing below the sessions: the stages of UDP hops ([`UdpHop`], on a [`HopSocket`])
+//! and of server-mode peers ([`UdpPeer`]), the worker's batched receive buffers ([`batch`]), the queue a listener
 //! hands a peer's datagrams through ([`inbox`]), and the listener's way past a session's task
 //! to its one UDP hop ([`shortcut`]). Nothing here knows sessions, listeners or clusters: what
 //! a datagram is counted on is handed in by the caller.
@@ -9,11 +9,13 @@ mod hop;
 pub mod inbox;
 mod peer;
 pub mod shortcut;
+mod socket;
 
 use std::io;
 
 pub use hop::UdpHop;
 pub use peer::UdpPeer;
+pub use socket::HopSocket;
 
 /// Finishes a datagram send that was first `attempt`ed at once: a socket almost always has
 /// room, and trying first skips the readiness future that `wait` (the waiting send) sets up.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc::UnboundedSender;
 
 use super::inbox;
 use super::send_datagram;
@@ -24,6 +25,19 @@ pub struct UdpPeer {
     /// Datagrams from `peer`, handed over by the listener, and the listener's way past the
     /// session's task to a single UDP hop (see [`UdpPeer::shortcut`]).
     pub inbound: inbox::Receiver<Shortcut>,
+    /// Where the listener learns that the session is over: it is told `peer` and `id` when
+    /// the session drops its source, however it ends. Here rather than in a callback of the
+    /// session's task, which would hold a second copy of the peer's address there.
+    pub ended: UnboundedSender<(SocketAddr, u64)>,
+    /// The listener's number for the session, so that a late notice does not forget a newer
+    /// session of the same peer.
+    pub id: u64,
+}
+
+impl Drop for UdpPeer {
+    fn drop(&mut self) {
+        let _ = self.ended.send((self.peer, self.id));
+    }
 }
 
 impl UdpPeer {

@@ -22,13 +22,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Mutex, MutexGuard};
 
-use tokio::net::UdpSocket;
-
+use super::HopSocket;
 use crate::stats::{ClusterStats, SessionTraffic, Traffic};
 
 /// Where the shortcut sends, and the counters a send through the session would have moved.
 struct Upstream {
-    socket: Arc<UdpSocket>,
+    socket: Arc<HopSocket>,
     cluster: Arc<ClusterStats>,
 }
 
@@ -58,7 +57,7 @@ impl Shortcut {
     }
 
     /// Opens (or re-points) the shortcut at the session's connected upstream `socket`.
-    pub fn open(&self, socket: Arc<UdpSocket>, cluster: Arc<ClusterStats>) {
+    pub fn open(&self, socket: Arc<HopSocket>, cluster: Arc<ClusterStats>) {
         *self.upstream() = Some(Upstream { socket, cluster });
     }
 
