@@ -62,9 +62,13 @@ struct Slots {
 
 impl Slots {
     fn take(&mut self, waker: Waker) -> u32 {
-        if let Some(slot) = self.free.pop() {
-            self.wakers[slot as usize] = Some(waker);
-            return slot;
+        // The free list may name slots cut off the end since, or taken again since: those
+        // are skipped here rather than searched out of the list at every free.
+        while let Some(slot) = self.free.pop() {
+            if let Some(empty @ None) = self.wakers.get_mut(slot as usize) {
+                *empty = Some(waker);
+                return slot;
+            }
         }
         self.wakers.push(Some(waker));
         u32::try_from(self.wakers.len() - 1).unwrap_or(u32::MAX)
@@ -78,13 +82,16 @@ impl Slots {
         };
         *waker = None;
         self.free.push(slot);
-        let before = self.wakers.len();
         while self.wakers.last().is_some_and(Option::is_none) {
             self.wakers.pop();
         }
         let len = self.wakers.len();
-        if len < before {
-            self.free.retain(|s| (*s as usize) < len);
+        // Stale entries are dropped only once they outnumber the slots, so that ending
+        // sessions in any order costs each O(1) on the lock every session shares.
+        if self.free.len() > len {
+            let wakers = &self.wakers;
+            self.free
+                .retain(|&s| wakers.get(s as usize).is_some_and(Option::is_none));
         }
         if self.wakers.capacity() > 64 && len * 4 < self.wakers.capacity() {
             self.wakers.shrink_to(len * 2);
@@ -220,6 +227,33 @@ impl Drop for Alarm<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slot_cut_off_the_end_and_taken_again_is_never_handed_out_twice() {
+        let mut slots = Slots::default();
+        let (a, b) = (
+            slots.take(Waker::noop().clone()),
+            slots.take(Waker::noop().clone()),
+        );
+        assert_eq!((a, b), (0, 1));
+        slots.free(b); // cut off the end; its entry stays in the free list
+        let again = slots.take(Waker::noop().clone());
+        assert_eq!(again, 1);
+        slots.free(a);
+        // Slot 1 is live: the next two takes must give slot 0 and then a new slot.
+        let (c, d) = (
+            slots.take(Waker::noop().clone()),
+            slots.take(Waker::noop().clone()),
+        );
+        assert_eq!((c, d), (0, 2));
+        assert!(slots.wakers.iter().all(Option::is_some));
+        // Ended in any order, everything is given back.
+        for slot in [1, 0, 2] {
+            slots.free(slot);
+        }
+        assert!(slots.wakers.is_empty());
+        assert!(slots.free.is_empty());
+    }
 
     fn noop_cx() -> Context<'static> {
         Context::from_waker(Waker::noop())
