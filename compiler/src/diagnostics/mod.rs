@@ -99,9 +99,19 @@ impl Diagnostic {
         self
     }
 
+    /// File, line, column, code and message, then every other field: a total order, so that
+    /// equal diagnostics (one found by two threads) sort next to each other.
     fn sort_key(&self) -> impl Ord + '_ {
         let loc = self.location;
-        (&self.file, loc.line, loc.column, self.code, &self.message)
+        let rest = (loc, &self.object, &self.field, &self.hint);
+        (
+            &self.file,
+            loc.line,
+            loc.column,
+            self.code,
+            &self.message,
+            rest,
+        )
     }
 }
 

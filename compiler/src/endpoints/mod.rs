@@ -6,6 +6,7 @@
 
 mod service;
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 use l7mp_config::model;
@@ -70,8 +71,33 @@ pub struct Endpoints<'a> {
     snapshot: Option<(&'a [Object], Pods<'a>)>,
     names: BTreeMap<ServiceKey, String>,
     keys: BTreeMap<(usize, String), Option<ServiceKey>>,
-    /// The Services the resolved endpoints use, by namespace and name.
-    pub services: BTreeMap<(String, String), ServicePlan>,
+    /// How many pods each workload runs, by object index (see [`replicas`]), read once here
+    /// rather than from each workload's JSON at every selector that picks it.
+    replicas: Vec<usize>,
+}
+
+/// The headless Services that resolved endpoints use, by namespace and name. Resolving only
+/// records into it, so several lowering threads can each keep their own and merge them.
+#[derive(Debug, Default)]
+pub struct UsedServices(BTreeMap<(String, String), ServicePlan>);
+
+impl UsedServices {
+    /// Adds what `other` recorded: its Services, and the ports of the ones both use.
+    pub fn merge(&mut self, other: UsedServices) {
+        for (key, plan) in other.0 {
+            match self.0.entry(key) {
+                Entry::Vacant(entry) => {
+                    entry.insert(plan);
+                }
+                Entry::Occupied(mut entry) => entry.get_mut().ports.extend(plan.ports),
+            }
+        }
+    }
+
+    /// The Services, sorted by namespace and name.
+    pub fn into_plans(self) -> Vec<ServicePlan> {
+        self.0.into_values().collect()
+    }
 }
 
 impl<'a> Endpoints<'a> {
@@ -95,7 +121,7 @@ impl<'a> Endpoints<'a> {
             snapshot: snapshot.map(|s| (s, pods_of(s))),
             names: BTreeMap::new(),
             keys: BTreeMap::new(),
-            services: BTreeMap::new(),
+            replicas: objects.iter().map(replicas).collect(),
         };
         if this.snapshot.is_none() {
             for site in sites {
@@ -139,16 +165,18 @@ impl<'a> Endpoints<'a> {
         self.snapshot.is_some()
     }
 
-    /// The endpoints of `site` for a cluster on `port` (`None` for protocols without one).
+    /// The endpoints of `site` for a cluster on `port` (`None` for protocols without one),
+    /// recording the Service they use into `used`.
     pub fn resolve(
-        &mut self,
+        &self,
         site: &Site,
         port: Option<(u16, &'static str)>,
+        used: &mut UsedServices,
         diags: &mut Diagnostics,
     ) -> EndpointSet {
         let holder = &self.objects[site.holder];
         let workloads = pods_matching(&self.known, holder, &site.selector, &self.workload_pods);
-        let replicas = workloads.iter().map(|&w| replicas(&self.objects[w])).sum();
+        let replicas = workloads.iter().map(|&w| self.replicas[w]).sum();
         let endpoints = match &self.snapshot {
             Some((pods, values)) => {
                 let chosen = pods_matching(&self.known, holder, &site.selector, values);
@@ -179,7 +207,7 @@ impl<'a> Endpoints<'a> {
                     pods,
                 };
             }
-            None => self.service_endpoint(site, port),
+            None => self.service_endpoint(site, port, used),
         };
         EndpointSet {
             endpoints,
@@ -189,9 +217,10 @@ impl<'a> Endpoints<'a> {
     }
 
     fn service_endpoint(
-        &mut self,
+        &self,
         site: &Site,
         port: Option<(u16, &'static str)>,
+        used: &mut UsedServices,
     ) -> Vec<model::Endpoint> {
         let Some(Some(key)) = self.keys.get(&(site.owner, site.pointer.clone())) else {
             return Vec::new();
@@ -201,8 +230,8 @@ impl<'a> Endpoints<'a> {
         };
         let (namespace, labels) = key.clone();
         let address = format!("{name}.{namespace}.svc.cluster.local");
-        let plan = self
-            .services
+        let plan = used
+            .0
             .entry((namespace.clone(), name.clone()))
             .or_insert_with(|| ServicePlan {
                 namespace,

@@ -34,9 +34,12 @@ impl Lowering<'_> {
         };
         let site = linked_site(target, vsvc, &linked.selector);
         let cluster_spec = spec::linked_cluster(&listener);
-        let set = self
-            .endpoints
-            .resolve(&site, spec::network_port(&cluster_spec), diags);
+        let set = self.endpoints.resolve(
+            &site,
+            spec::network_port(&cluster_spec),
+            &mut self.services,
+            diags,
+        );
         let addresses = addresses(&set.endpoints);
         Some(ClusterPlan {
             name: name.clone(),
@@ -119,7 +122,9 @@ impl Lowering<'_> {
                     at: format!("{at}/selector"),
                     selector: selector.clone(),
                 };
-                let set = self.endpoints.resolve(&site, port, diags);
+                let set = self
+                    .endpoints
+                    .resolve(&site, port, &mut self.services, diags);
                 let origin = Origin::new(origin.object, &site.at);
                 plans.push(EndpointPlan {
                     origin,

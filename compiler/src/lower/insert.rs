@@ -5,6 +5,8 @@
 //! (append, also the default), so a Rule's place does not depend on other Rules. Rules with the
 //! same position go in order of namespace and name. A position past the end is an error.
 
+use std::collections::BTreeMap;
+
 use super::Lowering;
 use super::rules::RulePlan;
 use crate::diagnostics::{Code, Diagnostics};
@@ -39,9 +41,15 @@ impl Lowering<'_> {
             .filter(|(_, o)| o.kind == crate::load::Kind::Rule)
             .map(|(i, _)| i)
             .collect::<Vec<_>>();
+        // The workloads each object is placed on, looked up per Rule: a scan of the placements
+        // per Rule would make many Rules quadratic.
+        let placed: BTreeMap<usize, &[usize]> = placements
+            .iter()
+            .map(|p| (p.object, p.workloads.as_slice()))
+            .collect();
         let mut plans: Vec<InsertPlan> = rules
             .into_iter()
-            .filter_map(|i| self.insert(i, placements, diags))
+            .filter_map(|i| self.insert(i, &placed, diags))
             .collect();
         plans.sort_by(|a, b| (a.list, a.position, &a.key).cmp(&(b.list, b.position, &b.key)));
         plans
@@ -50,7 +58,7 @@ impl Lowering<'_> {
     fn insert(
         &mut self,
         object: usize,
-        placements: &[Placement],
+        placed: &BTreeMap<usize, &[usize]>,
         diags: &mut Diagnostics,
     ) -> Option<InsertPlan> {
         let spec = self.spec(object)?.rule()?;
@@ -85,13 +93,10 @@ impl Lowering<'_> {
             );
             return None;
         }
-        let placed = |o: usize| placements.iter().find(|p| p.object == o);
         let workloads = if spec.selector.is_some() {
-            placed(object)?.workloads.clone()
+            placed.get(&object)?.to_vec()
         } else {
-            placed(vsvc)
-                .map(|p| p.workloads.clone())
-                .unwrap_or_default()
+            placed.get(&vsvc).map(|w| w.to_vec()).unwrap_or_default()
         };
         Some(InsertPlan {
             list,

@@ -24,8 +24,9 @@ pub use spec::network_port;
 
 use crate::crd::{LoadBalancerPolicy, Spec};
 use crate::diagnostics::Diagnostics;
-use crate::endpoints::{Endpoints, ServicePlan};
+use crate::endpoints::{Endpoints, ServicePlan, UsedServices};
 use crate::load::{Kind, Object};
+use crate::parallel;
 use crate::resolve::{self, Resolution, RouteIndex};
 use crate::select::Placement;
 use crate::workload::ProxyMount;
@@ -153,22 +154,62 @@ pub struct Lowered {
     pub services: Vec<ServicePlan>,
 }
 
-/// Lowering state: the inputs, the endpoint resolver and what has been lowered so far.
-struct Lowering<'a> {
+/// What every lowering thread reads and none changes: the inputs, their resolved references,
+/// the endpoint resolver and the named routes.
+struct Context<'a> {
     objects: &'a [Object],
     refs: Refs,
     endpoints: Endpoints<'a>,
+    /// Where each named route is defined, by namespace and name.
+    named_routes: RouteIndex<'a>,
+}
+
+/// Lowering state: the shared context and what has been lowered so far. Each part is lowered
+/// once per state, on demand, and is a function of the input alone: states that lowered
+/// different objects merge ([`Lowering::merge`]) into the state one thread would have reached.
+struct Lowering<'a> {
+    objects: &'a [Object],
+    refs: &'a Refs,
+    endpoints: &'a Endpoints<'a>,
+    named_routes: &'a RouteIndex<'a>,
     clusters: BTreeMap<String, Option<ClusterPlan>>,
     /// Rule lists by the VirtualService that writes them.
     lists: BTreeMap<usize, Option<listener::ListPlan>>,
     /// Named routes by where they are defined.
     routes: BTreeMap<(usize, String), Option<route::RoutePlan>>,
-    /// Where each named route is defined, by namespace and name.
-    named_routes: RouteIndex<'a>,
+    /// The headless Services the endpoints lowered so far use.
+    services: UsedServices,
+    /// The listeners of the VirtualServices placed so far, by object.
+    listeners: BTreeMap<usize, Option<ListenerPlan>>,
 }
 
 /// Builds the config of every workload in `mounts`. `snapshot` holds the `--pods` objects.
 pub fn lower(
+    objects: &[Object],
+    resolutions: &[Resolution],
+    placements: &[Placement],
+    mounts: &[ProxyMount],
+    snapshot: Option<&[Object]>,
+    diags: &mut Diagnostics,
+) -> Lowered {
+    let parts = parallel::cores();
+    lower_in_parts(
+        parts,
+        objects,
+        resolutions,
+        placements,
+        mounts,
+        snapshot,
+        diags,
+    )
+}
+
+/// [`lower`], with the placed objects lowered in up to `parts` runs (see [`place_in_runs`]).
+/// An object that several runs need (a Target routed to from two runs) is lowered in each,
+/// with the same diagnostics, which the sorted diagnostics hold once: the result does not
+/// depend on `parts`.
+fn lower_in_parts(
+    parts: usize,
     objects: &[Object],
     resolutions: &[Resolution],
     placements: &[Placement],
@@ -182,29 +223,24 @@ pub fn lower(
         .collect();
     let defined = resolve::routes(objects);
     let sites = cluster::sites(objects, &refs);
-    let endpoints = Endpoints::new(objects, &sites, snapshot, diags);
-    let mut lowering = Lowering {
+    let context = Context {
         objects,
-        refs,
-        endpoints,
-        clusters: BTreeMap::new(),
-        lists: BTreeMap::new(),
-        routes: BTreeMap::new(),
+        endpoints: Endpoints::new(objects, &sites, snapshot, diags),
         named_routes: resolve::route_index(objects, &defined, None),
+        refs,
     };
-    let mut listeners = BTreeMap::new();
-    for placement in placements {
-        match objects[placement.object].kind {
-            Kind::VirtualService => {
-                let plan = lowering.listener(placement.object, diags);
-                listeners.insert(placement.object, plan);
-            }
-            Kind::Target => {
-                lowering.add_target(placement.object, diags);
-            }
-            _ => {}
+    let lowering = match place_in_runs(&context, placements, parts) {
+        Some((lowering, found)) => {
+            diags.append(found);
+            lowering
         }
-    }
+        None => {
+            let mut lowering = Lowering::new(&context);
+            lowering.place(placements, diags);
+            lowering
+        }
+    };
+    let mut lowering = lowering;
     let inserts = lowering.inserts(placements, diags);
     lowering.apply_cycles(&inserts, diags);
     // The objects placed on each workload, in placement order: assembling each proxy from its
@@ -229,6 +265,7 @@ pub fn lower(
     let placed_on = |mount: &ProxyMount| placed.get(&mount.workload).unwrap_or(&none);
     let no_inserts = Vec::new();
     let inserts_here = |mount: &ProxyMount| inserts_on.get(&mount.workload).unwrap_or(&no_inserts);
+    let listeners = std::mem::take(&mut lowering.listeners);
     let mut listeners = Shared::new(listeners, mounts.iter().flat_map(placed_on).copied());
     let named = lowering.named_routes();
     let assembled: Vec<(ProxyPlan, BTreeSet<String>)> = mounts
@@ -250,9 +287,43 @@ pub fn lower(
         .collect();
     Lowered {
         proxies,
-        services: lowering.endpoints.services.into_values().collect(),
+        services: lowering.services.into_plans(),
     }
 }
+
+/// Lowers the placed objects in `parts` runs of `placements`, each on a thread of its own with
+/// its own state, merged in run order, with the diagnostics of all runs; None when two runs
+/// lowered one cluster name from different places (two objects of one name, a Target and a
+/// Service of one name), since which of them a proxy gets depends on which is lowered first:
+/// then the caller lowers in one run, in placement order.
+fn place_in_runs<'a>(
+    context: &'a Context<'a>,
+    placements: &[Placement],
+    parts: usize,
+) -> Option<(Lowering<'a>, Diagnostics)> {
+    if parts <= 1 {
+        return None;
+    }
+    let runs: Vec<&[Placement]> = placements
+        .chunks(placements.len().div_ceil(parts).max(1))
+        .collect();
+    let lowered = parallel::map(&runs, |&run| {
+        let mut lowering = Lowering::new(context);
+        let mut found = Diagnostics::default();
+        lowering.place(run, &mut found);
+        (lowering, found)
+    });
+    let mut merged = Lowering::new(context);
+    let mut diags = Diagnostics::default();
+    for (run, found) in lowered {
+        merged.merge(run).ok()?;
+        diags.append(found);
+    }
+    Some((merged, diags))
+}
+
+/// Two lowering states hold one cluster name lowered from different places.
+struct NameClash;
 
 /// Lowered parts (listeners, clusters) that each proxy they are placed on gets a copy of: the
 /// last proxy to take one gets the part itself, so that the mesh is not held twice (the peak of
@@ -287,6 +358,66 @@ impl<K: Ord + Clone, V: Clone> Shared<K, V> {
 }
 
 impl<'a> Lowering<'a> {
+    /// A state that has lowered nothing yet.
+    fn new(context: &'a Context<'a>) -> Self {
+        Self {
+            objects: context.objects,
+            refs: &context.refs,
+            endpoints: &context.endpoints,
+            named_routes: &context.named_routes,
+            clusters: BTreeMap::new(),
+            lists: BTreeMap::new(),
+            routes: BTreeMap::new(),
+            services: UsedServices::default(),
+            listeners: BTreeMap::new(),
+        }
+    }
+
+    /// Lowers the listener of each placed VirtualService and the cluster of each placed Target.
+    fn place(&mut self, placements: &[Placement], diags: &mut Diagnostics) {
+        for placement in placements {
+            match self.objects[placement.object].kind {
+                Kind::VirtualService => {
+                    let plan = self.listener(placement.object, diags);
+                    self.listeners.insert(placement.object, plan);
+                }
+                Kind::Target => {
+                    self.add_target(placement.object, diags);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Takes in what another state lowered. A part both lowered from the same place is the
+    /// same in each (a function of the input), so either copy will do; a cluster name both
+    /// lowered from different places is a [`NameClash`].
+    fn merge(&mut self, other: Lowering<'a>) -> Result<(), NameClash> {
+        let Lowering {
+            clusters,
+            mut lists,
+            mut routes,
+            services,
+            mut listeners,
+            ..
+        } = other;
+        let origin = |plan: &Option<ClusterPlan>| plan.as_ref().map(|p| p.origin.clone());
+        for (name, plan) in clusters {
+            match self.clusters.get(&name) {
+                Some(mine) if origin(mine) != origin(&plan) => return Err(NameClash),
+                Some(_) => {}
+                None => {
+                    self.clusters.insert(name, plan);
+                }
+            }
+        }
+        self.lists.append(&mut lists);
+        self.routes.append(&mut routes);
+        self.listeners.append(&mut listeners);
+        self.services.merge(services);
+        Ok(())
+    }
+
     /// The typed spec of object `i`; None for kinds without one and for a spec that did not
     /// read as its type (the schema stage reported why).
     fn spec(&self, i: usize) -> Option<&'a Spec> {
@@ -313,6 +444,72 @@ impl<'a> Lowering<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compile::Options;
+    use crate::front;
+    use crate::load::{self, SourceFile};
+
+    /// Every golden case with an input folder, with its `--pods` snapshot when it has one.
+    fn golden_cases() -> Vec<(Vec<SourceFile>, Option<Vec<SourceFile>>)> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/golden");
+        let mut dirs: Vec<_> = std::fs::read_dir(&root)
+            .expect("the golden cases are readable")
+            .map(|entry| entry.expect("a readable entry").path())
+            .filter(|dir| dir.join("input").is_dir())
+            .collect();
+        dirs.sort();
+        dirs.into_iter()
+            .filter_map(|dir| {
+                let files = load::read_sources(&[dir.join("input")]).ok()?;
+                let pods = dir.join("pods.yaml");
+                let pods = pods
+                    .is_file()
+                    .then(|| load::read_sources(&[pods]).expect("a readable pods snapshot"));
+                Some((files, pods))
+            })
+            .collect()
+    }
+
+    /// Lowering in several runs on several threads gives what one run gives: the same plans
+    /// and, once sorted, the same diagnostics.
+    #[test]
+    fn lowering_in_parts_gives_what_one_part_gives() {
+        let cases = golden_cases();
+        assert!(cases.len() > 30, "found {} golden cases", cases.len());
+        for (files, pods) in cases {
+            let options = Options::default();
+            let mut diags = Diagnostics::default();
+            let front = front::front(&files, &options, &mut diags);
+            let snapshot: Option<Vec<Object>> = pods.map(|pods| {
+                let inputs = load::parse(&pods, &options.namespace, &mut Diagnostics::default());
+                inputs
+                    .objects
+                    .into_iter()
+                    .filter(|o| o.kind == Kind::Pod)
+                    .collect()
+            });
+            let lowered = |parts: usize| {
+                let mut diags = Diagnostics::default();
+                let lowered = lower_in_parts(
+                    parts,
+                    &front.inputs.objects,
+                    &front.resolutions,
+                    &front.placements,
+                    &front.mounts,
+                    snapshot.as_deref(),
+                    &mut diags,
+                );
+                format!("{lowered:#?}\n{:#?}", diags.into_sorted())
+            };
+            let whole = lowered(1);
+            for parts in [2, 3, 7] {
+                assert!(
+                    lowered(parts) == whole,
+                    "{} in {parts} parts differs",
+                    files[0].name
+                );
+            }
+        }
+    }
 
     #[test]
     fn a_shared_part_is_copied_until_its_last_take_moves_it_out() {

@@ -90,9 +90,12 @@ impl Lowering<'_> {
                 ..Selector::default()
             },
         };
-        let set = self
-            .endpoints
-            .resolve(&site, super::spec::network_port(&spec), diags);
+        let set = self.endpoints.resolve(
+            &site,
+            super::spec::network_port(&spec),
+            &mut self.services,
+            diags,
+        );
         let (endpoints, pods, workloads) = if self.endpoints.has_snapshot() {
             (set.endpoints, set.pods, set.workloads)
         } else {
