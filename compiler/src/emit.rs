@@ -142,29 +142,40 @@ pub fn emit(objects: &[Object], lowered: Lowered, diags: &mut Diagnostics) -> Ou
             text,
         });
     }
-    for ((namespace, name), data) in maps {
+    // Each ConfigMap hashes and quotes the configs it holds: on every core, in map order.
+    let maps: Vec<_> = maps.into_iter().collect();
+    let configs = &output.configs;
+    let config_maps = parallel::map(&maps, |((namespace, name), data)| {
         let first = data.values().next().map_or(0, |&(_, w)| w);
         let size: usize = data
             .iter()
-            .map(|(k, &(i, _))| k.len() + output.configs[i].text.len())
+            .map(|(k, &(i, _))| k.len() + configs[i].text.len())
             .sum();
-        if size > CONFIG_MAP_LIMIT {
+        let too_large = (size > CONFIG_MAP_LIMIT).then(|| {
             let message = format!("ConfigMap {name} would hold {size} bytes, over the 1 MiB limit");
-            diags.push(objects[first].diag(Code::ConfigMapTooLarge, "/metadata/name", message));
-        }
-        let data: BTreeMap<String, String> = data
-            .into_iter()
-            .map(|(k, (i, _))| (k, output.configs[i].text.clone()))
-            .collect();
-        let text = config_map(&namespace, &name, data);
-        output.config_maps.push(Emitted {
-            namespace,
-            kind: "ConfigMap".into(),
-            name,
-            text,
+            objects[first].diag(Code::ConfigMapTooLarge, "/metadata/name", message)
         });
+        let data: BTreeMap<String, String> = data
+            .iter()
+            .map(|(k, &(i, _))| (k.clone(), configs[i].text.clone()))
+            .collect();
+        let text = config_map(namespace, name, data);
+        let emitted = Emitted {
+            namespace: namespace.clone(),
+            kind: "ConfigMap".into(),
+            name: name.clone(),
+            text,
+        };
+        (emitted, too_large)
+    });
+    drop(maps);
+    for (emitted, too_large) in config_maps {
+        if let Some(diag) = too_large {
+            diags.push(diag);
+        }
+        output.config_maps.push(emitted);
     }
-    output.services = lowered.services.iter().map(service).collect();
+    output.services = parallel::map(&lowered.services, service);
     output
         .services
         .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
