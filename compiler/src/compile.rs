@@ -91,16 +91,33 @@ pub fn compile(files: &[SourceFile], pods: Option<&[SourceFile]>, options: &Opti
     let mut diags = Diagnostics::default();
     let (front, lowered) = front_and_lower(files, pods, options, &mut diags);
     let objects = &front.inputs.objects;
-    let mesh = graph::build(objects, &lowered);
-    graph::check(objects, &front.resolutions, &lowered, &mesh, &mut diags);
     let failed = |d: &Diagnostics| d.iter().any(|d| d.severity == Severity::Error);
-    // Emission's own checks (the proxy's validator, ConfigMap conflicts and size) need
-    // configs lowered from valid input: after an error they would only repeat it.
-    let output = if failed(&diags) {
-        None
-    } else {
-        let output = emit::emit(objects, lowered, &mut diags);
-        (!failed(&diags)).then_some(output)
+    // The configs are rendered while the graph is built and checked on a thread of its own:
+    // both only read the plans. Emission's own checks (the proxy's validator, ConfigMap
+    // conflicts and size) need configs lowered from valid input, as after an error they would
+    // only repeat it: so nothing is rendered after an error before the graph, and what was
+    // rendered is dropped if the graph's checks find one.
+    let (mesh, found, texts) = std::thread::scope(|scope| {
+        let graphing = scope.spawn(|| {
+            let mut found = Diagnostics::default();
+            let mesh = graph::build(objects, &lowered);
+            graph::check(objects, &front.resolutions, &lowered, &mesh, &mut found);
+            (mesh, found)
+        });
+        let texts = (!failed(&diags)).then(|| emit::render(objects, &lowered));
+        // A panic in the graph's thread is one the sequential code would have had: pass it on.
+        let (mesh, found) = graphing
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (mesh, found, texts)
+    });
+    diags.append(found);
+    let output = match texts {
+        Some(texts) if !failed(&diags) => {
+            let output = emit::emit(objects, lowered, texts, &mut diags);
+            (!failed(&diags)).then_some(output)
+        }
+        _ => None,
     };
     Compiled {
         diagnostics: diags.into_sorted(),

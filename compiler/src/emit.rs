@@ -90,12 +90,27 @@ impl Emitted {
     }
 }
 
-/// Renders every plan; a config the proxy would reject is reported as a compiler bug. Takes the
-/// plans, since only their mounts are needed once their configs are rendered: dropping them
-/// then, and keeping each config's text once, keeps the end of a large run from holding the
-/// mesh three times over.
-pub fn emit(objects: &[Object], lowered: Lowered, diags: &mut Diagnostics) -> Output {
-    let texts = rendered(objects, &lowered.proxies);
+/// Each proxy's config text, in plan order, with the proxy validator's first problem with it
+/// (None when the proxy accepts it): what [`emit`] writes out.
+pub struct Rendered(Vec<(String, Option<String>)>);
+
+/// Renders every plan's config and checks it (see [`rendered`]); the compile does this beside
+/// the dataflow graph's checks, which read the same plans.
+pub fn render(objects: &[Object], lowered: &Lowered) -> Rendered {
+    Rendered(rendered(objects, &lowered.proxies))
+}
+
+/// Writes out the configs [`render`] made of `lowered`; a config the proxy would reject is
+/// reported as a compiler bug. Takes the plans, since only their mounts are needed once their
+/// configs are rendered: dropping them then, and keeping each config's text once, keeps the
+/// end of a large run from holding the mesh three times over.
+pub fn emit(
+    objects: &[Object],
+    lowered: Lowered,
+    texts: Rendered,
+    diags: &mut Diagnostics,
+) -> Output {
+    let Rendered(texts) = texts;
     let mounts: Vec<ProxyMount> = lowered.proxies.into_iter().map(|p| p.mount).collect();
     let mut output = Output::default();
     // Each ConfigMap's files: for each key, the position in `output.configs` of the config of
