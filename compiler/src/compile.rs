@@ -38,6 +38,9 @@ pub struct Compiled {
     pub mesh: Mesh,
     /// The emitted objects; None when an error was found.
     pub output: Option<Output>,
+    /// The loaded objects, which the diagnostics and the graph's nodes came from. Handed
+    /// back rather than freed here: a caller about to exit need not free them.
+    pub objects: Vec<Object>,
 }
 
 impl Compiled {
@@ -124,6 +127,7 @@ pub fn compile(files: &[SourceFile], pods: Option<&[SourceFile]>, options: &Opti
         skipped: front.inputs.skipped,
         mesh,
         output,
+        objects: front.inputs.objects,
     }
 }
 
