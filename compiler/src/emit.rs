@@ -94,12 +94,6 @@ impl Emitted {
 /// (None when the proxy accepts it): what [`emit`] writes out.
 pub struct Rendered(Vec<(String, Option<String>)>);
 
-/// Renders every plan's config and checks it (see [`rendered`]); the compile does this beside
-/// the dataflow graph's checks, which read the same plans.
-pub fn render(objects: &[Object], lowered: &Lowered) -> Rendered {
-    Rendered(rendered(objects, &lowered.proxies))
-}
-
 /// Writes out the configs [`render`] made of `lowered`; a config the proxy would reject is
 /// reported as a compiler bug. Takes the plans, since only their mounts are needed once their
 /// configs are rendered: dropping them then, and keeping each config's text once, keeps the
@@ -200,12 +194,12 @@ pub fn emit(
     output
 }
 
-/// Each proxy's config text, in plan order, with the proxy validator's first problem with it
-/// (None when the proxy accepts it). The config is checked as the typed value it is rendered
-/// from, by the resolver the proxy's loader runs after parsing: parsing the text back cost
-/// more than rendering it, and the tests show that the text parses to that same value. The
-/// configs are independent, so they are rendered and checked on every core.
-fn rendered(objects: &[Object], proxies: &[ProxyPlan]) -> Vec<(String, Option<String>)> {
+/// Renders every plan's config and checks it, as the typed value it is rendered from, by the
+/// resolver the proxy's loader runs after parsing: parsing the text back cost more than
+/// rendering it, and the tests show that the text parses to that same value. The configs are
+/// independent, so they are rendered and checked on every core; the compile does this beside
+/// the dataflow graph's checks, which read the same plans.
+pub fn render(objects: &[Object], lowered: &Lowered) -> Rendered {
     let render = |proxy: &ProxyPlan| {
         let workload = &objects[proxy.mount.workload];
         let config = proxy.config(objects);
@@ -218,7 +212,7 @@ fn rendered(objects: &[Object], proxies: &[ProxyPlan]) -> Vec<(String, Option<St
         });
         (text, rejected)
     };
-    parallel::map(proxies, render)
+    Rendered(parallel::map(&lowered.proxies, render))
 }
 
 /// YAML text of a value; serializing these plain data types cannot fail.
