@@ -222,7 +222,7 @@ pub fn lower(
     let defined = resolve::routes(objects);
     let context = Context::new(objects, resolutions, &defined, snapshot, diags);
     let parts = parallel::cores();
-    let lowering = match place_in_runs(&context, placements, parts) {
+    let mut lowering = match place_in_runs(&context, placements, parts) {
         Some((lowering, found)) => {
             diags.append(found);
             lowering
@@ -233,7 +233,6 @@ pub fn lower(
             lowering
         }
     };
-    let mut lowering = lowering;
     let inserts = lowering.inserts(placements, diags);
     lowering.apply_cycles(&inserts, diags);
     // The objects placed on each workload, in placement order: assembling each proxy from its
@@ -394,7 +393,9 @@ impl<'a> Lowering<'a> {
             mut listeners,
             ..
         } = other;
-        let origin = |plan: &Option<ClusterPlan>| plan.as_ref().map(|p| p.origin.clone());
+        fn origin(plan: &Option<ClusterPlan>) -> Option<&Origin> {
+            plan.as_ref().map(|p| &p.origin)
+        }
         for (name, plan) in clusters {
             match self.clusters.get(&name) {
                 Some(mine) if origin(mine) != origin(&plan) => return Err(NameClash),
