@@ -16,9 +16,9 @@ use l7mpc::load::SourceFile;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// The allocator settings of the `l7mpc` binary (see its `main.rs`).
+/// The allocator settings of the `l7mpc` binary.
 #[unsafe(export_name = "_rjem_malloc_conf")]
-static ALLOCATOR_SETTINGS: &[u8; 10] = b"narenas:1\0";
+static ALLOCATOR_SETTINGS: &[u8; 10] = l7mpc::ALLOCATOR_SETTINGS;
 
 /// The 1x mesh has 100 workloads, 500 VirtualServices and 500 Targets; larger sizes scale
 /// every count up. Without `sidecars`, each workload runs only an app container.

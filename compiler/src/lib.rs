@@ -42,3 +42,10 @@ pub mod resolve;
 pub mod schema;
 pub mod select;
 pub mod workload;
+
+/// jemalloc's settings for the `l7mpc` binary and the compile bench (each exports them as
+/// `_rjem_malloc_conf`, read when jemalloc starts): one arena for all threads. With an arena
+/// per thread, the pages one stage's threads freed were not reused by the next stage's, which
+/// cost a large mesh's peak several MiB; the threads here allocate in bursts on two or so
+/// cores, where one arena's lock costs nothing measurable.
+pub const ALLOCATOR_SETTINGS: &[u8; 10] = b"narenas:1\0";

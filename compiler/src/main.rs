@@ -23,12 +23,9 @@ use l7mpc::output::{self, dir};
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// jemalloc's settings, read at its start: one arena for all threads. By default each thread
-/// gets an arena of its own, so the pages that one stage's threads freed are not reused by the
-/// next stage's, which costs a large mesh's peak several MiB; the threads here allocate in
-/// bursts on two or so cores, where one arena's lock is not worth the memory.
+/// jemalloc's settings ([`l7mpc::ALLOCATOR_SETTINGS`]), read when it starts.
 #[unsafe(export_name = "_rjem_malloc_conf")]
-static ALLOCATOR_SETTINGS: &[u8; 10] = b"narenas:1\0";
+static ALLOCATOR_SETTINGS: &[u8; 10] = l7mpc::ALLOCATOR_SETTINGS;
 
 /// The version with the commit it was built from (`unknown` outside a git checkout).
 const VERSION: &str = concat!(
